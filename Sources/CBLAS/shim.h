@@ -1,0 +1,2 @@
+// OpenBLAS's C interface plus its thread-control extensions.
+#include <cblas.h>

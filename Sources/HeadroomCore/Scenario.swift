@@ -1,0 +1,127 @@
+// A scenario file: what to measure on this machine (and, as Headroom grows, what to plan and gate).
+// Versioned (`schema: 1`) and validated strictly: every mistake names its file and key path.
+import Foundation
+
+public struct Scenario: Sendable {
+    public static let schemaVersion = 1
+
+    public var name: String
+    public var description: String
+    /// The file it came from, its text as read, and a hash of that text (FNV-1a 64, hex).
+    public var file: String
+    public var text: String
+    public var hash: String
+    public var probe: ProbeSettings
+    public var measure: MeasureSettings
+
+    public init(name: String, description: String, file: String, text: String, hash: String,
+                probe: ProbeSettings, measure: MeasureSettings) {
+        self.name = name; self.description = description; self.file = file; self.text = text
+        self.hash = hash; self.probe = probe; self.measure = measure
+    }
+
+    /// Loads and validates `path`; models are looked up in `catalog`, or in the `catalog/` folder
+    /// beside the scenario file when none is given.
+    public static func load(_ path: String, catalog: Catalog? = nil) throws -> Scenario {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw InputError(file: path, path: "", message: "cannot read the file (missing or unreadable)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw InputError(file: path, path: "", message: "expected UTF-8 text")
+        }
+        let catalog = try catalog ?? Catalog.load(directory: Self.defaultCatalogDirectory(forScenario: path))
+        return try parse(text, file: path, catalog: catalog)
+    }
+
+    public static func defaultCatalogDirectory(forScenario path: String) -> String {
+        let dir = (path as NSString).deletingLastPathComponent
+        return ((dir.isEmpty ? "." : dir) as NSString).appendingPathComponent("catalog")
+    }
+
+    public static func parse(_ text: String, file: String, catalog: Catalog) throws -> Scenario {
+        let doc = try YAMLField.document(text, file: file)
+        let root = try doc.mapping(allowed: ["schema", "name", "description", "probe", "measure"])
+        let schemaField = try root.required("schema")
+        let schema = try schemaField.int(min: 1)
+        guard schema == schemaVersion else { throw schemaField.fail("schema version \(schemaVersion)") }
+
+        let nameField = try root.required("name")
+        let name = try nameField.string()
+        guard name.range(of: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", options: .regularExpression) != nil else {
+            throw nameField.fail("a name of letters, digits, '.', '_' or '-' (it names the report folder)")
+        }
+        let description = try root.optional("description")?.string() ?? ""
+        let probe = try root.optional("probe").map(ProbeSettings.read) ?? ProbeSettings()
+        let measure = try MeasureSettings.read(root.required("measure"), catalog: catalog)
+        return Scenario(name: name, description: description, file: file, text: text,
+                        hash: fnv1a64Hex(text), probe: probe, measure: measure)
+    }
+}
+
+/// How hard `headroom probe` works: array sizes and repetitions.
+public struct ProbeSettings: Codable, Equatable, Sendable {
+    /// Bytes read per bandwidth timing; must dwarf the last-level cache.
+    public var readMiB: Int = 1024
+    /// Side of the square sgemm.
+    public var gemmSize: Int = 2048
+    public var repetitions: Int = 5
+
+    public init(readMiB: Int = 1024, gemmSize: Int = 2048, repetitions: Int = 5) {
+        self.readMiB = readMiB; self.gemmSize = gemmSize; self.repetitions = repetitions
+    }
+
+    static func read(_ field: YAMLField) throws -> ProbeSettings {
+        let m = try field.mapping(allowed: ["read_mib", "gemm_size", "repetitions"])
+        var s = ProbeSettings()
+        if let f = m.optional("read_mib") { s.readMiB = try f.int(min: 16, max: 16_384) }
+        if let f = m.optional("gemm_size") { s.gemmSize = try f.int(min: 64, max: 16_384) }
+        if let f = m.optional("repetitions") { s.repetitions = try f.int(min: 1, max: 1000) }
+        return s
+    }
+}
+
+/// What to measure here: the GEMMs of one layer of `model`, at prefill token counts and decode batch sizes.
+public struct MeasureSettings: Sendable {
+    public var model: ModelShape
+    public var threads: [Int]
+    public var promptTokens: [Int]
+    public var batch: [Int]
+    public var repetitions: Int
+    public var warmup: Int
+
+    public init(model: ModelShape, threads: [Int], promptTokens: [Int], batch: [Int], repetitions: Int, warmup: Int) {
+        self.model = model; self.threads = threads; self.promptTokens = promptTokens; self.batch = batch
+        self.repetitions = repetitions; self.warmup = warmup
+    }
+
+    static func read(_ field: YAMLField, catalog: Catalog) throws -> MeasureSettings {
+        let m = try field.mapping(allowed: ["model", "threads", "prompt_tokens", "batch", "repetitions", "warmup"])
+        let modelField = try m.required("model")
+        let model = try catalog.model(modelField.string(), field: modelField)
+        func distinct(_ values: [Int], _ f: YAMLField) throws -> [Int] {
+            if Set(values).count != values.count { throw f.error("lists a value twice") }
+            return values
+        }
+        let threadsField = try m.required("threads")
+        let promptField = try m.required("prompt_tokens")
+        let batchField = m.optional("batch")
+        return MeasureSettings(
+            model: model,
+            threads: try distinct(threadsField.list { try $0.int(min: 1, max: 256) }, threadsField),
+            promptTokens: try distinct(promptField.list { try $0.int(min: 1, max: model.context) }, promptField),
+            batch: try batchField.map { try distinct($0.list { try $0.int(min: 1, max: 1024) }, $0) } ?? [1],
+            repetitions: try m.optional("repetitions")?.int(min: 1, max: 10_000) ?? 5,
+            warmup: try m.optional("warmup")?.int(min: 0, max: 1000) ?? 1)
+    }
+}
+
+/// FNV-1a, 64 bits, as hex: a stable fingerprint of a text (not a security hash).
+public func fnv1a64Hex(_ text: String) -> String {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for b in text.utf8 {
+        h ^= UInt64(b)
+        h = h &* 0x0000_0100_0000_01B3
+    }
+    let hex = String(h, radix: 16)
+    return String(repeating: "0", count: 16 - hex.count) + hex
+}

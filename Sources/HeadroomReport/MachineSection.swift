@@ -1,0 +1,61 @@
+// The report's first section: this machine's limits as the probe measured them, and a bandwidth plot.
+import Foundation
+import HeadroomCore
+import HeadroomStore
+
+public struct MachineSection: ReportSectionBuilder {
+    public init() {}
+
+    static let order = ["read_stream", "read_rows", "triad", "sgemm"]
+    static let labels = ["read_stream": "read, 1 stream/thread", "read_rows": "read, rows side by side",
+                         "triad": "STREAM triad", "sgemm": "sgemm"]
+
+    public func section(for run: StoredRun, folder: String) -> ReportSection? {
+        let probe = run.cases(kind: "probe")
+        guard !probe.isEmpty else { return nil }
+        var table = TextTable(["measured", "threads", "best", "median", "p95", "min", "unit", "n"], rightAligned: [1, 2, 3, 4, 5, 7])
+        let sorted = probe.sorted { ($0.threads, Self.order.firstIndex(of: $0.name) ?? 9) < ($1.threads, Self.order.firstIndex(of: $1.name) ?? 9) }
+        for c in sorted {
+            let metric = c.name == "sgemm" ? "gflops" : "gbps"
+            guard let s = c.summary(metric) else { continue }
+            var label = Self.labels[c.name] ?? c.name
+            if let rows = c.params["rows_per_thread"] { label += " (\(rows) rows)" }
+            if let size = c.params["size"] { label += " \(size)³" }
+            table.add([label, String(c.threads), Fmt.sig(s.max), Fmt.sig(s.median), Fmt.sig(s.p95), Fmt.sig(s.min),
+                       c.unit(of: metric), String(s.count)])
+        }
+        // Clustered bars: one cluster per thread count, one bar per read pattern (best, with min as error bar).
+        let threads = Set(probe.map(\.threads)).sorted()
+        let patterns = ["read_stream", "read_rows", "triad"]
+        var data = "threads\t" + patterns.joined(separator: "\t") + "\n"
+        for t in threads {
+            let vals = patterns.map { p in probe.first { $0.name == p && $0.threads == t }?.values("gbps").max() ?? .nan }
+            data += "\(t)\t" + vals.map { $0.isFinite ? String($0) : "NaN" }.joined(separator: "\t") + "\n"
+        }
+        let n = probe.first { $0.name == "read_rows" }?.values("gbps").count ?? 0
+        let file = "memory_bandwidth.png"
+        let script = Gnuplot.preamble(title: "Memory bandwidth per thread count (measured, best of n=\(n))", width: 700) + """
+
+            set style data histogram
+            set style histogram cluster gap 1
+            set style fill solid 0.8 border -1
+            set boxwidth 0.9
+            set ylabel 'GB/s'
+            set xlabel 'threads'
+            set yrange [0:*]
+            set key inside left top
+            set offsets 0.3, 0.3, 0, 0
+            plot {{bw}} using 2:xtic(1) title 'read, 1 stream/thread' lc rgb '#4c72b0', \
+                 '' using 3 title 'read, rows side by side (decode roofline)' lc rgb '#dd8452', \
+                 '' using 4 title 'STREAM triad' lc rgb '#55a868'
+            """
+        let plot = Gnuplot.Plot(output: (folder as NSString).appendingPathComponent(file), script: script, data: ["bw": data])
+        let note = "Best of the repetitions is the machine's limit (an upper bound); GB = 10⁹ bytes. " +
+            "The rows-side-by-side read is the pattern of a matrix-vector product and the decode roofline."
+        return ReportSection(
+            title: "Machine limits (measured by the probe)",
+            markdown: "\(note)\n\n\(table.markdown)\n\n\(imageMarkdown(file, "memory bandwidth per thread count"))\n",
+            html: "<p>\(HTML.escape(note))</p>\n\(table.html)\n\(imageHTML(file, "memory bandwidth per thread count"))",
+            plots: [plot])
+    }
+}

@@ -1,0 +1,83 @@
+// `headroom run`: probe, measure, store, report. Cases are stored one transaction each as they
+// finish; the run is marked complete only at the end, so an interruption never passes for a result.
+import Foundation
+import HeadroomCore
+import HeadroomKernels
+import HeadroomStore
+
+public struct RunOutcome: Sendable {
+    public var runID: Int64
+    public var status: RunStatus
+    public var cases: [MeasuredCase]
+}
+
+public struct Runner {
+    public var store: Store
+    public var progress: Progress
+    public var version: String
+
+    public init(store: Store, progress: Progress, version: String) {
+        self.store = store; self.progress = progress; self.version = version
+    }
+
+    /// The probe measures the scenario's thread counts and all cores, so every case has a roofline.
+    public static func probeThreads(for scenario: Scenario, cores: Int) -> [Int] {
+        Array(Set(scenario.measure.threads + [1, cores])).sorted()
+    }
+
+    /// Runs `workloads` in order under one run record. An error or interruption marks the run
+    /// failed or interrupted (what was stored stays, flagged) and is rethrown.
+    public func run(scenario: Scenario, workloads: [(label: String, workload: any Workload)],
+                    machine: MachineInfo = .current(), gitRevision: String = GitRevision.current()) throws -> RunOutcome {
+        let machineJson = String(decoding: try JSONEncoder().encode(machine), as: UTF8.self)
+        let runID = try store.beginRun(RunRecord(
+            scenarioName: scenario.name, scenarioFile: scenario.file, scenarioHash: scenario.hash,
+            scenarioText: scenario.text, gitRevision: gitRevision, machineFingerprint: machine.fingerprint,
+            machineJson: machineJson, headroomVersion: version, pid: Int(getpid()), startedAt: Date()))
+        var all: [MeasuredCase] = []
+        do {
+            for (label, workload) in workloads {
+                let specs = workload.cases()
+                progress.begin(label, total: specs.reduce(0) { $0 + $1.steps })
+                for spec in specs {
+                    let measured = try workload.measure(spec) { progress.step("\(spec.name) ×\(spec.threads)t") }
+                    try store.record(runID: runID, measured)
+                    all.append(measured)
+                }
+                progress.end()
+            }
+            try store.finish(runID: runID, status: .complete)
+            return RunOutcome(runID: runID, status: .complete, cases: all)
+        } catch let error as RunInterrupted {
+            progress.note("interrupted: run \(runID) is recorded as interrupted")
+            try? store.finish(runID: runID, status: .interrupted, note: "interrupted by signal")
+            throw error
+        } catch {
+            try? store.finish(runID: runID, status: .failed, note: "\(error)")
+            throw error
+        }
+    }
+}
+
+public enum GitRevision {
+    /// `git rev-parse HEAD` in the current folder (with "+dirty" when the tree has changes), or "unknown".
+    public static func current() -> String {
+        guard let rev = git(["rev-parse", "HEAD"]), !rev.isEmpty else { return "unknown" }
+        let dirty = git(["status", "--porcelain", "--untracked-files=no"]).map { !$0.isEmpty } ?? false
+        return dirty ? rev + "+dirty" : rev
+    }
+
+    private static func git(_ args: [String]) -> String? {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["git"] + args
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        do { try p.run() } catch { return nil }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { return nil }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}

@@ -1,0 +1,30 @@
+// The seam between the runner and what it measures: a workload lists its cases and measures one
+// at a time. The runner neither knows nor cares whether a case is a GEMM, a decode or a training step.
+import HeadroomCore
+
+/// One case a workload will measure, known before anything runs (so progress can count them).
+public struct CaseSpec: Sendable {
+    public var kind: String
+    public var name: String
+    public var threads: Int
+    public var params: [String: String]
+    /// Timed repetitions plus warm-ups: the progress steps this case takes.
+    public var steps: Int
+
+    public init(kind: String, name: String, threads: Int, params: [String: String], steps: Int) {
+        self.kind = kind; self.name = name; self.threads = threads; self.params = params; self.steps = steps
+    }
+}
+
+public protocol Workload {
+    /// The cases this workload will measure, in order.
+    func cases() -> [CaseSpec]
+    /// Measures one case; calls `step()` once per warm-up or repetition and returns every raw sample.
+    /// Throws `RunInterrupted` when `Interrupt.requested` becomes true.
+    func measure(_ spec: CaseSpec, step: () throws -> Void) throws -> MeasuredCase
+}
+
+/// Checks for an interruption; call between repetitions.
+public func checkInterrupt() throws {
+    if Interrupt.requested { throw RunInterrupted() }
+}

@@ -1,0 +1,72 @@
+// The rows of the results store: runs, the measurements (cases) each run made, and every raw sample.
+import Foundation
+import GRDB
+
+/// How a run ended. Only `complete` runs feed summaries, baselines and trends.
+public enum RunStatus: String, Codable, Sendable, DatabaseValueConvertible {
+    case running, complete, failed, interrupted
+}
+
+public struct RunRecord: Codable, FetchableRecord, MutablePersistableRecord, Equatable, Sendable {
+    public static let databaseTableName = "run"
+    public var id: Int64?
+    public var scenarioName: String
+    public var scenarioFile: String
+    public var scenarioHash: String
+    public var scenarioText: String
+    public var gitRevision: String
+    public var machineFingerprint: String
+    public var machineJson: String
+    public var headroomVersion: String
+    public var pid: Int
+    public var startedAt: Date
+    public var endedAt: Date?
+    public var status: RunStatus
+    public var note: String
+
+    public init(id: Int64? = nil, scenarioName: String, scenarioFile: String, scenarioHash: String, scenarioText: String,
+                gitRevision: String, machineFingerprint: String, machineJson: String, headroomVersion: String,
+                pid: Int, startedAt: Date, endedAt: Date? = nil, status: RunStatus = .running, note: String = "") {
+        self.id = id; self.scenarioName = scenarioName; self.scenarioFile = scenarioFile
+        self.scenarioHash = scenarioHash; self.scenarioText = scenarioText; self.gitRevision = gitRevision
+        self.machineFingerprint = machineFingerprint; self.machineJson = machineJson
+        self.headroomVersion = headroomVersion; self.pid = pid; self.startedAt = startedAt
+        self.endedAt = endedAt; self.status = status; self.note = note
+    }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+
+    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+}
+
+/// One measured case: a kind ("probe", "gemm", …), a name within it, the thread count and its parameters.
+public struct MeasurementRecord: Codable, FetchableRecord, MutablePersistableRecord, Equatable, Sendable {
+    public static let databaseTableName = "measurement"
+    public var id: Int64?
+    public var runId: Int64
+    public var kind: String
+    public var name: String
+    public var threads: Int
+    /// Workload parameters as a JSON object with sorted keys (model, M, N, K, …).
+    public var paramsJson: String
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+}
+
+/// One raw observation: a metric's value at one repetition.
+public struct SampleRecord: Codable, FetchableRecord, MutablePersistableRecord, Equatable, Sendable {
+    public static let databaseTableName = "sample"
+    public var id: Int64?
+    public var measurementId: Int64
+    public var metric: String
+    public var unit: String
+    public var repetition: Int
+    public var value: Double
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+}

@@ -1,0 +1,208 @@
+// The results store: one SQLite file through GRDB. Every write is a transaction; a run is
+// `running` until it is marked complete, failed or interrupted, and only complete runs are summarised.
+import Foundation
+import GRDB
+import HeadroomCore
+
+/// A stored run with everything it measured.
+public struct StoredRun: Sendable {
+    public var run: RunRecord
+    public var cases: [MeasuredCase]
+
+    public init(run: RunRecord, cases: [MeasuredCase]) {
+        self.run = run
+        self.cases = cases
+    }
+
+    public var machine: MachineInfo? {
+        try? JSONDecoder().decode(MachineInfo.self, from: Data(run.machineJson.utf8))
+    }
+
+    public func cases(kind: String) -> [MeasuredCase] { cases.filter { $0.kind == kind } }
+}
+
+public enum StoreError: Error, CustomStringConvertible {
+    case noSuchRun(Int64)
+    case cannotOpen(String, String)
+
+    public var description: String {
+        switch self {
+        case .noSuchRun(let id): return "no run with id \(id) in the store"
+        case .cannotOpen(let path, let why): return "\(path): cannot open the results store: \(why)"
+        }
+    }
+}
+
+public final class Store: @unchecked Sendable {
+    public let dbQueue: DatabaseQueue
+    public let path: String
+
+    /// Opens (creating folders and the file as needed) and migrates to the latest schema.
+    public init(path: String) throws {
+        self.path = path
+        do {
+            if path != ":memory:" {
+                let dir = (path as NSString).deletingLastPathComponent
+                if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+            }
+            var config = Configuration()
+            config.busyMode = .timeout(10)
+            config.prepareDatabase { db in try db.execute(sql: "PRAGMA foreign_keys = ON") }
+            dbQueue = path == ":memory:" ? try DatabaseQueue(configuration: config)
+                                         : try DatabaseQueue(path: path, configuration: config)
+            try Self.migrator.migrate(dbQueue)
+        } catch let error as DatabaseError {
+            throw StoreError.cannotOpen(path, error.message ?? "\(error)")
+        }
+    }
+
+    /// Append-only list of schema migrations.
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1: runs, measurements, samples") { db in
+            try db.create(table: "run") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("scenario_name", .text).notNull()
+                t.column("scenario_file", .text).notNull()
+                t.column("scenario_hash", .text).notNull()
+                t.column("scenario_text", .text).notNull()
+                t.column("git_revision", .text).notNull()
+                t.column("machine_fingerprint", .text).notNull()
+                t.column("machine_json", .text).notNull()
+                t.column("headroom_version", .text).notNull()
+                t.column("pid", .integer).notNull()
+                t.column("started_at", .datetime).notNull()
+                t.column("ended_at", .datetime)
+                t.column("status", .text).notNull()
+                    .check { ["running", "complete", "failed", "interrupted"].contains($0) }
+                t.column("note", .text).notNull().defaults(to: "")
+            }
+            try db.create(table: "measurement") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("run_id", .integer).notNull().indexed().references("run", onDelete: .cascade)
+                t.column("kind", .text).notNull()
+                t.column("name", .text).notNull()
+                t.column("threads", .integer).notNull()
+                t.column("params_json", .text).notNull()
+            }
+            try db.create(table: "sample") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("measurement_id", .integer).notNull().indexed().references("measurement", onDelete: .cascade)
+                t.column("metric", .text).notNull()
+                t.column("unit", .text).notNull()
+                t.column("repetition", .integer).notNull()
+                t.column("value", .double).notNull()
+            }
+        }
+        return m
+    }
+
+    /// The names of the migrations applied to this file, in order.
+    public func appliedMigrations() throws -> [String] {
+        try dbQueue.read { db in try Self.migrator.appliedMigrations(db) }
+    }
+
+    // MARK: writing
+
+    /// Records the start of a run; returns its id. The run stays `running` until `finish`.
+    public func beginRun(_ run: RunRecord) throws -> Int64 {
+        try dbQueue.write { db in
+            var r = run
+            r.status = .running
+            try r.insert(db)
+            return r.id!
+        }
+    }
+
+    /// Stores one case and all its samples in one transaction.
+    public func record(runID: Int64, _ measured: MeasuredCase) throws {
+        try dbQueue.write { db in
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let params = String(decoding: try encoder.encode(measured.params), as: UTF8.self)
+            var m = MeasurementRecord(id: nil, runId: runID, kind: measured.kind, name: measured.name,
+                                      threads: measured.threads, paramsJson: params)
+            try m.insert(db)
+            for s in measured.samples {
+                var row = SampleRecord(id: nil, measurementId: m.id!, metric: s.metric, unit: s.unit,
+                                       repetition: s.repetition, value: s.value)
+                try row.insert(db)
+            }
+        }
+    }
+
+    /// Marks how a run ended.
+    public func finish(runID: Int64, status: RunStatus, note: String = "", at date: Date = Date()) throws {
+        try dbQueue.write { db in
+            try db.execute(sql: "UPDATE run SET status = ?, ended_at = ?, note = ? WHERE id = ?",
+                           arguments: [status.rawValue, date, note, runID])
+        }
+    }
+
+    /// Runs left `running` by a process that no longer exists (killed, crashed) become `interrupted`.
+    /// Returns how many were changed.
+    @discardableResult
+    public func reapAbandonedRuns(isAlive: (Int) -> Bool = { kill(pid_t($0), 0) == 0 }) throws -> Int {
+        try dbQueue.write { db in
+            let stale = try RunRecord.filter(Column("status") == RunStatus.running.rawValue).fetchAll(db)
+                .filter { !isAlive($0.pid) }
+            for r in stale {
+                try db.execute(sql: "UPDATE run SET status = 'interrupted', note = ? WHERE id = ?",
+                               arguments: ["process \(r.pid) ended without finishing the run", r.id])
+            }
+            return stale.count
+        }
+    }
+
+    // MARK: reading
+
+    /// All runs, newest first.
+    public func runs(limit: Int? = nil) throws -> [RunRecord] {
+        try dbQueue.read { db in
+            var q = RunRecord.order(Column("id").desc)
+            if let limit { q = q.limit(limit) }
+            return try q.fetchAll(db)
+        }
+    }
+
+    /// Complete runs only, newest first: what summaries and trends are built from.
+    public func completeRuns(scenario: String? = nil, limit: Int? = nil) throws -> [RunRecord] {
+        try dbQueue.read { db in
+            var q = RunRecord.filter(Column("status") == RunStatus.complete.rawValue)
+            if let scenario { q = q.filter(Column("scenario_name") == scenario) }
+            q = q.order(Column("id").desc)
+            if let limit { q = q.limit(limit) }
+            return try q.fetchAll(db)
+        }
+    }
+
+    /// The run and everything it measured.
+    public func load(runID: Int64) throws -> StoredRun {
+        try dbQueue.read { db in
+            guard let run = try RunRecord.fetchOne(db, key: runID) else { throw StoreError.noSuchRun(runID) }
+            let ms = try MeasurementRecord.filter(Column("run_id") == runID).order(Column("id")).fetchAll(db)
+            let samples = try SampleRecord
+                .filter(sql: "measurement_id IN (SELECT id FROM measurement WHERE run_id = ?)", arguments: [runID])
+                .order(Column("id")).fetchAll(db)
+            let byCase = Dictionary(grouping: samples, by: \.measurementId)
+            let cases = try ms.map { m -> MeasuredCase in
+                let params = try JSONDecoder().decode([String: String].self, from: Data(m.paramsJson.utf8))
+                let s = (byCase[m.id!] ?? []).map {
+                    MeasuredCase.Sample(metric: $0.metric, unit: $0.unit, repetition: $0.repetition, value: $0.value)
+                }
+                return MeasuredCase(kind: m.kind, name: m.name, threads: m.threads, params: params, samples: s)
+            }
+            return StoredRun(run: run, cases: cases)
+        }
+    }
+
+    /// The number of raw samples a run holds.
+    public func sampleCount(runID: Int64) throws -> Int {
+        try dbQueue.read { db in
+            try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM sample JOIN measurement ON sample.measurement_id = measurement.id
+                WHERE measurement.run_id = ?
+                """, arguments: [runID]) ?? 0
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import ArgumentParser
+import Foundation
+import HeadroomCore
+import HeadroomReport
+import HeadroomRunner
+import HeadroomStore
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Probe, measure, store and report one or more scenarios.",
+        discussion: """
+            For each scenario: measures this machine's limits (the probe), runs the scenario's measurements \
+            with warm-up and repetitions, stores every raw sample in the results store, and writes \
+            Reports/NAME/ (index.md, index.html and PNG plots). Every scenario is validated before anything \
+            runs: a bad file stops with exit code 2 and nothing is written. Ctrl-C stops between repetitions \
+            and records the run as interrupted.
+            """)
+
+    @Argument(help: "Scenario files (default: Scenarios/default.yaml).")
+    var scenarios: [String] = []
+
+    @Option(name: .long, help: "Thread counts to measure, overriding the scenarios' measure.threads.")
+    var threads: [Int] = []
+
+    @Option(name: .long, help: ArgumentHelp("Folder that receives one report folder per scenario.", valueName: "dir"))
+    var reports = "Reports"
+
+    @Flag(name: .customLong("no-report"), help: "Measure and store only.")
+    var noReport = false
+
+    @OptionGroup var store: StoreOptions
+
+    @Flag(name: .long, help: "Print JSON on standard output instead of tables.")
+    var json = false
+
+    func validate() throws {
+        if threads.contains(where: { $0 < 1 || $0 > 256 }) { throw ValidationError("--threads: expected integers from 1 to 256") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let files = scenarios.isEmpty ? ["Scenarios/default.yaml"] : scenarios
+            var loaded = try files.map { try Scenario.load($0) }
+            if !threads.isEmpty { for i in loaded.indices { loaded[i].measure.threads = threads } }
+            let db = try store.open()
+            Interrupt.install()
+            let machine = MachineInfo.current()
+            let runner = Runner(store: db, progress: Progress(), version: Headroom.version)
+            var results: [RunJSON] = []
+            for scenario in loaded {
+                let probe = ProbeWorkload(settings: scenario.probe, threads: Runner.probeThreads(for: scenario, cores: machine.cores))
+                let outcome: RunOutcome
+                do {
+                    outcome = try runner.run(scenario: scenario, workloads: [
+                        ("probe", probe), ("gemm \(scenario.measure.model.id)", GemmWorkload(scenario.measure)),
+                    ], machine: machine)
+                } catch is RunInterrupted {
+                    throw ExitCode(130)
+                }
+                let stored = try db.load(runID: outcome.runID)
+                var reportPath: String?
+                if !noReport {
+                    let folder = (reports as NSString).appendingPathComponent(scenario.name)
+                    try ReportWriter().write(run: stored, folder: folder)
+                    reportPath = (folder as NSString).appendingPathComponent("index.html")
+                }
+                if json {
+                    results.append(RunJSON(stored, report: reportPath, db: store.path))
+                } else {
+                    print("Scenario \(scenario.name): run \(outcome.runID) complete, \(try db.sampleCount(runID: outcome.runID)) samples in \(store.path)")
+                    print(Tables.runSummary(stored))
+                    if let reportPath { print("Report: \(reportPath)") }
+                }
+            }
+            if json { try printJSON(results) }
+        }
+    }
+}
+
+struct RunJSON: Encodable {
+    var runId: Int64
+    var scenario: String
+    var scenarioHash: String
+    var status: String
+    var gitRevision: String
+    var machineFingerprint: String
+    var startedAt: Date
+    var endedAt: Date?
+    var store: String
+    var report: String?
+    var probe: ProbeFiguresJSON
+    var cases: [CaseJSON]
+
+    init(_ s: StoredRun, report: String?, db: String) {
+        runId = s.run.id ?? 0; scenario = s.run.scenarioName; scenarioHash = s.run.scenarioHash
+        status = s.run.status.rawValue; gitRevision = s.run.gitRevision; machineFingerprint = s.run.machineFingerprint
+        startedAt = s.run.startedAt; endedAt = s.run.endedAt; store = db; self.report = report
+        probe = ProbeFiguresJSON(ProbeFigures(cases: s.cases))
+        cases = s.cases.map(CaseJSON.init)
+    }
+}

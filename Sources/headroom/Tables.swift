@@ -1,0 +1,64 @@
+// The human-readable tables the commands print.
+import Foundation
+import HeadroomCore
+import HeadroomReport
+import HeadroomStore
+
+enum Tables {
+    static func probe(machine: MachineInfo, figures: ProbeFigures, cases: [MeasuredCase], rows: Int) -> String {
+        var t = TextTable(["threads", "read 1 stream GB/s", "read \(rows) rows GB/s", "triad GB/s", "sgemm GFLOP/s", "n"],
+                          rightAligned: [0, 1, 2, 3, 4, 5])
+        for p in figures.perThreads {
+            let n = cases.first { $0.threads == p.threads }?.values("seconds").count ?? 0
+            t.add([String(p.threads), p.readStreamGBps.map(Fmt.sig) ?? "—", p.readRowsGBps.map(Fmt.sig) ?? "—",
+                   p.triadGBps.map(Fmt.sig) ?? "—", p.sgemmGFLOPs.map(Fmt.sig) ?? "—", String(n)])
+        }
+        return """
+            \(machine.cpuModel), \(machine.cores) cores — measured, best of n repetitions (GB = 1e9 bytes)
+            \(t.rendered)
+            """
+    }
+
+    /// The short table `headroom run` ends with: per thread count the limits, and per phase and M the
+    /// whole layer's GEMM time and its share of the sgemm peak.
+    static func runSummary(_ run: StoredRun) -> String {
+        let probe = ProbeFigures(cases: run.cases)
+        var out = probe.perThreads.isEmpty ? "" : "Machine limits (measured, best of n)\n" + {
+            var t = TextTable(["threads", "read GB/s", "sgemm GFLOP/s", "n"], rightAligned: [0, 1, 2, 3])
+            for p in probe.perThreads {
+                t.add([String(p.threads), probe.readGBps(threads: p.threads).map(Fmt.sig) ?? "—",
+                       p.sgemmGFLOPs.map(Fmt.sig) ?? "—", String(p.repetitions)])
+            }
+            return t.rendered
+        }() + "\n"
+        let gemm = run.cases(kind: "gemm")
+        if !gemm.isEmpty {
+            var t = TextTable(["threads", "phase", "M", "layer GEMMs ms (median)", "GFLOP/s", "% sgemm peak", "n"],
+                              rightAligned: [0, 2, 3, 4, 5, 6])
+            let groups = Dictionary(grouping: gemm) { "\($0.threads)|\($0.params["phase"] ?? "")|\($0.params["M"] ?? "")" }
+            func order(_ key: String) -> (Int, Int, Int) {
+                let x = key.split(separator: "|").map(String.init)
+                return (Int(x[0]) ?? 0, x[1] == "prefill" ? 1 : 0, Int(x[2]) ?? 0)
+            }
+            let keys = groups.keys.sorted { order($0) < order($1) }
+            for k in keys {
+                let cs = groups[k]!
+                let secs = cs.compactMap { $0.summary("seconds")?.median }.reduce(0, +)
+                var flops = 0.0
+                for c in cs {
+                    let m = Double(Int(c.params["M"] ?? "") ?? 0), n = Double(Int(c.params["N"] ?? "") ?? 0)
+                    let k = Double(Int(c.params["K"] ?? "") ?? 0)
+                    flops += 2 * m * n * k
+                }
+                let gf = flops / secs / 1e9
+                let threads = cs[0].threads
+                let n = cs.map { $0.values("seconds").count }.min() ?? 0
+                t.add([String(threads), cs[0].params["phase"] ?? "", cs[0].params["M"] ?? "", Fmt.ms(secs), Fmt.sig(gf),
+                       probe.at(threads: threads)?.sgemmGFLOPs.map { Fmt.percent(gf / $0) } ?? "—", String(n)])
+            }
+            let model = gemm[0].params["model"] ?? ""
+            out += "\nOne \(model) layer's GEMMs: qkv + o + gate_up + down (measured, f32, OpenBLAS)\n" + t.rendered + "\n"
+        }
+        return out
+    }
+}

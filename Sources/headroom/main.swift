@@ -1,0 +1,23 @@
+// Entry point. Before anything else: make sure OpenBLAS runs the kernels this CPU deserves.
+import Foundation
+import HeadroomKernels
+
+/// OpenBLAS picks its kernels when the library loads, from the CPU model. Debian's 0.3.21 does not
+/// know recent Xeons and falls back to SSE3 "Prescott" kernels, measured here at a fifth of the
+/// AVX-512 ones' speed. Its only switch is the OPENBLAS_CORETYPE variable, read at load time, so when
+/// the user has not set it and OpenBLAS chose a generic core, we set it and start again once.
+func relaunchWithFastBLASIfNeeded() {
+    let env = ProcessInfo.processInfo.environment
+    guard env["OPENBLAS_CORETYPE"] == nil, env["HEADROOM_BLAS_RELAUNCHED"] == nil,
+          let hint = BLASThreads.preferredCoreType, BLASThreads.isGenericCore(BLASThreads.coreName) else { return }
+    setenv("OPENBLAS_CORETYPE", hint, 1)
+    setenv("HEADROOM_BLAS_RELAUNCHED", "1", 1)
+    let args = CommandLine.arguments
+    var cargs = args.map { strdup($0) } + [nil]
+    execv("/proc/self/exe", &cargs)
+    // execv only returns on failure: carry on with the generic kernels, and say so.
+    FileHandle.standardError.write(Data("headroom: warning: could not restart with OPENBLAS_CORETYPE=\(hint); OpenBLAS runs its generic \(BLASThreads.coreName) kernels\n".utf8))
+}
+
+relaunchWithFastBLASIfNeeded()
+Headroom.main()

@@ -1,0 +1,154 @@
+import Foundation
+import XCTest
+@testable import HeadroomCore
+
+/// The catalog shipped in Scenarios/catalog, found from this file's location.
+func repoCatalog() throws -> Catalog {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    return try Catalog.load(directory: root.appendingPathComponent("Scenarios/catalog").path)
+}
+
+final class ScenarioTests: XCTestCase {
+    func fixture(_ name: String) throws -> (path: String, text: String) {
+        let url = try XCTUnwrap(Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: nil))
+        return (url.path, try String(contentsOf: url, encoding: .utf8))
+    }
+
+    func testGoodScenarioParsesToExpectedValues() throws {
+        let (_, text) = try fixture("good.yaml")
+        let s = try Scenario.parse(text, file: "good.yaml", catalog: repoCatalog())
+        XCTAssertEqual(s.name, "good-one")
+        XCTAssertEqual(s.description, "Fixture with every field.")
+        XCTAssertEqual(s.probe, ProbeSettings(readMiB: 64, gemmSize: 256, repetitions: 3))
+        XCTAssertEqual(s.measure.model.id, "tiny")
+        XCTAssertEqual(s.measure.model.dim, 768)
+        XCTAssertEqual(s.measure.threads, [1, 2])
+        XCTAssertEqual(s.measure.promptTokens, [16, 64])
+        XCTAssertEqual(s.measure.batch, [1, 4])
+        XCTAssertEqual(s.measure.repetitions, 4)
+        XCTAssertEqual(s.measure.warmup, 0)
+        XCTAssertEqual(s.hash, fnv1a64Hex(text))
+        XCTAssertEqual(s.hash.count, 16)
+    }
+
+    func testDefaultsApplyWhenOptionalKeysAreAbsent() throws {
+        let s = try Scenario.parse("""
+            schema: 1
+            name: minimal
+            measure: { model: small, threads: 2, prompt_tokens: [8] }
+            """, file: "m.yaml", catalog: repoCatalog())
+        XCTAssertEqual(s.probe, ProbeSettings())
+        XCTAssertEqual(s.measure.threads, [2])
+        XCTAssertEqual(s.measure.batch, [1])
+        XCTAssertEqual(s.measure.repetitions, 5)
+        XCTAssertEqual(s.measure.warmup, 1)
+    }
+
+    /// Each bad fixture states, in its first line, the exact message it must produce.
+    func testEveryBadFixtureGivesItsExactMessage() throws {
+        let dir = try XCTUnwrap(Bundle.module.url(forResource: "Fixtures", withExtension: nil))
+        let bad = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix("bad-") }.sorted()
+        XCTAssertGreaterThanOrEqual(bad.count, 3)
+        for name in bad {
+            let (_, text) = try fixture(name)
+            let first = String(text.split(separator: "\n")[0])
+            XCTAssertThrowsError(try Scenario.parse(text, file: name, catalog: repoCatalog()), name) { error in
+                guard let e = error as? InputError else { return XCTFail("\(name): not an InputError: \(error)") }
+                if first.hasPrefix("# expect: ") {
+                    XCTAssertEqual(e.description, String(first.dropFirst("# expect: ".count)), name)
+                } else if first.hasPrefix("# expect-prefix: ") {
+                    XCTAssertTrue(e.description.hasPrefix(String(first.dropFirst("# expect-prefix: ".count))), "\(name): \(e)")
+                } else {
+                    XCTFail("\(name) states no expected message")
+                }
+            }
+        }
+    }
+
+    func testLoadNamesTheFileAndFindsTheCatalogBesideIt() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let s = try Scenario.load(root.appendingPathComponent("Scenarios/default.yaml").path)
+        XCTAssertEqual(s.name, "default")
+        XCTAssertEqual(s.measure.model.id, "small")
+        XCTAssertThrowsError(try Scenario.load("/nonexistent/x.yaml")) { e in
+            XCTAssertEqual("\(e)", "/nonexistent/x.yaml: cannot read the file (missing or unreadable)")
+        }
+    }
+
+    func testDuplicateListValuesAreRefused() throws {
+        XCTAssertThrowsError(try Scenario.parse("""
+            schema: 1
+            name: dup
+            measure: { model: tiny, threads: [1, 1], prompt_tokens: [8] }
+            """, file: "d.yaml", catalog: repoCatalog())) { e in
+            XCTAssertEqual("\(e)", "d.yaml: measure.threads: lists a value twice")
+        }
+    }
+}
+
+final class CatalogTests: XCTestCase {
+    func testShippedShapes() throws {
+        let c = try repoCatalog()
+        let small = try c.model("small")
+        XCTAssertEqual([small.layers, small.dim, small.heads, small.kvHeads, small.ffnDim, small.vocab], [22, 2048, 32, 4, 5632, 32000])
+        XCTAssertEqual(small.headDim, 64)
+        XCTAssertEqual(small.kvDim, 256)
+        XCTAssertEqual(small.layerProjections.map(\.n), [2048 + 512, 2048, 2 * 5632, 2048])
+        XCTAssertEqual(small.layerProjections.map(\.k), [2048, 2048, 2048, 5632])
+        let tiny = try c.model("tiny")
+        XCTAssertEqual([tiny.layers, tiny.dim, tiny.heads, tiny.ffnDim, tiny.vocab], [12, 768, 12, 2048, 32000])
+        XCTAssertFalse(small.source.isEmpty)
+    }
+
+    func testBadCatalogEntryNamesItsKey() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cat-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("models.yaml")
+        try """
+            schema: 1
+            models:
+              - { id: x, layers: 2, dim: 100, heads: 3, ffn_dim: 8, vocab: 10, context: 8, source: test }
+            """.write(to: file, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try Catalog.load(directory: dir.path)) { e in
+            XCTAssertEqual("\(e)", "\(file.path): models[0].heads: expected a divisor of dim 100, got \"3\"")
+        }
+    }
+}
+
+final class SummaryTests: XCTestCase {
+    func testHandComputedOrderStatistics() throws {
+        // Sorted: 1 2 3 4 10. Median 3; p95 at h = 4·0.95 = 3.8 → 4 + 0.8·(10 − 4) = 8.8.
+        let s = try XCTUnwrap(Summary([4, 1, 10, 3, 2]))
+        XCTAssertEqual(s.count, 5)
+        XCTAssertEqual(s.median, 3)
+        XCTAssertEqual(s.p95, 8.8, accuracy: 1e-12)
+        XCTAssertEqual(s.min, 1)
+        XCTAssertEqual(s.max, 10)
+        XCTAssertEqual(s.mean, 4)
+        // Even count: the median interpolates.
+        XCTAssertEqual(Summary([1, 2, 3, 4])?.median, 2.5)
+        XCTAssertNil(Summary([]))
+        XCTAssertNil(Summary([.nan]))
+    }
+
+    func testProbeFiguresTakeTheBestSample() {
+        let cases = [
+            MeasuredCase(kind: "probe", name: "read_rows", threads: 2, params: [:], samples: [
+                .init(metric: "gbps", unit: "GB/s", repetition: 0, value: 30),
+                .init(metric: "gbps", unit: "GB/s", repetition: 1, value: 33),
+                .init(metric: "seconds", unit: "s", repetition: 0, value: 0.04),
+                .init(metric: "seconds", unit: "s", repetition: 1, value: 0.03),
+            ]),
+            MeasuredCase(kind: "probe", name: "read_stream", threads: 2, params: [:], samples: [
+                .init(metric: "gbps", unit: "GB/s", repetition: 0, value: 31),
+                .init(metric: "seconds", unit: "s", repetition: 0, value: 0.04),
+            ]),
+        ]
+        let f = ProbeFigures(cases: cases)
+        XCTAssertEqual(f.at(threads: 2)?.readRowsGBps, 33)
+        XCTAssertEqual(f.readGBps(threads: 2), 33)
+        XCTAssertEqual(f.at(threads: 2)?.repetitions, 1)
+        XCTAssertNil(f.at(threads: 1))
+    }
+}

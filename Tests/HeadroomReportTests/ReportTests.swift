@@ -1,0 +1,80 @@
+import Foundation
+import XCTest
+import HeadroomCore
+import HeadroomStore
+@testable import HeadroomReport
+
+final class ReportTests: XCTestCase {
+    /// A stored run with probe and gemm cases whose values are given, not measured: the report only draws.
+    func syntheticRun(file: String = "Scenarios/x.yaml") -> StoredRun {
+        func c(_ kind: String, _ name: String, _ threads: Int, _ params: [String: String], _ metric: String, _ unit: String, _ vs: [Double]) -> MeasuredCase {
+            var samples = vs.enumerated().map { MeasuredCase.Sample(metric: metric, unit: unit, repetition: $0.offset, value: $0.element) }
+            samples += vs.enumerated().map { MeasuredCase.Sample(metric: "seconds", unit: "s", repetition: $0.offset, value: 1 / $0.element) }
+            return MeasuredCase(kind: kind, name: name, threads: threads, params: params, samples: samples)
+        }
+        var cases: [MeasuredCase] = []
+        for t in [1, 2] {
+            cases.append(c("probe", "read_stream", t, [:], "gbps", "GB/s", [15, 16].map { $0 * Double(t) }))
+            cases.append(c("probe", "read_rows", t, ["rows_per_thread": "8"], "gbps", "GB/s", [16, 17].map { $0 * Double(t) }))
+            cases.append(c("probe", "triad", t, [:], "gbps", "GB/s", [20, 21].map { $0 * Double(t) }))
+            cases.append(c("probe", "sgemm", t, ["size": "2048"], "gflops", "GFLOP/s", [150, 160].map { $0 * Double(t) }))
+            for (phase, m) in [("decode", 1), ("decode", 8), ("prefill", 128)] {
+                for (name, n, k) in [("qkv", 96, 64), ("o", 64, 64), ("gate_up", 256, 64), ("down", 64, 128)] {
+                    cases.append(c("gemm", name, t, ["model": "tiny", "phase": phase, "M": String(m), "N": String(n), "K": String(k)],
+                                   "gflops", "GFLOP/s", [Double(m) * 2, Double(m) * 2.2, Double(m) * 1.9]))
+                }
+            }
+        }
+        let run = RunRecord(id: 7, scenarioName: "x", scenarioFile: file, scenarioHash: "h", scenarioText: "",
+                            gitRevision: "abc", machineFingerprint: "fp", machineJson: "{}", headroomVersion: "t",
+                            pid: 1, startedAt: Date(), endedAt: Date(), status: .complete)
+        return StoredRun(run: run, cases: cases)
+    }
+
+    func testWritesMarkdownHTMLAndNonEmptyPlots() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("report-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let written = try ReportWriter().write(run: syntheticRun(), folder: folder)
+        let names = Set(written.map { ($0 as NSString).lastPathComponent })
+        XCTAssertEqual(names, ["index.md", "index.html", "memory_bandwidth.png", "gemm_throughput.png", "decode_weight_streaming.png"])
+        for png in names where png.hasSuffix(".png") {
+            let data = try Data(contentsOf: URL(fileURLWithPath: (folder as NSString).appendingPathComponent(png)))
+            XCTAssertGreaterThan(data.count, 1000, png)
+            XCTAssertEqual(Array(data.prefix(4)), [0x89, 0x50, 0x4E, 0x47], "\(png) is not a PNG")
+        }
+        let md = try String(contentsOfFile: (folder as NSString).appendingPathComponent("index.md"), encoding: .utf8)
+        for png in names where png.hasSuffix(".png") { XCTAssertTrue(md.contains("(\(png))"), "index.md does not link \(png)") }
+        XCTAssertTrue(md.contains("measured"))
+        // 16 GB/s × 2 threads best = 34; the table carries the sample count.
+        XCTAssertTrue(md.contains("| read, rows side by side (8 rows) | 2 | 34.0 |"), md)
+        // No staging folder is left behind.
+        XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: folder).contains { $0.hasPrefix(".staging") })
+    }
+
+    func testUserTextIsEscapedInHTML() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("report-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try ReportWriter().write(run: syntheticRun(file: "<script>alert('x')</script>.yaml"), folder: folder)
+        let html = try String(contentsOfFile: (folder as NSString).appendingPathComponent("index.html"), encoding: .utf8)
+        XCTAssertFalse(html.contains("<script>"))
+        XCTAssertTrue(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;.yaml"))
+    }
+
+    func testTextTableFormats() {
+        var t = TextTable(["a", "num"], rightAligned: [1])
+        t.add(["x|y", "5"])
+        t.add(["long", "123"])
+        XCTAssertEqual(t.rendered, "a     num\n----  ---\nx|y     5\nlong  123")
+        XCTAssertEqual(t.markdown, "| a | num |\n| --- | ---: |\n| x\\|y | 5 |\n| long | 123 |")
+        XCTAssertEqual(Fmt.sig(1234.4), "1234")
+        XCTAssertEqual(Fmt.sig(12.345), "12.3")
+        XCTAssertEqual(Fmt.bytes(3 * 1024 * 1024), "3.00 MiB")
+    }
+
+    func testGnuplotErrorsCarryItsMessage() {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID().uuidString).png").path
+        XCTAssertThrowsError(try Gnuplot.render(.init(output: out, script: Gnuplot.preamble(title: "t") + "\nplot nonsense(", data: [:]))) { e in
+            XCTAssertTrue("\(e)".contains("gnuplot failed drawing"), "\(e)")
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import XCTest
+import HeadroomCore
+import HeadroomStore
+@testable import HeadroomRunner
+
+let tinyShape = ModelShape(id: "t", name: "t", layers: 1, dim: 64, heads: 4, kvHeads: 2, ffnDim: 96, vocab: 100, context: 64, source: "test")
+
+func smallScenario(threads: [Int] = [1]) -> Scenario {
+    Scenario(name: "unit", description: "", file: "unit.yaml", text: "schema: 1", hash: "h",
+             probe: ProbeSettings(readMiB: 16, gemmSize: 64, repetitions: 2),
+             measure: MeasureSettings(model: tinyShape, threads: threads, promptTokens: [8], batch: [1, 2], repetitions: 3, warmup: 1))
+}
+
+final class ProbeTests: XCTestCase {
+    func testProbeFiguresArePositiveAndFinite() throws {
+        let w = ProbeWorkload(settings: ProbeSettings(readMiB: 16, gemmSize: 64, repetitions: 2), threads: [1, 2], rows: 4)
+        let cases = try w.cases().map { try w.measure($0) {} }
+        XCTAssertEqual(cases.count, 8)
+        let f = ProbeFigures(cases: cases)
+        for t in [1, 2] {
+            let p = try XCTUnwrap(f.at(threads: t))
+            for v in [p.readStreamGBps, p.readRowsGBps, p.triadGBps, p.sgemmGFLOPs] {
+                let v = try XCTUnwrap(v)
+                XCTAssertTrue(v.isFinite && v > 0, "\(v)")
+            }
+            XCTAssertEqual(p.repetitions, 2)
+        }
+    }
+}
+
+final class RunnerTests: XCTestCase {
+    override func tearDown() { Interrupt.reset() }
+
+    func testGemmCasesCoverEveryProjectionPhaseAndThreadCount() throws {
+        let w = GemmWorkload(smallScenario(threads: [1, 2]).measure)
+        let specs = w.cases()
+        XCTAssertEqual(specs.count, 2 * 3 * 4)
+        let m = try w.measure(specs[0]) {}
+        XCTAssertEqual(m.values("seconds").count, 3)
+        XCTAssertTrue(m.values("gflops").allSatisfy { $0.isFinite && $0 > 0 })
+        XCTAssertEqual(m.params["N"], String(64 + 2 * 32))
+    }
+
+    func testCompleteRunStoresEverySample() throws {
+        let store = try Store(path: ":memory:")
+        let s = smallScenario()
+        let runner = Runner(store: store, progress: Progress(enabled: false), version: "test")
+        let outcome = try runner.run(scenario: s, workloads: [
+            ("probe", ProbeWorkload(settings: s.probe, threads: [1])), ("gemm", GemmWorkload(s.measure)),
+        ], gitRevision: "rev")
+        XCTAssertEqual(outcome.status, .complete)
+        let stored = try store.load(runID: outcome.runID)
+        XCTAssertEqual(stored.run.status, .complete)
+        XCTAssertEqual(stored.run.gitRevision, "rev")
+        XCTAssertEqual(stored.cases.count, 4 + 12)
+        // probe: 4 cases × 2 reps × 2 metrics; gemm: 12 cases × 3 reps × 3 metrics
+        XCTAssertEqual(try store.sampleCount(runID: outcome.runID), 16 + 108)
+        XCTAssertNotNil(stored.run.endedAt)
+    }
+
+    /// A workload that asks for an interruption after its first case, as Ctrl-C would.
+    struct InterruptingWorkload: Workload {
+        let inner: GemmWorkload
+        func cases() -> [CaseSpec] { inner.cases() }
+        func measure(_ spec: CaseSpec, step: () throws -> Void) throws -> MeasuredCase {
+            let m = try inner.measure(spec, step: step)
+            Interrupt.request()
+            return m
+        }
+    }
+
+    func testInterruptedRunIsRecordedAsSuchAndKeepsWhatItStored() throws {
+        let store = try Store(path: ":memory:")
+        let s = smallScenario()
+        let runner = Runner(store: store, progress: Progress(enabled: false), version: "test")
+        XCTAssertThrowsError(try runner.run(scenario: s, workloads: [("gemm", InterruptingWorkload(inner: GemmWorkload(s.measure)))])) {
+            XCTAssertTrue($0 is RunInterrupted)
+        }
+        let run = try XCTUnwrap(store.runs().first)
+        XCTAssertEqual(run.status, .interrupted)
+        XCTAssertEqual(try store.load(runID: run.id!).cases.count, 1, "the first case was stored whole; nothing after it")
+        XCTAssertTrue(try store.completeRuns().isEmpty)
+    }
+
+    struct FailingWorkload: Workload {
+        struct Boom: Error {}
+        func cases() -> [CaseSpec] { [CaseSpec(kind: "x", name: "x", threads: 1, params: [:], steps: 1)] }
+        func measure(_ spec: CaseSpec, step: () throws -> Void) throws -> MeasuredCase { throw Boom() }
+    }
+
+    func testFailedRunIsRecordedAsFailed() throws {
+        let store = try Store(path: ":memory:")
+        let runner = Runner(store: store, progress: Progress(enabled: false), version: "test")
+        XCTAssertThrowsError(try runner.run(scenario: smallScenario(), workloads: [("x", FailingWorkload())]))
+        XCTAssertEqual(try store.runs().first?.status, .failed)
+    }
+
+    func testProbeCoversScenarioThreadsAndAllCores() {
+        XCTAssertEqual(Runner.probeThreads(for: smallScenario(threads: [3]), cores: 2), [1, 2, 3])
+    }
+}
