@@ -26,21 +26,23 @@ let package = Package(
             cSettings: [.unsafeFlags(["-O3", "-fno-strict-aliasing"])]
         ),
         .target(name: "HeadroomKernels", dependencies: ["CBLAS", "CKernels"]),
+        .target(name: "HeadroomEngine", dependencies: ["HeadroomKernels"]),
         .target(name: "HeadroomCore", dependencies: ["Yams"]),
         .target(name: "HeadroomStore", dependencies: ["HeadroomCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "HeadroomReport", dependencies: ["HeadroomCore", "HeadroomStore"]),
         .target(
             name: "HeadroomRunner",
-            dependencies: ["HeadroomKernels", "HeadroomCore", "HeadroomStore", "HeadroomReport"]
+            dependencies: ["HeadroomKernels", "HeadroomEngine", "HeadroomCore", "HeadroomStore", "HeadroomReport"]
         ),
         .executableTarget(
             name: "headroom",
             dependencies: [
-                "HeadroomRunner", "HeadroomCore", "HeadroomStore", "HeadroomReport", "HeadroomKernels",
+                "HeadroomRunner", "HeadroomCore", "HeadroomStore", "HeadroomReport", "HeadroomKernels", "HeadroomEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "HeadroomKernelsTests", dependencies: ["HeadroomKernels", "CKernels"]),
+        .testTarget(name: "HeadroomEngineTests", dependencies: ["HeadroomEngine", "HeadroomKernels"]),
         .testTarget(name: "HeadroomCoreTests", dependencies: ["HeadroomCore"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HeadroomStoreTests", dependencies: ["HeadroomStore", "HeadroomCore"]),
         .testTarget(name: "HeadroomReportTests", dependencies: ["HeadroomReport", "HeadroomStore", "HeadroomCore"]),
