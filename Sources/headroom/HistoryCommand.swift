@@ -24,6 +24,10 @@ struct HistoryCommand: ParsableCommand {
     @Flag(name: .long, help: "Print JSON on standard output instead of tables.")
     var json = false
 
+    func validate() throws {
+        if limit < 1 { throw ValidationError("--limit: expected a positive integer") }
+    }
+
     func run() throws {
         try reportingErrors {
             let db = try store.open()
