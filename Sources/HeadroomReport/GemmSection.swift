@@ -30,12 +30,28 @@ public struct GemmSection: ReportSectionBuilder {
             "median of n repetitions after warm-up; the percentage is of the probe's best sgemm at the same thread count."
         var md = "\(note)\n\n\(table.markdown)\n"
         var html = "<p>\(HTML.escape(note.replacingOccurrences(of: "`", with: "")))</p>\n\(table.html)\n"
+        if let warning = Self.busyProbeWarning(gemm, probe: probe) {
+            md += "\n> **Warning:** \(warning)\n"
+            html += "<p class=\"warn\">\(HTML.escape(warning))</p>\n"
+        }
         for p in plots {
             let file = (p.output as NSString).lastPathComponent
             md += "\n\(imageMarkdown(file, file))\n"
             html += imageHTML(file, file) + "\n"
         }
         return ReportSection(title: "GEMM throughput of one \(model) layer (measured)", markdown: md, html: html, plots: plots)
+    }
+
+    /// A case faster than the probe's best sgemm at its thread count means the machine was busier
+    /// during the probe than during that case: the run's rooflines understate this machine.
+    public static func busyProbeWarning(_ gemm: [MeasuredCase], probe: ProbeFigures) -> String? {
+        let over = gemm.filter { c in
+            guard let g = c.summary("gflops")?.median, let peak = probe.at(threads: c.threads)?.sgemmGFLOPs else { return false }
+            return g > peak * 1.02
+        }
+        guard !over.isEmpty else { return nil }
+        return "\(over.count) case(s) ran faster than the probe's best sgemm at the same thread count, so the machine " +
+            "was busier while the probe ran than later; this run's roofline fractions are overstated. Re-run on a quiet machine."
     }
 
     /// GFLOP/s against M for each projection and thread count, with each thread count's sgemm peak as a line.

@@ -8,12 +8,13 @@ public final class Progress: @unchecked Sendable {
     private var done = 0
     private var started = Date()
     private var lastDraw = Date.distantPast
+    private var active = false
 
     public init(enabled: Bool = isatty(STDERR_FILENO) == 1) { self.enabled = enabled }
 
     /// Starts a phase of `total` steps.
     public func begin(_ label: String, total: Int) {
-        self.label = label; self.total = max(total, 1); done = 0; started = Date()
+        self.label = label; self.total = max(total, 1); done = 0; started = Date(); active = true
         draw(force: true)
     }
 
@@ -23,6 +24,7 @@ public final class Progress: @unchecked Sendable {
     }
 
     public func end() {
+        active = false
         guard enabled else { return }
         let secs = Date().timeIntervalSince(started)
         FileHandle.standardError.write(Data("\r\u{1B}[2K\(label): done in \(String(format: "%.1f", secs)) s\n".utf8))
@@ -35,8 +37,14 @@ public final class Progress: @unchecked Sendable {
         draw(force: true)
     }
 
+    /// Abandons the current phase: clears the bar and draws no more until the next `begin`.
+    public func stop() {
+        if enabled && active { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+        active = false
+    }
+
     private func draw(force: Bool, detail: String = "") {
-        guard enabled else { return }
+        guard enabled, active else { return }
         let now = Date()
         guard force || now.timeIntervalSince(lastDraw) > 0.1 else { return }
         lastDraw = now

@@ -49,10 +49,12 @@ public struct Runner {
             try store.finish(runID: runID, status: .complete)
             return RunOutcome(runID: runID, status: .complete, cases: all)
         } catch let error as RunInterrupted {
+            progress.stop()
             progress.note("interrupted: run \(runID) is recorded as interrupted")
             try? store.finish(runID: runID, status: .interrupted, note: "interrupted by signal")
             throw error
         } catch {
+            progress.stop()
             try? store.finish(runID: runID, status: .failed, note: "\(error)")
             throw error
         }

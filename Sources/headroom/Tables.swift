@@ -58,6 +58,7 @@ enum Tables {
             }
             let model = gemm[0].params["model"] ?? ""
             out += "\nOne \(model) layer's GEMMs: qkv + o + gate_up + down (measured, f32, OpenBLAS)\n" + t.rendered + "\n"
+            if let warning = GemmSection.busyProbeWarning(gemm, probe: probe) { out += "\nWarning: \(warning)\n" }
         }
         return out
     }

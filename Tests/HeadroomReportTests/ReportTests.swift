@@ -21,7 +21,7 @@ final class ReportTests: XCTestCase {
             for (phase, m) in [("decode", 1), ("decode", 8), ("prefill", 128)] {
                 for (name, n, k) in [("qkv", 96, 64), ("o", 64, 64), ("gate_up", 256, 64), ("down", 64, 128)] {
                     cases.append(c("gemm", name, t, ["model": "tiny", "phase": phase, "M": String(m), "N": String(n), "K": String(k)],
-                                   "gflops", "GFLOP/s", [Double(m) * 2, Double(m) * 2.2, Double(m) * 1.9]))
+                                   "gflops", "GFLOP/s", [Double(m), Double(m) * 1.1, Double(m) * 0.95]))
                 }
             }
         }
@@ -58,6 +58,15 @@ final class ReportTests: XCTestCase {
         let html = try String(contentsOfFile: (folder as NSString).appendingPathComponent("index.html"), encoding: .utf8)
         XCTAssertFalse(html.contains("<script>"))
         XCTAssertTrue(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;.yaml"))
+    }
+
+    func testBusyProbeIsFlaggedWhenACaseBeatsThePeak() {
+        let run = syntheticRun()
+        let probe = ProbeFigures(cases: run.cases)
+        XCTAssertNil(GemmSection.busyProbeWarning(run.cases(kind: "gemm"), probe: probe))
+        let fast = MeasuredCase(kind: "gemm", name: "qkv", threads: 1, params: ["M": "512", "N": "8", "K": "8"],
+                                samples: [.init(metric: "gflops", unit: "GFLOP/s", repetition: 0, value: 200)])
+        XCTAssertNotNil(GemmSection.busyProbeWarning([fast], probe: probe), "200 GFLOP/s beats the 1-thread peak of 160")
     }
 
     func testTextTableFormats() {
