@@ -112,6 +112,20 @@ final class GGUFRoundTripTests: XCTestCase {
         XCTAssertEqual(Array(file.tensors[1].bytes), GGUFSamples.bytes(34, seed: 2))
     }
 
+    func testFloat32Convenience() throws {
+        var writer = GGUFWriter()
+        try writer.addTensor(name: "norm", dims: [3], float32: [1, -2.5, 0.125])
+        assertGGUFError("(writer): tensor bad: 8 bytes given, but F32 with dims [3] takes 12") {
+            try writer.addTensor(name: "bad", dims: [3], float32: [1, 2])
+        }
+        let path = dir.file("floats.gguf")
+        try writer.write(to: path)
+        let file = try GGUFFile(path: path)
+        let t = try file.requireTensor("norm")
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: t.data.assumingMemoryBound(to: Float.self), count: 3)), [1, -2.5, 0.125])
+        XCTAssertEqual(Array(t.bytes.prefix(4)), [0x00, 0x00, 0x80, 0x3F], "1.0 little-endian")
+    }
+
     func testVersion2IsRead() throws {
         var raw = RawGGUF()
         raw.header(version: 2, tensors: 1, metadata: 1)

@@ -56,6 +56,16 @@ public struct GGUFWriter {
         pending.append(PendingTensor(name: name, type: type, dims: dims, byteCount: byteCount, source: .fill(fill)))
     }
 
+    /// Adds an F32 tensor from floats (norm weights, by the llama convention); `values.count` must
+    /// be the product of `dims`.
+    public mutating func addTensor(name: String, dims: [Int], float32 values: [Float]) throws {
+        let bytes = values.withUnsafeBytes { raw in
+            // Stored little-endian; this is the host order on every platform Headroom builds for.
+            Array(raw)
+        }
+        try addTensor(name: name, type: .f32, dims: dims, bytes: bytes)
+    }
+
     private func check(name: String, type: GGMLType, dims: [Int]) throws -> Int {
         guard !name.isEmpty, name.utf8.count <= GGUFLimits.maxTensorNameBytes else {
             throw Self.inputError("tensor name \"\(name)\" must be 1 to \(GGUFLimits.maxTensorNameBytes) bytes")
