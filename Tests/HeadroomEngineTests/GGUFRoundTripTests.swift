@@ -40,6 +40,15 @@ final class GGUFRoundTripTests: XCTestCase {
         XCTAssertNil(file.tensor(named: "missing"))
     }
 
+    func testPrefaultTouchesEveryPage() throws {
+        let (writer, _) = try GGUFSamples.writer()
+        let path = dir.file("prefault.gguf")
+        try writer.write(to: path)
+        let file = try GGUFFile(path: path)
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        XCTAssertEqual(file.prefault(), (file.fileSize + page - 1) / page)
+    }
+
     func testAccessors() throws {
         let (writer, _) = try GGUFSamples.writer()
         let path = dir.file("accessors.gguf")

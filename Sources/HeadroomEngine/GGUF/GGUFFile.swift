@@ -108,5 +108,26 @@ public final class GGUFFile: @unchecked Sendable {
     /// Total bytes of tensor data (what the weights cost in memory once touched).
     public var tensorBytes: Int { tensors.reduce(0) { $0 + $1.byteCount } }
 
+    /// Brings every page of the file into memory now (madvise, then one read per page), so that
+    /// page faults on the weights are paid here and not inside a timed prefill or decode. Returns
+    /// the number of pages touched.
+    @discardableResult
+    public func prefault() -> Int {
+        guard let mapping else { return 0 }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        _ = madvise(mapping, fileSize, Int32(MADV_WILLNEED))
+        let bytes = UnsafeRawPointer(mapping)
+        var pages = 0
+        var sink: UInt8 = 0
+        var offset = 0
+        while offset < fileSize {
+            sink &+= bytes.load(fromByteOffset: offset, as: UInt8.self)
+            pages += 1
+            offset += page
+        }
+        withExtendedLifetime(sink) {}
+        return pages
+    }
+
     static func errnoText() -> String { String(cString: strerror(errno)) }
 }
