@@ -7,7 +7,7 @@ import XCTest
 import HeadroomKernels
 
 /// Bytes placed so the last one sits just before an inaccessible page.
-final class GuardedBuffer {
+final class GGUFGuardedBuffer {
     private let base: UnsafeMutableRawPointer
     private let mappedBytes: Int
     private let usable: Int
@@ -34,8 +34,8 @@ final class GuardedBuffer {
 }
 
 final class GGUFCorruptFileTests: XCTestCase {
-    var dir: ScratchDirectory!
-    override func setUpWithError() throws { dir = try ScratchDirectory() }
+    var dir: GGUFScratchDirectory!
+    override func setUpWithError() throws { dir = try GGUFScratchDirectory() }
     override func tearDown() { dir.remove() }
 
     /// A small valid file whose byte positions the tests below name:
@@ -59,7 +59,7 @@ final class GGUFCorruptFileTests: XCTestCase {
     func testBaseFileIsValid() throws {
         let bytes = base()
         XCTAssertEqual(bytes.count, 224)
-        let file = try openRaw(bytes, "base.gguf", in: dir)
+        let file = try openRawGGUF(bytes, "base.gguf", in: dir)
         XCTAssertEqual(file.metadata.string("general.name"), "a file for truncation tests")
         XCTAssertEqual(file.tensors.first?.fileOffset, 192)
     }
@@ -82,13 +82,13 @@ final class GGUFCorruptFileTests: XCTestCase {
         ]
         for (cut, message) in cases {
             let name = "cut-\(cut).gguf"
-            assertGGUFError("\(path(name)): \(message)") { try openRaw(Array(bytes[0..<cut]), name, in: dir) }
+            assertGGUFError("\(path(name)): \(message)") { try openRawGGUF(Array(bytes[0..<cut]), name, in: dir) }
         }
     }
 
     func testTruncatedAtEveryByteIsRefused() throws {
         let bytes = try GGUFSamples.fileBytes(in: dir)
-        let guarded = GuardedBuffer(capacity: bytes.count)
+        let guarded = GGUFGuardedBuffer(capacity: bytes.count)
         let full = try guarded.parse(bytes)
         // The zero padding after the last tensor is not needed to load it (llama.cpp does not need it
         // either), so cuts inside it are fine; every cut before the end of the last tensor's data is not.
@@ -110,70 +110,70 @@ final class GGUFCorruptFileTests: XCTestCase {
 
     func testWrongMagic() {
         assertGGUFError("\(path("magic.gguf")): not a GGUF file: it starts with bytes 47 47 4d 4c, expected \"GGUF\" (47 47 55 46)") {
-            try openRaw(base(magic: "GGML"), "magic.gguf", in: dir)
+            try openRawGGUF(base(magic: "GGML"), "magic.gguf", in: dir)
         }
     }
 
     func testUnsupportedVersions() {
         assertGGUFError("\(path("v4.gguf")): GGUF version 4 is not supported; Headroom reads versions 2 and 3") {
-            try openRaw(base(version: 4), "v4.gguf", in: dir)
+            try openRawGGUF(base(version: 4), "v4.gguf", in: dir)
         }
         assertGGUFError("\(path("v1.gguf")): GGUF version 1 is not supported; Headroom reads versions 2 and 3") {
-            try openRaw(base(version: 1), "v1.gguf", in: dir)
+            try openRawGGUF(base(version: 1), "v1.gguf", in: dir)
         }
         assertGGUFError("\(path("be.gguf")): GGUF version 50331648 is not supported; Headroom reads versions 2 and 3 "
                         + "(it looks like a big-endian GGUF file, which Headroom does not read)") {
-            try openRaw(base(version: UInt32(3).byteSwapped), "be.gguf", in: dir)
+            try openRawGGUF(base(version: UInt32(3).byteSwapped), "be.gguf", in: dir)
         }
     }
 
     func testUnknownAndUnsupportedTensorTypes() {
         assertGGUFError("\(path("t99.gguf")): tensor w has unknown ggml type 99") {
-            try openRaw(base(type: 99), "t99.gguf", in: dir)
+            try openRawGGUF(base(type: 99), "t99.gguf", in: dir)
         }
         assertGGUFError("\(path("t4.gguf")): tensor w has unknown ggml type 4") {
-            try openRaw(base(type: 4), "t4.gguf", in: dir)
+            try openRawGGUF(base(type: 4), "t4.gguf", in: dir)
         }
         assertGGUFError("\(path("q4k.gguf")): tensor blk.0.attn_q.weight has type Q4_K (12), which Headroom does not support; "
                         + "supported: F32, F16, Q4_0, Q8_0") {
-            try openRaw(base(name: "blk.0.attn_q.weight", dims: [256], type: 12), "q4k.gguf", in: dir)
+            try openRawGGUF(base(name: "blk.0.attn_q.weight", dims: [256], type: 12), "q4k.gguf", in: dir)
         }
         assertGGUFError("\(path("bf16.gguf")): tensor w has type BF16 (30), which Headroom does not support; supported: F32, F16, Q4_0, Q8_0") {
-            try openRaw(base(type: 30), "bf16.gguf", in: dir)
+            try openRawGGUF(base(type: 30), "bf16.gguf", in: dir)
         }
         assertGGUFError("\(path("rows.gguf")): tensor w has type Q8_0 but its row length 48 is not a multiple of 32") {
-            try openRaw(base(dims: [48], type: 8), "rows.gguf", in: dir)
+            try openRawGGUF(base(dims: [48], type: 8), "rows.gguf", in: dir)
         }
     }
 
     func testMisalignedOffsetAndDataPastEnd() {
         assertGGUFError("\(path("misaligned.gguf")): tensor w has offset 16, which is not a multiple of the alignment 32") {
-            try openRaw(base(offset: 16), "misaligned.gguf", in: dir)
+            try openRawGGUF(base(offset: 16), "misaligned.gguf", in: dir)
         }
         assertGGUFError("\(path("past.gguf")): truncated: tensor w needs bytes 256..288 but the file has 224") {
-            try openRaw(base(offset: 64), "past.gguf", in: dir)
+            try openRawGGUF(base(offset: 64), "past.gguf", in: dir)
         }
         assertGGUFError("\(path("huge-offset.gguf")): truncated: tensor w needs bytes 9223372036854775808..9223372036854775840 but the file has 224") {
-            try openRaw(base(offset: (1 << 63) - 192), "huge-offset.gguf", in: dir)
+            try openRawGGUF(base(offset: (1 << 63) - 192), "huge-offset.gguf", in: dir)
         }
         // Q8_0 [64, 4]: 2 blocks × 4 rows × 34 bytes = 272 bytes, but only 32 are there.
         assertGGUFError("\(path("bigger.gguf")): truncated: tensor w needs bytes 192..464 but the file has 224") {
-            try openRaw(base(dims: [64, 4], type: 8), "bigger.gguf", in: dir)
+            try openRawGGUF(base(dims: [64, 4], type: 8), "bigger.gguf", in: dir)
         }
     }
 
     func testBadDimensions() {
         assertGGUFError("\(path("dims5.gguf")): tensor w has 5 dimensions, expected 1 to 4") {
-            try openRaw(base(dims: [8, 1, 1, 1, 1]), "dims5.gguf", in: dir)
+            try openRawGGUF(base(dims: [8, 1, 1, 1, 1]), "dims5.gguf", in: dir)
         }
         assertGGUFError("\(path("dims0.gguf")): tensor w has 0 dimensions, expected 1 to 4") {
-            try openRaw(base(dims: []), "dims0.gguf", in: dir)
+            try openRawGGUF(base(dims: []), "dims0.gguf", in: dir)
         }
         assertGGUFError("\(path("zero.gguf")): tensor w has dimension 1 of size 0, expected 1 to 1099511627776") {
-            try openRaw(base(dims: [8, 0]), "zero.gguf", in: dir)
+            try openRawGGUF(base(dims: [8, 0]), "zero.gguf", in: dir)
         }
         assertGGUFError("\(path("overflow.gguf")): tensor w is too large: its byte size overflows") {
-            try openRaw(base(dims: [1 << 40, 1 << 40]), "overflow.gguf", in: dir)
+            try openRawGGUF(base(dims: [1 << 40, 1 << 40]), "overflow.gguf", in: dir)
         }
     }
 
@@ -184,7 +184,7 @@ final class GGUFCorruptFileTests: XCTestCase {
         raw.data(64)
         assertGGUFError("\(path("strlen.gguf")): string metadata key #0 at byte 24 has length 1152921504606846976, "
                         + "which runs past the end of the file (96 bytes)") {
-            try openRaw(raw.bytes, "strlen.gguf", in: dir)
+            try openRawGGUF(raw.bytes, "strlen.gguf", in: dir)
         }
 
         raw = RawGGUF()
@@ -196,7 +196,7 @@ final class GGUFCorruptFileTests: XCTestCase {
         raw.data(64)
         assertGGUFError("\(path("arrlen.gguf")): array metadata tokens at byte 46 has length 1152921504606846976, "
                         + "which runs past the end of the file (118 bytes)") {
-            try openRaw(raw.bytes, "arrlen.gguf", in: dir)
+            try openRawGGUF(raw.bytes, "arrlen.gguf", in: dir)
         }
 
         raw = RawGGUF()
@@ -204,7 +204,7 @@ final class GGUFCorruptFileTests: XCTestCase {
         raw.data(100)
         assertGGUFError("\(path("counts.gguf")): truncated or corrupt: the header claims 4611686018427387904 tensor(s) and "
                         + "4611686018427387904 metadata entries, more than a file of 124 bytes can hold") {
-            try openRaw(raw.bytes, "counts.gguf", in: dir)
+            try openRawGGUF(raw.bytes, "counts.gguf", in: dir)
         }
     }
 
@@ -214,7 +214,7 @@ final class GGUFCorruptFileTests: XCTestCase {
             raw.header(tensors: 0, metadata: 1)
             body(&raw)
             raw.data(16)
-            return try openRaw(raw.bytes, name, in: dir)
+            return try openRawGGUF(raw.bytes, name, in: dir)
         }
         assertGGUFError("\(path("vt.gguf")): metadata general.name has unknown value type 13 (GGUF defines 0...12)") {
             _ = try oneKV("vt.gguf") { $0.string("general.name"); $0.u32(13) }
@@ -246,7 +246,7 @@ final class GGUFCorruptFileTests: XCTestCase {
         raw.stringKV("general.name", "b")
         raw.data(16)
         assertGGUFError("\(path("dupkey.gguf")): metadata key general.name appears more than once") {
-            try openRaw(raw.bytes, "dupkey.gguf", in: dir)
+            try openRawGGUF(raw.bytes, "dupkey.gguf", in: dir)
         }
 
         raw = RawGGUF()
@@ -256,7 +256,7 @@ final class GGUFCorruptFileTests: XCTestCase {
         raw.pad(to: 32)
         raw.data(64)
         assertGGUFError("\(path("duptensor.gguf")): tensor w appears more than once") {
-            try openRaw(raw.bytes, "duptensor.gguf", in: dir)
+            try openRawGGUF(raw.bytes, "duptensor.gguf", in: dir)
         }
     }
 
@@ -270,7 +270,7 @@ final class GGUFCorruptFileTests: XCTestCase {
     /// bounds (the guard page turns an overread into a crash). Loaded files have every tensor inside.
     func testRandomByteFlipsLoadOrThrowNeverCrash() throws {
         let original = try GGUFSamples.fileBytes(in: dir)
-        let guarded = GuardedBuffer(capacity: original.count)
+        let guarded = GGUFGuardedBuffer(capacity: original.count)
         var rng = SplitMix64(seed: 0x6767_7566)
         let interesting: [UInt64] = [0, 1, 4, 9, 13, 0xFF, 0xFFFF_FFFF, 1 << 32, 1 << 60, UInt64.max, UInt64.max / 2]
         var loaded = 0, refused = 0
@@ -298,7 +298,7 @@ final class GGUFCorruptFileTests: XCTestCase {
             // Every so often, the same bytes through the real mmap path, touching every tensor byte.
             if iteration % 25 == 0 {
                 let name = "fuzz-\(iteration).gguf"
-                if let file = try? openRaw(bytes, name, in: dir) {
+                if let file = try? openRawGGUF(bytes, name, in: dir) {
                     var sum = 0
                     for t in file.tensors { for b in t.bytes { sum &+= Int(b) } }
                     XCTAssertGreaterThanOrEqual(sum, 0)

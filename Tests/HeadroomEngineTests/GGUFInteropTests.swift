@@ -35,11 +35,11 @@ final class GGUFInteropTests: XCTestCase {
     }
 
     func testReadsAFileWrittenByGGUFPy() throws {
-        let dir = try ScratchDirectory()
+        let dir = try GGUFScratchDirectory()
         defer { dir.remove() }
         let bytes = try XCTUnwrap(Data(base64Encoded: Self.fileBase64, options: .ignoreUnknownCharacters))
         XCTAssertEqual(bytes.count, 1056)
-        let file = try openRaw(Array(bytes), "from-python.gguf", in: dir)
+        let file = try openRawGGUF(Array(bytes), "from-python.gguf", in: dir)
         let m = file.metadata
         XCTAssertEqual(file.version, 3)
         XCTAssertEqual(m.architecture, "llama")

@@ -5,8 +5,8 @@ import XCTest
 @testable import HeadroomEngine
 
 final class GGUFLlamaTests: XCTestCase {
-    var dir: ScratchDirectory!
-    override func setUpWithError() throws { dir = try ScratchDirectory() }
+    var dir: GGUFScratchDirectory!
+    override func setUpWithError() throws { dir = try GGUFScratchDirectory() }
     override func tearDown() { dir.remove() }
 
     let config = GGUFLlamaConfig(blockCount: 2, embeddingLength: 64, headCount: 4, headCountKV: 2, feedForwardLength: 96,

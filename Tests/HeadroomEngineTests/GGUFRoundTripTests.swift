@@ -7,8 +7,8 @@ import XCTest
 import HeadroomKernels
 
 final class GGUFRoundTripTests: XCTestCase {
-    var dir: ScratchDirectory!
-    override func setUpWithError() throws { dir = try ScratchDirectory() }
+    var dir: GGUFScratchDirectory!
+    override func setUpWithError() throws { dir = try GGUFScratchDirectory() }
     override func tearDown() { dir.remove() }
 
     func testWriteThenReadGivesIdenticalMetadataAndTensors() throws {
@@ -142,7 +142,7 @@ final class GGUFRoundTripTests: XCTestCase {
         raw.tensorInfo("w", dims: [8], type: 0, offset: 0)
         raw.pad(to: 32)
         raw.data(32)
-        let file = try openRaw(raw.bytes, "v2.gguf", in: dir)
+        let file = try openRawGGUF(raw.bytes, "v2.gguf", in: dir)
         XCTAssertEqual(file.version, 2)
         XCTAssertEqual(file.tensors.first?.byteCount, 32)
     }

@@ -7,7 +7,7 @@ import XCTest
 import HeadroomKernels
 
 /// A directory under the system temporary directory, removed by `remove()`.
-struct ScratchDirectory {
+struct GGUFScratchDirectory {
     let path: String
     init() throws {
         path = NSTemporaryDirectory() + "headroom-gguf-\(UUID().uuidString)"
@@ -115,7 +115,7 @@ enum GGUFSamples {
     }
 
     /// The bytes of the sample file, written through the writer into `directory`.
-    static func fileBytes(in directory: ScratchDirectory) throws -> [UInt8] {
+    static func fileBytes(in directory: GGUFScratchDirectory) throws -> [UInt8] {
         let path = directory.file("sample.gguf")
         try writer().0.write(to: path)
         return Array(try Data(contentsOf: URL(fileURLWithPath: path)))
@@ -136,7 +136,7 @@ func assertGGUFError(_ message: String, file: StaticString = #filePath, line: UI
 
 /// Writes `bytes` to `name` in `directory` and opens it as a GGUF file.
 @discardableResult
-func openRaw(_ bytes: [UInt8], _ name: String, in directory: ScratchDirectory) throws -> GGUFFile {
+func openRawGGUF(_ bytes: [UInt8], _ name: String, in directory: GGUFScratchDirectory) throws -> GGUFFile {
     let path = directory.file(name)
     try Data(bytes).write(to: URL(fileURLWithPath: path))
     return try GGUFFile(path: path)
