@@ -1,0 +1,271 @@
+// The llama conventions on top of GGUF: the hyperparameter keys, llama.cpp's tensor names and
+// shapes, and the metadata (with a minimal tokenizer vocabulary) that lets llama.cpp load a file
+// Headroom writes.
+import Foundation
+
+/// llama.cpp's names for the tensors of a llama model.
+public enum GGUFLlamaTensorNames {
+    public static let tokenEmbedding = "token_embd.weight"
+    public static let outputNorm = "output_norm.weight"
+    public static let output = "output.weight"
+    public static func attentionNorm(_ layer: Int) -> String { "blk.\(layer).attn_norm.weight" }
+    public static func attentionQ(_ layer: Int) -> String { "blk.\(layer).attn_q.weight" }
+    public static func attentionK(_ layer: Int) -> String { "blk.\(layer).attn_k.weight" }
+    public static func attentionV(_ layer: Int) -> String { "blk.\(layer).attn_v.weight" }
+    public static func attentionOutput(_ layer: Int) -> String { "blk.\(layer).attn_output.weight" }
+    public static func ffnNorm(_ layer: Int) -> String { "blk.\(layer).ffn_norm.weight" }
+    public static func ffnGate(_ layer: Int) -> String { "blk.\(layer).ffn_gate.weight" }
+    public static func ffnUp(_ layer: Int) -> String { "blk.\(layer).ffn_up.weight" }
+    public static func ffnDown(_ layer: Int) -> String { "blk.\(layer).ffn_down.weight" }
+}
+
+/// A tensor a llama model of a given configuration has: its llama.cpp name and ggml dims
+/// (`[in, out]` for a linear layer). Norm weights are 1-D and stored as F32 by convention.
+public struct GGUFLlamaTensorSpec: Equatable, Sendable {
+    public let name: String
+    public let dims: [Int]
+    public let isNorm: Bool
+}
+
+/// The hyperparameters of a llama model as GGUF stores them under `llama.*`.
+public struct GGUFLlamaConfig: Equatable, Sendable {
+    public var blockCount: Int
+    public var embeddingLength: Int
+    public var headCount: Int
+    public var headCountKV: Int
+    public var feedForwardLength: Int
+    public var contextLength: Int
+    public var vocabSize: Int
+    public var ropeFreqBase: Float
+    public var rmsNormEpsilon: Float
+
+    public init(blockCount: Int, embeddingLength: Int, headCount: Int, headCountKV: Int, feedForwardLength: Int,
+                contextLength: Int, vocabSize: Int, ropeFreqBase: Float = 10000, rmsNormEpsilon: Float = 1e-5) {
+        self.blockCount = blockCount
+        self.embeddingLength = embeddingLength
+        self.headCount = headCount
+        self.headCountKV = headCountKV
+        self.feedForwardLength = feedForwardLength
+        self.contextLength = contextLength
+        self.vocabSize = vocabSize
+        self.ropeFreqBase = ropeFreqBase
+        self.rmsNormEpsilon = rmsNormEpsilon
+    }
+
+    /// Dimensions per attention head.
+    public var headDim: Int { embeddingLength / headCount }
+    /// Width of the K and V projections: KV heads × head dim.
+    public var kvDim: Int { headCountKV * headDim }
+
+    /// Why this configuration cannot describe a llama model, or nil when it can.
+    public var problem: String? {
+        let positive: [(String, Int)] = [
+            ("llama.block_count", blockCount), ("llama.embedding_length", embeddingLength),
+            ("llama.attention.head_count", headCount), ("llama.attention.head_count_kv", headCountKV),
+            ("llama.feed_forward_length", feedForwardLength), ("llama.context_length", contextLength),
+            ("vocabulary size", vocabSize),
+        ]
+        for (key, value) in positive where value < 1 { return "\(key) is \(value), expected at least 1" }
+        if embeddingLength % headCount != 0 {
+            return "llama.embedding_length \(embeddingLength) is not a multiple of llama.attention.head_count \(headCount)"
+        }
+        if headCount % headCountKV != 0 {
+            return "llama.attention.head_count \(headCount) is not a multiple of llama.attention.head_count_kv \(headCountKV)"
+        }
+        if headDim % 2 != 0 { return "head dimension \(headDim) is odd; rotary embedding needs pairs" }
+        if !(ropeFreqBase.isFinite && ropeFreqBase > 0) { return "llama.rope.freq_base is \(ropeFreqBase), expected a positive number" }
+        if !(rmsNormEpsilon.isFinite && rmsNormEpsilon > 0) {
+            return "llama.attention.layer_norm_rms_epsilon is \(rmsNormEpsilon), expected a positive number"
+        }
+        return nil
+    }
+
+    /// Reads the configuration from an open file: `general.architecture` must be "llama"; the
+    /// vocabulary size comes from `tokenizer.ggml.tokens`, `llama.vocab_size` or the rows of
+    /// `token_embd.weight`, which must agree where more than one is present. As llama.cpp does,
+    /// a missing `head_count_kv` means no grouping and a missing `rope.freq_base` means 10000.
+    public init(file: GGUFFile) throws {
+        try self.init(metadata: file.metadata, tokenEmbeddingDims: file.tensor(named: GGUFLlamaTensorNames.tokenEmbedding)?.dims,
+                      path: file.path)
+    }
+
+    /// Reads the configuration from metadata (and the token embedding's dims when known); errors name `path`.
+    public init(metadata m: GGUFMetadata, tokenEmbeddingDims: [Int]?, path: String) throws {
+        let architecture = try m.requireString("general.architecture", path: path)
+        guard architecture == "llama" else { throw GGUFError(path: path, problem: .notLlama(architecture: architecture)) }
+        let headCount = try m.requireInt("llama.attention.head_count", path: path)
+        let embedding = try m.requireInt("llama.embedding_length", path: path)
+
+        var vocabSources: [(String, Int)] = []
+        if let value = m["tokenizer.ggml.tokens"] {
+            guard case .array(.string, let tokens) = value else {
+                throw GGUFError(path: path, problem: .wrongValueType(key: "tokenizer.ggml.tokens", expected: "an array of strings", found: value.type))
+            }
+            vocabSources.append(("tokenizer.ggml.tokens has \(tokens.count) entries", tokens.count))
+        }
+        if let n = try m.optionalInt("llama.vocab_size", path: path) {
+            vocabSources.append(("llama.vocab_size is \(n)", n))
+        }
+        if let dims = tokenEmbeddingDims, dims.count == 2 {
+            vocabSources.append(("token_embd.weight has \(dims[1]) rows", dims[1]))
+        }
+        guard let first = vocabSources.first else {
+            throw GGUFError(path: path, problem: .invalidConfig(
+                "no vocabulary size: neither tokenizer.ggml.tokens, llama.vocab_size nor token_embd.weight is present"))
+        }
+        if let other = vocabSources.first(where: { $0.1 != first.1 }) {
+            throw GGUFError(path: path, problem: .invalidConfig("\(first.0) but \(other.0)"))
+        }
+
+        self.init(
+            blockCount: try m.requireInt("llama.block_count", path: path),
+            embeddingLength: embedding,
+            headCount: headCount,
+            headCountKV: try m.optionalInt("llama.attention.head_count_kv", path: path) ?? headCount,
+            feedForwardLength: try m.requireInt("llama.feed_forward_length", path: path),
+            contextLength: try m.requireInt("llama.context_length", path: path),
+            vocabSize: first.1,
+            ropeFreqBase: Float(try m.optionalFloat("llama.rope.freq_base", path: path) ?? 10000),
+            rmsNormEpsilon: Float(try m.requireFloat("llama.attention.layer_norm_rms_epsilon", path: path)))
+        if let problem { throw GGUFError(path: path, problem: .invalidConfig(problem)) }
+        if let ropeDims = try m.optionalInt("llama.rope.dimension_count", path: path), ropeDims != headDim {
+            throw GGUFError(path: path, problem: .invalidConfig(
+                "llama.rope.dimension_count is \(ropeDims) but the head dimension is \(headDim); Headroom rotates whole heads"))
+        }
+    }
+
+    /// Every tensor of the model in llama.cpp's order, with ggml dims. `output.weight` is left out
+    /// when `tiedOutput` (the model then reuses the token embedding, as llama.cpp allows).
+    public func tensorSpecs(tiedOutput: Bool = false) -> [GGUFLlamaTensorSpec] {
+        typealias N = GGUFLlamaTensorNames
+        let d = embeddingLength
+        var specs = [GGUFLlamaTensorSpec(name: N.tokenEmbedding, dims: [d, vocabSize], isNorm: false)]
+        for l in 0..<blockCount {
+            specs += [
+                .init(name: N.attentionNorm(l), dims: [d], isNorm: true),
+                .init(name: N.attentionQ(l), dims: [d, d], isNorm: false),
+                .init(name: N.attentionK(l), dims: [d, kvDim], isNorm: false),
+                .init(name: N.attentionV(l), dims: [d, kvDim], isNorm: false),
+                .init(name: N.attentionOutput(l), dims: [d, d], isNorm: false),
+                .init(name: N.ffnNorm(l), dims: [d], isNorm: true),
+                .init(name: N.ffnGate(l), dims: [d, feedForwardLength], isNorm: false),
+                .init(name: N.ffnUp(l), dims: [d, feedForwardLength], isNorm: false),
+                .init(name: N.ffnDown(l), dims: [feedForwardLength, d], isNorm: false),
+            ]
+        }
+        specs.append(.init(name: N.outputNorm, dims: [d], isNorm: true))
+        if !tiedOutput { specs.append(.init(name: N.output, dims: [d, vocabSize], isNorm: false)) }
+        return specs
+    }
+
+    /// Checks that `file` holds every tensor this configuration needs with the right dims
+    /// (`output.weight` may be absent: tied embeddings). Returns whether the output is tied.
+    @discardableResult
+    public func checkTensors(in file: GGUFFile) throws -> Bool {
+        let tied = file.tensor(named: GGUFLlamaTensorNames.output) == nil
+        for spec in tensorSpecs(tiedOutput: tied) {
+            let tensor = try file.requireTensor(spec.name)
+            guard tensor.dims == spec.dims else {
+                throw GGUFError(path: file.path, problem: .wrongTensorShape(tensor: spec.name, expected: spec.dims, found: tensor.dims))
+            }
+        }
+        return tied
+    }
+
+    /// llama.cpp's `general.file_type` for a model whose matrices are of `type`.
+    static func fileType(for type: GGMLType) -> UInt32 {
+        switch type {
+        case .f32: return 0
+        case .f16: return 1
+        case .q4_0: return 2
+        case .q8_0: return 7
+        default: return 0
+        }
+    }
+
+    /// The metadata llama.cpp needs to load a model of this configuration whose matrices are of
+    /// `weightType`: `general.*`, the `llama.*` hyperparameters (uint32 and float32, the types
+    /// llama.cpp insists on), and a minimal SentencePiece-style vocabulary of `vocabSize` tokens
+    /// (see `GGUFLlamaVocabulary`). Throws when the configuration is invalid or the vocabulary is
+    /// too small to hold the special and byte tokens.
+    public func metadata(name: String, weightType: GGMLType) throws -> GGUFMetadata {
+        if let problem { throw GGUFError(path: "(writer)", problem: .invalidConfig(problem)) }
+        let vocabulary = try GGUFLlamaVocabulary(size: vocabSize)
+        func u32(_ v: Int) -> GGUFValue { .uint32(UInt32(clamping: v)) }
+        var m = GGUFMetadata()
+        m["general.architecture"] = .string("llama")
+        m["general.name"] = .string(name)
+        m["general.file_type"] = .uint32(Self.fileType(for: weightType))
+        m["general.quantization_version"] = .uint32(2)
+        m["llama.context_length"] = u32(contextLength)
+        m["llama.embedding_length"] = u32(embeddingLength)
+        m["llama.block_count"] = u32(blockCount)
+        m["llama.feed_forward_length"] = u32(feedForwardLength)
+        m["llama.rope.dimension_count"] = u32(headDim)
+        m["llama.attention.head_count"] = u32(headCount)
+        m["llama.attention.head_count_kv"] = u32(headCountKV)
+        m["llama.attention.layer_norm_rms_epsilon"] = .float32(rmsNormEpsilon)
+        m["llama.rope.freq_base"] = .float32(ropeFreqBase)
+        m["llama.vocab_size"] = u32(vocabSize)
+        vocabulary.add(to: &m)
+        return m
+    }
+}
+
+/// A minimal SentencePiece ("llama") vocabulary that llama.cpp accepts: `<unk>`, `<s>`, `</s>`,
+/// the 256 byte tokens `<0x00>`…`<0xFF>` (llama.cpp looks up `<0x0A>` for newline, and any text
+/// tokenizes through them), then placeholder tokens `<tok_N>` up to the size. Headroom benchmarks
+/// on token ids, so the vocabulary only has to be valid, not useful for text.
+public struct GGUFLlamaVocabulary: Sendable {
+    public static let unknownID = 0, bosID = 1, eosID = 2
+    /// Special tokens plus byte tokens: the smallest vocabulary this can build.
+    public static let minimumSize = 3 + 256
+
+    // llama.cpp's token types.
+    static let normal: Int32 = 1, unknown: Int32 = 2, control: Int32 = 3, byte: Int32 = 6
+
+    public let tokens: [String]
+    public let scores: [Float]
+    public let tokenTypes: [Int32]
+
+    public init(size: Int) throws {
+        guard size >= Self.minimumSize else {
+            throw GGUFError(path: "(writer)", problem: .invalidConfig(
+                "vocabulary size \(size) is too small for the minimal tokenizer: it needs at least \(Self.minimumSize) tokens"))
+        }
+        var tokens = ["<unk>", "<s>", "</s>"]
+        var types = [Self.unknown, Self.control, Self.control]
+        tokens.reserveCapacity(size)
+        types.reserveCapacity(size)
+        for b in 0..<256 {
+            tokens.append(String(format: "<0x%02X>", b))
+            types.append(Self.byte)
+        }
+        for i in tokens.count..<size {
+            tokens.append("<tok_\(i)>")
+            types.append(Self.normal)
+        }
+        // Placeholders score below one another so no two pieces tie.
+        scores = (0..<size).map { $0 < Self.minimumSize ? 0 : -Float($0 - Self.minimumSize + 1) }
+        self.tokens = tokens
+        tokenTypes = types
+    }
+
+    /// Writes the `tokenizer.ggml.*` keys.
+    public func add(to m: inout GGUFMetadata) {
+        m["tokenizer.ggml.model"] = .string("llama")
+        m["tokenizer.ggml.tokens"] = .array(.string, tokens.map { .string($0) })
+        m["tokenizer.ggml.scores"] = .array(.float32, scores.map { .float32($0) })
+        m["tokenizer.ggml.token_type"] = .array(.int32, tokenTypes.map { .int32($0) })
+        m["tokenizer.ggml.bos_token_id"] = .uint32(UInt32(Self.bosID))
+        m["tokenizer.ggml.eos_token_id"] = .uint32(UInt32(Self.eosID))
+        m["tokenizer.ggml.unknown_token_id"] = .uint32(UInt32(Self.unknownID))
+        m["tokenizer.ggml.add_bos_token"] = .bool(true)
+        m["tokenizer.ggml.add_eos_token"] = .bool(false)
+    }
+}
+
+extension GGUFFile {
+    /// The llama hyperparameters of this file; throws when it is not a valid llama model.
+    public func llamaConfig() throws -> GGUFLlamaConfig { try GGUFLlamaConfig(file: self) }
+}
