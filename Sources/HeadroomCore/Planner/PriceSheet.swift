@@ -1,0 +1,116 @@
+// What hardware costs: cloud offers priced per instance (on-demand, spot, committed), and
+// on-premises ownership (purchase spread over an amortisation period, plus power). Read strictly.
+import Foundation
+
+/// Which hourly rate a plan pays.
+public enum PricingMode: String, Codable, Sendable, CaseIterable {
+    case onDemand = "on_demand", spot, committed
+}
+
+public struct PriceSheet: Codable, Equatable, Sendable {
+    /// One rentable instance: `devices` devices of one hardware kind at hourly rates.
+    public struct Offer: Codable, Equatable, Sendable {
+        public var hardware: String
+        public var provider: String
+        public var devices: Int
+        public var onDemandUSDPerHour: Double
+        public var spotUSDPerHour: Double?
+        public var committedUSDPerHour: Double?
+        public var source: String
+
+        public init(hardware: String, provider: String, devices: Int, onDemandUSDPerHour: Double,
+                    spotUSDPerHour: Double? = nil, committedUSDPerHour: Double? = nil, source: String) {
+            self.hardware = hardware; self.provider = provider; self.devices = devices
+            self.onDemandUSDPerHour = onDemandUSDPerHour; self.spotUSDPerHour = spotUSDPerHour
+            self.committedUSDPerHour = committedUSDPerHour; self.source = source
+        }
+
+        public func rate(_ mode: PricingMode) -> Double? {
+            switch mode {
+            case .onDemand: return onDemandUSDPerHour
+            case .spot: return spotUSDPerHour
+            case .committed: return committedUSDPerHour
+            }
+        }
+    }
+
+    public struct OnPrem: Codable, Equatable, Sendable {
+        public var hardware: String
+        public var purchaseUSDPerDevice: Double
+        public var source: String
+    }
+
+    public var file: String
+    public var hoursPerMonth: Double
+    public var pricing: PricingMode
+    public var amortisationMonths: Double
+    public var usdPerKWh: Double
+    public var pue: Double
+    public var powerSource: String
+    public var offers: [Offer]
+    public var onPrem: [OnPrem]
+
+    public init(file: String, hoursPerMonth: Double = 730, pricing: PricingMode = .onDemand, amortisationMonths: Double = 36,
+                usdPerKWh: Double = 0.13, pue: Double = 1.3, powerSource: String = "", offers: [Offer], onPrem: [OnPrem] = []) {
+        self.file = file; self.hoursPerMonth = hoursPerMonth; self.pricing = pricing
+        self.amortisationMonths = amortisationMonths; self.usdPerKWh = usdPerKWh; self.pue = pue
+        self.powerSource = powerSource; self.offers = offers; self.onPrem = onPrem
+    }
+
+    /// The offer that hosts `devicesPerReplica`-device replicas most cheaply per replica-hour under `mode`:
+    /// an instance must hold at least one whole replica; replicas do not span instances.
+    public func bestOffer(hardware: String, devicesPerReplica: Int, mode: PricingMode) -> Offer? {
+        offers.filter { $0.hardware == hardware && $0.devices >= devicesPerReplica && $0.rate(mode) != nil }
+            .min { a, b in
+                a.rate(mode)! / Double(a.devices / devicesPerReplica) < b.rate(mode)! / Double(b.devices / devicesPerReplica)
+            }
+    }
+
+    public func onPremEntry(hardware: String) -> OnPrem? { onPrem.first { $0.hardware == hardware } }
+
+    // MARK: loading
+
+    /// Reads a sheet; every `hardware:` must name a profile in `hardware` (when that list is not empty).
+    public static func load(_ file: String, hardware: [HardwareProfile]) throws -> PriceSheet {
+        let root = try YAMLField.load(file).mapping(allowed: ["schema", "currency", "hours_per_month", "pricing",
+                                                              "amortisation_months", "power", "offers", "on_prem"])
+        let schema = try root.required("schema")
+        guard try schema.int(min: 1) == 1 else { throw schema.fail("schema version 1") }
+        if let c = root.optional("currency") { _ = try c.oneOf(["USD"]) }
+        let known = hardware.map(\.id)
+        func hardwareID(_ f: YAMLField) throws -> String {
+            let id = try f.string()
+            if !known.isEmpty && !known.contains(id) { throw f.fail("hardware in the catalog (\(known.joined(separator: ", ")))") }
+            return id
+        }
+        var sheet = PriceSheet(file: file, offers: [])
+        if let f = root.optional("hours_per_month") { sheet.hoursPerMonth = try f.double(min: 0, exclusiveMin: true) }
+        if let f = root.optional("pricing") { sheet.pricing = PricingMode(rawValue: try f.oneOf(PricingMode.allCases.map(\.rawValue)))! }
+        if let f = root.optional("amortisation_months") { sheet.amortisationMonths = try f.double(min: 0, exclusiveMin: true) }
+        if let p = root.optional("power") {
+            let m = try p.mapping(allowed: ["usd_per_kwh", "pue", "source"])
+            sheet.usdPerKWh = try m.required("usd_per_kwh").double(min: 0)
+            sheet.pue = try m.optional("pue")?.double(min: 1) ?? 1
+            sheet.powerSource = try m.required("source").string()
+        }
+        sheet.offers = try root.required("offers").list { f -> Offer in
+            let m = try f.mapping(allowed: ["hardware", "provider", "devices", "on_demand_usd_per_hour", "spot_usd_per_hour",
+                                            "committed_usd_per_hour", "source"])
+            return Offer(hardware: try hardwareID(m.required("hardware")), provider: try m.required("provider").string(),
+                         devices: try m.required("devices").int(min: 1, max: 1024),
+                         onDemandUSDPerHour: try m.required("on_demand_usd_per_hour").double(min: 0, exclusiveMin: true),
+                         spotUSDPerHour: try m.optional("spot_usd_per_hour")?.double(min: 0, exclusiveMin: true),
+                         committedUSDPerHour: try m.optional("committed_usd_per_hour")?.double(min: 0, exclusiveMin: true),
+                         source: try m.required("source").string())
+        }
+        if let f = root.optional("on_prem") {
+            sheet.onPrem = try f.list(nonEmpty: false) { f -> OnPrem in
+                let m = try f.mapping(allowed: ["hardware", "purchase_usd_per_device", "source"])
+                return OnPrem(hardware: try hardwareID(m.required("hardware")),
+                              purchaseUSDPerDevice: try m.required("purchase_usd_per_device").double(min: 0, exclusiveMin: true),
+                              source: try m.required("source").string())
+            }
+        }
+        return sheet
+    }
+}
