@@ -59,10 +59,19 @@ struct RunCommand: ParsableCommand {
                     throw ExitCode(130)
                 }
                 let stored = try db.load(runID: outcome.runID)
+                // The plan is computed once, from this run's measurements, and stored beside it; the report draws it.
+                var builders = ReportWriter.standardBuilders
+                if let settings = scenario.plan {
+                    let plan = try PlanSupport.plan(settings, catalog: Catalog.load(directory: Scenario.defaultCatalogDirectory(forScenario: scenario.file)),
+                                                    pricesFile: nil, calibrationRun: stored, leaveOneOut: true, curves: !noReport)
+                    try db.savePlan(runID: outcome.runID, plan)
+                    builders.append(PlanningSection(plan: plan))
+                    if !json { print(PlanTables.recommendation(plan)) }
+                }
                 var reportPath: String?
                 if !noReport {
                     let folder = (reports as NSString).appendingPathComponent(scenario.name)
-                    try ReportWriter().write(run: stored, folder: folder)
+                    try ReportWriter(builders: builders).write(run: stored, folder: folder)
                     reportPath = (folder as NSString).appendingPathComponent("index.html")
                 }
                 if json {

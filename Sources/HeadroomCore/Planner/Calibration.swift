@@ -135,7 +135,8 @@ public enum Calibration {
 
     /// Fits on all points, checks every point against a fit without it, and keeps `fallback` for an
     /// efficiency the data cannot determine.
-    public static func calibrate(_ points: [CalibrationPoint], fallback: Efficiency, fallbackLabel: String) -> CalibrationResult {
+    public static func calibrate(_ points: [CalibrationPoint], fallback: Efficiency, fallbackLabel: String,
+                                 leaveOneOut: Bool = true) -> CalibrationResult {
         guard points.count >= 2 else {
             return CalibrationResult(efficiency: fallback, computeFitted: false, bandwidthFitted: false, points: points.count,
                                      checks: [], medianAbsErrorPercent: nil,
@@ -166,7 +167,7 @@ public enum Calibration {
         let all = fit(points)
         let (cf, bf) = identified(all)
         var checks: [CalibrationResult.Check] = []
-        for i in points.indices {
+        for i in points.indices where leaveOneOut {
             var rest = points
             rest.remove(at: i)
             let e = fit(rest)
@@ -176,12 +177,13 @@ public enum Calibration {
                                 errorPercent: (pred / p.measuredSeconds - 1) * 100, flops: p.flops, bytes: p.bytes, samples: p.samples))
         }
         let errs = checks.map { abs($0.errorPercent) }.sorted()
-        let median = Summary.percentile(errs, 0.5)
+        let median = errs.isEmpty ? Double.nan : Summary.percentile(errs, 0.5)
         let kinds = Dictionary(grouping: points, by: \.kind).map { "\($0.value.count) \($0.key)" }.sorted().joined(separator: ", ")
-        let label = String(format: "local efficiencies fitted to %d measurements of this run (%@): compute %.3f%@, bandwidth %.3f%@; leave-one-out median |error| %.1f%%",
+        let label = String(format: "local efficiencies fitted to %d measurements of this run (%@): compute %.3f%@, bandwidth %.3f%@; %@",
                            points.count, kinds, all.compute, cf ? "" : " (not determined: default)", all.bandwidth,
-                           bf ? "" : " (not determined: default)", median)
+                           bf ? "" : " (not determined: default)",
+                           leaveOneOut ? String(format: "; leave-one-out median |error| %.1f%%", median) : "")
         return CalibrationResult(efficiency: all, computeFitted: cf, bandwidthFitted: bf, points: points.count, checks: checks,
-                                 medianAbsErrorPercent: median, label: label)
+                                 medianAbsErrorPercent: leaveOneOut ? median : nil, label: label)
     }
 }

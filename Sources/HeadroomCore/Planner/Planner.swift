@@ -162,6 +162,8 @@ public struct PlanResult: Codable, Equatable, Sendable {
     public var costCurves: [CostCurve]
     public var latencyCurves: [LatencyCurve]
     public var local: HardwareProfile?
+    /// Hardware the plan asked for but could not consider, and why (e.g. `local` before any probe).
+    public var skipped: [String: String] = [:]
 
     /// Candidates meeting the SLO with a price, cheapest first.
     public var ranked: [Candidate] {

@@ -1,0 +1,27 @@
+import Foundation
+import XCTest
+@testable import HeadroomCore
+@testable import HeadroomStore
+
+final class PlanStoreTests: XCTestCase {
+    func testPlanRoundTripsBesideItsRunAndGoesWithIt() throws {
+        let store = try Store(path: ":memory:")
+        XCTAssertEqual(try store.appliedMigrations(), ["v1: runs, measurements, samples", "v2: plans"])
+        let id = try store.beginRun(sampleRun())
+        XCTAssertNil(try store.plan(runID: id))
+        let model = ModelShape(id: "m", name: "m", layers: 2, dim: 64, heads: 4, kvHeads: 2, ffnDim: 128, vocab: 100, context: 512, source: "t")
+        let h = HardwareProfile(id: "g", name: "g", kind: .gpu, peakTFLOPs: ["fp32": 10, "bf16": 100], memoryGiB: 8, bandwidthGBps: 500,
+                                interconnect: Interconnect(kind: "pcie", bandwidthGBps: 64, latencyUs: 10), devicesPerNode: 4,
+                                powerWatts: 200, efficiency: Efficiency(compute: 0.5, bandwidth: 0.6), calibration: "default", source: "t")
+        let sheet = PriceSheet(file: "p", offers: [.init(hardware: "g", provider: "p", devices: 1, onDemandUSDPerHour: 1, source: "t")])
+        let input = PlanInput(model: model, demand: Demand(users: 100, requestsPerUserPerDay: 10, promptTokens: 100, outputTokens: 50),
+                              slo: SLO(ttftP95: 1, tpotP95: 0.1), hardware: [h], precisions: [.bf16, .int4], tensorParallel: [1, 2], prices: sheet)
+        let plan = Planner().plan(input)
+        XCTAssertNotNil(plan.recommendation)
+        try store.savePlan(runID: id, plan)
+        XCTAssertEqual(try store.plan(runID: id), plan)
+        try store.savePlan(runID: id, plan)  // replacing is allowed
+        try store.dbQueue.write { db in try db.execute(sql: "DELETE FROM run WHERE id = ?", arguments: [id]) }
+        XCTAssertNil(try store.plan(runID: id))
+    }
+}
