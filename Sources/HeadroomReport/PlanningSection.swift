@@ -50,13 +50,19 @@ public enum PlanTables {
         return t
     }
 
-    /// Configurations meeting the SLO that have no price in the sheet.
+    /// Configurations meeting the SLO that have no price in the sheet, one row per hardware.
     public static func unpriced(_ p: PlanResult) -> TextTable? {
         let rows = p.candidates.filter { $0.meetsSlo && $0.monthlyCostUsd == nil }
         guard !rows.isEmpty else { return nil }
-        var t = TextTable(["configuration", "replicas", "TTFT p95 ms", "TPOT p95 ms", "req/s per replica"], rightAligned: [1, 2, 3, 4])
-        for c in rows {
-            t.add([c.id, String(c.replicas), num(c.predictedTtftP95Ms), num(c.predictedTpotP95Ms), num(c.capacityRpsPerReplica)])
+        var t = TextTable(["hardware", "configurations", "why no cost", "best TPOT p95 ms", "best req/s per replica"], rightAligned: [3, 4])
+        var seen = Set<String>()
+        for c in rows where !seen.contains(c.hardware) {
+            seen.insert(c.hardware)
+            let group = rows.filter { $0.hardware == c.hardware }
+            let priced = p.candidates.contains { $0.hardware == c.hardware && $0.monthlyCostUsd != nil }
+            let why = priced ? "no instance in the sheet holds that many devices" : "no offer for \(c.hardware) in the price sheet"
+            t.add([c.hardware, group.map { "\($0.precision)/tp\($0.tensorParallel)" }.joined(separator: ", "), why,
+                   num(group.compactMap(\.predictedTpotP95Ms).min()), num(group.map(\.capacityRpsPerReplica).max())])
         }
         return t
     }
@@ -272,8 +278,8 @@ public struct PlanningSection: ReportSectionBuilder {
     /// The local roofline (probe peak and bandwidth, with and without the fitted efficiencies) and every
     /// local measurement at its arithmetic intensity.
     func rooflinePlot(_ folder: String) -> Gnuplot.Plot? {
-        guard let local = plan.local, let peak = local.peakTFLOPs["fp32"], let cal = plan.calibration, !cal.checks.isEmpty else { return nil }
-        let pg = peak * 1000, bw = local.bandwidthGBps, e = local.efficiency
+        guard let local = plan.local, let peak = local.peakTflops["fp32"], let cal = plan.calibration, !cal.checks.isEmpty else { return nil }
+        let pg = peak * 1000, bw = local.bandwidthGbps, e = local.efficiency
         let measured = cal.checks.map { "\($0.flops / $0.bytes)\t\($0.flops / $0.measuredSeconds / 1e9)\t\($0.flops / $0.predictedSeconds / 1e9)" }
             .joined(separator: "\n") + "\n"
         let script = Gnuplot.preamble(title: "Local roofline: probe limits, fitted efficiencies, measurements (measured) and model (predicted)", width: 1000) + """

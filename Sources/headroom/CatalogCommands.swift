@@ -72,14 +72,13 @@ struct HardwareCommand: ParsableCommand {
             var t = TextTable(["id", "kind", "fp32 TF", "bf16 TF", "fp8 TF", "int8 TOP", "memory GiB", "GB/s", "interconnect", "per node", "W",
                                "$/device-hour"], rightAligned: [2, 3, 4, 5, 6, 7, 9, 10, 11])
             for h in profiles {
-                let offer = c.prices?.bestOffer(hardware: h.id, devicesPerReplica: 1, mode: .onDemand)
-                let perDevice = offer.map { $0.onDemandUSDPerHour / Double($0.devices) }
-                let isLocalUnprobed = h.kind == .local && h.peakTFLOPs.isEmpty
+                let perDevice = c.prices?.bestInstance(hardware: h.id, devicesPerReplica: 1, mode: .onDemand).map { $0.usdPerHour / Double($0.devices) }
+                let isLocalUnprobed = h.kind == .local && h.peakTflops.isEmpty
                 t.add([h.id, h.kind == .local ? (isLocalUnprobed ? "local (not probed yet)" : "local (measured)") : h.kind.rawValue,
-                       h.peakTFLOPs["fp32"].map(Fmt.sig) ?? "—", h.kind == .local ? "—" : (h.peakTFLOPs["bf16"].map(Fmt.sig) ?? "—"),
-                       h.peakTFLOPs["fp8"].map(Fmt.sig) ?? "—", h.kind == .local ? "—" : (h.peakTFLOPs["int8"].map(Fmt.sig) ?? "—"),
-                       isLocalUnprobed ? "—" : Fmt.sig(h.memoryGiB), isLocalUnprobed ? "—" : Fmt.sig(h.bandwidthGBps),
-                       h.kind == .local ? "—" : "\(h.interconnect.kind) \(Fmt.sig(h.interconnect.bandwidthGBps)) GB/s",
+                       h.peakTflops["fp32"].map(Fmt.sig) ?? "—", h.kind == .local ? "—" : (h.peakTflops["bf16"].map(Fmt.sig) ?? "—"),
+                       h.peakTflops["fp8"].map(Fmt.sig) ?? "—", h.kind == .local ? "—" : (h.peakTflops["int8"].map(Fmt.sig) ?? "—"),
+                       isLocalUnprobed ? "—" : Fmt.sig(h.memoryGib), isLocalUnprobed ? "—" : Fmt.sig(h.bandwidthGbps),
+                       h.kind == .local ? "—" : "\(h.interconnect.kind) \(Fmt.sig(h.interconnect.bandwidthGbps)) GB/s",
                        String(h.devicesPerNode), h.powerWatts > 0 ? Fmt.sig(h.powerWatts) : "—", perDevice.map { String(format: "%.2f", $0) } ?? "—"])
             }
             print(t.rendered)

@@ -24,7 +24,7 @@ final class PlannerTests: XCTestCase {
                    "xeon-8480", "epyc-9654", "local"] {
             XCTAssertTrue(hw.contains(id), id)
         }
-        XCTAssertEqual(try c.hardware("local").peakTFLOPs, [:], "local's figures come from the probe, not the file")
+        XCTAssertEqual(try c.hardware("local").peakTflops, [:], "local's figures come from the probe, not the file")
         XCTAssertNil(try c.hardware("a100-80g").peakFLOPs(.fp8), "Ampere has no fp8")
         let prices = try XCTUnwrap(c.prices)
         XCTAssertGreaterThanOrEqual(Set(prices.offers.map { $0.source.components(separatedBy: " ").first! }).count, 2)
@@ -144,7 +144,7 @@ final class PlannerTests: XCTestCase {
     }
 
     func testAllReduceAndPipelineWorkedByHand() {
-        let nv = Interconnect(kind: "nvlink", bandwidthGBps: 900, latencyUs: 0)
+        let nv = Interconnect(kind: "nvlink", bandwidthGbps: 900, latencyUs: 0)
         // 2(4−1)/4 × 1 GB over 450 GB/s per direction = 3.33 ms.
         XCTAssertEqual(PerformanceModel.allReduceTime(bytes: 1e9, tp: 4, interconnect: nv), 1.5e9 / 450e9, accuracy: 1e-12)
         XCTAssertEqual(PerformanceModel.allReduceTime(bytes: 1e9, tp: 1, interconnect: nv), 0)
@@ -264,8 +264,17 @@ final class PlannerTests: XCTestCase {
                                                     hardware: h, sheet: sheet, mode: .onDemand))
         XCTAssertEqual(cost.alwaysOnUSD, 39.33 * 730, accuracy: 1e-6)
         // Three 2-device replicas share one 8-device instance; five need two.
-        XCTAssertEqual(CostModel.instances(replicas: 3, devicesPerReplica: 2, offer: sheet.offers[0]), 1)
-        XCTAssertEqual(CostModel.instances(replicas: 5, devicesPerReplica: 2, offer: sheet.offers[0]), 2)
+        let instance = try XCTUnwrap(sheet.bestInstance(hardware: "h100-sxm", devicesPerReplica: 2, mode: .onDemand))
+        XCTAssertEqual(instance.usdPerHour, 39.33)
+        XCTAssertEqual(CostModel.instances(replicas: 3, devicesPerReplica: 2, instance: instance), 1)
+        XCTAssertEqual(CostModel.instances(replicas: 5, devicesPerReplica: 2, instance: instance), 2)
+        // An offer that rents multiples of one device up to 8 hosts a tp=4 replica on 4 devices at 4× the rate.
+        let flexible = PriceSheet(file: "f", offers: [.init(hardware: "h100-sxm", provider: "p", devices: 1, onDemandUSDPerHour: 2, source: "t")])
+        XCTAssertNil(flexible.bestInstance(hardware: "h100-sxm", devicesPerReplica: 4, mode: .onDemand))
+        var up8 = flexible
+        up8.offers[0].maxDevices = 8
+        XCTAssertEqual(up8.bestInstance(hardware: "h100-sxm", devicesPerReplica: 4, mode: .onDemand)?.usdPerHour, 8)
+        XCTAssertEqual(up8.bestInstance(hardware: "h100-sxm", devicesPerReplica: 4, mode: .onDemand)?.devices, 4)
         // The fine-tuning plan pays 39.33 per instance-hour.
         let input = PlanInput(model: c.models["llama-2-7b"]!, demand: demand, slo: SLO(ttftP95: 1, tpotP95: 0.1), hardware: [h],
                               precisions: [.bf16], prices: sheet,

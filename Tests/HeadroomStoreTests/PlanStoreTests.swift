@@ -10,8 +10,8 @@ final class PlanStoreTests: XCTestCase {
         let id = try store.beginRun(sampleRun())
         XCTAssertNil(try store.plan(runID: id))
         let model = ModelShape(id: "m", name: "m", layers: 2, dim: 64, heads: 4, kvHeads: 2, ffnDim: 128, vocab: 100, context: 512, source: "t")
-        let h = HardwareProfile(id: "g", name: "g", kind: .gpu, peakTFLOPs: ["fp32": 10, "bf16": 100], memoryGiB: 8, bandwidthGBps: 500,
-                                interconnect: Interconnect(kind: "pcie", bandwidthGBps: 64, latencyUs: 10), devicesPerNode: 4,
+        let h = HardwareProfile(id: "g", name: "g", kind: .gpu, peakTflops: ["fp32": 10, "bf16": 100], memoryGib: 8, bandwidthGbps: 500,
+                                interconnect: Interconnect(kind: "pcie", bandwidthGbps: 64, latencyUs: 10), devicesPerNode: 4,
                                 powerWatts: 200, efficiency: Efficiency(compute: 0.5, bandwidth: 0.6), calibration: "default", source: "t")
         let sheet = PriceSheet(file: "p", offers: [.init(hardware: "g", provider: "p", devices: 1, onDemandUSDPerHour: 1, source: "t")])
         let input = PlanInput(model: model, demand: Demand(users: 100, requestsPerUserPerDay: 10, promptTokens: 100, outputTokens: 50),

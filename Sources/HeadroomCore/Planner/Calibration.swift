@@ -179,7 +179,7 @@ public enum Calibration {
         let errs = checks.map { abs($0.errorPercent) }.sorted()
         let median = errs.isEmpty ? Double.nan : Summary.percentile(errs, 0.5)
         let kinds = Dictionary(grouping: points, by: \.kind).map { "\($0.value.count) \($0.key)" }.sorted().joined(separator: ", ")
-        let label = String(format: "local efficiencies fitted to %d measurements of this run (%@): compute %.3f%@, bandwidth %.3f%@; %@",
+        let label = String(format: "local efficiencies fitted to %d measurements of this run (%@): compute %.3f%@, bandwidth %.3f%@%@",
                            points.count, kinds, all.compute, cf ? "" : " (not determined: default)", all.bandwidth,
                            bf ? "" : " (not determined: default)",
                            leaveOneOut ? String(format: "; leave-one-out median |error| %.1f%%", median) : "")

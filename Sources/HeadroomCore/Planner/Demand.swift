@@ -81,21 +81,22 @@ public struct OnPremEstimate: Codable, Equatable, Sendable {
 
 public enum CostModel {
     /// Instances needed to host `replicas` replicas of `devicesPerReplica` devices.
-    public static func instances(replicas: Int, devicesPerReplica: Int, offer: PriceSheet.Offer) -> Int {
-        let perInstance = max(1, offer.devices / devicesPerReplica)
+    public static func instances(replicas: Int, devicesPerReplica: Int, instance: PriceSheet.Instance) -> Int {
+        let perInstance = max(1, instance.replicas(devicesPerReplica: devicesPerReplica))
         return (replicas + perInstance - 1) / perInstance
     }
 
     /// Monthly cost of serving `demand` with replicas of capacity `capacityRPS` each.
     public static func estimate(demand: Demand, capacityRPS: Double, replicas: Int, minReplicas: Int, devicesPerReplica: Int,
                                 hardware: HardwareProfile, sheet: PriceSheet, mode: PricingMode) -> CostEstimate? {
-        guard capacityRPS > 0, let offer = sheet.bestOffer(hardware: hardware.id, devicesPerReplica: devicesPerReplica, mode: mode),
-              let rate = offer.rate(mode) else { return nil }
-        let alwaysOn = Double(instances(replicas: replicas, devicesPerReplica: devicesPerReplica, offer: offer)) * rate * sheet.hoursPerMonth
+        guard capacityRPS > 0, let instance = sheet.bestInstance(hardware: hardware.id, devicesPerReplica: devicesPerReplica, mode: mode)
+        else { return nil }
+        let offer = instance.offer, rate = instance.usdPerHour
+        let alwaysOn = Double(instances(replicas: replicas, devicesPerReplica: devicesPerReplica, instance: instance)) * rate * sheet.hoursPerMonth
         var autoscaled = 0.0
         for piece in demand.hourly {
             let need = max(minReplicas, Int((piece.rps / capacityRPS).rounded(.up)))
-            autoscaled += Double(instances(replicas: need, devicesPerReplica: devicesPerReplica, offer: offer)) * rate
+            autoscaled += Double(instances(replicas: need, devicesPerReplica: devicesPerReplica, instance: instance)) * rate
                 * piece.hours * sheet.hoursPerMonth / 24
         }
         let tokens = demand.outputTokensPerMonth(hoursPerMonth: sheet.hoursPerMonth)
@@ -110,7 +111,7 @@ public enum CostModel {
                                     amortisationMonths: sheet.amortisationMonths,
                                     breakEvenMonths: saving > 0 ? purchase / saving : nil)
         }
-        return CostEstimate(provider: offer.provider, pricing: mode.rawValue, instanceDevices: offer.devices, instanceUSDPerHour: rate,
+        return CostEstimate(provider: offer.provider, pricing: mode.rawValue, instanceDevices: instance.devices, instanceUSDPerHour: rate,
                             alwaysOnUSD: alwaysOn, autoscaledUSD: autoscaled,
                             usdPerMillionOutputTokens: tokens > 0 ? autoscaled / (tokens / 1e6) : .infinity,
                             offerSource: offer.source, onPrem: onPrem)

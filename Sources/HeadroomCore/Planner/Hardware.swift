@@ -75,11 +75,11 @@ public struct DefaultEfficiency: Codable, Equatable, Sendable {
 public struct Interconnect: Codable, Equatable, Sendable {
     public var kind: String
     /// The vendor's total figure (both directions), GB/s.
-    public var bandwidthGBps: Double
+    public var bandwidthGbps: Double
     /// Per collective step, microseconds.
     public var latencyUs: Double
-    public init(kind: String, bandwidthGBps: Double, latencyUs: Double) {
-        self.kind = kind; self.bandwidthGBps = bandwidthGBps; self.latencyUs = latencyUs
+    public init(kind: String, bandwidthGbps: Double, latencyUs: Double) {
+        self.kind = kind; self.bandwidthGbps = bandwidthGbps; self.latencyUs = latencyUs
     }
 }
 
@@ -91,9 +91,9 @@ public struct HardwareProfile: Codable, Equatable, Sendable {
     public var name: String
     public var kind: Kind
     /// Dense peak per dtype, TFLOP/s (TOP/s for int8).
-    public var peakTFLOPs: [String: Double]
-    public var memoryGiB: Double
-    public var bandwidthGBps: Double
+    public var peakTflops: [String: Double]
+    public var memoryGib: Double
+    public var bandwidthGbps: Double
     public var interconnect: Interconnect
     public var devicesPerNode: Int
     public var powerWatts: Double
@@ -103,20 +103,20 @@ public struct HardwareProfile: Codable, Equatable, Sendable {
     public var calibration: String
     public var source: String
 
-    public init(id: String, name: String, kind: Kind, peakTFLOPs: [String: Double], memoryGiB: Double,
-                bandwidthGBps: Double, interconnect: Interconnect, devicesPerNode: Int, powerWatts: Double,
+    public init(id: String, name: String, kind: Kind, peakTflops: [String: Double], memoryGib: Double,
+                bandwidthGbps: Double, interconnect: Interconnect, devicesPerNode: Int, powerWatts: Double,
                 efficiency: Efficiency, trainingMFU: Double = 0.4, calibration: String, source: String) {
-        self.id = id; self.name = name; self.kind = kind; self.peakTFLOPs = peakTFLOPs; self.memoryGiB = memoryGiB
-        self.bandwidthGBps = bandwidthGBps; self.interconnect = interconnect; self.devicesPerNode = devicesPerNode
+        self.id = id; self.name = name; self.kind = kind; self.peakTflops = peakTflops; self.memoryGib = memoryGib
+        self.bandwidthGbps = bandwidthGbps; self.interconnect = interconnect; self.devicesPerNode = devicesPerNode
         self.powerWatts = powerWatts; self.efficiency = efficiency; self.trainingMFU = trainingMFU
         self.calibration = calibration; self.source = source
     }
 
-    public var memoryBytes: Double { memoryGiB * 1_073_741_824 }
+    public var memoryBytes: Double { memoryGib * 1_073_741_824 }
 
     /// Peak FLOP/s for a precision, or nil when the device cannot run it.
     public func peakFLOPs(_ p: Precision) -> Double? {
-        peakTFLOPs[p.computeDtype].map { $0 * 1e12 }
+        peakTflops[p.computeDtype].map { $0 * 1e12 }
     }
 
     /// Why this device cannot run `p`, or nil when it can.
@@ -134,9 +134,9 @@ public struct HardwareProfile: Codable, Equatable, Sendable {
         let tf = gflops / 1000
         return HardwareProfile(
             id: "local", name: "this machine (\(best.threads) threads)", kind: .local,
-            peakTFLOPs: ["fp32": tf, "fp16": tf, "int8": tf, "bf16": tf],
-            memoryGiB: Double(machine.memoryBytes) / 1_073_741_824, bandwidthGBps: bw,
-            interconnect: Interconnect(kind: "none", bandwidthGBps: 0, latencyUs: 0), devicesPerNode: 1, powerWatts: 0,
+            peakTflops: ["fp32": tf, "fp16": tf, "int8": tf, "bf16": tf],
+            memoryGib: Double(machine.memoryBytes) / 1_073_741_824, bandwidthGbps: bw,
+            interconnect: Interconnect(kind: "none", bandwidthGbps: 0, latencyUs: 0), devicesPerNode: 1, powerWatts: 0,
             efficiency: efficiency, calibration: calibration,
             source: "measured: probe sgemm \(Int(gflops.rounded())) GFLOP/s and read \(String(format: "%.1f", bw)) GB/s at \(best.threads) threads; \(machine.cpuModel)")
     }
@@ -180,8 +180,8 @@ public struct HardwareProfile: Codable, Equatable, Sendable {
         if kind == .local {
             // Figures for `local` come from the probe; numbers here would be silently ignored, so refuse them.
             _ = try field.mapping(allowed: ["id", "name", "kind", "source"])
-            return HardwareProfile(id: id, name: name, kind: .local, peakTFLOPs: [:], memoryGiB: 0, bandwidthGBps: 0,
-                                   interconnect: Interconnect(kind: "none", bandwidthGBps: 0, latencyUs: 0), devicesPerNode: 1,
+            return HardwareProfile(id: id, name: name, kind: .local, peakTflops: [:], memoryGib: 0, bandwidthGbps: 0,
+                                   interconnect: Interconnect(kind: "none", bandwidthGbps: 0, latencyUs: 0), devicesPerNode: 1,
                                    powerWatts: 0, efficiency: defaults.efficiency, trainingMFU: defaults.trainingMFU,
                                    calibration: label, source: source)
         }
@@ -200,11 +200,11 @@ public struct HardwareProfile: Codable, Equatable, Sendable {
             calibration = "catalog efficiencies for \(id): \(try m.required("source").string())"
         }
         return HardwareProfile(
-            id: id, name: name, kind: kind, peakTFLOPs: peak,
-            memoryGiB: try probe.required("memory_gib").double(min: 0, exclusiveMin: true),
-            bandwidthGBps: try probe.required("memory_bandwidth_gbps").double(min: 0, exclusiveMin: true),
+            id: id, name: name, kind: kind, peakTflops: peak,
+            memoryGib: try probe.required("memory_gib").double(min: 0, exclusiveMin: true),
+            bandwidthGbps: try probe.required("memory_bandwidth_gbps").double(min: 0, exclusiveMin: true),
             interconnect: Interconnect(kind: try ic.required("kind").string(),
-                                       bandwidthGBps: try ic.required("bandwidth_gbps").double(min: 0, exclusiveMin: true),
+                                       bandwidthGbps: try ic.required("bandwidth_gbps").double(min: 0, exclusiveMin: true),
                                        latencyUs: try ic.optional("latency_us")?.double(min: 0) ?? 0),
             devicesPerNode: try probe.required("devices_per_node").int(min: 1, max: 64),
             powerWatts: try probe.required("power_watts").double(min: 0, exclusiveMin: true),

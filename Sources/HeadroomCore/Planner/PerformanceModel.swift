@@ -32,8 +32,8 @@ public struct Roofline: Equatable, Sendable {
     }
 
     public init(_ h: HardwareProfile, efficiency: Efficiency? = nil) {
-        peakFLOPs = h.peakTFLOPs.mapValues { $0 * 1e12 }
-        bandwidth = h.bandwidthGBps * 1e9
+        peakFLOPs = h.peakTflops.mapValues { $0 * 1e12 }
+        bandwidth = h.bandwidthGbps * 1e9
         self.efficiency = efficiency ?? h.efficiency
     }
 
@@ -105,7 +105,7 @@ public enum PerformanceModel {
     public static func allReduceTime(bytes: Double, tp: Int, interconnect: Interconnect) -> Double {
         guard tp > 1 else { return 0 }
         let t = Double(tp)
-        let perDirection = interconnect.bandwidthGBps * 1e9 / 2
+        let perDirection = interconnect.bandwidthGbps * 1e9 / 2
         return 2 * (t - 1) / t * bytes / perDirection + 2 * (t - 1) * interconnect.latencyUs * 1e-6
     }
 

@@ -310,11 +310,9 @@ public struct Planner: Sendable {
                     row.devices = n; row.zeroStage = stage; row.memoryPerDevice = mem
                     let hours = flops / (Double(n) * peak * h.trainingMFU) / 3600
                     row.hours = hours
-                    if let sheet = input.prices, let offer = sheet.bestOffer(hardware: h.id, devicesPerReplica: 1, mode: input.pricing),
-                       let rate = offer.rate(input.pricing) {
-                        let instances = (n + offer.devices - 1) / offer.devices
-                        row.usd = hours * Double(instances) * rate
-                        row.provider = offer.provider
+                    if let sheet = input.prices, let cost = sheet.hourly(hardware: h.id, devices: n, mode: input.pricing) {
+                        row.usd = hours * cost.usd
+                        row.provider = cost.offer.provider
                     }
                     return row
                 }
@@ -334,10 +332,9 @@ public struct Planner: Sendable {
             let devices = max(1, Int((flops / (perDevicePerDay * tr.days)).rounded(.up)))
             let days = flops / (perDevicePerDay * Double(devices))
             var row = TrainingPlanRow(hardware: h.id, flops: flops, devices: devices, days: days)
-            if let sheet = input.prices, let offer = sheet.bestOffer(hardware: h.id, devicesPerReplica: 1, mode: input.pricing),
-               let rate = offer.rate(input.pricing) {
-                row.usd = Double((devices + offer.devices - 1) / offer.devices) * rate * days * 24
-                row.provider = offer.provider
+            if let sheet = input.prices, let cost = sheet.hourly(hardware: h.id, devices: devices, mode: input.pricing) {
+                row.usd = cost.usd * days * 24
+                row.provider = cost.offer.provider
             }
             return row
         }

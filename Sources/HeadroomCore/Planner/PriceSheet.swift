@@ -13,6 +13,9 @@ public struct PriceSheet: Codable, Equatable, Sendable {
         public var hardware: String
         public var provider: String
         public var devices: Int
+        /// The provider also rents multiples of `devices` in one instance, up to this many, at the same
+        /// rate per device (nil: only `devices`).
+        public var maxDevices: Int?
         public var onDemandUSDPerHour: Double
         public var spotUSDPerHour: Double?
         public var committedUSDPerHour: Double?
@@ -57,13 +60,37 @@ public struct PriceSheet: Codable, Equatable, Sendable {
         self.powerSource = powerSource; self.offers = offers; self.onPrem = onPrem
     }
 
-    /// The offer that hosts `devicesPerReplica`-device replicas most cheaply per replica-hour under `mode`:
-    /// an instance must hold at least one whole replica; replicas do not span instances.
-    public func bestOffer(hardware: String, devicesPerReplica: Int, mode: PricingMode) -> Offer? {
-        offers.filter { $0.hardware == hardware && $0.devices >= devicesPerReplica && $0.rate(mode) != nil }
-            .min { a, b in
-                a.rate(mode)! / Double(a.devices / devicesPerReplica) < b.rate(mode)! / Double(b.devices / devicesPerReplica)
-            }
+    /// An instance as rented: the offer, how many devices, and its hourly rate.
+    public struct Instance: Equatable, Sendable {
+        public var offer: Offer
+        public var devices: Int
+        public var usdPerHour: Double
+        public func replicas(devicesPerReplica: Int) -> Int { devices / devicesPerReplica }
+    }
+
+    /// The instance that hosts `devicesPerReplica`-device replicas most cheaply per replica-hour under
+    /// `mode`: the smallest size the offer rents that holds one whole replica (replicas do not span instances).
+    public func bestInstance(hardware: String, devicesPerReplica: Int, mode: PricingMode) -> Instance? {
+        var best: Instance?
+        for o in offers where o.hardware == hardware {
+            guard let rate = o.rate(mode) else { continue }
+            let multiples = (devicesPerReplica + o.devices - 1) / o.devices
+            let size = multiples * o.devices
+            guard size <= max(o.devices, o.maxDevices ?? o.devices) else { continue }
+            let candidate = Instance(offer: o, devices: size, usdPerHour: rate * Double(multiples))
+            let perReplica = candidate.usdPerHour / Double(candidate.replicas(devicesPerReplica: devicesPerReplica))
+            if let b = best, b.usdPerHour / Double(b.replicas(devicesPerReplica: devicesPerReplica)) <= perReplica { continue }
+            best = candidate
+        }
+        return best
+    }
+
+    /// The cheapest hourly cost of `devices` devices for a job that may span instances (data-parallel
+    /// training), with the offer used.
+    public func hourly(hardware: String, devices: Int, mode: PricingMode) -> (usd: Double, offer: Offer)? {
+        offers.filter { $0.hardware == hardware && $0.rate(mode) != nil }
+            .map { (Double((devices + $0.devices - 1) / $0.devices) * $0.rate(mode)!, $0) }
+            .min { $0.0 < $1.0 }
     }
 
     public func onPremEntry(hardware: String) -> OnPrem? { onPrem.first { $0.hardware == hardware } }
@@ -94,14 +121,21 @@ public struct PriceSheet: Codable, Equatable, Sendable {
             sheet.powerSource = try m.required("source").string()
         }
         sheet.offers = try root.required("offers").list { f -> Offer in
-            let m = try f.mapping(allowed: ["hardware", "provider", "devices", "on_demand_usd_per_hour", "spot_usd_per_hour",
+            let m = try f.mapping(allowed: ["hardware", "provider", "devices", "max_devices", "on_demand_usd_per_hour", "spot_usd_per_hour",
                                             "committed_usd_per_hour", "source"])
-            return Offer(hardware: try hardwareID(m.required("hardware")), provider: try m.required("provider").string(),
-                         devices: try m.required("devices").int(min: 1, max: 1024),
+            let devices = try m.required("devices").int(min: 1, max: 1024)
+            var offer = Offer(hardware: try hardwareID(m.required("hardware")), provider: try m.required("provider").string(),
+                         devices: devices,
                          onDemandUSDPerHour: try m.required("on_demand_usd_per_hour").double(min: 0, exclusiveMin: true),
                          spotUSDPerHour: try m.optional("spot_usd_per_hour")?.double(min: 0, exclusiveMin: true),
                          committedUSDPerHour: try m.optional("committed_usd_per_hour")?.double(min: 0, exclusiveMin: true),
                          source: try m.required("source").string())
+            if let mf = m.optional("max_devices") {
+                let mx = try mf.int(min: devices, max: 1024)
+                if mx % devices != 0 { throw mf.fail("a multiple of devices (\(devices))") }
+                offer.maxDevices = mx
+            }
+            return offer
         }
         if let f = root.optional("on_prem") {
             sheet.onPrem = try f.list(nonEmpty: false) { f -> OnPrem in
