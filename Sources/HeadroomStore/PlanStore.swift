@@ -38,3 +38,35 @@ extension Store {
         return try decoder.decode(PlanResult.self, from: Data(json.utf8))
     }
 }
+
+extension Store {
+    /// The latest complete run whose machine fingerprint is `fingerprint`, read with two plain queries
+    /// (what-if must answer fast; `load(runID:)` decodes every record through Codable).
+    public func latestCompleteRun(fingerprint: String) throws -> StoredRun? {
+        try dbQueue.read { db in
+            guard let run = try RunRecord.filter(Column("status") == RunStatus.complete.rawValue)
+                .filter(Column("machine_fingerprint") == fingerprint).order(Column("id").desc).fetchOne(db),
+                  let runID = run.id else { return nil }
+            var cases: [Int64: MeasuredCase] = [:]
+            var order: [Int64] = []
+            let ms = try Row.fetchAll(db, sql: "SELECT id, kind, name, threads, params_json FROM measurement WHERE run_id = ? ORDER BY id",
+                                      arguments: [runID])
+            for m in ms {
+                let id: Int64 = m["id"]
+                let json: String = m["params_json"]
+                let params = try JSONDecoder().decode([String: String].self, from: Data(json.utf8))
+                cases[id] = MeasuredCase(kind: m["kind"], name: m["name"], threads: m["threads"], params: params, samples: [])
+                order.append(id)
+            }
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT measurement_id, metric, unit, repetition, value FROM sample
+                WHERE measurement_id IN (SELECT id FROM measurement WHERE run_id = ?) ORDER BY id
+                """, arguments: [runID])
+            while let r = try rows.next() {
+                let id: Int64 = r["measurement_id"]
+                cases[id]?.samples.append(MeasuredCase.Sample(metric: r["metric"], unit: r["unit"], repetition: r["repetition"], value: r["value"]))
+            }
+            return StoredRun(run: run, cases: order.compactMap { cases[$0] })
+        }
+    }
+}

@@ -42,8 +42,6 @@ enum PlanSupport {
         guard storePath == ":memory:" || FileManager.default.fileExists(atPath: storePath) else { return nil }
         let store = try Store(path: storePath)
         if let runID { return try store.load(runID: runID) }
-        let fingerprint = MachineInfo.current().fingerprint
-        guard let run = try store.completeRuns().first(where: { $0.machineFingerprint == fingerprint }), let id = run.id else { return nil }
-        return try store.load(runID: id)
+        return try store.latestCompleteRun(fingerprint: MachineInfo.current().fingerprint)
     }
 }

@@ -50,15 +50,27 @@ struct WhatifCommand: ParsableCommand {
     }
 
     func run() throws {
+        // HEADROOM_TIMING=1 prints how long each phase took (measured, on standard error).
+        let timing = ProcessInfo.processInfo.environment["HEADROOM_TIMING"] != nil
+        var last = DispatchTime.now()
+        func lap(_ what: String) {
+            guard timing else { return }
+            let now = DispatchTime.now()
+            warn(String(format: "%@: %.1f ms", what, Double(now.uptimeNanoseconds - last.uptimeNanoseconds) / 1e6))
+            last = now
+        }
         try reportingErrors {
             guard let data = FileManager.default.contents(atPath: scenario), let text = String(data: data, encoding: .utf8) else {
                 throw InputError(file: scenario, path: "", message: "cannot read the file (missing or unreadable)")
             }
             let catalog = try Catalog.load(directory: Scenario.defaultCatalogDirectory(forScenario: scenario))
             let settings = try PlanSettings.read(scenarioText: text, file: scenario, overrides: try overrides(), catalog: catalog)
+            lap("catalog and scenario")
             let calibrationRun = settings.hardware.contains("local") ? try PlanSupport.latestLocalRun(storePath: store.path) : nil
+            lap("store")
             let plan = try PlanSupport.plan(settings, catalog: catalog, pricesFile: prices, calibrationRun: calibrationRun,
                                             leaveOneOut: false, curves: false)
+            lap("calibration and plan")
             if json {
                 try printJSON(plan)
             } else {
@@ -67,6 +79,7 @@ struct WhatifCommand: ParsableCommand {
                 if let f = PlanTables.finetune(plan) { out += "\n\nFine-tuning plan (predicted):\n" + f.rendered }
                 print(out)
             }
+            lap("output")
         }
     }
 }

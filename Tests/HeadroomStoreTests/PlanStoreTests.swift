@@ -25,3 +25,24 @@ final class PlanStoreTests: XCTestCase {
         XCTAssertNil(try store.plan(runID: id))
     }
 }
+
+final class LatestRunTests: XCTestCase {
+    func testLatestCompleteRunReadsTheSameCasesAsLoad() throws {
+        let store = try Store(path: ":memory:")
+        var first = sampleRun()
+        first.machineFingerprint = "fp"
+        let a = try store.beginRun(first)
+        try store.record(runID: a, sampleCase("read_rows", values: [1, 2]))
+        try store.finish(runID: a, status: .complete)
+        let b = try store.beginRun(first)
+        try store.record(runID: b, sampleCase("read_rows", values: [3, 4, 5]))
+        try store.record(runID: b, sampleCase("triad", values: [6]))
+        try store.finish(runID: b, status: .complete)
+        let c = try store.beginRun(first)   // still running: never chosen
+        try store.record(runID: c, sampleCase("triad", values: [7]))
+        let latest = try XCTUnwrap(store.latestCompleteRun(fingerprint: "fp"))
+        XCTAssertEqual(latest.run.id, b)
+        XCTAssertEqual(latest.cases, try store.load(runID: b).cases)
+        XCTAssertNil(try store.latestCompleteRun(fingerprint: "other"))
+    }
+}

@@ -99,19 +99,40 @@ public enum Calibration {
         return out
     }
 
-    /// Sum of squared log errors: a 10 % miss counts the same on a 1 ms GEMM as on a 1 s prefill.
-    static func loss(_ points: [CalibrationPoint], _ e: Efficiency) -> Double {
-        points.reduce(0) { acc, p in
-            let r = log(p.predicted(e) / p.measuredSeconds)
-            return acc + r * r
+    /// Each point's ops as (seconds at 100 % of peak compute, seconds at 100 % of peak bandwidth), so
+    /// the fit's inner loop does arithmetic only.
+    struct Terms {
+        var ops: [[(c: Double, m: Double)]]
+        var logMeasured: [Double]
+        init(_ points: [CalibrationPoint]) {
+            ops = points.map { p in
+                let roof = Roofline(peakFLOPs: p.peakFLOPs, bandwidth: p.bandwidth, efficiency: Efficiency(compute: 1, bandwidth: 1))
+                return p.ops.map { (c: $0.flops / roof.peak($0.dtype), m: $0.bytes / p.bandwidth) }
+            }
+            logMeasured = points.map { log($0.measuredSeconds) }
+        }
+        func loss(_ e: Efficiency) -> Double {
+            let ic = 1 / e.compute, ib = 1 / e.bandwidth
+            var total = 0.0
+            for i in ops.indices {
+                var t = 0.0
+                for op in ops[i] { t += max(op.c * ic, op.m * ib) }
+                let r = log(t) - logMeasured[i]
+                total += r * r
+            }
+            return total
         }
     }
+
+    /// Sum of squared log errors: a 10 % miss counts the same on a 1 ms GEMM as on a 1 s prefill.
+    static func loss(_ points: [CalibrationPoint], _ e: Efficiency) -> Double { Terms(points).loss(e) }
 
     static let lower = 0.005, upper = 2.0
 
     /// Least squares in log space over (compute, bandwidth) efficiencies: a coarse log grid, then four
     /// rounds of finer grids around the best point.
     public static func fitEfficiency(_ points: [CalibrationPoint]) -> Efficiency {
+        let terms = Terms(points)
         var best = Efficiency(compute: 0.5, bandwidth: 0.5)
         var bestLoss = Double.infinity
         var (lc, hc, lb, hb) = (log(lower), log(upper), log(lower), log(upper))
@@ -122,7 +143,7 @@ public enum Calibration {
                 for j in 0...steps {
                     let b = exp(lb + (hb - lb) * Double(j) / Double(steps))
                     let e = Efficiency(compute: c, bandwidth: b)
-                    let l = loss(points, e)
+                    let l = terms.loss(e)
                     if l < bestLoss { bestLoss = l; best = e }
                 }
             }
