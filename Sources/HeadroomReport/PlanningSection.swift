@@ -217,7 +217,7 @@ public struct PlanningSection: ReportSectionBuilder {
         var lines: [String] = []
         for (i, c) in plan.costCurves.enumerated() {
             data["c\(i)"] = c.points.map { "\($0.users)\t\($0.monthlyUsd)" }.joined(separator: "\n") + "\n"
-            lines.append("{{c\(i)}} using 1:2 with linespoints lw 2 pt 7 title '\(Gnuplot.label(c.hardware))'")
+            lines.append("{{c\(i)}} using 1:2 with linespoints lw 2 lc \(i + 1) pt \(i % 7 + 1) dt \(i / 8 + 1) title '\(Gnuplot.label(c.hardware))'")
         }
         let script = Gnuplot.preamble(title: "Monthly cost (autoscaled) against users, cheapest configuration per hardware (predicted)", width: 1000) + """
 
