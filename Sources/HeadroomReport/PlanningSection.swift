@@ -230,16 +230,17 @@ public struct PlanningSection: ReportSectionBuilder {
     }
 
     func memoryPlot(_ folder: String) -> Gnuplot.Plot? {
-        let rows = PlanTables.memoryRows(plan)
-        guard !rows.isEmpty else { return nil }
+        // Devices of more than 256 GiB (CPU servers) would flatten every GPU bar: they stay in the table.
         let g = 1_073_741_824.0
+        let rows = PlanTables.memoryRows(plan).filter { $0.memory.deviceBytes <= 256 * g }
+        guard !rows.isEmpty else { return nil }
         let text = rows.map { c in
             let m = c.memory
             let kvUsed = min(m.kvBudgetBytes, Double(m.maxBatch) * m.kvBytesPerSequence)
             let free = max(0, m.deviceBytes - m.weightBytes - m.workspaceBytes - kvUsed)
             return "\"\(c.hardware) \(c.precision) tp\(c.tensorParallel)\"\t\(m.weightBytes / g)\t\(m.workspaceBytes / g)\t\(kvUsed / g)\t\(free / g)"
         }.joined(separator: "\n") + "\n"
-        let script = Gnuplot.preamble(title: "Memory per device: weights, workspace, KV cache at the max batch, free (predicted)", width: 1100, height: 560) + """
+        let script = Gnuplot.preamble(title: "Memory per device: weights, workspace, KV cache at the max batch, free (predicted; devices over 256 GiB in the table only)", width: 1100, height: 560) + """
 
             set style data histograms
             set style histogram rowstacked

@@ -218,6 +218,7 @@ public struct Planner: Sendable {
         let cap = servingModel.capacity(perf, outputTokens: input.demand.outputTokens, ttftP95: input.slo.ttftP95, tpotP95: input.slo.tpotP95)
         c.capacityRpsPerReplica = cap
         guard cap > 0 else {
+            c.fits = false
             c.whyNot = String(format: "misses the SLO even unloaded: TTFT %.0f ms (SLO %.0f), TPOT %.1f ms (SLO %.0f)",
                               (alone?.ttftP95Seconds ?? .infinity) * 1000, input.slo.ttftP95 * 1000,
                               (alone?.tpotP95Seconds ?? .infinity) * 1000, input.slo.tpotP95 * 1000)
@@ -292,9 +293,19 @@ public struct Planner: Sendable {
 
     static let deviceCounts = [1, 2, 4, 8, 16, 32, 64, 128, 256]
 
-    /// For each hardware: the fewest devices (ZeRO-3 sharding when more than one) on which the method fits,
-    /// its FLOPs, hours at the training MFU, and dollars.
+    /// For each hardware and method (the requested one first, then the other two for comparison): the
+    /// fewest devices (ZeRO-3 sharding when more than one) on which it fits, its FLOPs, hours at the
+    /// training MFU, and dollars.
     public func finetunePlan(_ input: PlanInput, _ ft: FineTuneSettings) -> [FineTunePlanRow] {
+        let methods = [ft.method] + MemoryModel.Method.allCases.filter { $0 != ft.method }
+        return methods.flatMap { method -> [FineTunePlanRow] in
+            var settings = ft
+            settings.method = method
+            return finetunePlan(input, settings, method: method)
+        }
+    }
+
+    func finetunePlan(_ input: PlanInput, _ ft: FineTuneSettings, method: MemoryModel.Method) -> [FineTunePlanRow] {
         let m = input.model
         let flops = MemoryModel.trainingFLOPsPerToken(m, method: ft.method, seqLen: ft.seqLen, checkpointing: ft.checkpointing) * ft.tokens
         return input.hardware.map { h in
