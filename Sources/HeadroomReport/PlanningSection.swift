@@ -34,8 +34,9 @@ public enum PlanTables {
             return "No configuration meets the SLO with a price in the sheet: see the configurations that do not fit."
         }
         let c = r.candidate
-        return "Recommendation (predicted): \(c.replicas) × \(c.hardwareName) at \(c.precision), tensor parallel \(c.tensorParallel) "
-            + "(\(c.devices) device\(c.devices == 1 ? "" : "s"), \(c.cost?.provider ?? "?")) — \(r.reason)."
+        return "Recommendation (predicted): \(c.replicas) replica\(c.replicas == 1 ? "" : "s") of \(c.tensorParallel) × \(c.hardwareName) "
+            + "at \(c.precision) (tensor parallel \(c.tensorParallel); \(c.devices) device\(c.devices == 1 ? "" : "s") in all, "
+            + "\(c.cost?.provider ?? "?")) — \(r.reason)."
     }
 
     public static func ranked(_ p: PlanResult, limit: Int = 12) -> TextTable {
