@@ -139,6 +139,13 @@ public enum PlanTables {
         return t
     }
 
+    public static func batch(_ p: PlanResult) -> TextTable? {
+        guard let curve = p.batchCurves.first else { return nil }
+        var t = TextTable(["batch", "decode step (TPOT) ms", "decode tok/s", "prefill of the batch ms"], rightAligned: [0, 1, 2, 3])
+        for x in curve.points { t.add([String(x.batch), Fmt.sig(x.decodeStepMs), Fmt.sig(x.decodeTokensPerSecond), Fmt.sig(x.prefillMs)]) }
+        return t
+    }
+
     public static func memory(_ p: PlanResult) -> TextTable {
         var t = TextTable(["hardware", "precision", "tp", "weights GiB/device", "workspace GiB", "KV budget GiB", "KV GiB/request", "max batch"],
                           rightAligned: [2, 3, 4, 5, 6, 7])
@@ -198,6 +205,7 @@ public struct PlanningSection: ReportSectionBuilder {
         add("Meet the SLO but have no price in the sheet (predicted)", PlanTables.unpriced(p))
         add("Do not fit or miss the SLO (predicted)", PlanTables.notFitting(p))
         add("Pareto set: cost against p95 TPOT (predicted)", PlanTables.pareto(p))
+        add("The recommendation's step times against batch (predicted, \(p.batchCurves.first?.configuration ?? ""))", PlanTables.batch(p))
         add("Buying instead of renting (predicted)", PlanTables.onPrem(p))
         add("Memory per device by hardware and precision (predicted)", PlanTables.memory(p))
         add("Fine-tuning plan (predicted)", PlanTables.finetune(p))

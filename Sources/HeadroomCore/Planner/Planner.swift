@@ -136,6 +136,19 @@ public struct CostCurve: Codable, Equatable, Sendable {
     }
 }
 
+/// Predicted decode step and prefill time against batch size for one configuration.
+public struct BatchCurve: Codable, Equatable, Sendable {
+    public var configuration: String
+    public var points: [Point]
+    public struct Point: Codable, Equatable, Sendable {
+        public var batch: Int
+        public var decodeStepMs: Double
+        public var decodeTokensPerSecond: Double
+        /// Prefill of `batch` prompts together.
+        public var prefillMs: Double
+    }
+}
+
 /// Predicted latency against load for one configuration (for the report).
 public struct LatencyCurve: Codable, Equatable, Sendable {
     public var configuration: String
@@ -161,6 +174,7 @@ public struct PlanResult: Codable, Equatable, Sendable {
     public var training: [TrainingPlanRow]
     public var costCurves: [CostCurve]
     public var latencyCurves: [LatencyCurve]
+    public var batchCurves: [BatchCurve] = []
     public var local: HardwareProfile?
     /// Hardware the plan asked for but could not consider, and why (e.g. `local` before any probe).
     public var skipped: [String: String] = [:]
@@ -285,6 +299,7 @@ public struct Planner: Sendable {
         if curves {
             result.costCurves = costCurves(input)
             result.latencyCurves = latencyCurves(input, ranked: ranked)
+            result.batchCurves = batchCurves(input, ranked: ranked)
         }
         return result
     }
@@ -375,6 +390,24 @@ public struct Planner: Sendable {
             if !points.isEmpty { curves.append(CostCurve(hardware: h.id, points: points)) }
         }
         return curves
+    }
+
+    /// TPOT and prefill time as a function of batch, for the recommendation.
+    func batchCurves(_ input: PlanInput, ranked: [Candidate]) -> [BatchCurve] {
+        guard let c = ranked.first, let h = input.hardware.first(where: { $0.id == c.hardware }),
+              let p = Precision(rawValue: c.precision) else { return [] }
+        let (_, perf) = replica(input, h, p, tp: c.tensorParallel)
+        var batches: [Int] = []
+        var b = 1
+        while b < c.maxBatch { batches.append(b); b *= 2 }
+        batches.append(c.maxBatch)
+        let points = batches.map { b -> BatchCurve.Point in
+            let step = perf.decodeStepSeconds(b)
+            let prefill = PerformanceModel.forwardTime(input.model, p, sequences: b, newTokens: input.demand.promptTokens, pastTokens: 0,
+                                                       tp: c.tensorParallel, roofline: Roofline(h), interconnect: h.interconnect)
+            return .init(batch: b, decodeStepMs: step * 1000, decodeTokensPerSecond: Double(b) / step, prefillMs: prefill * 1000)
+        }
+        return [BatchCurve(configuration: c.id, points: points)]
     }
 
     func latencyCurves(_ input: PlanInput, ranked: [Candidate]) -> [LatencyCurve] {
