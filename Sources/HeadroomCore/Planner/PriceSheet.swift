@@ -21,9 +21,9 @@ public struct PriceSheet: Codable, Equatable, Sendable {
         public var committedUSDPerHour: Double?
         public var source: String
 
-        public init(hardware: String, provider: String, devices: Int, onDemandUSDPerHour: Double,
+        public init(hardware: String, provider: String, devices: Int, maxDevices: Int? = nil, onDemandUSDPerHour: Double,
                     spotUSDPerHour: Double? = nil, committedUSDPerHour: Double? = nil, source: String) {
-            self.hardware = hardware; self.provider = provider; self.devices = devices
+            self.hardware = hardware; self.provider = provider; self.devices = devices; self.maxDevices = maxDevices
             self.onDemandUSDPerHour = onDemandUSDPerHour; self.spotUSDPerHour = spotUSDPerHour
             self.committedUSDPerHour = committedUSDPerHour; self.source = source
         }
@@ -41,6 +41,9 @@ public struct PriceSheet: Codable, Equatable, Sendable {
         public var hardware: String
         public var purchaseUSDPerDevice: Double
         public var source: String
+        public init(hardware: String, purchaseUSDPerDevice: Double, source: String) {
+            self.hardware = hardware; self.purchaseUSDPerDevice = purchaseUSDPerDevice; self.source = source
+        }
     }
 
     public var file: String
