@@ -5,6 +5,11 @@ import Foundation
 public struct Catalog: Sendable {
     public var models: [String: ModelShape]
     public let directory: String
+    /// hardware.yaml, in file order (empty when the folder has none).
+    public var hardware: [HardwareProfile] = []
+    public var defaultEfficiency: DefaultEfficiency? = nil
+    /// prices.yaml (nil when the folder has none).
+    public var prices: PriceSheet? = nil
 
     public init(models: [ModelShape], directory: String) {
         self.models = Dictionary(models.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
@@ -24,13 +29,25 @@ public struct Catalog: Sendable {
             seen.insert(shape.id)
             return shape
         }
-        return Catalog(models: models, directory: directory)
+        var catalog = Catalog(models: models, directory: directory)
+        let hardwareFile = (directory as NSString).appendingPathComponent("hardware.yaml")
+        if FileManager.default.fileExists(atPath: hardwareFile) {
+            (catalog.hardware, catalog.defaultEfficiency) = try HardwareProfile.loadCatalog(hardwareFile)
+        }
+        let pricesFile = (directory as NSString).appendingPathComponent("prices.yaml")
+        if FileManager.default.fileExists(atPath: pricesFile) {
+            catalog.prices = try PriceSheet.load(pricesFile, hardware: catalog.hardware)
+        }
+        return catalog
     }
+
+    /// Models in file order is lost in the dictionary; this is sorted by id.
+    public var modelList: [ModelShape] { models.values.sorted { $0.id < $1.id } }
 
     static func readModel(_ field: YAMLField) throws -> ModelShape {
         let m = try field.mapping(allowed: ["id", "name", "layers", "dim", "heads", "kv_heads", "ffn_dim", "vocab",
                                              "context", "rope_theta", "norm_eps", "tied_embeddings", "experts",
-                                             "experts_per_token", "source"])
+                                             "experts_per_token", "qkv_bias", "published_params", "source"])
         let dim = try m.required("dim").int(min: 1)
         let heads = try m.required("heads").int(min: 1)
         if dim % heads != 0 { throw try m.required("heads").fail("a divisor of dim \(dim)") }
@@ -38,7 +55,7 @@ public struct Catalog: Sendable {
         if heads % kvHeads != 0 { throw try m.required("kv_heads").fail("a divisor of heads \(heads)") }
         let experts = try m.optional("experts")?.int(min: 1) ?? 1
         let perToken = try m.optional("experts_per_token")?.int(min: 1, max: experts) ?? 1
-        return ModelShape(
+        var shape = ModelShape(
             id: try m.required("id").string(),
             name: try m.optional("name")?.string() ?? m.required("id").string(),
             layers: try m.required("layers").int(min: 1),
@@ -51,6 +68,9 @@ public struct Catalog: Sendable {
             tiedEmbeddings: try m.optional("tied_embeddings")?.bool() ?? false,
             experts: experts, expertsPerToken: perToken,
             source: try m.required("source").string())
+        shape.qkvBias = try m.optional("qkv_bias")?.bool() ?? false
+        shape.publishedParams = try m.optional("published_params")?.double(min: 0, exclusiveMin: true)
+        return shape
     }
 
     /// The model with this id, or an error listing the ones there are.

@@ -18,6 +18,10 @@ public struct ModelShape: Codable, Equatable, Sendable {
     /// Mixture of experts: experts per MLP layer and experts used per token (1 and 1 for dense models).
     public var experts: Int
     public var expertsPerToken: Int
+    /// Q, K and V projections carry a bias (Qwen2.5); counted in parameters, negligible in time.
+    public var qkvBias: Bool = false
+    /// The total the publisher states, when it states one exactly enough to check against.
+    public var publishedParams: Double? = nil
     public var source: String
 
     public init(id: String, name: String, layers: Int, dim: Int, heads: Int, kvHeads: Int, ffnDim: Int,

@@ -35,7 +35,9 @@ struct ReportCommand: ParsableCommand {
             }
             let stored = try db.load(runID: id)
             let folder = (reports as NSString).appendingPathComponent(stored.run.scenarioName)
-            let files = try ReportWriter().write(run: stored, folder: folder)
+            var builders = ReportWriter.standardBuilders
+            if let plan = try db.plan(runID: id) { builders.append(PlanningSection(plan: plan)) }
+            let files = try ReportWriter(builders: builders).write(run: stored, folder: folder)
             if json {
                 try printJSON(["run": String(id), "folder": folder, "files": files.joined(separator: ",")])
             } else {

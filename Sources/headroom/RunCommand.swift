@@ -59,14 +59,27 @@ struct RunCommand: ParsableCommand {
                     throw ExitCode(130)
                 }
                 let stored = try db.load(runID: outcome.runID)
+                // The plan is computed once, from this run's measurements, and stored beside it; the report draws it.
+                var builders = ReportWriter.standardBuilders
+                var computedPlan: PlanResult?
+                if let settings = scenario.plan {
+                    let plan = try PlanSupport.plan(settings, catalog: Catalog.load(directory: Scenario.defaultCatalogDirectory(forScenario: scenario.file)),
+                                                    pricesFile: nil, calibrationRun: stored, leaveOneOut: true, curves: !noReport)
+                    try db.savePlan(runID: outcome.runID, plan)
+                    builders.append(PlanningSection(plan: plan))
+                    computedPlan = plan
+                    if !json { print(PlanTables.recommendation(plan)) }
+                }
                 var reportPath: String?
                 if !noReport {
                     let folder = (reports as NSString).appendingPathComponent(scenario.name)
-                    try ReportWriter().write(run: stored, folder: folder)
+                    try ReportWriter(builders: builders).write(run: stored, folder: folder)
                     reportPath = (folder as NSString).appendingPathComponent("index.html")
                 }
                 if json {
-                    results.append(RunJSON(stored, report: reportPath, db: store.path))
+                    var result = RunJSON(stored, report: reportPath, db: store.path)
+                    result.plan = computedPlan
+                    results.append(result)
                 } else {
                     print("Scenario \(scenario.name): run \(outcome.runID) complete, \(try db.sampleCount(runID: outcome.runID)) samples in \(store.path)")
                     print(Tables.runSummary(stored))
@@ -91,6 +104,8 @@ struct RunJSON: Encodable {
     var report: String?
     var probe: ProbeFiguresJSON
     var cases: [CaseJSON]
+    /// The scenario's plan (predicted), when it has a plan: section.
+    var plan: PlanResult?
 
     init(_ s: StoredRun, report: String?, db: String) {
         runId = s.run.id ?? 0; scenario = s.run.scenarioName; scenarioHash = s.run.scenarioHash

@@ -1,0 +1,210 @@
+// Calibration: fits the local profile's compute and bandwidth efficiencies to the measurements a run
+// stored (GEMM cases now, inference cases when the engine provides them), and reports the model's error
+// on every measurement with a leave-one-out fit, so no error is measured on a point the fit saw.
+import Foundation
+
+/// One measurement the model can predict: its ops on a roofline, and the measured time.
+public struct CalibrationPoint: Codable, Equatable, Sendable {
+    public var label: String
+    public var kind: String
+    public var ops: [OpCost]
+    /// Peak FLOP/s per dtype and bytes/s at the measurement's thread count (from the probe).
+    public var peakFLOPs: [String: Double]
+    public var bandwidth: Double
+    public var measuredSeconds: Double
+    public var samples: Int
+
+    public init(label: String, kind: String, ops: [OpCost], peakFLOPs: [String: Double], bandwidth: Double,
+                measuredSeconds: Double, samples: Int) {
+        self.label = label; self.kind = kind; self.ops = ops; self.peakFLOPs = peakFLOPs
+        self.bandwidth = bandwidth; self.measuredSeconds = measuredSeconds; self.samples = samples
+    }
+
+    public func predicted(_ e: Efficiency) -> Double {
+        Roofline(peakFLOPs: peakFLOPs, bandwidth: bandwidth, efficiency: e).time(ops)
+    }
+
+    public var flops: Double { ops.reduce(0) { $0 + $1.flops } }
+    public var bytes: Double { ops.reduce(0) { $0 + $1.bytes } }
+}
+
+public struct CalibrationResult: Codable, Equatable, Sendable {
+    public struct Check: Codable, Equatable, Sendable {
+        public var label: String
+        public var kind: String
+        public var measuredSeconds: Double
+        /// Predicted by efficiencies fitted WITHOUT this point.
+        public var predictedSeconds: Double
+        public var errorPercent: Double
+        public var flops: Double
+        public var bytes: Double
+        public var samples: Int
+    }
+
+    public var efficiency: Efficiency
+    /// Whether each efficiency was determined by the data (a fraction with no memory-bound points
+    /// cannot be fitted, and keeps the catalog default).
+    public var computeFitted: Bool
+    public var bandwidthFitted: Bool
+    public var points: Int
+    public var checks: [Check]
+    public var medianAbsErrorPercent: Double?
+    /// One line saying what the local profile's figures rest on.
+    public var label: String
+}
+
+public enum Calibration {
+    /// Turns a run's measured cases into calibration points: "gemm" cases (params M, N, K; metric
+    /// seconds) and "inference" cases (params model, precision, prompt_tokens, batch; metrics
+    /// prefill_tokens_per_s and decode_tokens_per_s, optional generate_tokens). Cases whose thread count
+    /// the probe did not measure, or whose model is not in the catalog, are skipped.
+    public static func points(cases: [MeasuredCase], probe: ProbeFigures, models: [String: ModelShape]) -> [CalibrationPoint] {
+        var out: [CalibrationPoint] = []
+        for c in cases {
+            guard let pt = probe.at(threads: c.threads), let gflops = pt.sgemmGFLOPs,
+                  let bw = probe.readGBps(threads: c.threads) else { continue }
+            let peak = ["fp32": gflops * 1e9]
+            switch c.kind {
+            case "gemm":
+                guard let m = c.params["M"].flatMap(Int.init), let n = c.params["N"].flatMap(Int.init),
+                      let k = c.params["K"].flatMap(Int.init), let s = c.summary("seconds") else { continue }
+                let (M, N, K) = (Double(m), Double(n), Double(k))
+                let op = OpCost(name: c.name, flops: 2 * M * N * K, bytes: (M * K + N * K + M * N) * 4, dtype: "fp32")
+                out.append(CalibrationPoint(label: "gemm \(c.name) \(c.params["phase"] ?? "") M=\(m) N=\(n) K=\(k) ×\(c.threads)t",
+                                            kind: "gemm", ops: [op], peakFLOPs: peak, bandwidth: bw * 1e9,
+                                            measuredSeconds: s.median, samples: s.count))
+            case "inference":
+                guard let modelID = c.params["model"], let model = models[modelID],
+                      let precision = c.params["precision"].flatMap(Precision.init(name:)),
+                      let prompt = c.params["prompt_tokens"].flatMap(Int.init) else { continue }
+                let batch = c.params["batch"].flatMap(Int.init) ?? 1
+                let generate = c.params["generate_tokens"].flatMap(Int.init) ?? 0
+                if let s = c.summary("prefill_tokens_per_s"), s.median > 0 {
+                    let ops = PerformanceModel.forwardOps(model, precision, sequences: batch, newTokens: prompt, pastTokens: 0)
+                    out.append(CalibrationPoint(label: "prefill \(modelID) \(precision.rawValue) \(batch)×\(prompt) ×\(c.threads)t",
+                                                kind: "inference", ops: ops, peakFLOPs: peak, bandwidth: bw * 1e9,
+                                                measuredSeconds: Double(batch * prompt) / s.median, samples: s.count))
+                }
+                if let s = c.summary("decode_tokens_per_s"), s.median > 0 {
+                    let ops = PerformanceModel.forwardOps(model, precision, sequences: batch, newTokens: 1,
+                                                          pastTokens: prompt + generate / 2)
+                    out.append(CalibrationPoint(label: "decode \(modelID) \(precision.rawValue) batch \(batch) ctx \(prompt + generate / 2) ×\(c.threads)t",
+                                                kind: "inference", ops: ops, peakFLOPs: peak, bandwidth: bw * 1e9,
+                                                measuredSeconds: Double(batch) / s.median, samples: s.count))
+                }
+            default:
+                continue
+            }
+        }
+        return out
+    }
+
+    /// Each point's ops as (seconds at 100 % of peak compute, seconds at 100 % of peak bandwidth), so
+    /// the fit's inner loop does arithmetic only.
+    struct Terms {
+        var ops: [[(c: Double, m: Double)]]
+        var logMeasured: [Double]
+        init(_ points: [CalibrationPoint]) {
+            ops = points.map { p in
+                let roof = Roofline(peakFLOPs: p.peakFLOPs, bandwidth: p.bandwidth, efficiency: Efficiency(compute: 1, bandwidth: 1))
+                return p.ops.map { (c: $0.flops / roof.peak($0.dtype), m: $0.bytes / p.bandwidth) }
+            }
+            logMeasured = points.map { log($0.measuredSeconds) }
+        }
+        func loss(_ e: Efficiency) -> Double {
+            let ic = 1 / e.compute, ib = 1 / e.bandwidth
+            var total = 0.0
+            for i in ops.indices {
+                var t = 0.0
+                for op in ops[i] { t += max(op.c * ic, op.m * ib) }
+                let r = log(t) - logMeasured[i]
+                total += r * r
+            }
+            return total
+        }
+    }
+
+    /// Sum of squared log errors: a 10 % miss counts the same on a 1 ms GEMM as on a 1 s prefill.
+    static func loss(_ points: [CalibrationPoint], _ e: Efficiency) -> Double { Terms(points).loss(e) }
+
+    static let lower = 0.005, upper = 2.0
+
+    /// Least squares in log space over (compute, bandwidth) efficiencies: a coarse log grid, then four
+    /// rounds of finer grids around the best point.
+    public static func fitEfficiency(_ points: [CalibrationPoint]) -> Efficiency {
+        let terms = Terms(points)
+        var best = Efficiency(compute: 0.5, bandwidth: 0.5)
+        var bestLoss = Double.infinity
+        var (lc, hc, lb, hb) = (log(lower), log(upper), log(lower), log(upper))
+        for _ in 0..<5 {
+            let steps = 40
+            for i in 0...steps {
+                let c = exp(lc + (hc - lc) * Double(i) / Double(steps))
+                for j in 0...steps {
+                    let b = exp(lb + (hb - lb) * Double(j) / Double(steps))
+                    let e = Efficiency(compute: c, bandwidth: b)
+                    let l = terms.loss(e)
+                    if l < bestLoss { bestLoss = l; best = e }
+                }
+            }
+            let spanC = (hc - lc) / 8, spanB = (hb - lb) / 8
+            lc = max(log(lower), log(best.compute) - spanC); hc = min(log(upper), log(best.compute) + spanC)
+            lb = max(log(lower), log(best.bandwidth) - spanB); hb = min(log(upper), log(best.bandwidth) + spanB)
+        }
+        return best
+    }
+
+    /// Fits on all points, checks every point against a fit without it, and keeps `fallback` for an
+    /// efficiency the data cannot determine.
+    public static func calibrate(_ points: [CalibrationPoint], fallback: Efficiency, fallbackLabel: String,
+                                 leaveOneOut: Bool = true) -> CalibrationResult {
+        guard points.count >= 2 else {
+            return CalibrationResult(efficiency: fallback, computeFitted: false, bandwidthFitted: false, points: points.count,
+                                     checks: [], medianAbsErrorPercent: nil,
+                                     label: "\(fallbackLabel); too few local measurements to calibrate (\(points.count))")
+        }
+        // An efficiency is determined only when some op is bound by it at the fit; otherwise the loss is
+        // flat in it and the grid's choice means nothing, so the fallback stands (unless the fallback would
+        // make that bound bind and worsen the fit).
+        func binding(_ pts: [CalibrationPoint], _ e: Efficiency) -> (compute: Bool, bandwidth: Bool) {
+            var c = false, b = false
+            for p in pts {
+                let roof = Roofline(peakFLOPs: p.peakFLOPs, bandwidth: p.bandwidth, efficiency: e)
+                for op in p.ops {
+                    let tc = op.flops / (roof.peak(op.dtype) * e.compute), tm = op.bytes / (p.bandwidth * e.bandwidth)
+                    if tc >= tm { c = true } else { b = true }
+                }
+            }
+            return (c, b)
+        }
+        func fit(_ pts: [CalibrationPoint]) -> Efficiency {
+            var e = fitEfficiency(pts)
+            let bound = binding(pts, e)
+            if !bound.compute { e.compute = max(e.compute, fallback.compute) }
+            if !bound.bandwidth { e.bandwidth = max(e.bandwidth, fallback.bandwidth) }
+            return e
+        }
+        func identified(_ e: Efficiency) -> (Bool, Bool) { binding(points, e) }
+        let all = fit(points)
+        let (cf, bf) = identified(all)
+        var checks: [CalibrationResult.Check] = []
+        for i in points.indices where leaveOneOut {
+            var rest = points
+            rest.remove(at: i)
+            let e = fit(rest)
+            let p = points[i]
+            let pred = p.predicted(e)
+            checks.append(.init(label: p.label, kind: p.kind, measuredSeconds: p.measuredSeconds, predictedSeconds: pred,
+                                errorPercent: (pred / p.measuredSeconds - 1) * 100, flops: p.flops, bytes: p.bytes, samples: p.samples))
+        }
+        let errs = checks.map { abs($0.errorPercent) }.sorted()
+        let median = errs.isEmpty ? Double.nan : Summary.percentile(errs, 0.5)
+        let kinds = Dictionary(grouping: points, by: \.kind).map { "\($0.value.count) \($0.key)" }.sorted().joined(separator: ", ")
+        let label = String(format: "local efficiencies fitted to %d measurements of this run (%@): compute %.3f%@, bandwidth %.3f%@%@",
+                           points.count, kinds, all.compute, cf ? "" : " (not determined: default)", all.bandwidth,
+                           bf ? "" : " (not determined: default)",
+                           leaveOneOut ? String(format: "; leave-one-out median |error| %.1f%%", median) : "")
+        return CalibrationResult(efficiency: all, computeFitted: cf, bandwidthFitted: bf, points: points.count, checks: checks,
+                                 medianAbsErrorPercent: leaveOneOut ? median : nil, label: label)
+    }
+}

@@ -1,0 +1,119 @@
+// Demand and cost: users and their habits become peak requests per second and tokens per month; a
+// replica count and a price sheet become monthly costs (always-on, autoscaled), $ per million output
+// tokens, and the break-even month of buying instead of renting.
+import Foundation
+
+/// Who uses the model and how.
+public struct Demand: Codable, Equatable, Sendable {
+    public var users: Int
+    public var requestsPerUserPerDay: Double
+    /// Peak hour's rate over the day's mean rate; ignored when `hourlyProfile` is given.
+    public var peakToMean: Double
+    /// 24 relative weights, one per hour of the day (any scale).
+    public var hourlyProfile: [Double]?
+    public var promptTokens: Int
+    public var outputTokens: Int
+
+    public init(users: Int, requestsPerUserPerDay: Double, peakToMean: Double = 1, hourlyProfile: [Double]? = nil,
+                promptTokens: Int, outputTokens: Int) {
+        self.users = users; self.requestsPerUserPerDay = requestsPerUserPerDay; self.peakToMean = peakToMean
+        self.hourlyProfile = hourlyProfile; self.promptTokens = promptTokens; self.outputTokens = outputTokens
+    }
+
+    public var requestsPerDay: Double { Double(users) * requestsPerUserPerDay }
+    public var meanRequestsPerSecond: Double { requestsPerDay / 86_400 }
+
+    /// The request rate in each hour of the day. Without a profile: a square wave that keeps the day's
+    /// total — the peak rate for 24/peak_to_mean hours, nothing the rest of the day (give
+    /// `hourly_profile` for a real shape). Returned as (hours, rate) pieces.
+    public var hourly: [(hours: Double, rps: Double)] {
+        if let profile = hourlyProfile {
+            let sum = profile.reduce(0, +)
+            return profile.map { (1, sum > 0 ? requestsPerDay * $0 / sum / 3600 : 0) }
+        }
+        let peakHours = 24 / peakToMean
+        return [(peakHours, peakRequestsPerSecond), (24 - peakHours, 0)]
+    }
+
+    public var peakRequestsPerSecond: Double {
+        if let profile = hourlyProfile {
+            let sum = profile.reduce(0, +)
+            return sum > 0 ? requestsPerDay * (profile.max() ?? 0) / sum / 3600 : 0
+        }
+        return meanRequestsPerSecond * peakToMean
+    }
+
+    public func outputTokensPerMonth(hoursPerMonth: Double) -> Double {
+        requestsPerDay * hoursPerMonth / 24 * Double(outputTokens)
+    }
+
+    public func promptTokensPerMonth(hoursPerMonth: Double) -> Double {
+        requestsPerDay * hoursPerMonth / 24 * Double(promptTokens)
+    }
+}
+
+/// What a configuration costs per month.
+public struct CostEstimate: Codable, Equatable, Sendable {
+    public var provider: String
+    public var pricing: String
+    public var instanceDevices: Int
+    public var instanceUSDPerHour: Double
+    /// Enough instances for the peak, all month.
+    public var alwaysOnUSD: Double
+    /// Instances following the hourly profile, never fewer than the minimum replica count.
+    public var autoscaledUSD: Double
+    public var usdPerMillionOutputTokens: Double
+    public var offerSource: String
+    /// Buying instead of renting (nil when the sheet has no purchase price for this hardware).
+    public var onPrem: OnPremEstimate?
+}
+
+public struct OnPremEstimate: Codable, Equatable, Sendable {
+    public var devices: Int
+    public var purchaseUSD: Double
+    public var powerUSDPerMonth: Double
+    /// Purchase over the amortisation period plus power.
+    public var monthlyUSD: Double
+    public var amortisationMonths: Double
+    /// Months after which owning has cost less than renting always-on (nil when renting is cheaper than power alone).
+    public var breakEvenMonths: Double?
+}
+
+public enum CostModel {
+    /// Instances needed to host `replicas` replicas of `devicesPerReplica` devices.
+    public static func instances(replicas: Int, devicesPerReplica: Int, instance: PriceSheet.Instance) -> Int {
+        let perInstance = max(1, instance.replicas(devicesPerReplica: devicesPerReplica))
+        return (replicas + perInstance - 1) / perInstance
+    }
+
+    /// Monthly cost of serving `demand` with replicas of capacity `capacityRPS` each.
+    public static func estimate(demand: Demand, capacityRPS: Double, replicas: Int, minReplicas: Int, devicesPerReplica: Int,
+                                hardware: HardwareProfile, sheet: PriceSheet, mode: PricingMode) -> CostEstimate? {
+        guard capacityRPS > 0, let instance = sheet.bestInstance(hardware: hardware.id, devicesPerReplica: devicesPerReplica, mode: mode)
+        else { return nil }
+        let offer = instance.offer, rate = instance.usdPerHour
+        let alwaysOn = Double(instances(replicas: replicas, devicesPerReplica: devicesPerReplica, instance: instance)) * rate * sheet.hoursPerMonth
+        var autoscaled = 0.0
+        for piece in demand.hourly {
+            let need = max(minReplicas, Int((piece.rps / capacityRPS).rounded(.up)))
+            autoscaled += Double(instances(replicas: need, devicesPerReplica: devicesPerReplica, instance: instance)) * rate
+                * piece.hours * sheet.hoursPerMonth / 24
+        }
+        let tokens = demand.outputTokensPerMonth(hoursPerMonth: sheet.hoursPerMonth)
+        var onPrem: OnPremEstimate?
+        if let owned = sheet.onPremEntry(hardware: hardware.id) {
+            let devices = replicas * devicesPerReplica
+            let purchase = Double(devices) * owned.purchaseUSDPerDevice
+            let power = Double(devices) * hardware.powerWatts / 1000 * sheet.pue * sheet.hoursPerMonth * sheet.usdPerKWh
+            let saving = alwaysOn - power
+            onPrem = OnPremEstimate(devices: devices, purchaseUSD: purchase, powerUSDPerMonth: power,
+                                    monthlyUSD: purchase / sheet.amortisationMonths + power,
+                                    amortisationMonths: sheet.amortisationMonths,
+                                    breakEvenMonths: saving > 0 ? purchase / saving : nil)
+        }
+        return CostEstimate(provider: offer.provider, pricing: mode.rawValue, instanceDevices: instance.devices, instanceUSDPerHour: rate,
+                            alwaysOnUSD: alwaysOn, autoscaledUSD: autoscaled,
+                            usdPerMillionOutputTokens: tokens > 0 ? autoscaled / (tokens / 1e6) : .infinity,
+                            offerSource: offer.source, onPrem: onPrem)
+    }
+}

@@ -1,0 +1,438 @@
+// The planner: for a model, a demand and an SLO, evaluates every hardware × precision × tensor-parallel
+// candidate (memory, latency against load, capacity, replicas, cost), ranks those that meet the SLO,
+// and finds the Pareto set of cost against latency. It never runs a kernel: it reads the catalog and a
+// calibration, and everything it returns is predicted.
+import Foundation
+
+/// Service-level objective: p95 time to first token and p95 time per output token, seconds.
+public struct SLO: Codable, Equatable, Sendable {
+    public var ttftP95: Double
+    public var tpotP95: Double
+    public init(ttftP95: Double, tpotP95: Double) { self.ttftP95 = ttftP95; self.tpotP95 = tpotP95 }
+}
+
+public struct FineTuneSettings: Codable, Equatable, Sendable {
+    public var method: MemoryModel.Method
+    public var rank: Int
+    public var documents: Int
+    public var tokensPerDocument: Int
+    public var epochs: Double
+    public var seqLen: Int
+    public var microBatch: Int
+    public var checkpointing: Bool
+    public init(method: MemoryModel.Method, rank: Int = 8, documents: Int, tokensPerDocument: Int, epochs: Double,
+                seqLen: Int = 2048, microBatch: Int = 1, checkpointing: Bool = true) {
+        self.method = method; self.rank = rank; self.documents = documents; self.tokensPerDocument = tokensPerDocument
+        self.epochs = epochs; self.seqLen = seqLen; self.microBatch = microBatch; self.checkpointing = checkpointing
+    }
+    public var tokens: Double { Double(documents) * Double(tokensPerDocument) * epochs }
+}
+
+public struct TrainingSettings: Codable, Equatable, Sendable {
+    /// Tokens to train on (D in 6·N·D).
+    public var tokens: Double
+    /// Wall-clock days the run may take.
+    public var days: Double
+    public init(tokens: Double, days: Double) { self.tokens = tokens; self.days = days }
+}
+
+/// Everything a plan needs.
+public struct PlanInput: Sendable {
+    public var model: ModelShape
+    public var demand: Demand
+    public var slo: SLO
+    public var hardware: [HardwareProfile]
+    public var precisions: [Precision]
+    public var tensorParallel: [Int]
+    public var minReplicas: Int
+    public var pricing: PricingMode
+    public var prices: PriceSheet?
+    /// Prefill chunk (tokens) the workspace is sized for.
+    public var chunkTokens: Int
+    public var finetune: FineTuneSettings?
+    public var training: TrainingSettings?
+    /// The calibration the local profile used (nil when there was no run to fit).
+    public var calibration: CalibrationResult?
+
+    public init(model: ModelShape, demand: Demand, slo: SLO, hardware: [HardwareProfile], precisions: [Precision],
+                tensorParallel: [Int] = [1, 2, 4, 8], minReplicas: Int = 1, pricing: PricingMode = .onDemand,
+                prices: PriceSheet?, chunkTokens: Int = 2048, finetune: FineTuneSettings? = nil,
+                training: TrainingSettings? = nil, calibration: CalibrationResult? = nil) {
+        self.model = model; self.demand = demand; self.slo = slo; self.hardware = hardware; self.precisions = precisions
+        self.tensorParallel = tensorParallel; self.minReplicas = minReplicas; self.pricing = pricing; self.prices = prices
+        self.chunkTokens = chunkTokens; self.finetune = finetune; self.training = training; self.calibration = calibration
+    }
+}
+
+/// One configuration's prediction.
+public struct Candidate: Codable, Equatable, Sendable {
+    public var hardware: String
+    public var hardwareName: String
+    public var precision: String
+    public var tensorParallel: Int
+    public var replicas: Int
+    public var fits: Bool
+    public var whyNot: String?
+    public var maxBatch: Int
+    public var predictedTtftP95Ms: Double?
+    public var predictedTpotP95Ms: Double?
+    /// Latency alone: one request, empty server.
+    public var predictedTtftUnloadedMs: Double?
+    public var predictedTpotBatch1Ms: Double?
+    public var capacityRpsPerReplica: Double
+    public var monthlyCostUsd: MonthlyCost?
+    public var usdPerMillionOutputTokens: Double?
+    public var cost: CostEstimate?
+    public var memory: MemoryModel.Serving
+    public var calibration: String
+    public var meetsSlo: Bool
+    public var pareto: Bool = false
+
+    public struct MonthlyCost: Codable, Equatable, Sendable {
+        public var alwaysOn: Double
+        public var autoscaled: Double
+    }
+
+    public var id: String { "\(hardware)/\(precision)/tp\(tensorParallel)" }
+    public var devices: Int { replicas * tensorParallel }
+}
+
+public struct FineTunePlanRow: Codable, Equatable, Sendable {
+    public var hardware: String
+    public var method: String
+    public var flops: Double
+    public var devices: Int?
+    public var zeroStage: Int
+    public var memoryPerDevice: MemoryModel.Training?
+    public var hours: Double?
+    public var usd: Double?
+    public var provider: String?
+    public var whyNot: String?
+}
+
+public struct TrainingPlanRow: Codable, Equatable, Sendable {
+    public var hardware: String
+    public var flops: Double
+    /// Devices to finish in the requested days at the training MFU.
+    public var devices: Int
+    public var days: Double
+    public var usd: Double?
+    public var provider: String?
+}
+
+public struct Recommendation: Codable, Equatable, Sendable {
+    public var candidate: Candidate
+    public var reason: String
+}
+
+/// Cost of the cheapest configuration per hardware at a range of user counts (for the report).
+public struct CostCurve: Codable, Equatable, Sendable {
+    public var hardware: String
+    public var points: [Point]
+    public struct Point: Codable, Equatable, Sendable {
+        public var users: Int
+        public var monthlyUsd: Double
+        public var configuration: String
+    }
+}
+
+/// Predicted decode step and prefill time against batch size for one configuration.
+public struct BatchCurve: Codable, Equatable, Sendable {
+    public var configuration: String
+    public var points: [Point]
+    public struct Point: Codable, Equatable, Sendable {
+        public var batch: Int
+        public var decodeStepMs: Double
+        public var decodeTokensPerSecond: Double
+        /// Prefill of `batch` prompts together.
+        public var prefillMs: Double
+    }
+}
+
+/// Predicted latency against load for one configuration (for the report).
+public struct LatencyCurve: Codable, Equatable, Sendable {
+    public var configuration: String
+    public var points: [LoadPoint]
+}
+
+public struct PlanResult: Codable, Equatable, Sendable {
+    public var kind = "predicted"
+    public var model: String
+    public var modelName: String
+    public var parameters: Double
+    public var demand: Demand
+    public var peakRequestsPerSecond: Double
+    public var outputTokensPerMonth: Double
+    public var slo: SLO
+    public var servingModel: String
+    public var pricing: String
+    public var priceSheet: String?
+    public var calibration: CalibrationResult?
+    public var candidates: [Candidate]
+    public var recommendation: Recommendation?
+    public var finetune: [FineTunePlanRow]
+    public var training: [TrainingPlanRow]
+    public var costCurves: [CostCurve]
+    public var latencyCurves: [LatencyCurve]
+    public var batchCurves: [BatchCurve] = []
+    public var local: HardwareProfile?
+    /// Hardware the plan asked for but could not consider, and why (e.g. `local` before any probe).
+    public var skipped: [String: String] = [:]
+
+    /// Candidates meeting the SLO with a price, cheapest first.
+    public var ranked: [Candidate] {
+        candidates.filter { $0.meetsSlo && $0.monthlyCostUsd != nil }
+            .sorted { Planner.rankKey($0) < Planner.rankKey($1) }
+    }
+}
+
+public struct Planner: Sendable {
+    public var servingModel: any ServingModel
+
+    public init(servingModel: any ServingModel = QueueingServingModel()) { self.servingModel = servingModel }
+
+    static func rankKey(_ c: Candidate) -> (Double, Double, Int) {
+        (c.monthlyCostUsd?.autoscaled ?? .infinity, c.predictedTpotP95Ms ?? .infinity, c.devices)
+    }
+
+    /// The replica model of one configuration: KV-limited batch, prefill and decode times.
+    public func replica(_ input: PlanInput, _ h: HardwareProfile, _ p: Precision, tp: Int) -> (MemoryModel.Serving, ReplicaPerformance) {
+        let m = input.model, d = input.demand
+        let context = d.promptTokens + d.outputTokens
+        let mem = MemoryModel.serving(m, p, deviceBytes: h.memoryBytes, tp: tp, contextTokens: context, chunkTokens: input.chunkTokens)
+        let roof = Roofline(h)
+        let ic = h.interconnect
+        let prefill = PerformanceModel.forwardTime(m, p, sequences: 1, newTokens: d.promptTokens, pastTokens: 0, tp: tp,
+                                                   roofline: roof, interconnect: ic)
+        let past = d.promptTokens + d.outputTokens / 2
+        // The capacity search asks for the same few batch sizes many times: remember them.
+        let memo = StepMemo(count: max(1, mem.maxBatch) + 1)
+        let perf = ReplicaPerformance(maxBatch: mem.maxBatch, prefillSeconds: prefill) { b in
+            memo.value(b) {
+                PerformanceModel.forwardTime(m, p, sequences: b, newTokens: 1, pastTokens: past, tp: tp, roofline: roof, interconnect: ic)
+            }
+        }
+        return (mem, perf)
+    }
+
+    /// Evaluates one candidate for `input.demand`.
+    public func evaluate(_ input: PlanInput, _ h: HardwareProfile, _ p: Precision, tp: Int) -> Candidate {
+        let (mem, perf) = replica(input, h, p, tp: tp)
+        var c = Candidate(hardware: h.id, hardwareName: h.name, precision: p.rawValue, tensorParallel: tp, replicas: 0, fits: false,
+                          whyNot: nil, maxBatch: mem.maxBatch, capacityRpsPerReplica: 0, memory: mem, calibration: h.calibration,
+                          meetsSlo: false)
+        if let why = h.unsupported(p) { c.whyNot = why; return c }
+        if tp > h.devicesPerNode { c.whyNot = "tp=\(tp) exceeds the \(h.devicesPerNode) devices of one \(h.name) node"; return c }
+        if input.model.heads % tp != 0 { c.whyNot = "\(input.model.heads) attention heads do not divide by tp=\(tp)"; return c }
+        if let why = mem.whyNot { c.whyNot = why; return c }
+        c.fits = true
+        let alone = servingModel.load(perf, requestsPerSecond: 1e-9, outputTokens: input.demand.outputTokens)
+        c.predictedTtftUnloadedMs = alone.map { $0.ttftP95Seconds * 1000 }
+        c.predictedTpotBatch1Ms = perf.decodeStepSeconds(1) * 1000
+        let cap = servingModel.capacity(perf, outputTokens: input.demand.outputTokens, ttftP95: input.slo.ttftP95, tpotP95: input.slo.tpotP95)
+        c.capacityRpsPerReplica = cap
+        guard cap > 0 else {
+            c.fits = false
+            c.whyNot = String(format: "misses the SLO even unloaded: TTFT %.0f ms (SLO %.0f), TPOT %.1f ms (SLO %.0f)",
+                              (alone?.ttftP95Seconds ?? .infinity) * 1000, input.slo.ttftP95 * 1000,
+                              (alone?.tpotP95Seconds ?? .infinity) * 1000, input.slo.tpotP95 * 1000)
+            return c
+        }
+        let peak = input.demand.peakRequestsPerSecond
+        c.replicas = max(input.minReplicas, Int((peak / cap * (1 - 1e-9)).rounded(.up)))
+        c.meetsSlo = true
+        if let at = servingModel.load(perf, requestsPerSecond: peak / Double(c.replicas), outputTokens: input.demand.outputTokens) {
+            c.predictedTtftP95Ms = at.ttftP95Seconds * 1000
+            c.predictedTpotP95Ms = at.tpotP95Seconds * 1000
+        }
+        if let sheet = input.prices,
+           let cost = CostModel.estimate(demand: input.demand, capacityRPS: cap, replicas: c.replicas, minReplicas: input.minReplicas,
+                                         devicesPerReplica: tp, hardware: h, sheet: sheet, mode: input.pricing) {
+            c.cost = cost
+            c.monthlyCostUsd = .init(alwaysOn: cost.alwaysOnUSD, autoscaled: cost.autoscaledUSD)
+            c.usdPerMillionOutputTokens = cost.usdPerMillionOutputTokens
+        }
+        return c
+    }
+
+    /// The whole plan.
+    public func plan(_ input: PlanInput, curves: Bool = true) -> PlanResult {
+        var candidates: [Candidate] = []
+        for h in input.hardware {
+            for p in input.precisions {
+                for tp in input.tensorParallel.sorted() { candidates.append(evaluate(input, h, p, tp: tp)) }
+            }
+        }
+        // Pareto set of (autoscaled monthly cost, p95 TPOT at the planned load) among priced candidates that meet the SLO.
+        let priced = candidates.indices.filter { candidates[$0].meetsSlo && candidates[$0].monthlyCostUsd != nil }
+        for i in priced {
+            let a = candidates[i]
+            let dominated = priced.contains { j in
+                let b = candidates[j]
+                let (ca, cb) = (a.monthlyCostUsd!.autoscaled, b.monthlyCostUsd!.autoscaled)
+                let (la, lb) = (a.predictedTpotP95Ms ?? .infinity, b.predictedTpotP95Ms ?? .infinity)
+                return j != i && cb <= ca && lb <= la && (cb < ca || lb < la)
+            }
+            candidates[i].pareto = !dominated
+        }
+        var result = PlanResult(model: input.model.id, modelName: input.model.name, parameters: input.model.parameters.total,
+                                demand: input.demand, peakRequestsPerSecond: input.demand.peakRequestsPerSecond,
+                                outputTokensPerMonth: input.demand.outputTokensPerMonth(hoursPerMonth: input.prices?.hoursPerMonth ?? 730),
+                                slo: input.slo, servingModel: servingModel.name, pricing: input.pricing.rawValue,
+                                priceSheet: input.prices?.file, calibration: input.calibration, candidates: candidates,
+                                recommendation: nil, finetune: [], training: [], costCurves: [], latencyCurves: [],
+                                local: input.hardware.first { $0.kind == .local })
+        let ranked = result.ranked
+        if let best = ranked.first {
+            var reason = String(format: "cheapest configuration that meets p95 TTFT ≤ %.0f ms and p95 TPOT ≤ %.0f ms at the peak of %.2f req/s: $%.0f/month autoscaled",
+                                input.slo.ttftP95 * 1000, input.slo.tpotP95 * 1000, input.demand.peakRequestsPerSecond,
+                                best.monthlyCostUsd!.autoscaled)
+            if let second = ranked.dropFirst().first {
+                reason += String(format: ", %.0f%% less than the runner-up %@ ($%.0f)",
+                                 (1 - best.monthlyCostUsd!.autoscaled / second.monthlyCostUsd!.autoscaled) * 100, second.id,
+                                 second.monthlyCostUsd!.autoscaled)
+            }
+            result.recommendation = Recommendation(candidate: best, reason: reason)
+        }
+        if let ft = input.finetune { result.finetune = finetunePlan(input, ft) }
+        if let tr = input.training { result.training = trainingPlan(input, tr) }
+        if curves {
+            result.costCurves = costCurves(input)
+            result.latencyCurves = latencyCurves(input, ranked: ranked)
+            result.batchCurves = batchCurves(input, ranked: ranked)
+        }
+        return result
+    }
+
+    // MARK: fine-tuning and training
+
+    static let deviceCounts = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+
+    /// For each hardware and method (the requested one first, then the other two for comparison): the
+    /// fewest devices (ZeRO-3 sharding when more than one) on which it fits, its FLOPs, hours at the
+    /// training MFU, and dollars.
+    public func finetunePlan(_ input: PlanInput, _ ft: FineTuneSettings) -> [FineTunePlanRow] {
+        let methods = [ft.method] + MemoryModel.Method.allCases.filter { $0 != ft.method }
+        return methods.flatMap { method -> [FineTunePlanRow] in
+            var settings = ft
+            settings.method = method
+            return finetunePlan(input, settings, method: method)
+        }
+    }
+
+    func finetunePlan(_ input: PlanInput, _ ft: FineTuneSettings, method: MemoryModel.Method) -> [FineTunePlanRow] {
+        let m = input.model
+        let flops = MemoryModel.trainingFLOPsPerToken(m, method: ft.method, seqLen: ft.seqLen, checkpointing: ft.checkpointing) * ft.tokens
+        return input.hardware.map { h in
+            var row = FineTunePlanRow(hardware: h.id, method: ft.method.rawValue, flops: flops, devices: nil, zeroStage: 0)
+            guard let peak = h.peakFLOPs(.bf16) ?? h.peakFLOPs(.fp16) else {
+                row.whyNot = "no 16-bit peak for \(h.name)"; return row
+            }
+            for n in Self.deviceCounts {
+                let stage = n == 1 ? 0 : 3
+                let mem = MemoryModel.training(m, method: ft.method, rank: ft.rank, seqLen: ft.seqLen, microBatch: ft.microBatch,
+                                               checkpointing: ft.checkpointing, devices: n, zeroStage: stage)
+                if mem.total <= h.memoryBytes * MemoryModel.servingUtilization {
+                    row.devices = n; row.zeroStage = stage; row.memoryPerDevice = mem
+                    let hours = flops / (Double(n) * peak * h.trainingMFU) / 3600
+                    row.hours = hours
+                    if let sheet = input.prices, let cost = sheet.hourly(hardware: h.id, devices: n, mode: input.pricing) {
+                        row.usd = hours * cost.usd
+                        row.provider = cost.offer.provider
+                    }
+                    return row
+                }
+            }
+            row.whyNot = "does not fit on \(Self.deviceCounts.last!) devices"
+            return row
+        }
+    }
+
+    /// 6·N·D FLOPs for N active parameters and D tokens; devices to finish in the requested days at the
+    /// training MFU (attention FLOPs and memory limits are not included).
+    public func trainingPlan(_ input: PlanInput, _ tr: TrainingSettings) -> [TrainingPlanRow] {
+        let flops = 6 * input.model.parameters.activePerToken * tr.tokens
+        return input.hardware.compactMap { h in
+            guard let peak = h.peakFLOPs(.bf16) ?? h.peakFLOPs(.fp16) else { return nil }
+            let perDevicePerDay = peak * h.trainingMFU * 86_400
+            let devices = max(1, Int((flops / (perDevicePerDay * tr.days)).rounded(.up)))
+            let days = flops / (perDevicePerDay * Double(devices))
+            var row = TrainingPlanRow(hardware: h.id, flops: flops, devices: devices, days: days)
+            if let sheet = input.prices, let cost = sheet.hourly(hardware: h.id, devices: devices, mode: input.pricing) {
+                row.usd = cost.usd * days * 24
+                row.provider = cost.offer.provider
+            }
+            return row
+        }
+    }
+
+    // MARK: curves for the report
+
+    func costCurves(_ input: PlanInput) -> [CostCurve] {
+        let factors = [0.25, 0.5, 1, 2, 4, 8]
+        var curves: [CostCurve] = []
+        for h in input.hardware {
+            var points: [CostCurve.Point] = []
+            for f in factors {
+                var scaled = input
+                scaled.demand.users = max(1, Int((Double(input.demand.users) * f).rounded()))
+                var best: Candidate?
+                for p in input.precisions {
+                    for tp in input.tensorParallel {
+                        let c = evaluate(scaled, h, p, tp: tp)
+                        if c.meetsSlo, let cost = c.monthlyCostUsd?.autoscaled, cost < (best?.monthlyCostUsd?.autoscaled ?? .infinity) { best = c }
+                    }
+                }
+                if let best, let cost = best.monthlyCostUsd?.autoscaled {
+                    points.append(.init(users: scaled.demand.users, monthlyUsd: cost, configuration: best.id))
+                }
+            }
+            if !points.isEmpty { curves.append(CostCurve(hardware: h.id, points: points)) }
+        }
+        return curves
+    }
+
+    /// TPOT and prefill time as a function of batch, for the recommendation.
+    func batchCurves(_ input: PlanInput, ranked: [Candidate]) -> [BatchCurve] {
+        guard let c = ranked.first, let h = input.hardware.first(where: { $0.id == c.hardware }),
+              let p = Precision(rawValue: c.precision) else { return [] }
+        let (_, perf) = replica(input, h, p, tp: c.tensorParallel)
+        var batches: [Int] = []
+        var b = 1
+        while b < c.maxBatch { batches.append(b); b *= 2 }
+        batches.append(c.maxBatch)
+        let points = batches.map { b -> BatchCurve.Point in
+            let step = perf.decodeStepSeconds(b)
+            let prefill = PerformanceModel.forwardTime(input.model, p, sequences: b, newTokens: input.demand.promptTokens, pastTokens: 0,
+                                                       tp: c.tensorParallel, roofline: Roofline(h), interconnect: h.interconnect)
+            return .init(batch: b, decodeStepMs: step * 1000, decodeTokensPerSecond: Double(b) / step, prefillMs: prefill * 1000)
+        }
+        return [BatchCurve(configuration: c.id, points: points)]
+    }
+
+    func latencyCurves(_ input: PlanInput, ranked: [Candidate]) -> [LatencyCurve] {
+        var seen = Set<String>()
+        var picks: [Candidate] = []
+        for c in ranked where !seen.contains(c.hardware) && picks.count < 4 { seen.insert(c.hardware); picks.append(c) }
+        return picks.compactMap { c in
+            guard let h = input.hardware.first(where: { $0.id == c.hardware }), let p = Precision(rawValue: c.precision) else { return nil }
+            let (_, perf) = replica(input, h, p, tp: c.tensorParallel)
+            let top = c.capacityRpsPerReplica * 1.3
+            let points = (1...24).compactMap { i in
+                servingModel.load(perf, requestsPerSecond: top * Double(i) / 24, outputTokens: input.demand.outputTokens)
+            }
+            return LatencyCurve(configuration: c.id, points: points)
+        }
+    }
+}
+
+/// Decode step times already computed, by batch size (used from one thread at a time).
+final class StepMemo: @unchecked Sendable {
+    private var values: [Double]
+    init(count: Int) { values = Array(repeating: -1, count: count) }
+    func value(_ b: Int, _ compute: () -> Double) -> Double {
+        guard b >= 0 && b < values.count else { return compute() }
+        if values[b] < 0 { values[b] = compute() }
+        return values[b]
+    }
+}

@@ -1,0 +1,64 @@
+// `headroom plan SCENARIO`: the sizing recommendation for the scenario's plan section, without measuring.
+import ArgumentParser
+import Foundation
+import HeadroomCore
+import HeadroomReport
+import HeadroomStore
+
+struct PlanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plan",
+        abstract: "Size the hardware for a scenario's plan: section (predicted, without measuring).",
+        discussion: """
+            Evaluates every hardware × precision × tensor-parallel configuration the plan lists: memory, latency \
+            against load, the request rate each replica sustains within the SLO, the replicas for the peak, and \
+            the monthly cost. Prints the recommendation (the cheapest configuration that meets the SLO) and why it \
+            won, the runners-up, what does not fit and why, and the Pareto set of cost against latency. The local \
+            profile is calibrated on the latest complete run of this machine in the store (or --run). Writes \
+            REPORTS/NAME/plan/ unless --no-report.
+            """)
+
+    @Argument(help: "Scenario file with a plan: section.")
+    var scenario: String
+
+    @Option(name: .long, help: ArgumentHelp("A price sheet replacing the catalog's prices.yaml.", valueName: "file"))
+    var prices: String?
+
+    @Option(name: .customLong("run"), help: ArgumentHelp("Calibrate on this stored run instead of the latest complete one.", valueName: "id"))
+    var runID: Int64?
+
+    @Option(name: .long, help: ArgumentHelp("Folder that receives NAME/plan/.", valueName: "dir"))
+    var reports = "Reports"
+
+    @Flag(name: .customLong("no-report"), help: "Print only.")
+    var noReport = false
+
+    @OptionGroup var store: StoreOptions
+
+    @Flag(name: .long, help: "Print JSON on standard output instead of tables.")
+    var json = false
+
+    func run() throws {
+        try reportingErrors {
+            let loaded = try Scenario.load(scenario)
+            guard let settings = loaded.plan else {
+                throw InputError(file: scenario, path: "plan", message: "missing; `headroom plan` needs a plan: section")
+            }
+            let catalog = try Catalog.load(directory: Scenario.defaultCatalogDirectory(forScenario: scenario))
+            let calibrationRun = try PlanSupport.latestLocalRun(storePath: store.path, runID: runID)
+            let plan = try PlanSupport.plan(settings, catalog: catalog, pricesFile: prices, calibrationRun: calibrationRun,
+                                            leaveOneOut: true, curves: !noReport)
+            var written: [String] = []
+            if !noReport {
+                let folder = ((reports as NSString).appendingPathComponent(loaded.name) as NSString).appendingPathComponent("plan")
+                written = try ReportWriter.writePlan(plan, scenario: loaded.name, folder: folder)
+            }
+            if json {
+                try printJSON(plan)
+            } else {
+                print(PlanTables.text(plan))
+                if let index = written.first(where: { $0.hasSuffix("index.html") }) { print("Report: \(index)") }
+            }
+        }
+    }
+}

@@ -1,0 +1,85 @@
+// `headroom whatif`: a plan with changed inputs, from flags or `--set key.path=value`, answered fast
+// (no report, no leave-one-out checks).
+import ArgumentParser
+import Foundation
+import HeadroomCore
+import HeadroomReport
+import HeadroomStore
+
+struct WhatifCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "whatif",
+        abstract: "Re-plan with changed inputs: users, tokens, SLO, hardware, precision, or any plan key.",
+        discussion: """
+            Starts from the scenario's plan: section (default Scenarios/default.yaml) and replaces what the flags \
+            say; --set takes any key of the plan section as a dotted path with a YAML value \
+            (--set demand.peak_to_mean=5 --set 'hardware=[h100-sxm, l40s]'). Every figure is predicted.
+            """)
+
+    @Option(name: .long, help: ArgumentHelp("Scenario whose plan: section is the starting point.", valueName: "file"))
+    var scenario = "Scenarios/default.yaml"
+    @Option(name: .long, help: "Model id from the catalog.") var model: String?
+    @Option(name: .long, help: "Number of users.") var users: String?
+    @Option(name: .customLong("requests-per-user"), help: "Requests per user per day.") var requestsPerUser: String?
+    @Option(name: .customLong("prompt-tokens"), help: "Prompt tokens per request.") var promptTokens: String?
+    @Option(name: .customLong("output-tokens"), help: "Output tokens per request.") var outputTokens: String?
+    @Option(name: .customLong("ttft-p95"), help: ArgumentHelp("p95 time to first token, ms.", valueName: "ms")) var ttftP95: String?
+    @Option(name: .customLong("tpot-p95"), help: ArgumentHelp("p95 time per output token, ms.", valueName: "ms")) var tpotP95: String?
+    @Option(name: .long, parsing: .upToNextOption, help: "Hardware ids to consider.") var hardware: [String] = []
+    @Option(name: .long, parsing: .upToNextOption, help: "Precisions to consider.") var precision: [String] = []
+    @Option(name: .customLong("set"), help: ArgumentHelp("Any plan key: key.path=value (repeatable).", valueName: "key=value"))
+    var sets: [String] = []
+    @Option(name: .long, help: ArgumentHelp("A price sheet replacing the catalog's prices.yaml.", valueName: "file"))
+    var prices: String?
+    @OptionGroup var store: StoreOptions
+    @Flag(name: .long, help: "Print JSON on standard output instead of tables.") var json = false
+
+    func overrides() throws -> [PlanOverride] {
+        var out: [PlanOverride] = []
+        func add(_ path: String, _ value: String?) { if let value { out.append(PlanOverride(path: path.split(separator: ".").map(String.init), value: value)) } }
+        add("model", model)
+        add("demand.users", users)
+        add("demand.requests_per_user_per_day", requestsPerUser)
+        add("demand.prompt_tokens", promptTokens)
+        add("demand.output_tokens", outputTokens)
+        add("slo.ttft_p95_ms", ttftP95)
+        add("slo.tpot_p95_ms", tpotP95)
+        if !hardware.isEmpty { add("hardware", "[\(hardware.joined(separator: ", "))]") }
+        if !precision.isEmpty { add("precisions", "[\(precision.joined(separator: ", "))]") }
+        return try out + sets.map(PlanOverride.init)
+    }
+
+    func run() throws {
+        // HEADROOM_TIMING=1 prints how long each phase took (measured, on standard error).
+        let timing = ProcessInfo.processInfo.environment["HEADROOM_TIMING"] != nil
+        var last = DispatchTime.now()
+        func lap(_ what: String) {
+            guard timing else { return }
+            let now = DispatchTime.now()
+            warn(String(format: "%@: %.1f ms", what, Double(now.uptimeNanoseconds - last.uptimeNanoseconds) / 1e6))
+            last = now
+        }
+        try reportingErrors {
+            guard let data = FileManager.default.contents(atPath: scenario), let text = String(data: data, encoding: .utf8) else {
+                throw InputError(file: scenario, path: "", message: "cannot read the file (missing or unreadable)")
+            }
+            let catalog = try Catalog.load(directory: Scenario.defaultCatalogDirectory(forScenario: scenario))
+            let settings = try PlanSettings.read(scenarioText: text, file: scenario, overrides: try overrides(), catalog: catalog)
+            lap("catalog and scenario")
+            let calibrationRun = settings.hardware.contains("local") ? try PlanSupport.latestLocalRun(storePath: store.path) : nil
+            lap("store")
+            let plan = try PlanSupport.plan(settings, catalog: catalog, pricesFile: prices, calibrationRun: calibrationRun,
+                                            leaveOneOut: false, curves: false)
+            lap("calibration and plan")
+            if json {
+                try printJSON(plan)
+            } else {
+                var out = PlanTables.preamble(plan) + "\n" + PlanTables.recommendation(plan) + "\n\nRanked (predicted):\n"
+                out += PlanTables.ranked(plan, limit: 8).rendered + "\n\nDo not fit or miss the SLO (predicted):\n" + PlanTables.notFitting(plan).rendered
+                if let f = PlanTables.finetune(plan) { out += "\n\nFine-tuning plan (predicted):\n" + f.rendered }
+                print(out)
+            }
+            lap("output")
+        }
+    }
+}

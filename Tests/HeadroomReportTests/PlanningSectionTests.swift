@@ -1,0 +1,59 @@
+import Foundation
+import XCTest
+import HeadroomCore
+import HeadroomStore
+@testable import HeadroomReport
+
+/// The planning section draws a plan handed to it: tables, the four plots, escaping, no planning.
+final class PlanningSectionTests: XCTestCase {
+    func plan() -> PlanResult {
+        let model = ModelShape(id: "m", name: "Model <b>&", layers: 4, dim: 256, heads: 8, kvHeads: 4, ffnDim: 512, vocab: 1000,
+                               context: 4096, source: "t")
+        func gpu(_ id: String, _ bw: Double, _ mem: Double) -> HardwareProfile {
+            HardwareProfile(id: id, name: id, kind: .gpu, peakTflops: ["fp32": 10, "bf16": 100], memoryGib: mem, bandwidthGbps: bw,
+                            interconnect: Interconnect(kind: "pcie", bandwidthGbps: 64, latencyUs: 10), devicesPerNode: 4, powerWatts: 300,
+                            efficiency: Efficiency(compute: 0.5, bandwidth: 0.6), calibration: "default", source: "t")
+        }
+        let local = HardwareProfile(id: "local", name: "local", kind: .local, peakTflops: ["fp32": 0.3, "int8": 0.3, "fp16": 0.3, "bf16": 0.3],
+                                    memoryGib: 16, bandwidthGbps: 30, interconnect: Interconnect(kind: "none", bandwidthGbps: 0, latencyUs: 0),
+                                    devicesPerNode: 1, powerWatts: 0, efficiency: Efficiency(compute: 0.8, bandwidth: 0.6), calibration: "fit", source: "t")
+        let sheet = PriceSheet(file: "p", offers: [.init(hardware: "a", provider: "p", devices: 1, maxDevices: 4, onDemandUSDPerHour: 1, source: "t"),
+                                                   .init(hardware: "b", provider: "q", devices: 1, onDemandUSDPerHour: 3, source: "t")],
+                               onPrem: [.init(hardware: "a", purchaseUSDPerDevice: 5000, source: "t")])
+        let op = OpCost(name: "g", flops: 2e9, bytes: 1e7, dtype: "fp32")
+        var pt = CalibrationPoint(label: "g", kind: "gemm", ops: [op], peakFLOPs: ["fp32": 3e11], bandwidth: 3e10, measuredSeconds: 0.01, samples: 3)
+        pt.measuredSeconds = pt.predicted(Efficiency(compute: 0.8, bandwidth: 0.6)) * 1.1
+        var pt2 = pt
+        pt2.ops = [OpCost(name: "h", flops: 2e6, bytes: 1e8, dtype: "fp32")]
+        pt2.measuredSeconds = pt2.predicted(Efficiency(compute: 0.8, bandwidth: 0.6))
+        let cal = Calibration.calibrate([pt, pt2, pt], fallback: Efficiency(compute: 0.5, bandwidth: 0.5), fallbackLabel: "d")
+        let input = PlanInput(model: model, demand: Demand(users: 1000, requestsPerUserPerDay: 20, peakToMean: 2, promptTokens: 200, outputTokens: 100),
+                              slo: SLO(ttftP95: 1, tpotP95: 0.05), hardware: [gpu("a", 500, 16), gpu("b", 2000, 80), local],
+                              precisions: [.bf16, .int4], tensorParallel: [1, 2], prices: sheet,
+                              finetune: FineTuneSettings(method: .lora, documents: 100, tokensPerDocument: 512, epochs: 1), calibration: cal)
+        return Planner().plan(input)
+    }
+
+    func testSectionHasTheTablesAndPlotsAndEscapes() throws {
+        let p = plan()
+        XCTAssertNotNil(p.recommendation)
+        let s = PlanningSection(plan: p).section(folder: "/tmp/x")
+        for heading in ["Ranked configurations", "Pareto set", "Memory per device", "Fine-tuning plan", "Calibration", "against batch"] {
+            XCTAssertTrue(s.markdown.contains(heading), heading)
+        }
+        XCTAssertTrue(s.markdown.contains("PREDICTED"))
+        XCTAssertEqual(Set(s.plots.map { ($0.output as NSString).lastPathComponent }),
+                       ["plan_cost_vs_users.png", "plan_memory.png", "plan_latency_vs_load.png", "plan_roofline.png"])
+        XCTAssertFalse(s.html.contains("<b>&"), "a model name is escaped in HTML")
+        XCTAssertTrue(s.html.contains("Model &lt;b&gt;&amp;"))
+    }
+
+    func testPlanReportRendersWhenGnuplotIsThere() throws {
+        guard Gnuplot.executable() != nil else { throw XCTSkip("gnuplot not installed") }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("plan-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let written = try ReportWriter.writePlan(plan(), scenario: "x", folder: folder)
+        XCTAssertEqual(written.count, 6)
+        for f in written { XCTAssertGreaterThan((try FileManager.default.attributesOfItem(atPath: f)[.size] as? Int) ?? 0, 0, f) }
+    }
+}

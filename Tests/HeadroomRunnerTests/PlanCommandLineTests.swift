@@ -1,0 +1,123 @@
+import Foundation
+import XCTest
+
+/// `plan`, `whatif`, `models`, `hardware` through the built executable: the JSON contract and exit codes.
+final class PlanCommandLineTests: XCTestCase {
+    /// The same runner as CommandLineTests (the built executable beside the test bundle).
+    struct CLI {
+        var binary: URL {
+            let bundle = Bundle(for: PlanCommandLineTests.self).bundleURL
+            let candidates = [bundle.appendingPathComponent("headroom"), bundle.deletingLastPathComponent().appendingPathComponent("headroom")]
+            return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
+        }
+        func run(_ args: [String], cwd: URL) throws -> (status: Int32, stdout: String, stderr: String) {
+            let p = Process()
+            p.executableURL = binary
+            p.arguments = args
+            p.currentDirectoryURL = cwd
+            let out = Pipe(), err = Pipe()
+            p.standardOutput = out
+            p.standardError = err
+            try p.run()
+            let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        }
+    }
+    let cli = CLI()
+    var repo: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
+
+    func tempDir() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cli-plan-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    func testWhatifJSONCarriesTheCandidateContract() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let r = try cli.run(["whatif", "--json", "--db", dir.appendingPathComponent("none.sqlite").path, "--users", "5000",
+                             "--hardware", "h100-sxm", "l40s", "a100-80g", "--precision", "bf16", "fp8"], cwd: repo)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(obj["kind"] as? String, "predicted")
+        let candidates = try XCTUnwrap(obj["candidates"] as? [[String: Any]])
+        XCTAssertEqual(candidates.count, 3 * 2 * 4)
+        for c in candidates {
+            for key in ["hardware", "precision", "tensor_parallel", "replicas", "fits", "max_batch", "capacity_rps_per_replica"] {
+                XCTAssertNotNil(c[key], key)
+            }
+            if c["fits"] as? Bool == false { XCTAssertNotNil(c["why_not"] as? String) }
+            if c["meets_slo"] as? Bool == true, let cost = c["monthly_cost_usd"] as? [String: Double] {
+                XCTAssertNotNil(cost["always_on"]); XCTAssertNotNil(cost["autoscaled"])
+                XCTAssertNotNil(c["predicted_ttft_p95_ms"]); XCTAssertNotNil(c["predicted_tpot_p95_ms"])
+                XCTAssertNotNil(c["usd_per_million_output_tokens"])
+            }
+        }
+        XCTAssertTrue(candidates.contains { $0["hardware"] as? String == "a100-80g" && $0["precision"] as? String == "fp8" && $0["fits"] as? Bool == false })
+        let rec = try XCTUnwrap(obj["recommendation"] as? [String: Any])
+        XCTAssertNotNil(rec["reason"] as? String)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("none.sqlite").path), "what-if creates no store")
+    }
+
+    /// A sheet with one 8-GPU instance at $39.33/hour: a tp=8 replica costs exactly that per hour.
+    func testWhatifWithAGovernmentCloudSheet() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let sheet = dir.appendingPathComponent("gov.yaml")
+        try """
+            schema: 1
+            offers:
+              - { hardware: h100-sxm, provider: gov-cloud, devices: 8, on_demand_usd_per_hour: 39.33, source: "published LoRA experiment" }
+            """.write(to: sheet, atomically: true, encoding: .utf8)
+        let r = try cli.run(["whatif", "--json", "--db", dir.appendingPathComponent("none.sqlite").path, "--prices", sheet.path,
+                             "--hardware", "h100-sxm", "--precision", "bf16", "--set", "tensor_parallel=[8]", "--set", "min_replicas=1"], cwd: repo)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let c = try XCTUnwrap((obj["candidates"] as? [[String: Any]])?.first)
+        XCTAssertEqual(c["tensor_parallel"] as? Int, 8)
+        let replicas = try XCTUnwrap(c["replicas"] as? Int)
+        let cost = try XCTUnwrap(c["monthly_cost_usd"] as? [String: Double])
+        XCTAssertEqual(try XCTUnwrap(cost["always_on"]), Double(replicas) * 39.33 * 730, accuracy: 1e-6)
+    }
+
+    func testBadInputExitsTwoWithItsMessage() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let db = dir.appendingPathComponent("none.sqlite").path
+        let r = try cli.run(["whatif", "--db", db, "--users", "many"], cwd: repo)
+        XCTAssertEqual(r.status, 2)
+        XCTAssertEqual(r.stderr, "headroom: Scenarios/default.yaml with command-line overrides: plan.demand.users: expected a positive integer, got \"many\"\n")
+        XCTAssertEqual(r.stdout, "")
+        let bad = dir.appendingPathComponent("bad.yaml")
+        try "schema: 1\noffers:\n  - { hardware: l40s, provider: x, devices: 0, on_demand_usd_per_hour: 1, source: s }\n"
+            .write(to: bad, atomically: true, encoding: .utf8)
+        let p = try cli.run(["plan", "Scenarios/default.yaml", "--db", db, "--prices", bad.path, "--reports", dir.appendingPathComponent("out").path],
+                            cwd: repo)
+        XCTAssertEqual(p.status, 2)
+        XCTAssertEqual(p.stderr, "headroom: \(bad.path): offers[0].devices: expected an integer from 1 to 1024, got \"0\"\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("out").path), "nothing is written")
+    }
+
+    func testCatalogCommands() throws {
+        let m = try cli.run(["models", "--json"], cwd: repo)
+        XCTAssertEqual(m.status, 0, m.stderr)
+        let models = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(m.stdout.utf8)) as? [[String: Any]])
+        XCTAssertGreaterThanOrEqual(models.count, 14)
+        let llama = try XCTUnwrap(models.first { $0["id"] as? String == "llama-2-7b" })
+        XCTAssertEqual(llama["kv_cache_bytes_per_token_bf16"] as? Double, 524_288)
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let h = try cli.run(["hardware", "--json", "--db", dir.appendingPathComponent("none.sqlite").path], cwd: repo)
+        XCTAssertEqual(h.status, 0, h.stderr)
+        let hw = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(h.stdout.utf8)) as? [[String: Any]])
+        let h100 = try XCTUnwrap(hw.first { $0["id"] as? String == "h100-sxm" })
+        XCTAssertEqual(h100["bandwidth_gbps"] as? Double, 3350)
+        XCTAssertEqual(h100["memory_gib"] as? Double, 80)
+        for cmd in ["plan", "whatif", "models", "hardware"] {
+            let r = try cli.run([cmd, "--help"], cwd: repo)
+            XCTAssertEqual(r.status, 0, cmd)
+            XCTAssertTrue(r.stdout.contains("OVERVIEW:"), cmd)
+        }
+    }
+}
