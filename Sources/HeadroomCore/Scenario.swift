@@ -13,6 +13,8 @@ public struct Scenario: Sendable {
     public var hash: String
     public var probe: ProbeSettings
     public var measure: MeasureSettings
+    /// What `headroom gate` compares (the `gate:` section; defaults when absent).
+    public var gate = GateSettings()
 
     public init(name: String, description: String, file: String, text: String, hash: String,
                 probe: ProbeSettings, measure: MeasureSettings) {
@@ -40,7 +42,7 @@ public struct Scenario: Sendable {
 
     public static func parse(_ text: String, file: String, catalog: Catalog) throws -> Scenario {
         let doc = try YAMLField.document(text, file: file)
-        let root = try doc.mapping(allowed: ["schema", "name", "description", "probe", "measure"])
+        let root = try doc.mapping(allowed: ["schema", "name", "description", "probe", "measure", "gate"])
         let schemaField = try root.required("schema")
         let schema = try schemaField.int(min: 1)
         guard schema == schemaVersion else { throw schemaField.fail("schema version \(schemaVersion)") }
@@ -53,8 +55,10 @@ public struct Scenario: Sendable {
         let description = try root.optional("description")?.string() ?? ""
         let probe = try root.optional("probe").map(ProbeSettings.read) ?? ProbeSettings()
         let measure = try MeasureSettings.read(root.required("measure"), catalog: catalog)
-        return Scenario(name: name, description: description, file: file, text: text,
-                        hash: fnv1a64Hex(text), probe: probe, measure: measure)
+        var scenario = Scenario(name: name, description: description, file: file, text: text,
+                                hash: fnv1a64Hex(text), probe: probe, measure: measure)
+        scenario.gate = try root.optional("gate").map(GateSettings.read) ?? GateSettings()
+        return scenario
     }
 }
 

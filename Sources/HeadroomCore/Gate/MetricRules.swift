@@ -10,11 +10,23 @@ public enum Roofline: String, Codable, Sendable {
 
     public var label: String { self == .sgemm ? "sgemm GFLOP/s" : "read GB/s" }
 
-    /// This roofline's figure at `threads`, if the probe measured it.
+    /// This roofline's figure at `threads` (the best repetition), if the probe measured it.
     public func value(in probe: ProbeFigures, threads: Int) -> Double? {
         switch self {
         case .sgemm: return probe.at(threads: threads)?.sgemmGFLOPs
         case .readBandwidth: return probe.readGBps(threads: threads)
+        }
+    }
+
+    /// The raw probe samples behind `value`: the sgemm case, or the read pattern whose best is the larger.
+    public func samples(in cases: [MeasuredCase], threads: Int) -> [Double] {
+        let probe = cases.filter { $0.kind == "probe" && $0.threads == threads }
+        switch self {
+        case .sgemm:
+            return probe.first { $0.name == "sgemm" }?.values("gflops") ?? []
+        case .readBandwidth:
+            let reads = probe.filter { $0.name == "read_rows" || $0.name == "read_stream" }.map { $0.values("gbps") }
+            return reads.max { ($0.max() ?? 0) < ($1.max() ?? 0) } ?? []
         }
     }
 }

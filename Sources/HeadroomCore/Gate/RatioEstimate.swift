@@ -53,6 +53,27 @@ public struct RatioEstimate: Codable, Equatable, Sendable {
                              baselineCount: x.count, currentCount: y.count)
     }
 
+    /// This ratio of raw figures turned into the ratio of normalised ones, given the ratio of the rooflines
+    /// (current ÷ baseline) estimated from the probe's own samples: divided by it for a throughput,
+    /// multiplied for a time. The roofline's uncertainty widens the interval: the two intervals' half-widths
+    /// on the log scale add in quadrature (independent, roughly normal estimates). Unbounded stays unbounded.
+    public func normalised(by roofline: RatioEstimate, dividing: Bool) -> RatioEstimate {
+        let sign = dividing ? -1.0 : 1.0
+        let center = Foundation.log(ratio) + sign * Foundation.log(roofline.ratio)
+        guard isBounded && roofline.isBounded else {
+            return RatioEstimate(ratio: Foundation.exp(center), lower: 0, upper: .infinity, confidence: confidence,
+                                 baselineCount: baselineCount, currentCount: currentCount)
+        }
+        let below = Foundation.log(ratio / lower), above = Foundation.log(upper / ratio)
+        let roofBelow = Foundation.log(roofline.ratio / roofline.lower), roofAbove = Foundation.log(roofline.upper / roofline.ratio)
+        // Dividing by the roofline: its upper side pulls the result's lower bound down, and vice versa.
+        let (rb, ra) = dividing ? (roofAbove, roofBelow) : (roofBelow, roofAbove)
+        return RatioEstimate(ratio: Foundation.exp(center),
+                             lower: Foundation.exp(center - (below * below + rb * rb).squareRoot()),
+                             upper: Foundation.exp(center + (above * above + ra * ra).squareRoot()),
+                             confidence: confidence, baselineCount: baselineCount, currentCount: currentCount)
+    }
+
     /// The 1-based rank K such that [D(K), D(nm+1−K)] of the sorted pairwise differences covers the shift
     /// with at least `confidence`: the largest K with P(U ≤ K−1) ≤ (1 − confidence)/2 under no change.
     /// 0 when even the widest interval (the extreme differences) falls short.
