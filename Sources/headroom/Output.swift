@@ -30,8 +30,8 @@ func reportingErrors(_ body: () throws -> Void) throws {
     } catch let e as StoreError {
         warn(e.description)
         throw ExitCode(2)
-    } catch is ExitCode {
-        throw ExitCode.failure
+    } catch let e as ExitCode {
+        throw e
     } catch let e as CleanExit {
         throw e
     } catch {

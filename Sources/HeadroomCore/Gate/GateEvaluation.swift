@@ -31,6 +31,13 @@ public struct GateRow: Codable, Equatable, Sendable {
     public var currentMedian: Double
     public var decision: Decision
 
+    public init(kind: String, name: String, params: [String: String], threads: Int, baselineThreads: Int, metric: String,
+                unit: String, normalisation: String?, baselineMedian: Double, currentMedian: Double, decision: Decision) {
+        self.kind = kind; self.name = name; self.params = params; self.threads = threads; self.baselineThreads = baselineThreads
+        self.metric = metric; self.unit = unit; self.normalisation = normalisation; self.baselineMedian = baselineMedian
+        self.currentMedian = currentMedian; self.decision = decision
+    }
+
     /// "gemm qkv K=768 M=128 … ×2t": the case, its parameters and its threads (with the baseline's when they differ).
     public var caseLabel: String {
         let p = params.keys.sorted().map { "\($0)=\(params[$0]!)" }.joined(separator: " ")
@@ -47,10 +54,15 @@ public struct GateOutcome: Codable, Equatable, Sendable {
     public struct ThreadPair: Codable, Equatable, Sendable {
         public var current: Int
         public var baseline: Int
+        public init(current: Int, baseline: Int) { self.current = current; self.baseline = baseline }
     }
     public var rows: [GateRow]
     public var threadPairs: [ThreadPair]
     public var notes: [String]
+
+    public init(rows: [GateRow], threadPairs: [ThreadPair], notes: [String]) {
+        self.rows = rows; self.threadPairs = threadPairs; self.notes = notes
+    }
 
     public var regressions: [GateRow] { rows.filter { $0.decision.verdict == .regression } }
     public func count(_ v: Verdict) -> Int { rows.filter { $0.decision.verdict == v }.count }
