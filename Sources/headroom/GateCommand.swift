@@ -202,7 +202,7 @@ struct GateCommand: ParsableCommand {
 struct GateJSON: Encodable {
     struct Row: Encodable {
         var kind: String, name: String, params: [String: String], threads: Int, baselineThreads: Int
-        var metric: String, unit: String, normalisation: String?, direction: String
+        var metric: String, unit: String, normalised: Bool, normalisation: String, direction: String
         var baselineMedian: Double, currentMedian: Double, baselineSamples: Int, currentSamples: Int
         var ratio: Double, ciLower: Double, ciUpper: Double, confidence: Double, threshold: Double, verdict: String
         var measured = true
@@ -228,7 +228,8 @@ struct GateJSON: Encodable {
         rows = outcome.rows.map { r in
             let d = r.decision
             return Row(kind: r.kind, name: r.name, params: r.params, threads: r.threads, baselineThreads: r.baselineThreads,
-                       metric: r.metric, unit: r.unit, normalisation: r.normalisation, direction: d.direction.rawValue,
+                       metric: r.metric, unit: r.unit, normalised: r.normalisation != nil, normalisation: r.normalisation ?? "none",
+                       direction: d.direction.rawValue,
                        baselineMedian: r.baselineMedian, currentMedian: r.currentMedian,
                        baselineSamples: d.estimate.baselineCount, currentSamples: d.estimate.currentCount,
                        ratio: d.estimate.ratio, ciLower: d.estimate.lower, ciUpper: d.estimate.upper,
