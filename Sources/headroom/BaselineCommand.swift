@@ -10,11 +10,45 @@ struct BaselineCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "baseline",
         abstract: "Save, list and export the baselines `headroom gate` compares with.",
-        subcommands: [Save.self, List.self, Export.self])
+        subcommands: [Record.self, Save.self, List.self, Export.self])
 
     static func validName(_ name: String) throws {
         guard name.range(of: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", options: .regularExpression) != nil else {
             throw InputError(file: "command line", path: "NAME", message: "expected letters, digits, '.', '_' or '-', got \"\(name)\"")
+        }
+    }
+
+    struct Record: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Measure a scenario the way `headroom gate` does (in its gate.rounds) and save the run as a baseline.")
+
+        @Argument(help: "The baseline's name.")
+        var name: String
+
+        @Argument(help: "The scenario file.")
+        var scenario: String
+
+        @Option(name: .long, parsing: .upToNextOption, help: "Thread counts to measure, overriding the scenario's measure.threads.")
+        var threads: [Int] = []
+
+        @OptionGroup var store: StoreOptions
+
+        func run() throws {
+            try reportingErrors {
+                try BaselineCommand.validName(name)
+                if threads.contains(where: { $0 < 1 || $0 > 256 }) {
+                    throw InputError(file: "command line", path: "--threads", message: "expected integers from 1 to 256")
+                }
+                var sc = try Scenario.load(scenario)
+                if !threads.isEmpty { sc.measure.threads = threads }
+                let db = try store.open()
+                let stored = try GateCommand.measure(sc, store: db)
+                let id = stored.run.id!
+                let replaced = try db.saveBaseline(name: name, runID: id)
+                print("Baseline \(name): run \(id) (scenario \(sc.name), \(try db.sampleCount(runID: id)) samples, "
+                      + "\(sc.gate.rounds) round\(sc.gate.rounds == 1 ? "" : "s"))" + (replaced.map { ", replacing run \($0)" } ?? ""))
+                print(Tables.runSummary(stored))
+            }
         }
     }
 

@@ -106,16 +106,7 @@ struct GateCommand: ParsableCommand {
                 }
                 if !threads.isEmpty { sc.measure.threads = threads }
                 settings = sc.gate
-                Interrupt.install()
-                let machine = MachineInfo.current()
-                let runner = Runner(store: db, progress: Progress(), version: Headroom.version)
-                let outcome: RunOutcome
-                do {
-                    outcome = try runner.run(scenario: sc, workloads: RunCommand.workloads(for: sc, machine: machine), machine: machine)
-                } catch is RunInterrupted {
-                    throw ExitCode(130)
-                }
-                current = try db.load(runID: outcome.runID)
+                current = try Self.measure(sc, store: db)
             }
             guard current.run.scenarioName == base.scenarioName else {
                 throw InputError(file: isFile ? baselineArg : store.path, path: "",
@@ -153,6 +144,23 @@ struct GateCommand: ParsableCommand {
             }
             if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
         }
+    }
+
+    /// Measures `scenario` the way the gate does: the workloads `headroom run` uses, in the scenario's
+    /// `gate.rounds` interleaved rounds. Returns the stored, complete run.
+    static func measure(_ scenario: Scenario, store db: Store) throws -> StoredRun {
+        Interrupt.install()
+        let machine = MachineInfo.current()
+        let runner = Runner(store: db, progress: Progress(), version: Headroom.version)
+        let outcome: RunOutcome
+        do {
+            outcome = try runner.run(scenario: scenario, rounds: scenario.gate.rounds, machine: machine) {
+                RunCommand.workloads(for: $0, machine: machine)
+            }
+        } catch is RunInterrupted {
+            throw ExitCode(130)
+        }
+        return try db.load(runID: outcome.runID)
     }
 
     func write(_ text: String, to path: String) throws {

@@ -112,6 +112,7 @@ final class GateMatchingTests: XCTestCase {
         XCTAssertEqual(s.gate.threshold(for: "gflops"), 0.10, accuracy: 1e-12)
         XCTAssertEqual(s.gate.threshold(for: "ttft_ms"), 0.025, accuracy: 1e-12)
         XCTAssertEqual(try Scenario.parse(head, file: "g.yaml", catalog: catalog).gate, GateSettings())
+        XCTAssertEqual(try Scenario.parse(head + "gate:\n  rounds: 4\n", file: "g.yaml", catalog: catalog).gate.rounds, 4)
         func message(_ gate: String) -> String {
             do { _ = try Scenario.parse(head + gate, file: "g.yaml", catalog: catalog); return "accepted" } catch { return "\(error)" }
         }
@@ -120,7 +121,7 @@ final class GateMatchingTests: XCTestCase {
         XCTAssertTrue(message("gate:\n  metrics: [gflops, speed]\n").hasPrefix("g.yaml: gate.metrics[1]: expected a metric whose direction is known"))
         XCTAssertTrue(message("gate:\n  thresholds: { speed: 5% }\n").hasPrefix("g.yaml: gate.thresholds.speed: expected a metric whose direction is known"))
         XCTAssertEqual(message("gate:\n  max_regresion: 5%\n"),
-                       "g.yaml: gate.max_regresion: unknown key; expected one of metrics, max_regression, thresholds, confidence")
+                       "g.yaml: gate.max_regresion: unknown key; expected one of metrics, max_regression, thresholds, confidence, rounds")
         // A stored run's scenario text: only its gate section is read.
         XCTAssertEqual(try GateSettings.parse(scenarioText: "name: x\ngate:\n  max_regression: 20%\n", file: "run 3").maxRegression, 0.2, accuracy: 1e-12)
     }

@@ -9,6 +9,7 @@ import Foundation
 ///   max_regression: 5%               # the default threshold
 ///   thresholds: { weight_gbps: 10% } # per metric, wins over max_regression
 ///   confidence: 0.95                 # of the ratio's interval
+///   rounds: 4                        # measure in interleaved rounds (see `rounds`)
 /// ```
 public struct GateSettings: Codable, Equatable, Sendable {
     /// Metric names to gate; nil gates every measured metric with a known direction.
@@ -18,16 +19,22 @@ public struct GateSettings: Codable, Equatable, Sendable {
     /// Per-metric thresholds, as fractions.
     public var thresholds: [String: Double]
     public var confidence: Double
+    /// When the gate (or `baseline record`) measures: in this many rounds, each running the probe and every
+    /// workload with a share of the repetitions, so that load changing during the run shows in the spread
+    /// of every case's samples instead of shifting whole cases.
+    public var rounds: Int
 
-    public init(metrics: [String]? = nil, maxRegression: Double = 0.05, thresholds: [String: Double] = [:], confidence: Double = 0.95) {
+    public init(metrics: [String]? = nil, maxRegression: Double = 0.05, thresholds: [String: Double] = [:], confidence: Double = 0.95,
+                rounds: Int = 1) {
         self.metrics = metrics; self.maxRegression = maxRegression; self.thresholds = thresholds; self.confidence = confidence
+        self.rounds = rounds
     }
 
     public func threshold(for metric: String) -> Double { thresholds[metric] ?? maxRegression }
 
     /// Reads the `gate:` mapping.
     public static func read(_ field: YAMLField) throws -> GateSettings {
-        let m = try field.mapping(allowed: ["metrics", "max_regression", "thresholds", "confidence"])
+        let m = try field.mapping(allowed: ["metrics", "max_regression", "thresholds", "confidence", "rounds"])
         var s = GateSettings()
         if let f = m.optional("metrics") {
             s.metrics = try f.list { try knownMetric($0) }
@@ -48,6 +55,7 @@ public struct GateSettings: Codable, Equatable, Sendable {
             guard c >= 0.5 && c < 1 else { throw f.fail("a confidence from 0.5 to below 1, such as 0.95") }
             s.confidence = c
         }
+        if let f = m.optional("rounds") { s.rounds = try f.int(min: 1, max: 100) }
         return s
     }
 
