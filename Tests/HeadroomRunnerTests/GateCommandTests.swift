@@ -107,6 +107,15 @@ final class GateCommandTests: XCTestCase {
         XCTAssertEqual(lenient.status, 0, lenient.stdout)
     }
 
+    func testHelpExplainsGateAndBaselineCommands() throws {
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: binary.path), "headroom not built at \(binary.path)")
+        for cmd in [["gate"], ["baseline"], ["baseline", "record"], ["baseline", "save"], ["baseline", "list"], ["baseline", "export"]] {
+            let r = try run(cmd + ["--help"], cwd: repo)
+            XCTAssertEqual(r.status, 0, "\(cmd)")
+            XCTAssertTrue(r.stdout.contains("OVERVIEW:") && r.stdout.contains("USAGE:"), "\(cmd): \(r.stdout)")
+        }
+    }
+
     func testMalformedBaselineExitsTwoNamingFileAndKey() throws {
         XCTAssertTrue(FileManager.default.isExecutableFile(atPath: binary.path), "headroom not built at \(binary.path)")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gate-\(UUID().uuidString)")
