@@ -107,7 +107,6 @@ public enum Gate {
     public static func evaluate(baseline: [MeasuredCase], current: [MeasuredCase], options: GateOptions) throws -> GateOutcome {
         let gatedBase = baseline.filter { $0.kind != rooflineKind }, gatedCur = current.filter { $0.kind != rooflineKind }
         let pairs = pairThreads(current: gatedCur.map(\.threads), baseline: gatedBase.map(\.threads))
-        let probeBase = ProbeFigures(cases: baseline), probeCur = ProbeFigures(cases: current)
         var index: [WorkloadKey: [Int: MeasuredCase]] = [:]
         for c in gatedBase { index[WorkloadKey(kind: c.kind, name: c.name, params: c.params), default: [:]][c.threads] = c }
         let selected = options.metrics ?? options.settings.metrics
@@ -148,12 +147,12 @@ public enum Gate {
                 case .divide(let roof), .multiply(let roof):
                     if !options.normalisedOnly { try row(base, cur, nil) }
                     let sb = roof.samples(in: baseline, threads: pair.baseline), sc = roof.samples(in: current, threads: c.threads)
-                    guard let rb = roof.value(in: probeBase, threads: pair.baseline),
-                          let rc = roof.value(in: probeCur, threads: c.threads), rb > 0, rc > 0, !sb.isEmpty, !sc.isEmpty else {
+                    guard let rb = Summary(sb)?.median, let rc = Summary(sc)?.median, rb > 0, rc > 0 else {
                         noRoofline.insert("\(roof.label) at \(c.threads) (current) / \(pair.baseline) (baseline) threads"); continue
                     }
-                    // The figures shown are fractions of (or work at) the best roofline; the decision divides the
-                    // raw ratio by the ratio of the probe's samples, whose noise widens the interval.
+                    // The decision divides the raw ratio by the ratio of the probe's samples, whose noise widens the
+                    // interval; the medians shown are divided by (or multiplied by) the probe's median, so their ratio
+                    // reads like the decision's.
                     let roofRatio = try RatioEstimate.compare(baseline: sb, current: sc, confidence: options.settings.confidence)
                     let divide = rule.normalisation == .divide(roof)
                     try row(base.map { divide ? $0 / rb : $0 * rb }, cur.map { divide ? $0 / rc : $0 * rc }, rule.normalisation.label,
