@@ -1,5 +1,5 @@
 // Named baselines in the results store: a name pointing at one complete run, which `headroom gate`
-// compares later runs with. Schema migration v2.
+// compares later runs with. Schema migration "v3: baselines".
 import Foundation
 import GRDB
 import HeadroomCore
@@ -19,7 +19,7 @@ public struct BaselineRecord: Codable, FetchableRecord, PersistableRecord, Equat
 }
 
 extension Store {
-    /// Migration v2: the baseline table. A baseline keeps its run from being deleted.
+    /// Migration "v3: baselines" (after v2, the planner's): the baseline table. A baseline keeps its run from being deleted.
     static func migrateBaselines(_ db: Database) throws {
         try db.create(table: "baseline") { t in
             t.primaryKey("name", .text)

@@ -94,7 +94,7 @@ public final class Store: @unchecked Sendable {
                 t.column("value", .double).notNull()
             }
         }
-        m.registerMigration("v2: baselines", migrate: migrateBaselines)
+        m.registerMigration("v3: baselines", migrate: migrateBaselines)
         return m
     }
 
