@@ -15,6 +15,8 @@ public struct Scenario: Sendable {
     public var measure: MeasureSettings
     /// The `plan:` section, when the scenario has one.
     public var plan: PlanSettings?
+    /// What `headroom gate` compares (the `gate:` section; defaults when absent).
+    public var gate = GateSettings()
 
     public init(name: String, description: String, file: String, text: String, hash: String,
                 probe: ProbeSettings, measure: MeasureSettings) {
@@ -42,7 +44,7 @@ public struct Scenario: Sendable {
 
     public static func parse(_ text: String, file: String, catalog: Catalog) throws -> Scenario {
         let doc = try YAMLField.document(text, file: file)
-        let root = try doc.mapping(allowed: ["schema", "name", "description", "probe", "measure", "plan"])
+        let root = try doc.mapping(allowed: ["schema", "name", "description", "probe", "measure", "plan", "gate"])
         let schemaField = try root.required("schema")
         let schema = try schemaField.int(min: 1)
         guard schema == schemaVersion else { throw schemaField.fail("schema version \(schemaVersion)") }
@@ -58,6 +60,7 @@ public struct Scenario: Sendable {
         var scenario = Scenario(name: name, description: description, file: file, text: text,
                                 hash: fnv1a64Hex(text), probe: probe, measure: measure)
         scenario.plan = try root.optional("plan").map { try PlanSettings.read($0, catalog: catalog) }
+        scenario.gate = try root.optional("gate").map(GateSettings.read) ?? GateSettings()
         return scenario
     }
 }

@@ -95,6 +95,7 @@ public final class Store: @unchecked Sendable {
             }
         }
         registerPlanMigrations(&m)
+        m.registerMigration("v3: baselines", migrate: migrateBaselines)
         return m
     }
 

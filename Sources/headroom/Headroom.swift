@@ -18,5 +18,6 @@ struct Headroom: ParsableCommand {
             """,
         version: version,
         subcommands: [RunCommand.self, ProbeCommand.self, HistoryCommand.self, ReportCommand.self,
-                      PlanCommand.self, WhatifCommand.self, ModelsCommand.self, HardwareCommand.self])
+                      PlanCommand.self, WhatifCommand.self, ModelsCommand.self, HardwareCommand.self,
+                      GateCommand.self, BaselineCommand.self])
 }

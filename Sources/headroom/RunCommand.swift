@@ -49,12 +49,9 @@ struct RunCommand: ParsableCommand {
             let runner = Runner(store: db, progress: Progress(), version: Headroom.version)
             var results: [RunJSON] = []
             for scenario in loaded {
-                let probe = ProbeWorkload(settings: scenario.probe, threads: Runner.probeThreads(for: scenario, cores: machine.cores))
                 let outcome: RunOutcome
                 do {
-                    outcome = try runner.run(scenario: scenario, workloads: [
-                        ("probe", probe), ("gemm \(scenario.measure.model.id)", GemmWorkload(scenario.measure)),
-                    ], machine: machine)
+                    outcome = try runner.run(scenario: scenario, workloads: Self.workloads(for: scenario, machine: machine), machine: machine)
                 } catch is RunInterrupted {
                     throw ExitCode(130)
                 }
@@ -88,6 +85,15 @@ struct RunCommand: ParsableCommand {
             }
             if json { try printJSON(results) }
         }
+    }
+}
+
+extension RunCommand {
+    /// What a scenario measures, in order: the probe first (every case needs its roofline), then the workloads.
+    /// `headroom gate` runs the same list.
+    static func workloads(for scenario: Scenario, machine: MachineInfo) -> [(label: String, workload: any Workload)] {
+        let probe = ProbeWorkload(settings: scenario.probe, threads: Runner.probeThreads(for: scenario, cores: machine.cores))
+        return [("probe", probe), ("gemm \(scenario.measure.model.id)", GemmWorkload(scenario.measure))]
     }
 }
 

@@ -1,0 +1,104 @@
+// What the gate knows about a metric from its name alone: which way is better, and which roofline of the
+// same run turns it into a machine-normalised figure. Keyed by name, so new kinds are gated as they land.
+
+/// A machine limit the probe measures in every run, per thread count.
+public enum ProbeRoofline: String, Codable, Sendable {
+    /// The best sgemm GFLOP/s: the compute roofline.
+    case sgemm
+    /// The best read bandwidth in GB/s (the larger of the stream and multi-row patterns): the memory roofline.
+    case readBandwidth = "read"
+
+    public var label: String { self == .sgemm ? "sgemm GFLOP/s" : "read GB/s" }
+
+    /// This roofline's figure at `threads` (the best repetition), if the probe measured it.
+    public func value(in probe: ProbeFigures, threads: Int) -> Double? {
+        switch self {
+        case .sgemm: return probe.at(threads: threads)?.sgemmGFLOPs
+        case .readBandwidth: return probe.readGBps(threads: threads)
+        }
+    }
+
+    /// The raw probe samples behind `value`: the sgemm case, or the read pattern whose best is the larger.
+    public func samples(in cases: [MeasuredCase], threads: Int) -> [Double] {
+        let probe = cases.filter { $0.kind == "probe" && $0.threads == threads }
+        switch self {
+        case .sgemm:
+            return probe.first { $0.name == "sgemm" }?.values("gflops") ?? []
+        case .readBandwidth:
+            let reads = probe.filter { $0.name == "read_rows" || $0.name == "read_stream" }.map { $0.values("gbps") }
+            return reads.max { ($0.max() ?? 0) < ($1.max() ?? 0) } ?? []
+        }
+    }
+}
+
+/// How a metric becomes machine-normalised.
+public enum Normalisation: Equatable, Sendable {
+    /// A throughput divided by the roofline it is bounded by (a fraction of the machine's limit).
+    case divide(ProbeRoofline)
+    /// A time multiplied by the roofline (the work it would take at the limit): still lower-is-better.
+    case multiply(ProbeRoofline)
+    /// Does not depend on the machine's speed (memory in bytes): its raw figure is also its normalised one.
+    case machineIndependent
+    /// No roofline bounds it: gated raw only.
+    case none
+
+    /// How the table shows it: "÷ sgemm GFLOP/s", "× read GB/s", "machine-independent", "—".
+    public var label: String {
+        switch self {
+        case .divide(let r): return "÷ \(r.label)"
+        case .multiply(let r): return "× \(r.label)"
+        case .machineIndependent: return "machine-independent"
+        case .none: return "—"
+        }
+    }
+
+    public var roofline: ProbeRoofline? {
+        switch self {
+        case .divide(let r), .multiply(let r): return r
+        case .machineIndependent, .none: return nil
+        }
+    }
+}
+
+/// A metric's direction and normalisation.
+public struct MetricRule: Equatable, Sendable {
+    public var direction: Direction
+    public var normalisation: Normalisation
+
+    public init(_ direction: Direction, _ normalisation: Normalisation) {
+        self.direction = direction; self.normalisation = normalisation
+    }
+}
+
+public enum MetricRules {
+    /// Metrics named by today's workloads (probe, gemm) and the inference and fine-tuning ones to come.
+    /// Decode streams the weights (bounded by memory bandwidth); prefill and training multiply matrices
+    /// (bounded by sgemm).
+    public static let named: [String: MetricRule] = [
+        "gflops": MetricRule(.higherIsBetter, .divide(.sgemm)),
+        "gbps": MetricRule(.higherIsBetter, .divide(.readBandwidth)),
+        "weight_gbps": MetricRule(.higherIsBetter, .divide(.readBandwidth)),
+        "decode_tokens_per_s": MetricRule(.higherIsBetter, .divide(.readBandwidth)),
+        "prefill_tokens_per_s": MetricRule(.higherIsBetter, .divide(.sgemm)),
+        "tokens_per_s": MetricRule(.higherIsBetter, .divide(.sgemm)),
+        "ttft_ms": MetricRule(.lowerIsBetter, .multiply(.sgemm)),
+        "tpot_ms": MetricRule(.lowerIsBetter, .multiply(.readBandwidth)),
+        "step_ms": MetricRule(.lowerIsBetter, .multiply(.sgemm)),
+        "seconds": MetricRule(.lowerIsBetter, .none),
+        "peak_rss_bytes": MetricRule(.lowerIsBetter, .machineIndependent),
+    ]
+
+    /// The rule for `metric`: by name, else by its suffix (…_per_s and …gflops/…gbps higher is better;
+    /// …_ms, …seconds, …_s lower; …_bytes lower and machine-independent). Nil when the name says nothing.
+    public static func rule(for metric: String) -> MetricRule? {
+        if let r = named[metric] { return r }
+        if metric.hasSuffix("gflops") { return MetricRule(.higherIsBetter, .divide(.sgemm)) }
+        if metric.hasSuffix("gbps") { return MetricRule(.higherIsBetter, .divide(.readBandwidth)) }
+        if metric.hasSuffix("_per_s") { return MetricRule(.higherIsBetter, .none) }
+        if metric.hasSuffix("_bytes") { return MetricRule(.lowerIsBetter, .machineIndependent) }
+        if metric.hasSuffix("_ms") || metric.hasSuffix("seconds") || metric.hasSuffix("_s") {
+            return MetricRule(.lowerIsBetter, .none)
+        }
+        return nil
+    }
+}
