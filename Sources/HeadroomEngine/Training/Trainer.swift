@@ -83,18 +83,7 @@ public final class Trainer {
         let lora: LoRAConfig? = { if case .lora(let l) = method { return l } else { return nil } }()
 
         // Parameters.
-        var pt = BufferTable()
-        pt.add("emb", V * C)
-        for l in 0..<L {
-            pt.add("l\(l).attn_norm", C)
-            for p in TrainProjection.allCases {
-                let s = config.shape(of: p)
-                pt.add("l\(l).\(p.rawValue)", s.n * s.k)
-            }
-            pt.add("l\(l).ffn_norm", C)
-        }
-        pt.add("norm", C)
-        pt.add("out", V * C)
+        let pt = Self.parameterLayout(config: config)
         parameterTable = pt
         let params = FloatBuffer(count: pt.count)
         parameters = params
@@ -110,16 +99,7 @@ public final class Trainer {
         }
 
         // Adapters.
-        var at = BufferTable()
-        if let lora {
-            for l in 0..<L {
-                for p in lora.targets {
-                    let s = config.shape(of: p)
-                    at.add("l\(l).\(p.rawValue).A", lora.rank * s.k)
-                    at.add("l\(l).\(p.rawValue).B", s.n * lora.rank)
-                }
-            }
-        }
+        let at = Self.adapterLayout(config: config, lora: lora)
         adapterTable = at
         adapters = FloatBuffer(count: at.count)
         if let lora {
@@ -178,6 +158,51 @@ public final class Trainer {
         targets.deallocate()
     }
 
+    /// The parameter allocation's layout: the embedding, each block's norms and projections, the final norm, the output.
+    static func parameterLayout(config: TrainConfig) -> BufferTable {
+        let C = config.dim, V = config.vocab
+        var pt = BufferTable()
+        pt.add("emb", V * C)
+        for l in 0..<config.layers {
+            pt.add("l\(l).attn_norm", C)
+            for p in TrainProjection.allCases {
+                let s = config.shape(of: p)
+                pt.add("l\(l).\(p.rawValue)", s.n * s.k)
+            }
+            pt.add("l\(l).ffn_norm", C)
+        }
+        pt.add("norm", C)
+        pt.add("out", V * C)
+        return pt
+    }
+
+    /// The adapter allocation's layout: A (r,K) and B (N,r) for each target of each block.
+    static func adapterLayout(config: TrainConfig, lora: LoRAConfig?) -> BufferTable {
+        var at = BufferTable()
+        guard let lora else { return at }
+        for l in 0..<config.layers {
+            for p in lora.targets {
+                let s = config.shape(of: p)
+                at.add("l\(l).\(p.rawValue).A", lora.rank * s.k)
+                at.add("l\(l).\(p.rawValue).B", s.n * lora.rank)
+            }
+        }
+        return at
+    }
+
+    /// The memory a trainer with these settings will allocate, computed without allocating it.
+    public static func plannedMemory(config: TrainConfig, method: TrainMethod, options: TrainOptions) -> TrainMemory {
+        let lora: LoRAConfig? = { if case .lora(let l) = method { return l } else { return nil } }()
+        let pt = parameterLayout(config: config), at = adapterLayout(config: config, lora: lora)
+        let acts = activationLayout(config: config, lora: lora, B: options.batch, T: options.seqLen,
+                                    actLayers: options.checkpointing ? 1 : config.layers)
+        let trainable = lora == nil ? pt.count : at.count
+        let f = MemoryLayout<Float>.stride
+        return TrainMemory(weightsBytes: pt.count * f, adapterBytes: at.count * f, gradientBytes: trainable * f,
+                           optimizerBytes: 2 * trainable * f,
+                           activationBytes: acts.count * f + 2 * options.batch * options.seqLen * MemoryLayout<Int32>.stride)
+    }
+
     /// The activation allocation's layout: what the step keeps for backward and the backward's scratch.
     static func activationLayout(config: TrainConfig, lora: LoRAConfig?, B: Int, T: Int, actLayers: Int) -> BufferTable {
         let C = config.dim, CKV = config.kvDim, F = config.ffnDim, V = config.vocab, H = config.heads
@@ -215,12 +240,7 @@ public final class Trainer {
 
     // MARK: - Sizes
 
-    public var memory: TrainMemory {
-        let f = MemoryLayout<Float>.stride
-        return TrainMemory(weightsBytes: parameterTable.count * f, adapterBytes: adapterTable.count * f,
-                           gradientBytes: gradients.count * f, optimizerBytes: (moment1.count + moment2.count) * f,
-                           activationBytes: activationTable.count * f + 2 * BT * MemoryLayout<Int32>.stride)
-    }
+    public var memory: TrainMemory { Self.plannedMemory(config: config, method: method, options: options) }
 
     /// Parameters AdamW updates.
     public var trainableParameters: Int { gradients.count }
