@@ -52,9 +52,11 @@ struct RunCommand: ParsableCommand {
                 let probe = ProbeWorkload(settings: scenario.probe, threads: Runner.probeThreads(for: scenario, cores: machine.cores))
                 let outcome: RunOutcome
                 do {
-                    outcome = try runner.run(scenario: scenario, workloads: [
+                    var workloads: [(label: String, workload: any Workload)] = [
                         ("probe", probe), ("gemm \(scenario.measure.model.id)", GemmWorkload(scenario.measure)),
-                    ], machine: machine)
+                    ]
+                    if let finetune = FinetuneWorkload(scenario.measure) { workloads.append(("finetune \(scenario.measure.model.id)", finetune)) }
+                    outcome = try runner.run(scenario: scenario, workloads: workloads, machine: machine)
                 } catch is RunInterrupted {
                     throw ExitCode(130)
                 }
