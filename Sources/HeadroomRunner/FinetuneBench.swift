@@ -100,7 +100,7 @@ public enum FinetuneBench {
             let start = DispatchTime.now().uptimeNanoseconds
             let loss = trainer.trainStep(batch)
             let s = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            guard loss.isFinite else { throw TrainError.badConfig("step \(i) produced a non-finite loss (\(loss))") }
+            guard loss.isFinite else { throw TrainError.diverged(step: i, loss: loss) }
             losses.append(loss)
             if i >= c.warmup { seconds.append(s) }
             try step()

@@ -94,7 +94,14 @@ struct BenchFinetuneCommand: ParsableCommand {
         try reportingErrors {
             let shape = try Catalog.load(directory: catalog).model(model)
             guard seqLen <= shape.context else {
-                throw ValidationError("--seq-len: \(seqLen) exceeds \(shape.id)'s context of \(shape.context)")
+                throw InputError(file: (catalog as NSString).appendingPathComponent("models.yaml"), path: "models.\(shape.id).context",
+                                 message: "--seq-len \(seqLen) exceeds the model's context of \(shape.context)")
+            }
+            if let tokens {  // refuse a bad token file before spending time on the probe
+                do { _ = try TokenFileSource(path: tokens, vocab: shape.vocab, seqLen: seqLen) } catch let e as TrainError {
+                    warn(e.description)
+                    throw ExitCode(2)
+                }
             }
             Interrupt.install()
             let t = threads ?? MachineInfo.current().cores
@@ -121,6 +128,7 @@ struct BenchFinetuneCommand: ParsableCommand {
                 throw ExitCode(130)
             } catch let e as TrainError {
                 progress.stop()
+                if case .diverged = e { throw e }
                 warn(e.description)
                 throw ExitCode(2)
             }

@@ -109,8 +109,11 @@ public struct TrainOptions: Sendable, Equatable {
 public enum TrainError: Error, CustomStringConvertible, Equatable {
     case badConfig(String)
     case tokenFile(path: String, message: String)
+    /// A step produced a non-finite loss: a failure while running, not bad input.
+    case diverged(step: Int, loss: Double)
     public var description: String {
         switch self {
+        case .diverged(let step, let loss): return "fine-tuning: step \(step) produced a non-finite loss (\(loss))"
         case .badConfig(let m): return "fine-tuning: \(m)"
         case .tokenFile(let path, let m): return "\(path): \(m)"
         }
