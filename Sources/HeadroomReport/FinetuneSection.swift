@@ -60,7 +60,7 @@ public struct FinetuneSection: ReportSectionBuilder {
 
     /// Stacked bars of the counted breakdown per case, with the measured peak above baseline as a point.
     func memoryPlot(_ cases: [MeasuredCase], folder: String) -> Gnuplot.Plot? {
-        var rows = "case\t" + Self.parts.map(\.1).joined(separator: "\t") + "\tmeasured\n"
+        var rows = ""  // case, then one column per part, then the measured peak above baseline (MiB)
         for c in cases {
             let vals = Self.parts.map { (Self.once(c, $0.0) ?? 0) / 1048576 }
             let measured = Self.once(c, "rss_above_baseline_bytes").map { $0 / 1048576 } ?? .nan
@@ -81,6 +81,7 @@ public struct FinetuneSection: ReportSectionBuilder {
             set ylabel 'MiB'
             set yrange [0:*]
             set xtics rotate by -20
+            set xrange [-0.6:\(Double(cases.count) - 0.4)]
             plot \(cols.joined(separator: ", \\\n     "))
             """
         return Gnuplot.Plot(output: (folder as NSString).appendingPathComponent("finetune_memory.png"), script: script, data: ["mem": rows])
