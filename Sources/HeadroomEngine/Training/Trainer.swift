@@ -292,6 +292,7 @@ public final class Trainer {
     /// Forward pass over the current batch; returns the mean cross-entropy loss.
     @discardableResult
     public func forward() -> Double {
+        BLASThreads.set(options.threads)  // another trainer (or the probe) may have changed it
         let C = config.dim, L = config.layers
         let resid = act("resid")
         TrainEmbedding.forward(out: resid, tokens: inputs, table: parameters.pointer + parameterTable.offset("emb"), BT: BT, C: C)
@@ -308,6 +309,7 @@ public final class Trainer {
 
     /// Backward pass after `forward()`: accumulates into `gradients`. The logits buffer is consumed.
     public func backward() {
+        BLASThreads.set(options.threads)
         let C = config.dim, L = config.layers, full = method == .full
         let th = options.threads
         let logits = act("logits"), dln = act("dln"), dx = act("dx"), resid = act("resid")
