@@ -13,7 +13,7 @@ public struct FinetuneSection: ReportSectionBuilder {
                         ("activation_bytes", "activations", "#dd8452")]
 
     /// "lora r8 q,v, ckpt, 2t": how a case is named in tables and plots.
-    static func label(_ c: MeasuredCase) -> String {
+    public static func label(_ c: MeasuredCase) -> String {
         var s = c.params["method"] ?? c.name
         if s == "lora" { s += " r\(c.params["rank"] ?? "?") \(c.params["targets"] ?? "")" }
         s += " \(c.params["precision"] ?? "")"

@@ -5,7 +5,9 @@ import Foundation
 import HeadroomCore
 import HeadroomEngine
 import HeadroomKernels
+import HeadroomReport
 import HeadroomRunner
+import HeadroomStore
 
 struct BenchFinetuneCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -238,5 +240,25 @@ private struct TextTableLite {
     var rendered: String {
         let w = rows.map(\.0.count).max() ?? 0
         return rows.map { $0.0.padding(toLength: w, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n")
+    }
+}
+
+extension Tables {
+    /// The fine-tuning cases of a run, one line each (nil when the run has none).
+    static func finetune(_ run: StoredRun) -> String? {
+        let cases = run.cases(kind: "finetune").sorted { ($0.threads, $0.name) < ($1.threads, $1.name) }
+        guard !cases.isEmpty else { return nil }
+        let probe = ProbeFigures(cases: run.cases)
+        var t = TextTable(["threads", "case", "step ms (median)", "tokens/s", "% sgemm", "peak RSS above baseline", "loss first → last", "n"],
+                          rightAligned: [0, 2, 3, 4, 5, 7])
+        for c in cases {
+            guard let s = c.summary("step_seconds"), let tps = c.summary("tokens_per_s") else { continue }
+            let roof = c.summary("gflops").flatMap { g in probe.at(threads: c.threads)?.sgemmGFLOPs.map { Fmt.percent(g.median / $0) } } ?? "—"
+            let losses = c.values("loss")
+            t.add([String(c.threads), FinetuneSection.label(c), Fmt.ms(s.median), Fmt.sig(tps.median), roof,
+                   c.values("rss_above_baseline_bytes").first.map(Fmt.bytes) ?? "—",
+                   losses.isEmpty ? "—" : "\(Fmt.sig(losses.first!)) → \(Fmt.sig(losses.last!))", String(s.count)])
+        }
+        return "Fine-tuning steps (measured)\n" + t.rendered
     }
 }

@@ -72,6 +72,7 @@ struct RunCommand: ParsableCommand {
                 } else {
                     print("Scenario \(scenario.name): run \(outcome.runID) complete, \(try db.sampleCount(runID: outcome.runID)) samples in \(store.path)")
                     print(Tables.runSummary(stored))
+                    if let finetune = Tables.finetune(stored) { print("\n" + finetune) }
                     if let reportPath { print("Report: \(reportPath)") }
                 }
             }

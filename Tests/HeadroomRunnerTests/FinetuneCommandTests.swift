@@ -84,4 +84,30 @@ final class FinetuneCommandTests: XCTestCase {
         let prec = try run(base + ["--precision", "q4_0"], cwd: dir)
         XCTAssertNotEqual(prec.status, 0)
     }
+
+    func testRunMeasuresTheScenariosFinetuneSection() throws {
+        let dir = try makeDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try """
+            schema: 1
+            name: ft
+            probe: { read_mib: 16, gemm_size: 64, repetitions: 1 }
+            measure:
+              model: micro
+              threads: [1]
+              prompt_tokens: [8]
+              repetitions: 1
+              warmup: 0
+              finetune: { method: [lora, full], rank: 2, seq_len: 8, batch: 2, steps: 2, warmup: 1, checkpointing: [false, true] }
+            """.write(to: dir.appendingPathComponent("ft.yaml"), atomically: true, encoding: .utf8)
+        let r = try run(["run", "ft.yaml", "--db", "h.sqlite", "--reports", "out"], cwd: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("Fine-tuning steps (measured)"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("lora r2 q,v f32, ckpt, 1t"), r.stdout)
+        let md = try String(contentsOf: dir.appendingPathComponent("out/ft/index.md"), encoding: .utf8)
+        XCTAssertTrue(md.contains("## Fine-tuning (measured)"))
+        for png in ["finetune_memory.png", "finetune_loss.png"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("out/ft/\(png)").path), png)
+        }
+    }
 }
