@@ -33,6 +33,8 @@ test: deps
 
 bench: build
 	$(BIN) probe
+	$(BIN) finetune --model tiny --method lora --rank 8 --alpha 16 --targets q,v --precision f32 --seq-len 256 --batch 4 --threads 2 --steps 5
+	$(BIN) finetune --model tiny --method lora --rank 8 --alpha 16 --targets q,v --precision f32 --seq-len 256 --batch 4 --threads 2 --steps 5 --checkpointing
 
 clean:
 	rm -rf .build .headroom

@@ -95,14 +95,17 @@ public struct MeasureSettings: Sendable {
     public var batch: [Int]
     public var repetitions: Int
     public var warmup: Int
+    /// Fine-tuning steps to measure (`measure.finetune`), if any.
+    public var finetune: FinetuneSettings?
 
-    public init(model: ModelShape, threads: [Int], promptTokens: [Int], batch: [Int], repetitions: Int, warmup: Int) {
+    public init(model: ModelShape, threads: [Int], promptTokens: [Int], batch: [Int], repetitions: Int, warmup: Int,
+                finetune: FinetuneSettings? = nil) {
         self.model = model; self.threads = threads; self.promptTokens = promptTokens; self.batch = batch
-        self.repetitions = repetitions; self.warmup = warmup
+        self.repetitions = repetitions; self.warmup = warmup; self.finetune = finetune
     }
 
     static func read(_ field: YAMLField, catalog: Catalog) throws -> MeasureSettings {
-        let m = try field.mapping(allowed: ["model", "threads", "prompt_tokens", "batch", "repetitions", "warmup"])
+        let m = try field.mapping(allowed: ["model", "threads", "prompt_tokens", "batch", "repetitions", "warmup", "finetune"])
         let modelField = try m.required("model")
         let model = try catalog.model(modelField.string(), field: modelField)
         func distinct(_ values: [Int], _ f: YAMLField) throws -> [Int] {
@@ -118,7 +121,8 @@ public struct MeasureSettings: Sendable {
             promptTokens: try distinct(promptField.list { try $0.int(min: 1, max: model.context) }, promptField),
             batch: try batchField.map { try distinct($0.list { try $0.int(min: 1, max: 1024) }, $0) } ?? [1],
             repetitions: try m.optional("repetitions")?.int(min: 1, max: 10_000) ?? 5,
-            warmup: try m.optional("warmup")?.int(min: 0, max: 1000) ?? 1)
+            warmup: try m.optional("warmup")?.int(min: 0, max: 1000) ?? 1,
+            finetune: try m.optional("finetune").map { try FinetuneSettings.read($0, context: model.context) })
     }
 }
 

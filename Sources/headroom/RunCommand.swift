@@ -80,6 +80,7 @@ struct RunCommand: ParsableCommand {
                 } else {
                     print("Scenario \(scenario.name): run \(outcome.runID) complete, \(try db.sampleCount(runID: outcome.runID)) samples in \(store.path)")
                     print(Tables.runSummary(stored))
+                    if let finetune = Tables.finetune(stored) { print("\n" + finetune) }
                     if let reportPath { print("Report: \(reportPath)") }
                 }
             }
@@ -93,7 +94,11 @@ extension RunCommand {
     /// `headroom gate` runs the same list.
     static func workloads(for scenario: Scenario, machine: MachineInfo) -> [(label: String, workload: any Workload)] {
         let probe = ProbeWorkload(settings: scenario.probe, threads: Runner.probeThreads(for: scenario, cores: machine.cores))
-        return [("probe", probe), ("gemm \(scenario.measure.model.id)", GemmWorkload(scenario.measure))]
+        var workloads: [(label: String, workload: any Workload)] = [
+            ("probe", probe), ("gemm \(scenario.measure.model.id)", GemmWorkload(scenario.measure)),
+        ]
+        if let finetune = FinetuneWorkload(scenario.measure) { workloads.append(("finetune \(scenario.measure.model.id)", finetune)) }
+        return workloads
     }
 }
 
