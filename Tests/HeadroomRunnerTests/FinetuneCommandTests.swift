@@ -7,24 +7,10 @@ final class FinetuneCommandTests: XCTestCase {
     /// The command's words: top-level `finetune` on the trainer's branch, `bench finetune` once merged under `bench`.
     static let command = ["finetune"]
 
-    var binary: URL {
-        let bundle = Bundle(for: Self.self).bundleURL
-        let candidates = [bundle.appendingPathComponent("headroom"), bundle.deletingLastPathComponent().appendingPathComponent("headroom")]
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
-    }
+    var binary: URL { HeadroomCLI.binary }
 
     func run(_ args: [String], cwd: URL) throws -> (status: Int32, stdout: String, stderr: String) {
-        let p = Process()
-        p.executableURL = binary
-        p.arguments = args
-        p.currentDirectoryURL = cwd
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        try HeadroomCLI.run(args, cwd: cwd)
     }
 
     func makeDir() throws -> URL {

@@ -6,25 +6,11 @@ import XCTest
 
 /// `headroom gate` and `headroom baseline` end to end, on a scenario small enough to measure in a second.
 final class GateCommandTests: XCTestCase {
-    var binary: URL {
-        let bundle = Bundle(for: Self.self).bundleURL
-        let candidates = [bundle.appendingPathComponent("headroom"), bundle.deletingLastPathComponent().appendingPathComponent("headroom")]
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
-    }
-    var repo: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
+    var binary: URL { HeadroomCLI.binary }
+    var repo: URL { HeadroomCLI.repo }
 
     func run(_ args: [String], cwd: URL) throws -> (status: Int32, stdout: String, stderr: String) {
-        let p = Process()
-        p.executableURL = binary
-        p.arguments = args
-        p.currentDirectoryURL = cwd
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        try HeadroomCLI.run(args, cwd: cwd)
     }
 
     /// A folder with the catalog and a tiny scenario, measured once and saved as baseline `b`.

@@ -3,29 +3,8 @@ import XCTest
 
 /// `plan`, `whatif`, `models`, `hardware` through the built executable: the JSON contract and exit codes.
 final class PlanCommandLineTests: XCTestCase {
-    /// The same runner as CommandLineTests (the built executable beside the test bundle).
-    struct CLI {
-        var binary: URL {
-            let bundle = Bundle(for: PlanCommandLineTests.self).bundleURL
-            let candidates = [bundle.appendingPathComponent("headroom"), bundle.deletingLastPathComponent().appendingPathComponent("headroom")]
-            return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
-        }
-        func run(_ args: [String], cwd: URL) throws -> (status: Int32, stdout: String, stderr: String) {
-            let p = Process()
-            p.executableURL = binary
-            p.arguments = args
-            p.currentDirectoryURL = cwd
-            let out = Pipe(), err = Pipe()
-            p.standardOutput = out
-            p.standardError = err
-            try p.run()
-            let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-        }
-    }
-    let cli = CLI()
-    var repo: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
+    let cli = HeadroomCLI.self
+    var repo: URL { HeadroomCLI.repo }
 
     func tempDir() throws -> URL {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cli-plan-\(UUID().uuidString)")
