@@ -42,6 +42,12 @@ uint16_t hr_f32_to_f16(float f) {
 }
 
 static inline uint16_t load_u16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+
+// Every f16 as f32 (256 KiB, as ggml keeps): a block's scale becomes one load that can feed a broadcast.
+static float f16_table[65536];
+__attribute__((constructor)) static void fill_f16_table(void) {
+    for (uint32_t i = 0; i < 65536; i++) f16_table[i] = hr_f16_to_f32((uint16_t)i);
+}
 static inline void store_u16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
 
 size_t hr_row_bytes(int type, size_t k) {
@@ -219,6 +225,11 @@ typedef struct {
     int8_t *q;        // k
     float *d;         // k/32
     int32_t *c4, *c8; // k/4 each
+    // Pairs of blocks (2p, 2p+1) for the q4_0 kernel: bytes [b0 0:16, b1 0:16, b0 16:32, b1 16:32], the
+    // -8·sum correction per 32-bit lane (lanes 0-3 block 2p, 4-7 block 2p+1) and the scales lane by lane.
+    int8_t *qp;       // k
+    int32_t *c4p;     // k/8
+    float *dp;        // k/8
     size_t cap;
 } xq_t;
 
@@ -226,7 +237,10 @@ static _Thread_local xq_t xq_tls;
 
 static void xq_reserve(xq_t *x, size_t k) {
     if (x->cap >= k) return;
-    free(x->q); free(x->d); free(x->c4); free(x->c8);
+    free(x->q); free(x->d); free(x->c4); free(x->c8); free(x->qp); free(x->c4p); free(x->dp);
+    x->qp = aligned_alloc(64, (k + 63) / 64 * 64);
+    x->c4p = aligned_alloc(64, (k / 2 + 63) / 64 * 64);
+    x->dp = aligned_alloc(64, (k / 2 + 63) / 64 * 64);
     x->q = aligned_alloc(64, (k + 63) / 64 * 64);
     x->d = aligned_alloc(64, ((k / QK) * 4 + 63) / 64 * 64);
     x->c4 = aligned_alloc(64, (k + 63) / 64 * 64);
@@ -254,6 +268,19 @@ static void quantize_x(const float *x, size_t k, xq_t *o) {
             }
             o->c4[b * 8 + g] = -8 * s;
             o->c8[b * 8 + g] = -128 * s;
+        }
+    }
+    for (size_t p = 0; p < k / QK / 2; p++) {
+        const size_t b0 = 2 * p, b1 = 2 * p + 1;
+        memcpy(o->qp + p * 64, o->q + b0 * QK, 16);
+        memcpy(o->qp + p * 64 + 16, o->q + b1 * QK, 16);
+        memcpy(o->qp + p * 64 + 32, o->q + b0 * QK + 16, 16);
+        memcpy(o->qp + p * 64 + 48, o->q + b1 * QK + 16, 16);
+        for (int l = 0; l < 4; l++) {
+            o->c4p[p * 8 + l] = o->c4[b0 * 8 + l] + o->c4[b0 * 8 + l + 4];
+            o->c4p[p * 8 + 4 + l] = o->c4[b1 * 8 + l] + o->c4[b1 * 8 + l + 4];
+            o->dp[p * 8 + l] = o->d[b0];
+            o->dp[p * 8 + 4 + l] = o->d[b1];
         }
     }
 }
@@ -313,38 +340,70 @@ AVX512 static void rows_avx512(int type, const uint8_t *w, size_t rb, size_t k, 
             y[r + 2] = _mm512_reduce_add_ps(_mm512_add_ps(a2, b2));
             y[r + 3] = _mm512_reduce_add_ps(_mm512_add_ps(a3, b3));
         }
-    } else if (type == HR_TYPE_Q4_0 || type == HR_TYPE_Q8_0) {
-        const int q4 = type == HR_TYPE_Q4_0;
-        const size_t bb = q4 ? Q4_BYTES : Q8_BYTES;
-        const int32_t *corr = q4 ? xq->c4 : xq->c8;
-        const __m256i m4 = _mm256_set1_epi8(0x0F), bias = _mm256_set1_epi8((char)0x80);
+    } else if (type == HR_TYPE_Q4_0) {
+        // Two blocks per step: their 32 nibble bytes side by side in one register, low and high nibbles
+        // multiplied into x laid out to match (xq->qp), lanes 0-3 summing block 2p and 4-7 block 2p+1.
+        const __m256i m4 = _mm256_set1_epi8(0x0F);
+        const size_t nb = k / QK, np = nb / 2;
         for (; r + 4 <= r1; r += 4) {
-            __m256 f[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
-            __m256 g[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
-            const uint8_t *p = w + r * rb;
-            const size_t nb = k / QK;
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            const uint8_t *p0 = w + r * rb, *p1 = p0 + rb, *p2 = p1 + rb, *p3 = p2 + rb;
+            for (size_t pi = 0; pi < np; pi++) {
+                const __m256i xlo = _mm256_load_si256((const __m256i *)(xq->qp + pi * 64));
+                const __m256i xhi = _mm256_load_si256((const __m256i *)(xq->qp + pi * 64 + 32));
+                const __m256i cv = _mm256_load_si256((const __m256i *)(xq->c4p + pi * 8));
+                const __m256 dx = _mm256_load_ps(xq->dp + pi * 8);
+                const size_t off = pi * 2 * Q4_BYTES;
+#define Q4ROW(P, A) { \
+                    const uint8_t *q = (P) + off; \
+                    const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(q + 2))), \
+                                                              _mm_loadu_si128((const __m128i *)(q + 20)), 1); \
+                    __m256i s = _mm256_dpbusd_epi32(cv, _mm256_and_si256(v, m4), xlo); \
+                    s = _mm256_dpbusd_epi32(s, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4), xhi); \
+                    const __m256 dw = _mm256_blend_ps(_mm256_broadcast_ss(&f16_table[load_u16(q)]), \
+                                                      _mm256_broadcast_ss(&f16_table[load_u16(q + Q4_BYTES)]), 0xF0); \
+                    A = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, dx), A); }
+                Q4ROW(p0, a0) Q4ROW(p1, a1) Q4ROW(p2, a2) Q4ROW(p3, a3)
+#undef Q4ROW
+            }
+            __m256 acc[4] = { a0, a1, a2, a3 };
+            for (int j = 0; j < 4; j++) {
+                float tail = 0;
+                if (nb & 1) {   // an odd last block
+                    const size_t b = nb - 1;
+                    const uint8_t *blk = w + (r + j) * rb + b * Q4_BYTES;
+                    int sum = 0;
+                    for (int e = 0; e < QK / 2; e++)
+                        sum += ((blk[2 + e] & 0x0F) - 8) * xq->q[b * QK + e] + ((blk[2 + e] >> 4) - 8) * xq->q[b * QK + e + 16];
+                    tail = f16_table[load_u16(blk)] * xq->d[b] * (float)sum;
+                }
+                __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc[j]), _mm256_extractf128_ps(acc[j], 1));
+                h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+                h = _mm_add_ss(h, _mm_movehdup_ps(h));
+                y[r + j] = _mm_cvtss_f32(h) + tail;
+            }
+        }
+    } else if (type == HR_TYPE_Q8_0) {
+        const __m256i bias = _mm256_set1_epi8((char)0x80);
+        const size_t nb = k / QK;
+        for (; r + 4 <= r1; r += 4) {
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            const uint8_t *p0 = w + r * rb, *p1 = p0 + rb, *p2 = p1 + rb, *p3 = p2 + rb;
             for (size_t b = 0; b < nb; b++) {
                 const __m256i xv = _mm256_load_si256((const __m256i *)(xq->q + b * QK));
-                const __m256i cv = _mm256_load_si256((const __m256i *)(corr + b * 8));
-                const float dx = xq->d[b];
-                for (int j = 0; j < 4; j++) {
-                    const uint8_t *blk = p + j * rb + b * bb;
-                    __m256i wv;
-                    if (q4) {
-                        const __m128i q = _mm_loadu_si128((const __m128i *)(blk + 2));
-                        wv = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), m4);
-                    } else {
-                        wv = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + 2)), bias);
-                    }
-                    const __m256i s = _mm256_dpbusd_epi32(cv, wv, xv);
-                    const __m256 sc = _mm256_set1_ps(_cvtsh_ss(load_u16(blk)) * dx);
-                    if (b & 1) g[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), sc, g[j]);
-                    else f[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), sc, f[j]);
-                }
+                const __m256i cv = _mm256_load_si256((const __m256i *)(xq->c8 + b * 8));
+                const __m256 dx = _mm256_broadcast_ss(xq->d + b);
+                const size_t off = b * Q8_BYTES;
+#define Q8ROW(P, A) { \
+                    const uint8_t *q = (P) + off; \
+                    const __m256i s = _mm256_dpbusd_epi32(cv, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(q + 2)), bias), xv); \
+                    A = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(_mm256_broadcast_ss(&f16_table[load_u16(q)]), dx), A); }
+                Q8ROW(p0, a0) Q8ROW(p1, a1) Q8ROW(p2, a2) Q8ROW(p3, a3)
+#undef Q8ROW
             }
+            __m256 acc[4] = { a0, a1, a2, a3 };
             for (int j = 0; j < 4; j++) {
-                __m256 s = _mm256_add_ps(f[j], g[j]);
-                __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+                __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc[j]), _mm256_extractf128_ps(acc[j], 1));
                 h = _mm_add_ps(h, _mm_movehl_ps(h, h));
                 h = _mm_add_ss(h, _mm_movehdup_ps(h));
                 y[r + j] = _mm_cvtss_f32(h);

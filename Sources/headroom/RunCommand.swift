@@ -54,6 +54,7 @@ struct RunCommand: ParsableCommand {
                 do {
                     outcome = try runner.run(scenario: scenario, workloads: [
                         ("probe", probe), ("gemm \(scenario.measure.model.id)", GemmWorkload(scenario.measure)),
+                        ("inference \(scenario.measure.model.id)", InferenceWorkload(scenario.measure)),
                     ], machine: machine)
                 } catch is RunInterrupted {
                     throw ExitCode(130)
