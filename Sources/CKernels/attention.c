@@ -58,10 +58,10 @@ static void head_scalar(const att_job *j, int h, float *scores) {
     }
 }
 
-static void att_task(void *p, int t, int n) {
+static void att_range(void *p, size_t lo, size_t hi) {
     att_job *j = p;
     float *scores = malloc(j->npos * sizeof(float));
-    for (int h = j->heads * t / n; h < j->heads * (t + 1) / n; h++) {
+    for (int h = (int)lo; h < (int)hi; h++) {
         if (j->fast) head_avx512(j, h, scores); else head_scalar(j, h, scores);
     }
     free(scores);
@@ -72,5 +72,5 @@ void hr_attention_decode(const float *q, const float *kc, const float *vc, size_
     __builtin_cpu_init();
     const int fast = hd % 16 == 0 && __builtin_cpu_supports("avx512f") && hr_isa_level() >= 2;
     att_job j = { q, kc, vc, npos, kv_stride, heads, kv_heads, hd, out, fast };
-    hr_pool_run(threads < 1 ? 1 : threads, att_task, &j);
+    hr_pool_for(threads < 1 ? 1 : threads, (size_t)heads, 1, att_range, &j);
 }

@@ -10,6 +10,12 @@
 #define QK 32
 #define Q8_BYTES 34   // f16 d, 32 x int8
 #define Q4_BYTES 18   // f16 d, 16 bytes of nibbles
+#ifndef Q4_PREFETCH
+#define Q4_PREFETCH 576   // bytes ahead in each row the quantized kernels prefetch
+#endif
+#ifndef Q8_PREFETCH
+#define Q8_PREFETCH 1088
+#endif
 
 // ---- f16 <-> f32, portable (ggml's reference conversion) ---------------------------------------
 
@@ -356,6 +362,7 @@ AVX512 static void rows_avx512(int type, const uint8_t *w, size_t rb, size_t k, 
                 const size_t off = pi * 2 * Q4_BYTES;
 #define Q4ROW(P, A) { \
                     const uint8_t *q = (P) + off; \
+                    _mm_prefetch((const char *)q + Q4_PREFETCH, _MM_HINT_T0); \
                     const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(q + 2))), \
                                                               _mm_loadu_si128((const __m128i *)(q + 20)), 1); \
                     __m256i s = _mm256_dpbusd_epi32(cv, _mm256_and_si256(v, m4), xlo); \
@@ -396,6 +403,7 @@ AVX512 static void rows_avx512(int type, const uint8_t *w, size_t rb, size_t k, 
                 const size_t off = b * Q8_BYTES;
 #define Q8ROW(P, A) { \
                     const uint8_t *q = (P) + off; \
+                    _mm_prefetch((const char *)q + Q8_PREFETCH, _MM_HINT_T0); \
                     const __m256i s = _mm256_dpbusd_epi32(cv, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(q + 2)), bias), xv); \
                     A = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(_mm256_broadcast_ss(&f16_table[load_u16(q)]), dx), A); }
                 Q8ROW(p0, a0) Q8ROW(p1, a1) Q8ROW(p2, a2) Q8ROW(p3, a3)
@@ -459,13 +467,8 @@ AVX2 static void rows_avx2(int type, const uint8_t *w, size_t rb, size_t k, cons
 
 typedef struct { int type; const uint8_t *w; size_t n, k; const float *x; const xq_t *xq; float *y; } mv_job;
 
-static void mv_task(void *p, int t, int nt) {
+static void mv_range(void *p, size_t r0, size_t r1) {
     mv_job *j = p;
-    // Split on multiples of 16 rows so every thread's 4-row groups stay whole.
-    size_t groups = (j->n + 15) / 16;
-    size_t r0 = groups * t / nt * 16, r1 = groups * (t + 1) / nt * 16;
-    if (r1 > j->n) r1 = j->n;
-    if (r0 >= r1) return;
     const size_t rb = hr_row_bytes(j->type, j->k);
     switch (level()) {
     case 2: rows_avx512(j->type, j->w, rb, j->k, j->x, j->xq, r0, r1, j->y); break;
@@ -478,7 +481,8 @@ void hr_matvec(int type, const void *w, size_t n, size_t k, const float *x, floa
     xq_t *xq = &xq_tls;
     if (type == HR_TYPE_Q4_0 || type == HR_TYPE_Q8_0) quantize_x(x, k, xq);
     mv_job j = { type, w, n, k, x, xq, y };
-    hr_pool_run(threads < 1 ? 1 : threads, mv_task, &j);
+    // Chunks of 64 rows (a multiple of the kernels' 4-row groups), claimed by whichever thread is free.
+    hr_pool_for(threads < 1 ? 1 : threads, n, 64, mv_range, &j);
 }
 
 // ---- batched: b rows of x against each weight row, read once ----------------------------------------
@@ -642,10 +646,8 @@ static void batch_rows_generic(const bmv_job *j, size_t r0, size_t r1) {
     }
 }
 
-static void bmv_task(void *p, int t, int nt) {
+static void bmv_range(void *p, size_t r0, size_t r1) {
     bmv_job *j = p;
-    size_t r0 = j->n * t / nt, r1 = j->n * (t + 1) / nt;
-    if (r0 >= r1) return;
     if (level() >= 2) {
         if (j->type == HR_TYPE_Q4_0 || j->type == HR_TYPE_Q8_0) batch_rows_int(j, r0, r1);
         else batch_rows_float(j, r0, r1);
@@ -669,5 +671,5 @@ void hr_matvec_batch(int type, const void *w, size_t n, size_t k, const float *x
     xb_t *xb = &xb_tls;
     if (level() >= 2 && (type == HR_TYPE_Q4_0 || type == HR_TYPE_Q8_0)) quantize_x_batch(type, x, b, k, xb);
     bmv_job j = { type, w, n, k, x, b, xb, y };
-    hr_pool_run(threads < 1 ? 1 : threads, bmv_task, &j);
+    hr_pool_for(threads < 1 ? 1 : threads, n, 16, bmv_range, &j);
 }

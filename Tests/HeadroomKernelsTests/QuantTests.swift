@@ -139,6 +139,24 @@ final class QuantKernelTests: XCTestCase {
         }
     }
 
+    func testPoolForCoversEveryItemOnce() {
+        final class Hits { var v = [Int](repeating: 0, count: 1000) }
+        let hits = Hits()
+        let ctx = Unmanaged.passUnretained(hits).toOpaque()
+        for (threads, chunk) in [(1, 7), (2, 1), (2, 64), (3, 10), (2, 5000)] {
+            hits.v = [Int](repeating: 0, count: 1000)
+            for _ in 0..<50 {
+                hr_pool_for(Int32(threads), 1000, chunk, { ctx, lo, hi in
+                    let h = Unmanaged<Hits>.fromOpaque(ctx!).takeUnretainedValue()
+                    h.v.withUnsafeMutableBufferPointer { b in for i in lo..<hi { b[i] += 1 } }
+                }, ctx)
+                // Interleave indexed jobs, as decode does with attention and products.
+                ThreadPool.run(threads) { _ in }
+            }
+            XCTAssertEqual(hits.v, [Int](repeating: 50, count: 1000), "threads \(threads) chunk \(chunk)")
+        }
+    }
+
     func testThreadPoolRunsEveryIndexOnce() {
         for n in [1, 2, 3, 5] {
             let hits = UnsafeMutablePointer<Int>.allocate(capacity: n)

@@ -79,6 +79,11 @@ void hr_attention_decode(const float *q, const float *kc, const float *vc, size_
 typedef void (*hr_task_fn)(void *ctx, int t, int n);
 void hr_pool_run(int n, hr_task_fn fn, void *ctx);
 
+/// Runs fn(ctx, lo, hi) over [0, items) in chunks of `chunk`, claimed by up to `threads` threads as they
+/// become free (the caller included); returns when all are done. A worker not yet running is not waited for.
+typedef void (*hr_range_fn)(void *ctx, size_t lo, size_t hi);
+void hr_pool_for(int threads, size_t items, size_t chunk, hr_range_fn fn, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif
