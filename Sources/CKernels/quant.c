@@ -8,6 +8,8 @@
 #include <string.h>
 
 #define QK 32
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,f16c,fma")))
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
 #define Q8_BYTES 34   // f16 d, 32 x int8
 #define Q4_BYTES 18   // f16 d, 16 bytes of nibbles
 #ifndef Q4_PREFETCH
@@ -254,27 +256,57 @@ static void xq_reserve(xq_t *x, size_t k) {
     x->cap = k;
 }
 
+// One block of 32 activations to q8_0 as ggml's quantize_row_q8_0 does (the scale is stored as f16, the
+// values are rounded half away from zero with the exact one): writes the 32 values and the sums of each
+// group of 4, returns the f16-rounded scale.
+static float quant_block_scalar(const float *v, int8_t *q, int32_t *gsum) {
+    float amax = 0;
+    for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(v[j]));
+    const float d0 = amax / 127.0f, id = d0 ? 1.0f / d0 : 0.0f;
+    for (int g = 0; g < QK / 4; g++) {
+        int s = 0;
+        for (int j = 4 * g; j < 4 * g + 4; j++) {
+            int x = (int)roundf(v[j] * id);
+            x = x > 127 ? 127 : x < -127 ? -127 : x;
+            q[j] = (int8_t)x;
+            s += x;
+        }
+        gsum[g] = s;
+    }
+    return hr_f16_to_f32(hr_f32_to_f16(d0));
+}
+
+AVX512 static float quant_block_avx512(const float *v, int8_t *q, int32_t *gsum) {
+    const __m512 x0 = _mm512_loadu_ps(v), x1 = _mm512_loadu_ps(v + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
+    const float d0 = amax / 127.0f, id = d0 ? 1.0f / d0 : 0.0f;
+    const __m512 vid = _mm512_set1_ps(id), half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
+    __m512i qi[2];
+    for (int h = 0; h < 2; h++) {
+        const __m512 y = _mm512_mul_ps(h ? x1 : x0, vid);
+        // roundf: truncate, then step away from zero when the dropped fraction is at least one half.
+        const __m512 t = _mm512_roundscale_ps(y, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        const __mmask16 up = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(y, t)), half, _CMP_GE_OQ);
+        const __m512 r = _mm512_mask_add_ps(t, up, t, _mm512_or_ps(one, _mm512_and_ps(y, _mm512_set1_ps(-0.0f))));
+        qi[h] = _mm512_max_epi32(_mm512_min_epi32(_mm512_cvttps_epi32(r), _mm512_set1_epi32(127)), _mm512_set1_epi32(-127));
+    }
+    const __m128i lo = _mm512_cvtepi32_epi8(qi[0]), hi = _mm512_cvtepi32_epi8(qi[1]);
+    const __m256i qb = _mm256_set_m128i(hi, lo);
+    _mm256_storeu_si256((__m256i *)q, qb);
+    _mm256_storeu_si256((__m256i *)gsum, _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), qb));
+    return hr_f16_to_f32(hr_f32_to_f16(d0));
+}
+
+static float quant_block(const float *v, int8_t *q, int32_t *gsum) {
+    return level() >= 2 ? quant_block_avx512(v, q, gsum) : quant_block_scalar(v, q, gsum);
+}
+
 static void quantize_x(const float *x, size_t k, xq_t *o) {
     xq_reserve(o, k);
     for (size_t b = 0; b < k / QK; b++) {
-        const float *v = x + b * QK;
-        float amax = 0;
-        for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(v[j]));
-        // As ggml's quantize_row_q8_0: the scale is stored as f16, the values are rounded with the exact one.
-        const float d0 = amax / 127.0f, id = d0 ? 1.0f / d0 : 0.0f;
-        const float d = hr_f16_to_f32(hr_f32_to_f16(d0));
-        o->d[b] = d;
-        for (int g = 0; g < QK / 4; g++) {
-            int s = 0;
-            for (int j = 4 * g; j < 4 * g + 4; j++) {
-                int q = (int)roundf(v[j] * id);
-                q = q > 127 ? 127 : q < -127 ? -127 : q;
-                o->q[b * QK + j] = (int8_t)q;
-                s += q;
-            }
-            o->c4[b * 8 + g] = -8 * s;
-            o->c8[b * 8 + g] = -128 * s;
-        }
+        int32_t gs[8];
+        o->d[b] = quant_block(x + b * QK, o->q + b * QK, gs);
+        for (int g = 0; g < QK / 4; g++) { o->c4[b * 8 + g] = -8 * gs[g]; o->c8[b * 8 + g] = -128 * gs[g]; }
     }
     for (size_t p = 0; p < k / QK / 2; p++) {
         const size_t b0 = 2 * p, b1 = 2 * p + 1;
@@ -320,8 +352,6 @@ static float dot_scalar(int type, const uint8_t *w, size_t k, const float *x, co
     return 0;
 }
 
-#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,f16c,fma")))
-#define AVX2 __attribute__((target("avx2,fma,f16c")))
 
 // Four rows at a time share the loads of x.
 AVX512 static void rows_avx512(int type, const uint8_t *w, size_t rb, size_t k, const float *x, const xq_t *xq,
@@ -524,26 +554,21 @@ static void quantize_x_batch(int type, const float *x, size_t b, size_t k, xb_t 
         o->c = aligned_alloc(64, chunks * nb * 16 * 4);
         o->cap = need;
     }
-    memset(o->q, 0, chunks * k * 16);
-    memset(o->d, 0, chunks * nb * 16 * 4);
-    memset(o->c, 0, chunks * nb * 16 * 4);
+    if (b % 16) {   // lanes past the last sequence stay zero
+        memset(o->q, 0, chunks * k * 16);
+        memset(o->d, 0, chunks * nb * 16 * 4);
+        memset(o->c, 0, chunks * nb * 16 * 4);
+    }
     const int mult = type == HR_TYPE_Q4_0 ? -8 : -128;
     for (size_t s = 0; s < b; s++) {
         const size_t ch = s / 16, lane = s % 16;
         for (size_t blk = 0; blk < nb; blk++) {
-            const float *v = x + s * k + blk * QK;
-            float amax = 0;
-            for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(v[j]));
-            const float d0 = amax / 127.0f, id = d0 ? 1.0f / d0 : 0.0f;
-            const float d = hr_f16_to_f32(hr_f32_to_f16(d0));
+            _Alignas(32) int8_t q[32];
+            int32_t gs[8];
+            const float d = quant_block(x + s * k + blk * QK, q, gs);
+            int32_t *dst = (int32_t *)(o->q + ((ch * nb + blk) * 8) * 64) + lane;
             int sum = 0;
-            int8_t *dst = o->q + ((ch * nb + blk) * 8) * 64 + lane * 4;
-            for (int j = 0; j < QK; j++) {
-                int q = (int)roundf(v[j] * id);
-                q = q > 127 ? 127 : q < -127 ? -127 : q;
-                dst[(j / 4) * 64 + (j % 4)] = (int8_t)q;
-                sum += q;
-            }
+            for (int g = 0; g < 8; g++) { memcpy(dst + g * 16, q + 4 * g, 4); sum += gs[g]; }
             o->d[(ch * nb + blk) * 16 + lane] = d;
             o->c[(ch * nb + blk) * 16 + lane] = mult * sum;
         }
@@ -552,42 +577,76 @@ static void quantize_x_batch(int type, const float *x, size_t b, size_t k, xb_t 
 
 typedef struct { int type; const uint8_t *w; size_t n, k; const float *x; size_t b; const xb_t *xb; float *y; } bmv_job;
 
-// Integer kernel: for each weight row and block, the 32 weights are unpacked once (unsigned), then each
-// group of 4 is broadcast to all lanes and multiplied into every sequence's int8 activations (VNNI).
+// Integer kernel: for each block of four weight rows, the 32 weights of each row are unpacked once
+// (unsigned), then each group of 4 is broadcast to all lanes and multiplied into 16 sequences' int8
+// activations (VNNI). Four rows share every load of the activations; two integer accumulators per row
+// halve the dependency chain; the float accumulators stay in registers (one 16-sequence chunk at a time).
+static inline void unpack_block(int q4, const uint8_t *q, uint8_t *dst) {
+    if (q4) {
+        for (int e = 0; e < 16; e++) { dst[e] = q[2 + e] & 0x0F; dst[e + 16] = q[2 + e] >> 4; }
+    } else {
+        for (int e = 0; e < 32; e++) dst[e] = q[2 + e] ^ 0x80;
+    }
+}
+
+AVX512 static inline void unpack_block_avx(int q4, const uint8_t *q, uint8_t *dst) {
+    if (q4) {
+        const __m128i v = _mm_loadu_si128((const __m128i *)(q + 2)), m4 = _mm_set1_epi8(0x0F);
+        _mm_store_si128((__m128i *)dst, _mm_and_si128(v, m4));
+        _mm_store_si128((__m128i *)(dst + 16), _mm_and_si128(_mm_srli_epi16(v, 4), m4));
+    } else {
+        _mm256_store_si256((__m256i *)dst, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(q + 2)), _mm256_set1_epi8((char)0x80)));
+    }
+}
+
+// A broadcast straight from memory (a load-port uop); the compiler would otherwise build it with shuffles.
+AVX512 static inline __m512i bcast_mem(const uint8_t *p) {
+    __m512i r;
+    __asm__("vpbroadcastd %1, %0" : "=v"(r) : "m"(*(const int32_t *)p));
+    return r;
+}
+
 AVX512 static void batch_rows_int(const bmv_job *j, size_t r0, size_t r1) {
     const int q4 = j->type == HR_TYPE_Q4_0;
     const size_t bb = q4 ? Q4_BYTES : Q8_BYTES, nb = j->k / QK, rb = hr_row_bytes(j->type, j->k);
     const size_t chunks = (j->b + 15) / 16;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), bias = _mm256_set1_epi8((char)0x80);
-    _Alignas(64) uint8_t wb[32];
-    _Alignas(64) float out[16];
-    for (size_t r = r0; r < r1; r++) {
-        const uint8_t *p = j->w + r * rb;
-        __m512 acc[4] = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps() };
-        for (size_t blk = 0; blk < nb; blk++) {
-            const uint8_t *q = p + blk * bb;
-            if (q4) {
-                const __m128i v = _mm_loadu_si128((const __m128i *)(q + 2));
-                _mm256_store_si256((__m256i *)wb, _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), m4));
-            } else {
-                _mm256_store_si256((__m256i *)wb, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(q + 2)), bias));
-            }
-            const __m512 dw = _mm512_set1_ps(_cvtsh_ss(load_u16(q)));
-            for (size_t c = 0; c < chunks; c++) {
+    _Alignas(64) uint8_t wb[4][32];
+    _Alignas(64) float out[4][16];
+    (void)unpack_block;
+    for (size_t c = 0; c < chunks; c++) {
+        for (size_t r = r0; r < r1; r += 4) {
+            const int nr = r1 - r >= 4 ? 4 : (int)(r1 - r);
+            const uint8_t *p[4];
+            for (int i = 0; i < 4; i++) p[i] = j->w + (r + (i < nr ? i : 0)) * rb;
+            __m512 f0 = _mm512_setzero_ps(), f1 = f0, f2 = f0, f3 = f0;
+            for (size_t blk = 0; blk < nb; blk++) {
                 const size_t base = c * nb + blk;
                 const int8_t *xs = j->xb->q + base * 8 * 64;
-                __m512i s = _mm512_load_si512(j->xb->c + base * 16);
-                for (int g = 0; g < 8; g++) {
-                    int32_t wg; memcpy(&wg, wb + 4 * g, 4);
-                    s = _mm512_dpbusd_epi32(s, _mm512_set1_epi32(wg), _mm512_load_si512(xs + g * 64));
-                }
-                const __m512 sc = _mm512_mul_ps(dw, _mm512_load_ps(j->xb->d + base * 16));
-                acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), sc, acc[c]);
+                for (int i = 0; i < 4; i++) unpack_block_avx(q4, p[i] + blk * bb, wb[i]);
+                // Make the compiler reload the groups from memory: a broadcast from memory runs on a load
+                // port, while building it from a register costs shuffles on the port VNNI needs.
+                __asm__ volatile("" ::: "memory");
+                const __m512i corr = _mm512_load_si512(j->xb->c + base * 16);
+                const __m512 dx = _mm512_load_ps(j->xb->d + base * 16);
+                __m512i a0 = corr, a1 = corr, a2 = corr, a3 = corr;
+                __m512i b0 = _mm512_setzero_si512(), b1 = b0, b2 = b0, b3 = b0;
+#define G(g, A0, A1, A2, A3) { \
+                    const __m512i xg = _mm512_load_si512(xs + (g) * 64); \
+                    A0 = _mm512_dpbusd_epi32(A0, bcast_mem(wb[0] + 4 * (g)), xg); \
+                    A1 = _mm512_dpbusd_epi32(A1, bcast_mem(wb[1] + 4 * (g)), xg); \
+                    A2 = _mm512_dpbusd_epi32(A2, bcast_mem(wb[2] + 4 * (g)), xg); \
+                    A3 = _mm512_dpbusd_epi32(A3, bcast_mem(wb[3] + 4 * (g)), xg); }
+                G(0, a0, a1, a2, a3) G(1, b0, b1, b2, b3) G(2, a0, a1, a2, a3) G(3, b0, b1, b2, b3)
+                G(4, a0, a1, a2, a3) G(5, b0, b1, b2, b3) G(6, a0, a1, a2, a3) G(7, b0, b1, b2, b3)
+#undef G
+                f0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a0, b0)), _mm512_mul_ps(dx, _mm512_set1_ps(f16_table[load_u16(p[0] + blk * bb)])), f0);
+                f1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a1, b1)), _mm512_mul_ps(dx, _mm512_set1_ps(f16_table[load_u16(p[1] + blk * bb)])), f1);
+                f2 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a2, b2)), _mm512_mul_ps(dx, _mm512_set1_ps(f16_table[load_u16(p[2] + blk * bb)])), f2);
+                f3 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a3, b3)), _mm512_mul_ps(dx, _mm512_set1_ps(f16_table[load_u16(p[3] + blk * bb)])), f3);
             }
-        }
-        for (size_t c = 0; c < chunks; c++) {
-            _mm512_store_ps(out, acc[c]);
-            for (size_t l = 0; l < 16 && c * 16 + l < j->b; l++) j->y[(c * 16 + l) * j->n + r] = out[l];
+            _mm512_store_ps(out[0], f0); _mm512_store_ps(out[1], f1); _mm512_store_ps(out[2], f2); _mm512_store_ps(out[3], f3);
+            for (int i = 0; i < nr; i++)
+                for (size_t l = 0; l < 16 && c * 16 + l < j->b; l++) j->y[(c * 16 + l) * j->n + r + i] = out[i][l];
         }
     }
 }
@@ -671,5 +730,5 @@ void hr_matvec_batch(int type, const void *w, size_t n, size_t k, const float *x
     xb_t *xb = &xb_tls;
     if (level() >= 2 && (type == HR_TYPE_Q4_0 || type == HR_TYPE_Q8_0)) quantize_x_batch(type, x, b, k, xb);
     bmv_job j = { type, w, n, k, x, b, xb, y };
-    hr_pool_for(threads < 1 ? 1 : threads, n, 16, bmv_range, &j);
+    hr_pool_for(threads < 1 ? 1 : threads, n, 32, bmv_range, &j);
 }

@@ -140,20 +140,20 @@ final class QuantKernelTests: XCTestCase {
     }
 
     func testPoolForCoversEveryItemOnce() {
-        final class Hits { var v = [Int](repeating: 0, count: 1000) }
-        let hits = Hits()
-        let ctx = Unmanaged.passUnretained(hits).toOpaque()
+        let hits = UnsafeMutablePointer<Int>.allocate(capacity: 1000)
+        defer { hits.deallocate() }
         for (threads, chunk) in [(1, 7), (2, 1), (2, 64), (3, 10), (2, 5000)] {
-            hits.v = [Int](repeating: 0, count: 1000)
+            hits.initialize(repeating: 0, count: 1000)
             for _ in 0..<50 {
+                // Chunks never overlap, so threads write disjoint elements.
                 hr_pool_for(Int32(threads), 1000, chunk, { ctx, lo, hi in
-                    let h = Unmanaged<Hits>.fromOpaque(ctx!).takeUnretainedValue()
-                    h.v.withUnsafeMutableBufferPointer { b in for i in lo..<hi { b[i] += 1 } }
-                }, ctx)
+                    let h = ctx!.assumingMemoryBound(to: Int.self)
+                    for i in lo..<hi { h[i] += 1 }
+                }, hits)
                 // Interleave indexed jobs, as decode does with attention and products.
                 ThreadPool.run(threads) { _ in }
             }
-            XCTAssertEqual(hits.v, [Int](repeating: 50, count: 1000), "threads \(threads) chunk \(chunk)")
+            XCTAssertEqual(Array(UnsafeBufferPointer(start: hits, count: 1000)), [Int](repeating: 50, count: 1000), "threads \(threads) chunk \(chunk)")
         }
     }
 
