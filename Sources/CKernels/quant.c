@@ -12,12 +12,6 @@
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 #define Q8_BYTES 34   // f16 d, 32 x int8
 #define Q4_BYTES 18   // f16 d, 16 bytes of nibbles
-#ifndef Q4_PREFETCH
-#define Q4_PREFETCH 576   // bytes ahead in each row the quantized kernels prefetch
-#endif
-#ifndef Q8_PREFETCH
-#define Q8_PREFETCH 1088
-#endif
 
 // ---- f16 <-> f32, portable (ggml's reference conversion) ---------------------------------------
 
@@ -363,6 +357,12 @@ AVX512 static void rows_avx512(int type, const uint8_t *w, size_t rb, size_t k, 
             const uint8_t *p0 = w + r * rb, *p1 = p0 + rb, *p2 = p1 + rb, *p3 = p2 + rb;
             for (size_t i = 0; i < k; i += 32) {
                 const __m512 x0 = _mm512_loadu_ps(x + i), x1 = _mm512_loadu_ps(x + i + 16);
+                if (type == HR_TYPE_F16) {   // as the quantized kernels: the same columns of the next four rows
+                    _mm_prefetch((const char *)p0 + 4 * rb + 2 * i, _MM_HINT_T0);
+                    _mm_prefetch((const char *)p1 + 4 * rb + 2 * i, _MM_HINT_T0);
+                    _mm_prefetch((const char *)p2 + 4 * rb + 2 * i, _MM_HINT_T0);
+                    _mm_prefetch((const char *)p3 + 4 * rb + 2 * i, _MM_HINT_T0);
+                }
 #define LD(p, o) (type == HR_TYPE_F32 ? _mm512_loadu_ps((const float *)(p) + i + (o)) \
                                       : _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((p) + 2 * (i + (o))))))
                 a0 = _mm512_fmadd_ps(LD(p0, 0), x0, a0); b0 = _mm512_fmadd_ps(LD(p0, 16), x1, b0);
@@ -381,6 +381,9 @@ AVX512 static void rows_avx512(int type, const uint8_t *w, size_t rb, size_t k, 
         // multiplied into x laid out to match (xq->qp), lanes 0-3 summing block 2p and 4-7 block 2p+1.
         const __m256i m4 = _mm256_set1_epi8(0x0F);
         const size_t nb = k / QK, np = nb / 2;
+        // Each row's stream prefetches the same columns of the next group of four rows: short rows
+        // (1152 bytes at k = 2048) would otherwise start every group cold.
+        const size_t pf = 4 * rb;
         for (; r + 4 <= r1; r += 4) {
             __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
             const uint8_t *p0 = w + r * rb, *p1 = p0 + rb, *p2 = p1 + rb, *p3 = p2 + rb;
@@ -392,7 +395,7 @@ AVX512 static void rows_avx512(int type, const uint8_t *w, size_t rb, size_t k, 
                 const size_t off = pi * 2 * Q4_BYTES;
 #define Q4ROW(P, A) { \
                     const uint8_t *q = (P) + off; \
-                    _mm_prefetch((const char *)q + Q4_PREFETCH, _MM_HINT_T0); \
+                    _mm_prefetch((const char *)q + pf, _MM_HINT_T0); \
                     const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(q + 2))), \
                                                               _mm_loadu_si128((const __m128i *)(q + 20)), 1); \
                     __m256i s = _mm256_dpbusd_epi32(cv, _mm256_and_si256(v, m4), xlo); \
@@ -422,7 +425,7 @@ AVX512 static void rows_avx512(int type, const uint8_t *w, size_t rb, size_t k, 
         }
     } else if (type == HR_TYPE_Q8_0) {
         const __m256i bias = _mm256_set1_epi8((char)0x80);
-        const size_t nb = k / QK;
+        const size_t nb = k / QK, pf = 4 * rb;
         for (; r + 4 <= r1; r += 4) {
             __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
             const uint8_t *p0 = w + r * rb, *p1 = p0 + rb, *p2 = p1 + rb, *p3 = p2 + rb;
@@ -433,7 +436,7 @@ AVX512 static void rows_avx512(int type, const uint8_t *w, size_t rb, size_t k, 
                 const size_t off = b * Q8_BYTES;
 #define Q8ROW(P, A) { \
                     const uint8_t *q = (P) + off; \
-                    _mm_prefetch((const char *)q + Q8_PREFETCH, _MM_HINT_T0); \
+                    _mm_prefetch((const char *)q + pf, _MM_HINT_T0); \
                     const __m256i s = _mm256_dpbusd_epi32(cv, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(q + 2)), bias), xv); \
                     A = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(_mm256_broadcast_ss(&f16_table[load_u16(q)]), dx), A); }
                 Q8ROW(p0, a0) Q8ROW(p1, a1) Q8ROW(p2, a2) Q8ROW(p3, a3)
@@ -497,8 +500,42 @@ AVX2 static void rows_avx2(int type, const uint8_t *w, size_t rb, size_t k, cons
 
 typedef struct { int type; const uint8_t *w; size_t n, k; const float *x; const xq_t *xq; float *y; } mv_job;
 
-static void mv_range(void *p, size_t r0, size_t r1) {
-    mv_job *j = p;
+static void mv_rows(const mv_job *j, size_t r0, size_t r1);
+
+// Several matrices with the same input (q, k, v; gate, up) as one job over their stacked rows.
+typedef struct { int count; mv_job parts[4]; size_t start[5]; } mv_multi;
+
+static void mv_multi_range(void *p, size_t lo, size_t hi) {
+    mv_multi *m = p;
+    for (int i = 0; i < m->count; i++) {
+        size_t a = lo > m->start[i] ? lo : m->start[i], b = hi < m->start[i + 1] ? hi : m->start[i + 1];
+        if (a < b) mv_rows(&m->parts[i], a - m->start[i], b - m->start[i]);
+    }
+}
+
+void hr_matvec_multi(int count, const int *types, const void *const *ws, const size_t *ns, size_t k, const float *x,
+                     float *const *ys, int threads) {
+    if (count < 1) return;
+    if (count > 4) count = 4;
+    xq_t *xq = &xq_tls;
+    int quantized = 0;
+    for (int i = 0; i < count; i++) quantized |= types[i] == HR_TYPE_Q4_0 || types[i] == HR_TYPE_Q8_0;
+    if (quantized) quantize_x(x, k, xq);
+    mv_multi m = { .count = count };
+    m.start[0] = 0;
+    for (int i = 0; i < count; i++) {
+        m.parts[i] = (mv_job){ types[i], ws[i], ns[i], k, x, xq, ys[i] };
+        // Each matrix's rows start on a multiple of 64 in the stacked range, so chunks never straddle two.
+        m.start[i + 1] = m.start[i] + (ns[i] + 63) / 64 * 64;
+    }
+    hr_pool_for(threads < 1 ? 1 : threads, m.start[count], 64, mv_multi_range, &m);
+}
+
+static void mv_range(void *p, size_t r0, size_t r1) { mv_rows(p, r0, r1); }
+
+static void mv_rows(const mv_job *j, size_t r0, size_t r1) {
+    if (r1 > j->n) r1 = j->n;
+    if (r0 >= r1) return;
     const size_t rb = hr_row_bytes(j->type, j->k);
     switch (level()) {
     case 2: rows_avx512(j->type, j->w, rb, j->k, j->x, j->xq, r0, r1, j->y); break;

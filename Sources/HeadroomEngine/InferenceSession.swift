@@ -183,7 +183,8 @@ public final class InferenceSession {
         for (b, tok) in tokens.enumerated() { embed(tok, into: x.pointer + b * c.dim) }
         for (l, w) in weights.layers.enumerated() {
             w.attnNorm.withUnsafeBufferPointer { RMSNorm.forward(out: xn.pointer, inp: x.pointer, weight: $0.baseAddress!, T: B, C: c.dim, eps: c.normEps) }
-            mv(w.wq, xn, q); mv(w.wk, xn, k); mv(w.wv, xn, v)
+            if B == 1 { QMatmul.matvec([w.wq, w.wk, w.wv], x: xn.pointer, outputs: [q.pointer, k.pointer, v.pointer], threads: n) }
+            else { mv(w.wq, xn, q); mv(w.wk, xn, k); mv(w.wv, xn, v) }
             for (b, s) in seqs.enumerated() {
                 let pos = positions[s]
                 RoPE.forward(x: q.pointer + b * c.dim, T: 1, heads: c.heads, headDim: c.headDim, pos0: pos, theta: c.ropeTheta)
@@ -197,7 +198,8 @@ public final class InferenceSession {
             mv(w.wo, att, tmp)
             for i in 0..<B * c.dim { x[i] += tmp[i] }
             w.ffnNorm.withUnsafeBufferPointer { RMSNorm.forward(out: xn.pointer, inp: x.pointer, weight: $0.baseAddress!, T: B, C: c.dim, eps: c.normEps) }
-            mv(w.gate, xn, gate); mv(w.up, xn, up)
+            if B == 1 { QMatmul.matvec([w.gate, w.up], x: xn.pointer, outputs: [gate.pointer, up.pointer], threads: n) }
+            else { mv(w.gate, xn, gate); mv(w.up, xn, up) }
             SwiGLU.forward(out: gate.pointer, gate: gate.pointer, up: up.pointer, n: B * c.ffnDim)
             mv(w.down, gate, tmp)
             for i in 0..<B * c.dim { x[i] += tmp[i] }

@@ -102,6 +102,18 @@ public enum QMatmul {
         hr_matvec(w.type.rawValue, w.data, w.rows, w.cols, x, y, Int32(threads))
     }
 
+    /// Decode of several matrices that read the same x (q, k, v; gate, up) as one job: x is quantized once and
+    /// the threads share out the stacked rows. `outputs[i]` receives `matrices[i].rows` values.
+    public static func matvec(_ matrices: [WeightMatrix], x: UnsafePointer<Float>, outputs: [UnsafeMutablePointer<Float>], threads: Int) {
+        precondition(matrices.count == outputs.count && (1...4).contains(matrices.count), "1 to 4 matrices, one output each")
+        let k = matrices[0].cols
+        precondition(matrices.allSatisfy { $0.cols == k }, "matrices of one product must share their width")
+        let types = matrices.map { $0.type.rawValue }, ns = matrices.map(\.rows)
+        let ws: [UnsafeRawPointer?] = matrices.map { $0.data }
+        let ys: [UnsafeMutablePointer<Float>?] = outputs
+        withExtendedLifetime(matrices) { hr_matvec_multi(Int32(matrices.count), types, ws, ns, k, x, ys, Int32(threads)) }
+    }
+
     /// Batched decode: y (b, rows) = x (b, cols) · Wᵀ, each weight row read once for all b sequences.
     public static func matvecBatch(_ w: WeightMatrix, x: UnsafePointer<Float>, batch b: Int, y: UnsafeMutablePointer<Float>, threads: Int) {
         hr_matvec_batch(w.type.rawValue, w.data, w.rows, w.cols, x, b, y, Int32(threads))

@@ -101,6 +101,24 @@ final class QuantKernelTests: XCTestCase {
         }
     }
 
+    func testStackedMatvecEqualsOneByOne() {
+        let k = 96
+        let x = seeded(k, seed: 21)
+        for type in QuantType.allCases {
+            let ms = [70, 13, 130].enumerated().map { i, n in
+                WeightMatrix.synthetic(type: type, rows: n, cols: k, seed: UInt64(i + 1), scale: 0.3, threads: 1) }
+            var outs = ms.map { [Float](repeating: .nan, count: $0.rows) }
+            let ptrs = outs.indices.map { i in UnsafeMutablePointer<Float>.allocate(capacity: ms[i].rows) }
+            defer { ptrs.forEach { $0.deallocate() } }
+            x.withUnsafeBufferPointer { QMatmul.matvec(ms, x: $0.baseAddress!, outputs: ptrs, threads: 2) }
+            for i in ms.indices {
+                x.withUnsafeBufferPointer { xp in outs[i].withUnsafeMutableBufferPointer {
+                    QMatmul.matvec(ms[i], x: xp.baseAddress!, y: $0.baseAddress!, threads: 1) } }
+                XCTAssertEqual(Array(UnsafeBufferPointer(start: ptrs[i], count: ms[i].rows)), outs[i], "\(type) matrix \(i)")
+            }
+        }
+    }
+
     func testBatchedMatvecEveryFormatAndPath() {
         let n = 19, k = 128
         for b in [1, 3, 16, 17, 64] {

@@ -63,6 +63,11 @@ void hr_synthetic_fill(int type, void *out, size_t n, size_t k, uint64_t seed, f
 /// (as llama.cpp does) and the dot products run on integers; accumulation is in f32.
 void hr_matvec(int type, const void *w, size_t n, size_t k, const float *x, float *y, int threads);
 
+/// hr_matvec for `count` (≤ 4) matrices of the same width that read the same x (q/k/v, gate/up): one
+/// quantization of x and one pool job over their stacked rows. ys[i] receives ns[i] values.
+void hr_matvec_multi(int count, const int *types, const void *const *ws, const size_t *ns, size_t k, const float *x,
+                     float *const *ys, int threads);
+
 /// y (b, n) = x (b, k) · W (n, k)ᵀ for b up to 64, reading each weight row once for all b rows of x.
 void hr_matvec_batch(int type, const void *w, size_t n, size_t k, const float *x, size_t b, float *y, int threads);
 
