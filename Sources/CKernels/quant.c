@@ -659,7 +659,10 @@ AVX512 static void batch_rows_int(const bmv_job *j, size_t r0, size_t r1) {
             for (size_t blk = 0; blk < nb; blk++) {
                 const size_t base = c * nb + blk;
                 const int8_t *xs = j->xb->q + base * 8 * 64;
-                for (int i = 0; i < 4; i++) unpack_block_avx(q4, p[i] + blk * bb, wb[i]);
+                for (int i = 0; i < 4; i++) {
+                    _mm_prefetch((const char *)p[i] + 4 * rb + blk * bb, _MM_HINT_T0);
+                    unpack_block_avx(q4, p[i] + blk * bb, wb[i]);
+                }
                 // Make the compiler reload the groups from memory: a broadcast from memory runs on a load
                 // port, while building it from a register costs shuffles on the port VNNI needs.
                 __asm__ volatile("" ::: "memory");
