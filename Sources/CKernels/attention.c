@@ -27,11 +27,17 @@ static void head_avx512(const att_job *j, int h, float *scores) {
     for (size_t t = 0; t < j->npos; t++) { scores[t] = expf(scores[t] - mx); sum += scores[t]; }
     const float inv = 1.0f / sum;
     float *o = j->out + (size_t)h * hd;
-    for (int i = 0; i < hd; i += 16) {
-        __m512 a = _mm512_setzero_ps();
-        for (size_t t = 0; t < j->npos; t++)
-            a = _mm512_fmadd_ps(_mm512_set1_ps(scores[t]), _mm512_loadu_ps(j->vc + t * j->kv_stride + (size_t)g * hd + i), a);
-        _mm512_storeu_ps(o + i, _mm512_mul_ps(a, _mm512_set1_ps(inv)));
+    // One pass over the values for up to 128 dims (8 accumulators), so each row of V is read once.
+    for (int i0 = 0; i0 < hd; i0 += 128) {
+        const int nv = (hd - i0 < 128 ? hd - i0 : 128) / 16;
+        __m512 a[8];
+        for (int v = 0; v < 8; v++) a[v] = _mm512_setzero_ps();
+        for (size_t t = 0; t < j->npos; t++) {
+            const float *vr = j->vc + t * j->kv_stride + (size_t)g * hd + i0;
+            const __m512 p = _mm512_set1_ps(scores[t]);
+            for (int v = 0; v < 8; v++) if (v < nv) a[v] = _mm512_fmadd_ps(p, _mm512_loadu_ps(vr + 16 * v), a[v]);
+        }
+        for (int v = 0; v < nv; v++) _mm512_storeu_ps(o + i0 + 16 * v, _mm512_mul_ps(a[v], _mm512_set1_ps(inv)));
     }
 }
 
