@@ -93,10 +93,10 @@ public struct InferenceThroughputSection: ReportSectionBuilder {
             let roof = rows.compactMap { r in r.decodeRoofline(probe).map { "\(r.threads)\t\($0)" } }
             guard !measured.isEmpty else { continue }
             data["m\(i)"] = measured.joined(separator: "\n") + "\n"
-            lines.append("{{m\(i)}} using 1:2 with linespoints lw 2 pt 7 lc rgb '\(palette[i % palette.count])' title '\(p) decode (measured)'")
+            lines.append("{{m\(i)}} using 1:2 with linespoints lw 2 pt 7 lc rgb '\(palette[i % palette.count])' title '\(Gnuplot.label(p)) decode (measured)'")
             if !roof.isEmpty {
                 data["r\(i)"] = roof.joined(separator: "\n") + "\n"
-                lines.append("{{r\(i)}} using 1:2 with linespoints lw 1 pt 4 dt 2 lc rgb '\(palette[i % palette.count])' title '\(p) roofline (probe)'")
+                lines.append("{{r\(i)}} using 1:2 with linespoints lw 1 pt 4 dt 2 lc rgb '\(palette[i % palette.count])' title '\(Gnuplot.label(p)) roofline (probe)'")
             }
         }
         guard !lines.isEmpty else { return nil }
@@ -136,11 +136,11 @@ public struct InferenceBatchSection: ReportSectionBuilder {
             let measured = rows.compactMap { r in r.decode.map { "\(r.batch)\t\($0.median)" } }
             guard !measured.isEmpty else { continue }
             data["b\(i)"] = measured.joined(separator: "\n") + "\n"
-            lines.append("{{b\(i)}} using 1:2 with linespoints lw 2 pt 7 lc rgb '\(palette[i % palette.count])' title '\(p) (measured)'")
+            lines.append("{{b\(i)}} using 1:2 with linespoints lw 2 pt 7 lc rgb '\(palette[i % palette.count])' title '\(Gnuplot.label(p)) (measured)'")
             let roof = rows.compactMap { r in r.decodeRoofline(probe).map { "\(r.batch)\t\($0)" } }
             if !roof.isEmpty {
                 data["r\(i)"] = roof.joined(separator: "\n") + "\n"
-                lines.append("{{r\(i)}} using 1:2 with lines lw 1 dt 2 lc rgb '\(palette[i % palette.count])' title '\(p) bandwidth roofline (probe)'")
+                lines.append("{{r\(i)}} using 1:2 with lines lw 1 dt 2 lc rgb '\(palette[i % palette.count])' title '\(Gnuplot.label(p)) bandwidth roofline (probe)'")
             }
         }
         guard !lines.isEmpty else { return nil }
@@ -181,7 +181,7 @@ public struct InferenceTTFTSection: ReportSectionBuilder {
             let measured = rows.compactMap { r in r.ttft.map { "\(r.prompt)\t\($0.median)\t\($0.min)\t\($0.max)" } }
             guard !measured.isEmpty else { continue }
             data["t\(i)"] = measured.joined(separator: "\n") + "\n"
-            lines.append("{{t\(i)}} using 1:2:3:4 with yerrorlines lw 2 pt 7 lc rgb '\(palette[i % palette.count])' title '\(p)'")
+            lines.append("{{t\(i)}} using 1:2:3:4 with yerrorlines lw 2 pt 7 lc rgb '\(palette[i % palette.count])' title '\(Gnuplot.label(p))'")
         }
         guard !lines.isEmpty else { return nil }
         let script = Gnuplot.preamble(title: "Time to first token against prompt length, batch 1, \(plural(threads)) (measured median, min–max)") + """
@@ -218,7 +218,7 @@ public struct InferenceMemorySection: ReportSectionBuilder {
             let peak = cs.compactMap(\.peakRSS).max()
             t.add([p, String(format: "%.0f", weights / mib), String(format: "%.1f", kv / mib), peak.map { String(format: "%.0f", $0 / mib) } ?? "—",
                    String(format: "%.0f", ((weights + kv) * 1.15 + 64 * mib) / mib)])
-            rows.append("\(p)\t\(weights / mib)\t\(kv / mib)\t\((peak ?? 0) / mib)")
+            rows.append("\(Gnuplot.label(p))\t\(weights / mib)\t\(kv / mib)\t\((peak ?? 0) / mib)")
         }
         let script = Gnuplot.preamble(title: "Memory per precision (weights and KV cache as allocated, peak RSS measured)") + """
 
