@@ -31,10 +31,22 @@ run: build
 test: deps
 	$(SWIFT) test
 
+# The inference benchmark of issue 3 on `small`, 2 threads: decode at batch 1 in every precision and prefill
+# of 512 tokens (one run each), batch 16 against batch 1 in q4_0; then every figure against its bar.
+BENCH_DIR := .headroom/bench
+BENCH_RUN := $(BIN) bench infer --model small --threads 2 --repetitions 3 --json
 bench: build
-	$(BIN) probe
-	$(BIN) finetune --model tiny --method lora --rank 8 --alpha 16 --targets q,v --precision f32 --seq-len 256 --batch 4 --threads 2 --steps 5
-	$(BIN) finetune --model tiny --method lora --rank 8 --alpha 16 --targets q,v --precision f32 --seq-len 256 --batch 4 --threads 2 --steps 5 --checkpointing
+	@mkdir -p $(BENCH_DIR)
+	$(BIN) probe --threads 2
+	for p in f32 f16 q8_0 q4_0; do \
+	  $(BENCH_RUN) --precision $$p --prompt-tokens 512 --generate-tokens 32 --batch 1 > $(BENCH_DIR)/small-$$p-p512-b1.json || exit 1; \
+	done
+	for b in 1 16; do \
+	  $(BENCH_RUN) --precision q4_0 --prompt-tokens 16 --generate-tokens 32 --batch $$b > $(BENCH_DIR)/small-q4_0-p16-b$$b.json || exit 1; \
+	done
+	$(BIN) bench summary $(BENCH_DIR)/small-*.json
+	$(BIN) bench finetune --model tiny --method lora --rank 8 --alpha 16 --targets q,v --precision f32 --seq-len 256 --batch 4 --threads 2 --steps 5
+	$(BIN) bench finetune --model tiny --method lora --rank 8 --alpha 16 --targets q,v --precision f32 --seq-len 256 --batch 4 --threads 2 --steps 5 --checkpointing
 
 clean:
 	rm -rf .build .headroom

@@ -97,15 +97,23 @@ public struct MeasureSettings: Sendable {
     public var warmup: Int
     /// Fine-tuning steps to measure (`measure.finetune`), if any.
     public var finetune: FinetuneSettings?
+    /// Weight precisions the inference measurements run (GGUF names), default [f32].
+    public var precisions: [String]
+    /// Tokens decoded after each prompt in the inference measurements.
+    public var generateTokens: Int
+
+    public static let knownPrecisions = ["f32", "f16", "q8_0", "q4_0"]
 
     public init(model: ModelShape, threads: [Int], promptTokens: [Int], batch: [Int], repetitions: Int, warmup: Int,
-                finetune: FinetuneSettings? = nil) {
+                precisions: [String] = ["f32"], generateTokens: Int = 32, finetune: FinetuneSettings? = nil) {
         self.model = model; self.threads = threads; self.promptTokens = promptTokens; self.batch = batch
-        self.repetitions = repetitions; self.warmup = warmup; self.finetune = finetune
+        self.repetitions = repetitions; self.warmup = warmup; self.precisions = precisions; self.generateTokens = generateTokens
+        self.finetune = finetune
     }
 
     static func read(_ field: YAMLField, catalog: Catalog) throws -> MeasureSettings {
-        let m = try field.mapping(allowed: ["model", "threads", "prompt_tokens", "batch", "repetitions", "warmup", "finetune"])
+        let m = try field.mapping(allowed: ["model", "threads", "prompt_tokens", "batch", "repetitions", "warmup",
+                                            "precisions", "generate_tokens", "finetune"])
         let modelField = try m.required("model")
         let model = try catalog.model(modelField.string(), field: modelField)
         func distinct(_ values: [Int], _ f: YAMLField) throws -> [Int] {
@@ -115,6 +123,24 @@ public struct MeasureSettings: Sendable {
         let threadsField = try m.required("threads")
         let promptField = try m.required("prompt_tokens")
         let batchField = m.optional("batch")
+        let precisionsField = m.optional("precisions")
+        let precisions = try precisionsField.map { f in
+            try distinctStrings(f.list { p -> String in
+                let name = try p.string()
+                guard knownPrecisions.contains(name) else { throw p.fail("one of \(knownPrecisions.joined(separator: ", "))") }
+                return name
+            }, f)
+        } ?? ["f32"]
+        func distinctStrings(_ values: [String], _ f: YAMLField) throws -> [String] {
+            if Set(values).count != values.count { throw f.error("lists a value twice") }
+            return values
+        }
+        let generateField = m.optional("generate_tokens")
+        let generate = try generateField?.int(min: 0, max: model.context) ?? 32
+        let prompts = try promptField.list { try $0.int(min: 1, max: model.context) }
+        if let longest = prompts.max(), longest + generate > model.context {
+            throw (generateField ?? promptField).error("prompt_tokens \(longest) + generate_tokens \(generate) exceed the context of \(model.id) (\(model.context))")
+        }
         return MeasureSettings(
             model: model,
             threads: try distinct(threadsField.list { try $0.int(min: 1, max: 256) }, threadsField),
@@ -122,6 +148,7 @@ public struct MeasureSettings: Sendable {
             batch: try batchField.map { try distinct($0.list { try $0.int(min: 1, max: 1024) }, $0) } ?? [1],
             repetitions: try m.optional("repetitions")?.int(min: 1, max: 10_000) ?? 5,
             warmup: try m.optional("warmup")?.int(min: 0, max: 1000) ?? 1,
+            precisions: precisions, generateTokens: generate,
             finetune: try m.optional("finetune").map { try FinetuneSettings.read($0, context: model.context) })
     }
 }

@@ -26,7 +26,10 @@ public struct ReportWriter {
 
     public init(builders: [any ReportSectionBuilder] = ReportWriter.standardBuilders) { self.builders = builders }
 
-    public static var standardBuilders: [any ReportSectionBuilder] { [MachineSection(), GemmSection(), FinetuneSection()] }
+    public static var standardBuilders: [any ReportSectionBuilder] {
+        [MachineSection(), GemmSection(), InferenceThroughputSection(), InferenceBatchSection(), InferenceTTFTSection(),
+         InferenceMemorySection(), FinetuneSection()]
+    }
 
     /// Writes the report into `folder` (created if needed) and returns the paths written.
     /// Files are written under temporary names and moved into place, so a failure leaves no half-written report.

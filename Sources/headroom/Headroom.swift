@@ -17,7 +17,7 @@ struct Headroom: ParsableCommand {
             or predicted (by the performance model, with the calibration it used), and says which.
             """,
         version: version,
-        subcommands: [RunCommand.self, ProbeCommand.self, HistoryCommand.self, ReportCommand.self,
+        subcommands: [RunCommand.self, ProbeCommand.self, BenchCommand.self, HistoryCommand.self, ReportCommand.self,
                       PlanCommand.self, WhatifCommand.self, ModelsCommand.self, HardwareCommand.self,
-                      GateCommand.self, BaselineCommand.self, BenchFinetuneCommand.self])
+                      GateCommand.self, BaselineCommand.self])
 }

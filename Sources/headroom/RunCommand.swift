@@ -96,6 +96,7 @@ extension RunCommand {
         let probe = ProbeWorkload(settings: scenario.probe, threads: Runner.probeThreads(for: scenario, cores: machine.cores))
         var workloads: [(label: String, workload: any Workload)] = [
             ("probe", probe), ("gemm \(scenario.measure.model.id)", GemmWorkload(scenario.measure)),
+            ("inference \(scenario.measure.model.id)", InferenceWorkload(scenario.measure)),
         ]
         if let finetune = FinetuneWorkload(scenario.measure) { workloads.append(("finetune \(scenario.measure.model.id)", finetune)) }
         return workloads

@@ -42,6 +42,8 @@ final class ScenarioTests: XCTestCase {
         XCTAssertEqual(s.measure.batch, [1])
         XCTAssertEqual(s.measure.repetitions, 5)
         XCTAssertEqual(s.measure.warmup, 1)
+        XCTAssertEqual(s.measure.precisions, ["f32"])
+        XCTAssertEqual(s.measure.generateTokens, 32)
     }
 
     /// Each bad fixture states, in its first line, the exact message it must produce.

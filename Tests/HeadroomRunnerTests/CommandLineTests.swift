@@ -29,8 +29,8 @@ final class CommandLineTests: XCTestCase {
 
     func testHelpExplainsEveryCommand() throws {
         XCTAssertTrue(FileManager.default.isExecutableFile(atPath: binary.path), "headroom not built at \(binary.path)")
-        for cmd in ["run", "probe", "history", "report"] {
-            let r = try run([cmd, "--help"], cwd: repo)
+        for cmd in ["run", "probe", "history", "report", "bench infer", "bench summary", "bench matvec"] {
+            let r = try run(cmd.split(separator: " ").map(String.init) + ["--help"], cwd: repo)
             XCTAssertEqual(r.status, 0, cmd)
             XCTAssertTrue(r.stdout.contains("OVERVIEW:") && r.stdout.contains("USAGE:"), "\(cmd): \(r.stdout)")
         }

@@ -5,7 +5,7 @@ import XCTest
 
 final class FinetuneCommandTests: XCTestCase {
     /// The command's words: top-level `finetune` on the trainer's branch, `bench finetune` once merged under `bench`.
-    static let command = ["finetune"]
+    static let command = ["bench", "finetune"]
 
     var binary: URL { HeadroomCLI.binary }
 
@@ -82,6 +82,7 @@ final class FinetuneCommandTests: XCTestCase {
               model: micro
               threads: [1]
               prompt_tokens: [8]
+              generate_tokens: 4
               repetitions: 1
               warmup: 0
               finetune: { method: [lora, full], rank: 2, seq_len: 8, batch: 2, steps: 2, warmup: 1, checkpointing: [false, true] }

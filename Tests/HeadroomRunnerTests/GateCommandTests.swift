@@ -50,7 +50,8 @@ final class GateCommandTests: XCTestCase {
         XCTAssertEqual(same.status, 0, same.stderr)
         let obj = try JSONSerialization.jsonObject(with: Data(same.stdout.utf8)) as? [String: Any]
         let rows = try XCTUnwrap(obj?["rows"] as? [[String: Any]])
-        XCTAssertEqual(rows.count, 8 * 5, "8 GEMM cases × (seconds, gflops, gflops ÷ sgemm, weight_gbps, weight_gbps ÷ read)")
+        XCTAssertEqual(rows.count, 8 * 5 + 9, "8 GEMM cases × (seconds, gflops, gflops ÷ sgemm, weight_gbps, weight_gbps ÷ read) " +
+                       "+ 1 inference case × (4 timing metrics raw and normalised, peak_rss_bytes)")
         XCTAssertTrue(rows.allSatisfy { ($0["ratio"] as? Double).map { abs($0 - 1) < 1e-12 } ?? false })
         // Identical samples: nothing regresses (a noisy case may be "not significant", never worse).
         XCTAssertTrue(rows.allSatisfy { ["pass", "not significant"].contains($0["verdict"] as? String) })
@@ -79,7 +80,7 @@ final class GateCommandTests: XCTestCase {
         XCTAssertEqual((slowJSON?["counts"] as? [String: Int])?["regression"], 16, slow.stdout)
         XCTAssertEqual(slowJSON?["exit_code"] as? Int, 1)
         let xml = try XMLDocument(contentsOf: dir.appendingPathComponent("slow.xml"), options: [])
-        XCTAssertEqual(try xml.nodes(forXPath: "//testcase").count, 40)
+        XCTAssertEqual(try xml.nodes(forXPath: "//testcase").count, 8 * 5 + 9)
         XCTAssertEqual(try xml.nodes(forXPath: "//testcase/failure").count, 16)
         XCTAssertEqual(xml.rootElement()?.attribute(forName: "failures")?.stringValue, "16")
         let sameXML = try XMLDocument(contentsOf: dir.appendingPathComponent("same.xml"), options: [])

@@ -1,0 +1,774 @@
+// The GGUF/ggml weight formats (f32, f16, q8_0, q4_0) and the kernels that read them: quantize,
+// dequantize, matrix-vector products for decode (one sequence, and up to 64 at once reading each
+// weight row once). AVX-512 (with VNNI) and AVX2 versions, a scalar fallback, chosen at run time.
+#include "CKernels.h"
+#include <immintrin.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define QK 32
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,f16c,fma")))
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#define Q8_BYTES 34   // f16 d, 32 x int8
+#define Q4_BYTES 18   // f16 d, 16 bytes of nibbles
+
+// ---- f16 <-> f32, portable (ggml's reference conversion) ---------------------------------------
+
+static inline float bits_f(uint32_t w) { float f; memcpy(&f, &w, 4); return f; }
+static inline uint32_t f_bits(float f) { uint32_t w; memcpy(&w, &f, 4); return w; }
+
+float hr_f16_to_f32(uint16_t h) {
+    const uint32_t w = (uint32_t)h << 16;
+    const uint32_t sign = w & 0x80000000u;
+    const uint32_t two_w = w + w;
+    const float normalized = bits_f((two_w >> 4) + (0xE0u << 23)) * 0x1.0p-112f;
+    const float denormalized = bits_f((two_w >> 17) | (126u << 23)) - 0.5f;
+    const uint32_t result = sign | (two_w < (1u << 27) ? f_bits(denormalized) : f_bits(normalized));
+    return bits_f(result);
+}
+
+uint16_t hr_f32_to_f16(float f) {
+    float base = (fabsf(f) * 0x1.0p+112f) * 0x1.0p-110f;
+    const uint32_t w = f_bits(f);
+    const uint32_t shl1_w = w + w;
+    const uint32_t sign = w & 0x80000000u;
+    uint32_t bias = shl1_w & 0xFF000000u;
+    if (bias < 0x71000000u) bias = 0x71000000u;
+    base = bits_f((bias >> 1) + 0x07800000u) + base;
+    const uint32_t bits = f_bits(base);
+    const uint32_t exp_bits = (bits >> 13) & 0x00007C00u;
+    const uint32_t mantissa_bits = bits & 0x00000FFFu;
+    const uint32_t nonsign = exp_bits + mantissa_bits;
+    return (uint16_t)((sign >> 16) | (shl1_w > 0xFF000000u ? 0x7E00u : nonsign));
+}
+
+static inline uint16_t load_u16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+
+// Every f16 as f32 (256 KiB, as ggml keeps): a block's scale becomes one load that can feed a broadcast.
+static float f16_table[65536];
+__attribute__((constructor)) static void fill_f16_table(void) {
+    for (uint32_t i = 0; i < 65536; i++) f16_table[i] = hr_f16_to_f32((uint16_t)i);
+}
+static inline void store_u16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
+
+size_t hr_row_bytes(int type, size_t k) {
+    switch (type) {
+    case HR_TYPE_F32: return 4 * k;
+    case HR_TYPE_F16: return 2 * k;
+    case HR_TYPE_Q8_0: return k / QK * Q8_BYTES;
+    case HR_TYPE_Q4_0: return k / QK * Q4_BYTES;
+    default: return 0;
+    }
+}
+
+// ---- ISA choice ---------------------------------------------------------------------------------
+
+static int best_level = -1, level_cap = -1;   // 2 = avx512 + vnni, 1 = avx2 + fma + f16c, 0 = scalar
+
+static int level(void) {
+    if (best_level < 0) {
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
+            && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("f16c") && __builtin_cpu_supports("fma")) best_level = 2;
+        else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) best_level = 1;
+        else best_level = 0;
+    }
+    return level_cap >= 0 && level_cap < best_level ? level_cap : best_level;
+}
+
+int hr_set_isa_limit(int l) { level_cap = l; return level(); }
+int hr_isa_level(void) { return level(); }
+
+const char *hr_quant_isa(void) {
+    switch (level()) { case 2: return "avx512-vnni"; case 1: return "avx2"; default: return "scalar"; }
+}
+
+// ---- reference quantization (ggml's quantize_row_*_ref) ------------------------------------------
+
+static void quantize_row(int type, const float *x, size_t k, uint8_t *out) {
+    switch (type) {
+    case HR_TYPE_F32: memcpy(out, x, 4 * k); return;
+    case HR_TYPE_F16: for (size_t i = 0; i < k; i++) store_u16(out + 2 * i, hr_f32_to_f16(x[i])); return;
+    case HR_TYPE_Q8_0:
+        for (size_t b = 0; b < k / QK; b++, x += QK, out += Q8_BYTES) {
+            float amax = 0;
+            for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(x[j]));
+            const float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+            store_u16(out, hr_f32_to_f16(d));
+            for (int j = 0; j < QK; j++) out[2 + j] = (uint8_t)(int8_t)roundf(x[j] * id);
+        }
+        return;
+    case HR_TYPE_Q4_0:
+        for (size_t b = 0; b < k / QK; b++, x += QK, out += Q4_BYTES) {
+            float amax = 0, max = 0;
+            for (int j = 0; j < QK; j++) if (amax < fabsf(x[j])) { amax = fabsf(x[j]); max = x[j]; }
+            const float d = max / -8.0f, id = d ? 1.0f / d : 0.0f;
+            store_u16(out, hr_f32_to_f16(d));
+            for (int j = 0; j < QK / 2; j++) {
+                int a = (int8_t)(x[j] * id + 8.5f), c = (int8_t)(x[j + QK / 2] * id + 8.5f);
+                uint8_t lo = (uint8_t)(a < 15 ? a : 15), hi = (uint8_t)(c < 15 ? c : 15);
+                out[2 + j] = (uint8_t)(lo | (hi << 4));
+            }
+        }
+        return;
+    }
+}
+
+void hr_quantize_rows(int type, const float *x, size_t rows, size_t k, void *out) {
+    const size_t rb = hr_row_bytes(type, k);
+    for (size_t r = 0; r < rows; r++) quantize_row(type, x + r * k, k, (uint8_t *)out + r * rb);
+}
+
+static void dequantize_row(int type, const uint8_t *w, size_t k, float *out) {
+    switch (type) {
+    case HR_TYPE_F32: memcpy(out, w, 4 * k); return;
+    case HR_TYPE_F16: for (size_t i = 0; i < k; i++) out[i] = hr_f16_to_f32(load_u16(w + 2 * i)); return;
+    case HR_TYPE_Q8_0:
+        for (size_t b = 0; b < k / QK; b++, w += Q8_BYTES, out += QK) {
+            const float d = hr_f16_to_f32(load_u16(w));
+            for (int j = 0; j < QK; j++) out[j] = (float)(int8_t)w[2 + j] * d;
+        }
+        return;
+    case HR_TYPE_Q4_0:
+        for (size_t b = 0; b < k / QK; b++, w += Q4_BYTES, out += QK) {
+            const float d = hr_f16_to_f32(load_u16(w));
+            for (int j = 0; j < QK / 2; j++) {
+                out[j] = (float)((w[2 + j] & 0x0F) - 8) * d;
+                out[j + QK / 2] = (float)((w[2 + j] >> 4) - 8) * d;
+            }
+        }
+        return;
+    }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,f16c,fma")))
+static void dequantize_row_avx512(int type, const uint8_t *w, size_t k, float *out) {
+    if (type == HR_TYPE_F16) {
+        for (size_t i = 0; i < k; i += 16) _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + 2 * i))));
+        return;
+    }
+    if (type == HR_TYPE_Q4_0) {
+        const __m128i m4 = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
+        for (size_t b = 0; b < k / QK; b++, w += Q4_BYTES, out += QK) {
+            const __m512 d = _mm512_set1_ps(_cvtsh_ss(load_u16(w)));
+            const __m128i q = _mm_loadu_si128((const __m128i *)(w + 2));
+            const __m128i lo = _mm_sub_epi8(_mm_and_si128(q, m4), eight);
+            const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m4), eight);
+            _mm512_storeu_ps(out, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo)), d));
+            _mm512_storeu_ps(out + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi)), d));
+        }
+        return;
+    }
+    if (type == HR_TYPE_Q8_0) {
+        for (size_t b = 0; b < k / QK; b++, w += Q8_BYTES, out += QK) {
+            const __m512 d = _mm512_set1_ps(_cvtsh_ss(load_u16(w)));
+            _mm512_storeu_ps(out, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(w + 2)))), d));
+            _mm512_storeu_ps(out + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(w + 18)))), d));
+        }
+        return;
+    }
+    dequantize_row(type, w, k, out);
+}
+
+static void dequant_row_fast(int type, const uint8_t *w, size_t k, float *out) {
+    if (level() >= 2) dequantize_row_avx512(type, w, k, out);
+    else dequantize_row(type, w, k, out);
+}
+
+typedef struct { int type; const uint8_t *w; size_t k, r0, rows; float *out; } dq_job;
+
+static void dq_task(void *p, int t, int n) {
+    dq_job *j = p;
+    const size_t rb = hr_row_bytes(j->type, j->k);
+    size_t lo = j->rows * t / n, hi = j->rows * (t + 1) / n;
+    for (size_t r = lo; r < hi; r++) dequant_row_fast(j->type, j->w + (j->r0 + r) * rb, j->k, j->out + r * j->k);
+}
+
+void hr_dequantize_rows(int type, const void *w, size_t k, size_t r0, size_t rows, float *out, int threads) {
+    dq_job j = { type, w, k, r0, rows, out };
+    hr_pool_run(threads < 1 ? 1 : threads, dq_task, &j);
+}
+
+// ---- synthetic weights -----------------------------------------------------------------------------
+
+static inline uint64_t splitmix(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+typedef struct { int type; uint8_t *out; size_t n, k; uint64_t seed; float scale; } fill_job;
+
+static void fill_task(void *p, int t, int nt) {
+    fill_job *j = p;
+    const size_t rb = hr_row_bytes(j->type, j->k);
+    float *row = malloc(j->k * sizeof(float));
+    for (size_t r = j->n * t / nt; r < j->n * (t + 1) / nt; r++) {
+        uint64_t s = j->seed ^ (r * 0xD1B54A32D192ED03ull);
+        splitmix(&s);
+        for (size_t i = 0; i < j->k; i++) row[i] = ((float)(splitmix(&s) >> 40) * (1.0f / 16777216.0f) * 2 - 1) * j->scale;
+        quantize_row(j->type, row, j->k, j->out + r * rb);
+    }
+    free(row);
+}
+
+void hr_synthetic_fill(int type, void *out, size_t n, size_t k, uint64_t seed, float scale, int threads) {
+    fill_job j = { type, out, n, k, seed, scale };
+    hr_pool_run(threads < 1 ? 1 : threads, fill_task, &j);
+}
+
+// ---- activations quantized to q8_0 for the integer dot products ------------------------------------
+// Per block: 32 int8 values, the f16-rounded scale as float, and per group of 4 values their sum times
+// -8 (for q4_0, whose nibbles are offset by 8) and -128 (for q8_0 weights biased to unsigned).
+
+typedef struct {
+    int8_t *q;        // k
+    float *d;         // k/32
+    int32_t *c4, *c8; // k/4 each
+    // Pairs of blocks (2p, 2p+1) for the q4_0 kernel: bytes [b0 0:16, b1 0:16, b0 16:32, b1 16:32], the
+    // -8·sum correction per 32-bit lane (lanes 0-3 block 2p, 4-7 block 2p+1) and the scales lane by lane.
+    int8_t *qp;       // k
+    int32_t *c4p;     // k/8
+    float *dp;        // k/8
+    size_t cap;
+} xq_t;
+
+static _Thread_local xq_t xq_tls;
+
+static void xq_reserve(xq_t *x, size_t k) {
+    if (x->cap >= k) return;
+    free(x->q); free(x->d); free(x->c4); free(x->c8); free(x->qp); free(x->c4p); free(x->dp);
+    x->qp = aligned_alloc(64, (k + 63) / 64 * 64);
+    x->c4p = aligned_alloc(64, (k / 2 + 63) / 64 * 64);
+    x->dp = aligned_alloc(64, (k / 2 + 63) / 64 * 64);
+    x->q = aligned_alloc(64, (k + 63) / 64 * 64);
+    x->d = aligned_alloc(64, ((k / QK) * 4 + 63) / 64 * 64);
+    x->c4 = aligned_alloc(64, (k + 63) / 64 * 64);
+    x->c8 = aligned_alloc(64, (k + 63) / 64 * 64);
+    x->cap = k;
+}
+
+// One block of 32 activations to q8_0 as ggml's quantize_row_q8_0 does (the scale is stored as f16, the
+// values are rounded half away from zero with the exact one): writes the 32 values and the sums of each
+// group of 4, returns the f16-rounded scale.
+static float quant_block_scalar(const float *v, int8_t *q, int32_t *gsum) {
+    float amax = 0;
+    for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(v[j]));
+    const float d0 = amax / 127.0f, id = d0 ? 1.0f / d0 : 0.0f;
+    for (int g = 0; g < QK / 4; g++) {
+        int s = 0;
+        for (int j = 4 * g; j < 4 * g + 4; j++) {
+            int x = (int)roundf(v[j] * id);
+            x = x > 127 ? 127 : x < -127 ? -127 : x;
+            q[j] = (int8_t)x;
+            s += x;
+        }
+        gsum[g] = s;
+    }
+    return hr_f16_to_f32(hr_f32_to_f16(d0));
+}
+
+AVX512 static float quant_block_avx512(const float *v, int8_t *q, int32_t *gsum) {
+    const __m512 x0 = _mm512_loadu_ps(v), x1 = _mm512_loadu_ps(v + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
+    const float d0 = amax / 127.0f, id = d0 ? 1.0f / d0 : 0.0f;
+    const __m512 vid = _mm512_set1_ps(id), half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
+    __m512i qi[2];
+    for (int h = 0; h < 2; h++) {
+        const __m512 y = _mm512_mul_ps(h ? x1 : x0, vid);
+        // roundf: truncate, then step away from zero when the dropped fraction is at least one half.
+        const __m512 t = _mm512_roundscale_ps(y, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        const __mmask16 up = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(y, t)), half, _CMP_GE_OQ);
+        const __m512 r = _mm512_mask_add_ps(t, up, t, _mm512_or_ps(one, _mm512_and_ps(y, _mm512_set1_ps(-0.0f))));
+        qi[h] = _mm512_max_epi32(_mm512_min_epi32(_mm512_cvttps_epi32(r), _mm512_set1_epi32(127)), _mm512_set1_epi32(-127));
+    }
+    const __m128i lo = _mm512_cvtepi32_epi8(qi[0]), hi = _mm512_cvtepi32_epi8(qi[1]);
+    const __m256i qb = _mm256_set_m128i(hi, lo);
+    _mm256_storeu_si256((__m256i *)q, qb);
+    _mm256_storeu_si256((__m256i *)gsum, _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), qb));
+    return hr_f16_to_f32(hr_f32_to_f16(d0));
+}
+
+static float quant_block(const float *v, int8_t *q, int32_t *gsum) {
+    return level() >= 2 ? quant_block_avx512(v, q, gsum) : quant_block_scalar(v, q, gsum);
+}
+
+static void quantize_x(const float *x, size_t k, xq_t *o) {
+    xq_reserve(o, k);
+    for (size_t b = 0; b < k / QK; b++) {
+        int32_t gs[8];
+        o->d[b] = quant_block(x + b * QK, o->q + b * QK, gs);
+        for (int g = 0; g < QK / 4; g++) { o->c4[b * 8 + g] = -8 * gs[g]; o->c8[b * 8 + g] = -128 * gs[g]; }
+    }
+    for (size_t p = 0; p < k / QK / 2; p++) {
+        const size_t b0 = 2 * p, b1 = 2 * p + 1;
+        memcpy(o->qp + p * 64, o->q + b0 * QK, 16);
+        memcpy(o->qp + p * 64 + 16, o->q + b1 * QK, 16);
+        memcpy(o->qp + p * 64 + 32, o->q + b0 * QK + 16, 16);
+        memcpy(o->qp + p * 64 + 48, o->q + b1 * QK + 16, 16);
+        for (int l = 0; l < 4; l++) {
+            o->c4p[p * 8 + l] = o->c4[b0 * 8 + l] + o->c4[b0 * 8 + l + 4];
+            o->c4p[p * 8 + 4 + l] = o->c4[b1 * 8 + l] + o->c4[b1 * 8 + l + 4];
+            o->dp[p * 8 + l] = o->d[b0];
+            o->dp[p * 8 + 4 + l] = o->d[b1];
+        }
+    }
+}
+
+// ---- one row · x, per format and ISA ----------------------------------------------------------------
+
+static float dot_scalar(int type, const uint8_t *w, size_t k, const float *x, const xq_t *xq) {
+    switch (type) {
+    case HR_TYPE_F32: { const float *f = (const float *)w; float s = 0; for (size_t i = 0; i < k; i++) s += f[i] * x[i]; return s; }
+    case HR_TYPE_F16: { float s = 0; for (size_t i = 0; i < k; i++) s += hr_f16_to_f32(load_u16(w + 2 * i)) * x[i]; return s; }
+    case HR_TYPE_Q8_0: {
+        float s = 0;
+        for (size_t b = 0; b < k / QK; b++, w += Q8_BYTES) {
+            int sum = 0;
+            for (int j = 0; j < QK; j++) sum += (int8_t)w[2 + j] * xq->q[b * QK + j];
+            s += hr_f16_to_f32(load_u16(w)) * xq->d[b] * (float)sum;
+        }
+        return s;
+    }
+    case HR_TYPE_Q4_0: {
+        float s = 0;
+        for (size_t b = 0; b < k / QK; b++, w += Q4_BYTES) {
+            int sum = 0;
+            for (int j = 0; j < QK / 2; j++)
+                sum += ((w[2 + j] & 0x0F) - 8) * xq->q[b * QK + j] + ((w[2 + j] >> 4) - 8) * xq->q[b * QK + j + 16];
+            s += hr_f16_to_f32(load_u16(w)) * xq->d[b] * (float)sum;
+        }
+        return s;
+    }
+    }
+    return 0;
+}
+
+
+// Four rows at a time share the loads of x.
+AVX512 static void rows_avx512(int type, const uint8_t *w, size_t rb, size_t k, const float *x, const xq_t *xq,
+                               size_t r0, size_t r1, float *y) {
+    size_t r = r0;
+    if (type == HR_TYPE_F32 || type == HR_TYPE_F16) {
+        for (; r + 4 <= r1; r += 4) {
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            const uint8_t *p0 = w + r * rb, *p1 = p0 + rb, *p2 = p1 + rb, *p3 = p2 + rb;
+            for (size_t i = 0; i < k; i += 32) {
+                const __m512 x0 = _mm512_loadu_ps(x + i), x1 = _mm512_loadu_ps(x + i + 16);
+                if (type == HR_TYPE_F16) {   // as the quantized kernels: the same columns of the next four rows
+                    _mm_prefetch((const char *)p0 + 4 * rb + 2 * i, _MM_HINT_T0);
+                    _mm_prefetch((const char *)p1 + 4 * rb + 2 * i, _MM_HINT_T0);
+                    _mm_prefetch((const char *)p2 + 4 * rb + 2 * i, _MM_HINT_T0);
+                    _mm_prefetch((const char *)p3 + 4 * rb + 2 * i, _MM_HINT_T0);
+                }
+#define LD(p, o) (type == HR_TYPE_F32 ? _mm512_loadu_ps((const float *)(p) + i + (o)) \
+                                      : _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((p) + 2 * (i + (o))))))
+                a0 = _mm512_fmadd_ps(LD(p0, 0), x0, a0); b0 = _mm512_fmadd_ps(LD(p0, 16), x1, b0);
+                a1 = _mm512_fmadd_ps(LD(p1, 0), x0, a1); b1 = _mm512_fmadd_ps(LD(p1, 16), x1, b1);
+                a2 = _mm512_fmadd_ps(LD(p2, 0), x0, a2); b2 = _mm512_fmadd_ps(LD(p2, 16), x1, b2);
+                a3 = _mm512_fmadd_ps(LD(p3, 0), x0, a3); b3 = _mm512_fmadd_ps(LD(p3, 16), x1, b3);
+#undef LD
+            }
+            y[r] = _mm512_reduce_add_ps(_mm512_add_ps(a0, b0));
+            y[r + 1] = _mm512_reduce_add_ps(_mm512_add_ps(a1, b1));
+            y[r + 2] = _mm512_reduce_add_ps(_mm512_add_ps(a2, b2));
+            y[r + 3] = _mm512_reduce_add_ps(_mm512_add_ps(a3, b3));
+        }
+    } else if (type == HR_TYPE_Q4_0) {
+        // Two blocks per step: their 32 nibble bytes side by side in one register, low and high nibbles
+        // multiplied into x laid out to match (xq->qp), lanes 0-3 summing block 2p and 4-7 block 2p+1.
+        const __m256i m4 = _mm256_set1_epi8(0x0F);
+        const size_t nb = k / QK, np = nb / 2;
+        // Each row's stream prefetches the same columns of the next group of four rows: short rows
+        // (1152 bytes at k = 2048) would otherwise start every group cold.
+        const size_t pf = 4 * rb;
+        for (; r + 4 <= r1; r += 4) {
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            const uint8_t *p0 = w + r * rb, *p1 = p0 + rb, *p2 = p1 + rb, *p3 = p2 + rb;
+            for (size_t pi = 0; pi < np; pi++) {
+                const __m256i xlo = _mm256_load_si256((const __m256i *)(xq->qp + pi * 64));
+                const __m256i xhi = _mm256_load_si256((const __m256i *)(xq->qp + pi * 64 + 32));
+                const __m256i cv = _mm256_load_si256((const __m256i *)(xq->c4p + pi * 8));
+                const __m256 dx = _mm256_load_ps(xq->dp + pi * 8);
+                const size_t off = pi * 2 * Q4_BYTES;
+#define Q4ROW(P, A) { \
+                    const uint8_t *q = (P) + off; \
+                    _mm_prefetch((const char *)q + pf, _MM_HINT_T0); \
+                    const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(q + 2))), \
+                                                              _mm_loadu_si128((const __m128i *)(q + 20)), 1); \
+                    __m256i s = _mm256_dpbusd_epi32(cv, _mm256_and_si256(v, m4), xlo); \
+                    s = _mm256_dpbusd_epi32(s, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4), xhi); \
+                    const __m256 dw = _mm256_blend_ps(_mm256_broadcast_ss(&f16_table[load_u16(q)]), \
+                                                      _mm256_broadcast_ss(&f16_table[load_u16(q + Q4_BYTES)]), 0xF0); \
+                    A = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, dx), A); }
+                Q4ROW(p0, a0) Q4ROW(p1, a1) Q4ROW(p2, a2) Q4ROW(p3, a3)
+#undef Q4ROW
+            }
+            __m256 acc[4] = { a0, a1, a2, a3 };
+            for (int j = 0; j < 4; j++) {
+                float tail = 0;
+                if (nb & 1) {   // an odd last block
+                    const size_t b = nb - 1;
+                    const uint8_t *blk = w + (r + j) * rb + b * Q4_BYTES;
+                    int sum = 0;
+                    for (int e = 0; e < QK / 2; e++)
+                        sum += ((blk[2 + e] & 0x0F) - 8) * xq->q[b * QK + e] + ((blk[2 + e] >> 4) - 8) * xq->q[b * QK + e + 16];
+                    tail = f16_table[load_u16(blk)] * xq->d[b] * (float)sum;
+                }
+                __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc[j]), _mm256_extractf128_ps(acc[j], 1));
+                h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+                h = _mm_add_ss(h, _mm_movehdup_ps(h));
+                y[r + j] = _mm_cvtss_f32(h) + tail;
+            }
+        }
+    } else if (type == HR_TYPE_Q8_0) {
+        const __m256i bias = _mm256_set1_epi8((char)0x80);
+        const size_t nb = k / QK, pf = 4 * rb;
+        for (; r + 4 <= r1; r += 4) {
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            const uint8_t *p0 = w + r * rb, *p1 = p0 + rb, *p2 = p1 + rb, *p3 = p2 + rb;
+            for (size_t b = 0; b < nb; b++) {
+                const __m256i xv = _mm256_load_si256((const __m256i *)(xq->q + b * QK));
+                const __m256i cv = _mm256_load_si256((const __m256i *)(xq->c8 + b * 8));
+                const __m256 dx = _mm256_broadcast_ss(xq->d + b);
+                const size_t off = b * Q8_BYTES;
+#define Q8ROW(P, A) { \
+                    const uint8_t *q = (P) + off; \
+                    _mm_prefetch((const char *)q + pf, _MM_HINT_T0); \
+                    const __m256i s = _mm256_dpbusd_epi32(cv, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(q + 2)), bias), xv); \
+                    A = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(_mm256_broadcast_ss(&f16_table[load_u16(q)]), dx), A); }
+                Q8ROW(p0, a0) Q8ROW(p1, a1) Q8ROW(p2, a2) Q8ROW(p3, a3)
+#undef Q8ROW
+            }
+            __m256 acc[4] = { a0, a1, a2, a3 };
+            for (int j = 0; j < 4; j++) {
+                __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc[j]), _mm256_extractf128_ps(acc[j], 1));
+                h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+                h = _mm_add_ss(h, _mm_movehdup_ps(h));
+                y[r + j] = _mm_cvtss_f32(h);
+            }
+        }
+    }
+    for (; r < r1; r++) y[r] = dot_scalar(type, w + r * rb, k, x, xq);
+}
+
+AVX2 static void rows_avx2(int type, const uint8_t *w, size_t rb, size_t k, const float *x, const xq_t *xq,
+                           size_t r0, size_t r1, float *y) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (size_t r = r0; r < r1; r++) {
+        const uint8_t *p = w + r * rb;
+        __m256 a = _mm256_setzero_ps(), c = a;
+        if (type == HR_TYPE_F32 || type == HR_TYPE_F16) {
+            for (size_t i = 0; i < k; i += 16) {
+                __m256 w0, w1;
+                if (type == HR_TYPE_F32) { w0 = _mm256_loadu_ps((const float *)p + i); w1 = _mm256_loadu_ps((const float *)p + i + 8); }
+                else { w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 2 * i))); w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 2 * i + 16))); }
+                a = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), a);
+                c = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), c);
+            }
+        } else {
+            const int q4 = type == HR_TYPE_Q4_0;
+            const size_t bb = q4 ? Q4_BYTES : Q8_BYTES;
+            for (size_t b = 0; b < k / QK; b++) {
+                const uint8_t *blk = p + b * bb;
+                const __m256i xv = _mm256_load_si256((const __m256i *)(xq->q + b * QK));
+                __m256i s;
+                if (q4) {
+                    const __m128i q = _mm_loadu_si128((const __m128i *)(blk + 2));
+                    const __m256i wv = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), m4);
+                    s = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(wv, xv), ones),
+                                         _mm256_load_si256((const __m256i *)(xq->c4 + b * 8)));
+                } else {
+                    const __m256i wv = _mm256_loadu_si256((const __m256i *)(blk + 2));
+                    s = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv)), ones);
+                }
+                const __m256 sc = _mm256_set1_ps(_cvtsh_ss(load_u16(blk)) * xq->d[b]);
+                if (b & 1) c = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), sc, c);
+                else a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), sc, a);
+            }
+        }
+        __m256 s = _mm256_add_ps(a, c);
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_add_ss(h, _mm_movehdup_ps(h));
+        y[r] = _mm_cvtss_f32(h);
+    }
+}
+
+typedef struct { int type; const uint8_t *w; size_t n, k; const float *x; const xq_t *xq; float *y; } mv_job;
+
+static void mv_rows(const mv_job *j, size_t r0, size_t r1);
+
+// Several matrices with the same input (q, k, v; gate, up) as one job over their stacked rows.
+typedef struct { int count; mv_job parts[4]; size_t start[5]; } mv_multi;
+
+static void mv_multi_range(void *p, size_t lo, size_t hi) {
+    mv_multi *m = p;
+    for (int i = 0; i < m->count; i++) {
+        size_t a = lo > m->start[i] ? lo : m->start[i], b = hi < m->start[i + 1] ? hi : m->start[i + 1];
+        if (a < b) mv_rows(&m->parts[i], a - m->start[i], b - m->start[i]);
+    }
+}
+
+void hr_matvec_multi(int count, const int *types, const void *const *ws, const size_t *ns, size_t k, const float *x,
+                     float *const *ys, int threads) {
+    if (count < 1) return;
+    if (count > 4) count = 4;
+    xq_t *xq = &xq_tls;
+    int quantized = 0;
+    for (int i = 0; i < count; i++) quantized |= types[i] == HR_TYPE_Q4_0 || types[i] == HR_TYPE_Q8_0;
+    if (quantized) quantize_x(x, k, xq);
+    mv_multi m = { .count = count };
+    m.start[0] = 0;
+    for (int i = 0; i < count; i++) {
+        m.parts[i] = (mv_job){ types[i], ws[i], ns[i], k, x, xq, ys[i] };
+        // Each matrix's rows start on a multiple of 64 in the stacked range, so chunks never straddle two.
+        m.start[i + 1] = m.start[i] + (ns[i] + 63) / 64 * 64;
+    }
+    hr_pool_for(threads < 1 ? 1 : threads, m.start[count], 64, mv_multi_range, &m);
+}
+
+static void mv_range(void *p, size_t r0, size_t r1) { mv_rows(p, r0, r1); }
+
+static void mv_rows(const mv_job *j, size_t r0, size_t r1) {
+    if (r1 > j->n) r1 = j->n;
+    if (r0 >= r1) return;
+    const size_t rb = hr_row_bytes(j->type, j->k);
+    switch (level()) {
+    case 2: rows_avx512(j->type, j->w, rb, j->k, j->x, j->xq, r0, r1, j->y); break;
+    case 1: rows_avx2(j->type, j->w, rb, j->k, j->x, j->xq, r0, r1, j->y); break;
+    default: for (size_t r = r0; r < r1; r++) j->y[r] = dot_scalar(j->type, j->w + r * rb, j->k, j->x, j->xq);
+    }
+}
+
+void hr_matvec(int type, const void *w, size_t n, size_t k, const float *x, float *y, int threads) {
+    xq_t *xq = &xq_tls;
+    if (type == HR_TYPE_Q4_0 || type == HR_TYPE_Q8_0) quantize_x(x, k, xq);
+    mv_job j = { type, w, n, k, x, xq, y };
+    // Chunks of 64 rows (a multiple of the kernels' 4-row groups), claimed by whichever thread is free.
+    hr_pool_for(threads < 1 ? 1 : threads, n, 64, mv_range, &j);
+}
+
+// ---- batched: b rows of x against each weight row, read once ----------------------------------------
+
+void hr_matvec_reference(int type, const void *w, size_t n, size_t k, const float *x, size_t b, float *y) {
+    float *row = malloc(k * sizeof(float));
+    const size_t rb = hr_row_bytes(type, k);
+    for (size_t r = 0; r < n; r++) {
+        dequantize_row(type, (const uint8_t *)w + r * rb, k, row);
+        for (size_t s = 0; s < b; s++) {
+            double acc = 0;
+            for (size_t i = 0; i < k; i++) acc += (double)row[i] * x[s * k + i];
+            y[s * n + r] = (float)acc;
+        }
+    }
+    free(row);
+}
+
+// Activations of up to 64 sequences laid out for the integer kernel: lanes of a 512-bit register are
+// 16 sequences; for block b and group g (4 values) `q` holds each lane's 4 int8 values side by side.
+typedef struct {
+    int8_t *q;      // [chunk][block][group 8][lane 16][4]
+    float *d;       // [chunk][block][lane 16]
+    int32_t *c;     // [chunk][block][lane 16], -8·sum or -128·sum of the lane's block
+    size_t cap;
+} xb_t;
+
+static _Thread_local xb_t xb_tls;
+static _Thread_local float *fw_tls;
+static _Thread_local size_t fw_cap;
+
+static void quantize_x_batch(int type, const float *x, size_t b, size_t k, xb_t *o) {
+    const size_t chunks = (b + 15) / 16, nb = k / QK;
+    const size_t need = chunks * k * 16;
+    if (o->cap < need) {
+        free(o->q); free(o->d); free(o->c);
+        o->q = aligned_alloc(64, need);
+        o->d = aligned_alloc(64, chunks * nb * 16 * 4);
+        o->c = aligned_alloc(64, chunks * nb * 16 * 4);
+        o->cap = need;
+    }
+    if (b % 16) {   // lanes past the last sequence stay zero
+        memset(o->q, 0, chunks * k * 16);
+        memset(o->d, 0, chunks * nb * 16 * 4);
+        memset(o->c, 0, chunks * nb * 16 * 4);
+    }
+    const int mult = type == HR_TYPE_Q4_0 ? -8 : -128;
+    for (size_t s = 0; s < b; s++) {
+        const size_t ch = s / 16, lane = s % 16;
+        for (size_t blk = 0; blk < nb; blk++) {
+            _Alignas(32) int8_t q[32];
+            int32_t gs[8];
+            const float d = quant_block(x + s * k + blk * QK, q, gs);
+            int32_t *dst = (int32_t *)(o->q + ((ch * nb + blk) * 8) * 64) + lane;
+            int sum = 0;
+            for (int g = 0; g < 8; g++) { memcpy(dst + g * 16, q + 4 * g, 4); sum += gs[g]; }
+            o->d[(ch * nb + blk) * 16 + lane] = d;
+            o->c[(ch * nb + blk) * 16 + lane] = mult * sum;
+        }
+    }
+}
+
+typedef struct { int type; const uint8_t *w; size_t n, k; const float *x; size_t b; const xb_t *xb; float *y; } bmv_job;
+
+// Integer kernel: for each block of four weight rows, the 32 weights of each row are unpacked once
+// (unsigned), then each group of 4 is broadcast to all lanes and multiplied into 16 sequences' int8
+// activations (VNNI). Four rows share every load of the activations; two integer accumulators per row
+// halve the dependency chain; the float accumulators stay in registers (one 16-sequence chunk at a time).
+static inline void unpack_block(int q4, const uint8_t *q, uint8_t *dst) {
+    if (q4) {
+        for (int e = 0; e < 16; e++) { dst[e] = q[2 + e] & 0x0F; dst[e + 16] = q[2 + e] >> 4; }
+    } else {
+        for (int e = 0; e < 32; e++) dst[e] = q[2 + e] ^ 0x80;
+    }
+}
+
+AVX512 static inline void unpack_block_avx(int q4, const uint8_t *q, uint8_t *dst) {
+    if (q4) {
+        const __m128i v = _mm_loadu_si128((const __m128i *)(q + 2)), m4 = _mm_set1_epi8(0x0F);
+        _mm_store_si128((__m128i *)dst, _mm_and_si128(v, m4));
+        _mm_store_si128((__m128i *)(dst + 16), _mm_and_si128(_mm_srli_epi16(v, 4), m4));
+    } else {
+        _mm256_store_si256((__m256i *)dst, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(q + 2)), _mm256_set1_epi8((char)0x80)));
+    }
+}
+
+// A broadcast straight from memory (a load-port uop); the compiler would otherwise build it with shuffles.
+AVX512 static inline __m512i bcast_mem(const uint8_t *p) {
+    __m512i r;
+    __asm__("vpbroadcastd %1, %0" : "=v"(r) : "m"(*(const int32_t *)p));
+    return r;
+}
+
+AVX512 static void batch_rows_int(const bmv_job *j, size_t r0, size_t r1) {
+    const int q4 = j->type == HR_TYPE_Q4_0;
+    const size_t bb = q4 ? Q4_BYTES : Q8_BYTES, nb = j->k / QK, rb = hr_row_bytes(j->type, j->k);
+    const size_t chunks = (j->b + 15) / 16;
+    _Alignas(64) uint8_t wb[4][32];
+    _Alignas(64) float out[4][16];
+    (void)unpack_block;
+    for (size_t c = 0; c < chunks; c++) {
+        for (size_t r = r0; r < r1; r += 4) {
+            const int nr = r1 - r >= 4 ? 4 : (int)(r1 - r);
+            const uint8_t *p[4];
+            for (int i = 0; i < 4; i++) p[i] = j->w + (r + (i < nr ? i : 0)) * rb;
+            __m512 f0 = _mm512_setzero_ps(), f1 = f0, f2 = f0, f3 = f0;
+            for (size_t blk = 0; blk < nb; blk++) {
+                const size_t base = c * nb + blk;
+                const int8_t *xs = j->xb->q + base * 8 * 64;
+                for (int i = 0; i < 4; i++) {
+                    _mm_prefetch((const char *)p[i] + 4 * rb + blk * bb, _MM_HINT_T0);
+                    unpack_block_avx(q4, p[i] + blk * bb, wb[i]);
+                }
+                // Make the compiler reload the groups from memory: a broadcast from memory runs on a load
+                // port, while building it from a register costs shuffles on the port VNNI needs.
+                __asm__ volatile("" ::: "memory");
+                const __m512i corr = _mm512_load_si512(j->xb->c + base * 16);
+                const __m512 dx = _mm512_load_ps(j->xb->d + base * 16);
+                __m512i a0 = corr, a1 = corr, a2 = corr, a3 = corr;
+                __m512i b0 = _mm512_setzero_si512(), b1 = b0, b2 = b0, b3 = b0;
+#define G(g, A0, A1, A2, A3) { \
+                    const __m512i xg = _mm512_load_si512(xs + (g) * 64); \
+                    A0 = _mm512_dpbusd_epi32(A0, bcast_mem(wb[0] + 4 * (g)), xg); \
+                    A1 = _mm512_dpbusd_epi32(A1, bcast_mem(wb[1] + 4 * (g)), xg); \
+                    A2 = _mm512_dpbusd_epi32(A2, bcast_mem(wb[2] + 4 * (g)), xg); \
+                    A3 = _mm512_dpbusd_epi32(A3, bcast_mem(wb[3] + 4 * (g)), xg); }
+                G(0, a0, a1, a2, a3) G(1, b0, b1, b2, b3) G(2, a0, a1, a2, a3) G(3, b0, b1, b2, b3)
+                G(4, a0, a1, a2, a3) G(5, b0, b1, b2, b3) G(6, a0, a1, a2, a3) G(7, b0, b1, b2, b3)
+#undef G
+                f0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a0, b0)), _mm512_mul_ps(dx, _mm512_set1_ps(f16_table[load_u16(p[0] + blk * bb)])), f0);
+                f1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a1, b1)), _mm512_mul_ps(dx, _mm512_set1_ps(f16_table[load_u16(p[1] + blk * bb)])), f1);
+                f2 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a2, b2)), _mm512_mul_ps(dx, _mm512_set1_ps(f16_table[load_u16(p[2] + blk * bb)])), f2);
+                f3 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a3, b3)), _mm512_mul_ps(dx, _mm512_set1_ps(f16_table[load_u16(p[3] + blk * bb)])), f3);
+            }
+            _mm512_store_ps(out[0], f0); _mm512_store_ps(out[1], f1); _mm512_store_ps(out[2], f2); _mm512_store_ps(out[3], f3);
+            for (int i = 0; i < nr; i++)
+                for (size_t l = 0; l < 16 && c * 16 + l < j->b; l++) j->y[(c * 16 + l) * j->n + r + i] = out[i][l];
+        }
+    }
+}
+
+// Float kernel (f32, f16): one weight row against up to 16 sequences per pass, row kept in cache between passes.
+#define FLOAT_BATCH(NB) \
+AVX512 static void batch_float_##NB(int type, const uint8_t *p, size_t k, const float *x, size_t n, size_t r, float *y) { \
+    __m512 acc[NB]; \
+    for (int s = 0; s < NB; s++) acc[s] = _mm512_setzero_ps(); \
+    for (size_t i = 0; i < k; i += 16) { \
+        const __m512 wv = type == HR_TYPE_F32 ? _mm512_loadu_ps((const float *)p + i) \
+                                              : _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 2 * i))); \
+        for (int s = 0; s < NB; s++) acc[s] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + s * k + i), acc[s]); \
+    } \
+    for (int s = 0; s < NB; s++) y[s * n + r] = _mm512_reduce_add_ps(acc[s]); \
+}
+FLOAT_BATCH(16)
+FLOAT_BATCH(8)
+FLOAT_BATCH(4)
+FLOAT_BATCH(2)
+FLOAT_BATCH(1)
+
+AVX512 static void batch_rows_float(const bmv_job *j, size_t r0, size_t r1) {
+    const size_t rb = hr_row_bytes(j->type, j->k);
+    for (size_t r = r0; r < r1; r++) {
+        const uint8_t *p = j->w + r * rb;
+        size_t s = 0;
+        while (s < j->b) {
+            const size_t left = j->b - s;
+            const float *xs = j->x + s * j->k;
+            float *ys = j->y + s * j->n;
+            if (left >= 16) { batch_float_16(j->type, p, j->k, xs, j->n, r, ys); s += 16; }
+            else if (left >= 8) { batch_float_8(j->type, p, j->k, xs, j->n, r, ys); s += 8; }
+            else if (left >= 4) { batch_float_4(j->type, p, j->k, xs, j->n, r, ys); s += 4; }
+            else if (left >= 2) { batch_float_2(j->type, p, j->k, xs, j->n, r, ys); s += 2; }
+            else { batch_float_1(j->type, p, j->k, xs, j->n, r, ys); s += 1; }
+        }
+    }
+}
+
+// Without AVX-512: dequantize the row once into a per-thread buffer, then dot it with every sequence.
+static void batch_rows_generic(const bmv_job *j, size_t r0, size_t r1) {
+    if (fw_cap < j->k) { free(fw_tls); fw_tls = malloc(j->k * sizeof(float)); fw_cap = j->k; }
+    const size_t rb = hr_row_bytes(j->type, j->k);
+    for (size_t r = r0; r < r1; r++) {
+        dequantize_row(j->type, j->w + r * rb, j->k, fw_tls);
+        for (size_t s = 0; s < j->b; s++) {
+            const float *xs = j->x + s * j->k;
+            float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+            for (size_t i = 0; i < j->k; i += 4) {
+                a0 += fw_tls[i] * xs[i]; a1 += fw_tls[i + 1] * xs[i + 1];
+                a2 += fw_tls[i + 2] * xs[i + 2]; a3 += fw_tls[i + 3] * xs[i + 3];
+            }
+            j->y[s * j->n + r] = (a0 + a1) + (a2 + a3);
+        }
+    }
+}
+
+static void bmv_range(void *p, size_t r0, size_t r1) {
+    bmv_job *j = p;
+    if (level() >= 2) {
+        if (j->type == HR_TYPE_Q4_0 || j->type == HR_TYPE_Q8_0) batch_rows_int(j, r0, r1);
+        else batch_rows_float(j, r0, r1);
+    } else {
+        batch_rows_generic(j, r0, r1);
+    }
+}
+
+void hr_matvec_batch(int type, const void *w, size_t n, size_t k, const float *x, size_t b, float *y, int threads) {
+    if (b == 0) return;
+    if (b > 64) {   // larger batches in slices of 64
+        for (size_t s = 0; s < b; s += 64) {
+            size_t m = b - s < 64 ? b - s : 64;
+            float *tmp = malloc(m * n * sizeof(float));
+            hr_matvec_batch(type, w, n, k, x + s * k, m, tmp, threads);
+            memcpy(y + s * n, tmp, m * n * sizeof(float));
+            free(tmp);
+        }
+        return;
+    }
+    xb_t *xb = &xb_tls;
+    if (level() >= 2 && (type == HR_TYPE_Q4_0 || type == HR_TYPE_Q8_0)) quantize_x_batch(type, x, b, k, xb);
+    bmv_job j = { type, w, n, k, x, b, xb, y };
+    hr_pool_for(threads < 1 ? 1 : threads, n, 32, bmv_range, &j);
+}

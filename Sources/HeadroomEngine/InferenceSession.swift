@@ -1,0 +1,241 @@
+// An inference session over one model: KV caches for up to `maxBatch` sequences, prefill of a prompt
+// (matrix-matrix, sgemm), decode of one token (matrix-vector, memory-bound) and batched decode of one
+// token for each of several sequences, reading every weight once per step. All buffers are sized up front.
+import CBLAS
+import Foundation
+import HeadroomKernels
+
+public final class InferenceSession {
+    public let weights: ModelWeights
+    public let config: ModelConfig
+    /// Threads of the kernel pool and of OpenBLAS.
+    public let threads: Int
+    /// Positions each sequence's KV cache holds.
+    public let maxTokens: Int
+    /// Sequences with a KV cache.
+    public let maxBatch: Int
+
+    /// Positions filled in each sequence's cache.
+    public private(set) var positions: [Int]
+
+    private let kCache: FloatBuffer, vCache: FloatBuffer
+    // Decode activations, maxBatch rows each.
+    private let x: FloatBuffer, xn: FloatBuffer, q: FloatBuffer, k: FloatBuffer, v: FloatBuffer, att: FloatBuffer, tmp: FloatBuffer
+    private let gate: FloatBuffer, up: FloatBuffer, logits: FloatBuffer
+    // Prefill activations, grown to the longest prompt seen.
+    private var prefillRows = 0
+    private var px = FloatBuffer(count: 0), pxn = FloatBuffer(count: 0), pq = FloatBuffer(count: 0), pk = FloatBuffer(count: 0)
+    private var pv = FloatBuffer(count: 0), patt = FloatBuffer(count: 0), pgate = FloatBuffer(count: 0), pup = FloatBuffer(count: 0)
+    private var scores = FloatBuffer(count: 0)
+    private let tiles = TileScratch()
+
+    public init(weights: ModelWeights, maxTokens: Int, maxBatch: Int = 1, threads: Int = 1) throws {
+        let c = weights.config
+        guard maxTokens >= 1, maxTokens <= c.context else {
+            throw EngineError.badConfig(c.name, "a session needs 1 to \(c.context) positions (the context), got \(maxTokens)")
+        }
+        guard (1...1024).contains(maxBatch) else { throw EngineError.badConfig(c.name, "batch must be 1 to 1024, got \(maxBatch)") }
+        self.weights = weights; config = c; self.threads = max(1, threads); self.maxTokens = maxTokens; self.maxBatch = maxBatch
+        positions = [Int](repeating: 0, count: maxBatch)
+        kCache = FloatBuffer(count: maxBatch * c.layers * maxTokens * c.kvDim)
+        vCache = FloatBuffer(count: maxBatch * c.layers * maxTokens * c.kvDim)
+        x = FloatBuffer(count: maxBatch * c.dim); xn = FloatBuffer(count: maxBatch * c.dim)
+        q = FloatBuffer(count: maxBatch * c.dim); att = FloatBuffer(count: maxBatch * c.dim); tmp = FloatBuffer(count: maxBatch * c.dim)
+        k = FloatBuffer(count: maxBatch * c.kvDim); v = FloatBuffer(count: maxBatch * c.kvDim)
+        gate = FloatBuffer(count: maxBatch * c.ffnDim); up = FloatBuffer(count: maxBatch * c.ffnDim)
+        logits = FloatBuffer(count: maxBatch * c.vocab)
+    }
+
+    /// Bytes of the KV caches (f32 keys and values for every sequence, layer and position).
+    public var kvCacheBytes: Int { kCache.bytes + vCache.bytes }
+
+    /// Bytes of activation buffers held now (decode, prefill and the dequantization tile).
+    public var activationBytes: Int {
+        [x, xn, q, k, v, att, tmp, gate, up, logits, px, pxn, pq, pk, pv, patt, pgate, pup, scores].reduce(0) { $0 + $1.bytes } + tiles.bytes
+    }
+
+    /// Forgets every sequence (the caches are overwritten as positions refill).
+    public func reset() { positions = [Int](repeating: 0, count: maxBatch) }
+
+    /// Makes sequence `to` a copy of sequence `from` (its cache and position): a shared prompt prefilled once.
+    public func copySequence(from: Int, to: Int) throws {
+        try checkSequence(from); try checkSequence(to)
+        let n = positions[from] * config.kvDim
+        for l in 0..<config.layers {
+            (kCache.pointer + cacheOffset(to, l)).update(from: kCache.pointer + cacheOffset(from, l), count: n)
+            (vCache.pointer + cacheOffset(to, l)).update(from: vCache.pointer + cacheOffset(from, l), count: n)
+        }
+        positions[to] = positions[from]
+    }
+
+    private func cacheOffset(_ seq: Int, _ layer: Int) -> Int { (seq * config.layers + layer) * maxTokens * config.kvDim }
+
+    private func checkSequence(_ s: Int) throws { if s < 0 || s >= maxBatch { throw EngineError.badSequence(s, count: maxBatch) } }
+
+    private func checkTokens(_ tokens: [Int32]) throws {
+        for t in tokens where t < 0 || Int(t) >= config.vocab { throw EngineError.badToken(t, vocab: config.vocab) }
+    }
+
+    private func embed(_ token: Int32, into row: UnsafeMutablePointer<Float>) {
+        weights.tokenEmbedding.dequantize(rows: Int(token), count: 1, into: row)
+    }
+
+    // MARK: prefill
+
+    private func reservePrefill(_ T: Int, context L: Int) {
+        let c = config
+        if T > prefillRows {
+            px = FloatBuffer(count: T * c.dim); pxn = FloatBuffer(count: T * c.dim); pq = FloatBuffer(count: T * c.dim)
+            patt = FloatBuffer(count: T * c.dim); pk = FloatBuffer(count: T * c.kvDim); pv = FloatBuffer(count: T * c.kvDim)
+            pgate = FloatBuffer(count: T * c.ffnDim); pup = FloatBuffer(count: T * c.ffnDim)
+            prefillRows = T
+        }
+        if scores.count < T * L { scores = FloatBuffer(count: T * L) }
+    }
+
+    /// Runs `tokens` through the model after what `sequence` already holds, and returns the logits (vocab)
+    /// at the last position.
+    @discardableResult
+    public func prefill(_ tokens: [Int32], sequence s: Int = 0) throws -> [Float] {
+        try checkSequence(s); try checkTokens(tokens)
+        let T = tokens.count, pos0 = positions[s], c = config
+        guard T >= 1 else { return [] }
+        guard pos0 + T <= maxTokens else { throw EngineError.contextFull(sequence: s, needed: pos0 + T, capacity: maxTokens) }
+        reservePrefill(T, context: pos0 + T)
+        BLASThreads.set(threads)
+        let n = threads
+        for (t, tok) in tokens.enumerated() { embed(tok, into: px.pointer + t * c.dim) }
+        let X = px.pointer, XN = pxn.pointer
+        func rows(_ body: @escaping (Int) -> Void) {
+            ThreadPool.run(n) { th in for t in T * th / n..<T * (th + 1) / n { body(t) } }
+        }
+        for (l, w) in weights.layers.enumerated() {
+            w.attnNorm.withUnsafeBufferPointer { g in
+                rows { t in RMSNorm.forward(out: XN + t * c.dim, inp: X + t * c.dim, weight: g.baseAddress!, T: 1, C: c.dim, eps: c.normEps) }
+            }
+            QMatmul.forward(w.wq, inp: XN, m: T, out: pq.pointer, scratch: tiles, threads: n)
+            QMatmul.forward(w.wk, inp: XN, m: T, out: pk.pointer, scratch: tiles, threads: n)
+            QMatmul.forward(w.wv, inp: XN, m: T, out: pv.pointer, scratch: tiles, threads: n)
+            let Q = pq.pointer, K = pk.pointer
+            rows { t in
+                RoPE.forward(x: Q + t * c.dim, T: 1, heads: c.heads, headDim: c.headDim, pos0: pos0 + t, theta: c.ropeTheta)
+                RoPE.forward(x: K + t * c.kvDim, T: 1, heads: c.kvHeads, headDim: c.headDim, pos0: pos0 + t, theta: c.ropeTheta)
+            }
+            let kc = kCache.pointer + cacheOffset(s, l), vc = vCache.pointer + cacheOffset(s, l)
+            (kc + pos0 * c.kvDim).update(from: pk.pointer, count: T * c.kvDim)
+            (vc + pos0 * c.kvDim).update(from: pv.pointer, count: T * c.kvDim)
+            Attention.prefill(q: Q, kCache: kc, vCache: vc, pos0: pos0, T: T, shape: c.attentionShape,
+                              out: patt.pointer, scores: scores.pointer, threads: n)
+            QMatmul.forward(w.wo, inp: patt.pointer, m: T, out: X, accumulate: true, scratch: tiles, threads: n)
+            w.ffnNorm.withUnsafeBufferPointer { g in
+                rows { t in RMSNorm.forward(out: XN + t * c.dim, inp: X + t * c.dim, weight: g.baseAddress!, T: 1, C: c.dim, eps: c.normEps) }
+            }
+            QMatmul.forward(w.gate, inp: XN, m: T, out: pgate.pointer, scratch: tiles, threads: n)
+            QMatmul.forward(w.up, inp: XN, m: T, out: pup.pointer, scratch: tiles, threads: n)
+            let G = pgate.pointer, U = pup.pointer
+            rows { t in SwiGLU.forward(out: G + t * c.ffnDim, gate: G + t * c.ffnDim, up: U + t * c.ffnDim, n: c.ffnDim) }
+            QMatmul.forward(w.down, inp: G, m: T, out: X, accumulate: true, scratch: tiles, threads: n)
+        }
+        positions[s] = pos0 + T
+        // Only the last position's logits are needed to sample the next token.
+        weights.outputNorm.withUnsafeBufferPointer { g in
+            RMSNorm.forward(out: xn.pointer, inp: X + (T - 1) * c.dim, weight: g.baseAddress!, T: 1, C: c.dim, eps: c.normEps)
+        }
+        QMatmul.matvec(weights.output, x: xn.pointer, y: logits.pointer, threads: n)
+        return Array(UnsafeBufferPointer(start: logits.pointer, count: c.vocab))
+    }
+
+    // MARK: decode
+
+    /// Decodes one token for `sequence` and returns the logits (vocab) of the next.
+    @discardableResult
+    public func decode(_ token: Int32, sequence: Int = 0) throws -> [Float] {
+        try step(tokens: [token], sequences: [sequence])
+        return Array(UnsafeBufferPointer(start: logits.pointer, count: config.vocab))
+    }
+
+    /// Decodes one token for each of sequences 0..<tokens.count at once and returns their logits (batch × vocab, row-major).
+    /// Every weight matrix is read once for the whole batch.
+    @discardableResult
+    public func decodeBatch(_ tokens: [Int32]) throws -> [Float] {
+        try step(tokens: tokens, sequences: Array(0..<tokens.count))
+        return Array(UnsafeBufferPointer(start: logits.pointer, count: tokens.count * config.vocab))
+    }
+
+    /// The logits of the last decode step for row `b` of its batch, without copying.
+    public func lastLogits(_ b: Int = 0) -> UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: logits.pointer + b * config.vocab, count: config.vocab)
+    }
+
+    private func step(tokens: [Int32], sequences seqs: [Int]) throws {
+        let B = tokens.count, c = config, n = threads
+        guard B >= 1 else { return }
+        guard B <= maxBatch else { throw EngineError.badSequence(B - 1, count: maxBatch) }
+        try checkTokens(tokens)
+        for s in seqs {
+            try checkSequence(s)
+            if positions[s] + 1 > maxTokens { throw EngineError.contextFull(sequence: s, needed: positions[s] + 1, capacity: maxTokens) }
+        }
+        func mv(_ w: WeightMatrix, _ inp: FloatBuffer, _ out: FloatBuffer) {
+            if B == 1 { QMatmul.matvec(w, x: inp.pointer, y: out.pointer, threads: n) }
+            else { QMatmul.matvecBatch(w, x: inp.pointer, batch: B, y: out.pointer, threads: n) }
+        }
+        for (b, tok) in tokens.enumerated() { embed(tok, into: x.pointer + b * c.dim) }
+        for (l, w) in weights.layers.enumerated() {
+            w.attnNorm.withUnsafeBufferPointer { RMSNorm.forward(out: xn.pointer, inp: x.pointer, weight: $0.baseAddress!, T: B, C: c.dim, eps: c.normEps) }
+            if B == 1 { QMatmul.matvec([w.wq, w.wk, w.wv], x: xn.pointer, outputs: [q.pointer, k.pointer, v.pointer], threads: n) }
+            else { mv(w.wq, xn, q); mv(w.wk, xn, k); mv(w.wv, xn, v) }
+            for (b, s) in seqs.enumerated() {
+                let pos = positions[s]
+                RoPE.forward(x: q.pointer + b * c.dim, T: 1, heads: c.heads, headDim: c.headDim, pos0: pos, theta: c.ropeTheta)
+                RoPE.forward(x: k.pointer + b * c.kvDim, T: 1, heads: c.kvHeads, headDim: c.headDim, pos0: pos, theta: c.ropeTheta)
+                let kc = kCache.pointer + cacheOffset(s, l), vc = vCache.pointer + cacheOffset(s, l)
+                (kc + pos * c.kvDim).update(from: k.pointer + b * c.kvDim, count: c.kvDim)
+                (vc + pos * c.kvDim).update(from: v.pointer + b * c.kvDim, count: c.kvDim)
+                Attention.decode(q: q.pointer + b * c.dim, kCache: kc, vCache: vc, npos: pos + 1, shape: c.attentionShape,
+                                 out: att.pointer + b * c.dim, threads: n)
+            }
+            mv(w.wo, att, tmp)
+            for i in 0..<B * c.dim { x[i] += tmp[i] }
+            w.ffnNorm.withUnsafeBufferPointer { RMSNorm.forward(out: xn.pointer, inp: x.pointer, weight: $0.baseAddress!, T: B, C: c.dim, eps: c.normEps) }
+            if B == 1 { QMatmul.matvec([w.gate, w.up], x: xn.pointer, outputs: [gate.pointer, up.pointer], threads: n) }
+            else { mv(w.gate, xn, gate); mv(w.up, xn, up) }
+            SwiGLU.forward(out: gate.pointer, gate: gate.pointer, up: up.pointer, n: B * c.ffnDim)
+            mv(w.down, gate, tmp)
+            for i in 0..<B * c.dim { x[i] += tmp[i] }
+        }
+        for s in seqs { positions[s] += 1 }
+        weights.outputNorm.withUnsafeBufferPointer { RMSNorm.forward(out: xn.pointer, inp: x.pointer, weight: $0.baseAddress!, T: B, C: c.dim, eps: c.normEps) }
+        mv(weights.output, xn, logits)
+    }
+}
+
+/// Picks the next token from logits: greedy (temperature 0) or sampled from softmax(logits / temperature).
+public struct Sampler: Sendable {
+    public var temperature: Float
+    private var rng: SplitMix64
+
+    public init(temperature: Float = 0, seed: UInt64 = 1) { self.temperature = temperature; rng = SplitMix64(seed: seed) }
+
+    public mutating func sample(_ logits: UnsafeBufferPointer<Float>) -> Int32 {
+        if temperature <= 0 { return Self.argmax(logits) }
+        var mx = -Float.infinity
+        for v in logits { mx = max(mx, v) }
+        var sum: Double = 0
+        for v in logits { sum += Double(expf((v - mx) / temperature)) }
+        var u = Double(rng.nextUnitFloat()) * sum
+        for (i, v) in logits.enumerated() {
+            u -= Double(expf((v - mx) / temperature))
+            if u <= 0 { return Int32(i) }
+        }
+        return Int32(logits.count - 1)
+    }
+
+    public mutating func sample(_ logits: [Float]) -> Int32 { logits.withUnsafeBufferPointer { sample($0) } }
+
+    public static func argmax(_ logits: UnsafeBufferPointer<Float>) -> Int32 {
+        var best = 0
+        for i in 1..<logits.count where logits[i] > logits[best] { best = i }
+        return Int32(best)
+    }
+}

@@ -1,0 +1,119 @@
+// A model's weights: every matrix a `WeightMatrix` over bytes in one of the GGUF formats, so they can be
+// synthetic (seeded, of any shape) or point into a memory-mapped GGUF file, with the same tensor names.
+import HeadroomKernels
+
+public final class ModelWeights: @unchecked Sendable {
+    public struct Layer: @unchecked Sendable {
+        public var attnNorm: [Float]
+        public var wq, wk, wv, wo: WeightMatrix
+        public var ffnNorm: [Float]
+        public var gate, up, down: WeightMatrix
+    }
+
+    public let config: ModelConfig
+    public let tokenEmbedding: WeightMatrix
+    public let layers: [Layer]
+    public let outputNorm: [Float]
+    public let output: WeightMatrix
+
+    /// The GGUF (llama.cpp) name of each tensor.
+    public enum Name {
+        public static let tokenEmbedding = "token_embd.weight", outputNorm = "output_norm.weight", output = "output.weight"
+        public static func block(_ i: Int, _ part: String) -> String { "blk.\(i).\(part).weight" }
+        public static let blockParts = ["attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"]
+    }
+
+    /// Builds from tensors looked up by GGUF name (any format, any owner). Shapes are (rows, cols) with one row
+    /// per output feature, as GGUF's ne[1], ne[0]. Norm vectors may be in any format; they are kept as f32.
+    public init(config: ModelConfig, tensor: (String) throws -> WeightMatrix?) throws {
+        try config.validate()
+        func get(_ name: String, _ rows: Int, _ cols: Int) throws -> WeightMatrix {
+            guard let t = try tensor(name) else { throw EngineError.missingTensor(name) }
+            guard t.rows == rows, t.cols == cols else {
+                throw EngineError.tensorShape(name, expected: "\(rows)×\(cols)", got: "\(t.rows)×\(t.cols)")
+            }
+            return t
+        }
+        func vector(_ name: String, _ n: Int) throws -> [Float] {
+            guard let t = try tensor(name) else { throw EngineError.missingTensor(name) }
+            guard t.rows * t.cols == n else { throw EngineError.tensorShape(name, expected: "\(n)", got: "\(t.rows)×\(t.cols)") }
+            return t.dequantized()
+        }
+        let c = config
+        self.config = c
+        tokenEmbedding = try get(Name.tokenEmbedding, c.vocab, c.dim)
+        layers = try (0..<c.layers).map { i in
+            Layer(attnNorm: try vector(Name.block(i, "attn_norm"), c.dim),
+                  wq: try get(Name.block(i, "attn_q"), c.dim, c.dim),
+                  wk: try get(Name.block(i, "attn_k"), c.kvDim, c.dim),
+                  wv: try get(Name.block(i, "attn_v"), c.kvDim, c.dim),
+                  wo: try get(Name.block(i, "attn_output"), c.dim, c.dim),
+                  ffnNorm: try vector(Name.block(i, "ffn_norm"), c.dim),
+                  gate: try get(Name.block(i, "ffn_gate"), c.ffnDim, c.dim),
+                  up: try get(Name.block(i, "ffn_up"), c.ffnDim, c.dim),
+                  down: try get(Name.block(i, "ffn_down"), c.dim, c.ffnDim))
+        }
+        outputNorm = try vector(Name.outputNorm, c.dim)
+        output = try get(Name.output, c.vocab, c.dim)
+    }
+
+    /// Seeded synthetic weights of `config`'s shape, held in `type`. Uniform values scaled so that every
+    /// projection keeps its input's variance, and the residual branches (attention output, down projection)
+    /// add 1/(2·layers) each: activations stay of order one through any depth. Norm weights are 1.
+    public static func synthetic(_ config: ModelConfig, type: QuantType, seed: UInt64 = 0x4845_4144, threads: Int = 1) throws -> ModelWeights {
+        try config.validate()
+        var tensors: [String: WeightMatrix] = [:]
+        var counter: UInt64 = 0
+        func make(_ name: String, _ rows: Int, _ cols: Int, _ scale: Float, as t: QuantType = type) {
+            counter += 1
+            tensors[name] = WeightMatrix.synthetic(type: t, rows: rows, cols: cols, seed: seed &+ counter &* 0x9E37_79B9, scale: scale, threads: threads)
+        }
+        func ones(_ name: String, _ n: Int) {
+            tensors[name] = WeightMatrix.quantized([Float](repeating: 1, count: n), type: .f32, rows: 1, cols: n)
+        }
+        let c = config
+        let unit = { (k: Int) -> Float in (3 / Float(k)).squareRoot() }
+        let residual = 1 / (2 * Float(c.layers)).squareRoot()
+        make(Name.tokenEmbedding, c.vocab, c.dim, 1)
+        for i in 0..<c.layers {
+            ones(Name.block(i, "attn_norm"), c.dim)
+            make(Name.block(i, "attn_q"), c.dim, c.dim, unit(c.dim))
+            make(Name.block(i, "attn_k"), c.kvDim, c.dim, unit(c.dim))
+            make(Name.block(i, "attn_v"), c.kvDim, c.dim, unit(c.dim))
+            make(Name.block(i, "attn_output"), c.dim, c.dim, unit(c.dim) * residual)
+            ones(Name.block(i, "ffn_norm"), c.dim)
+            make(Name.block(i, "ffn_gate"), c.ffnDim, c.dim, unit(c.dim))
+            make(Name.block(i, "ffn_up"), c.ffnDim, c.dim, unit(c.dim))
+            make(Name.block(i, "ffn_down"), c.dim, c.ffnDim, unit(c.ffnDim) * residual)
+        }
+        ones(Name.outputNorm, c.dim)
+        make(Name.output, c.vocab, c.dim, unit(c.dim))
+        return try ModelWeights(config: c, tensor: { tensors[$0] })
+    }
+
+    /// Every tensor by GGUF name, in file order (for writing a GGUF file).
+    public var namedTensors: [(name: String, matrix: WeightMatrix)] {
+        func vec(_ v: [Float]) -> WeightMatrix { WeightMatrix.quantized(v, type: .f32, rows: 1, cols: v.count) }
+        var out: [(String, WeightMatrix)] = [(Name.tokenEmbedding, tokenEmbedding)]
+        for (i, l) in layers.enumerated() {
+            out += [(Name.block(i, "attn_norm"), vec(l.attnNorm)), (Name.block(i, "attn_q"), l.wq), (Name.block(i, "attn_k"), l.wk),
+                    (Name.block(i, "attn_v"), l.wv), (Name.block(i, "attn_output"), l.wo), (Name.block(i, "ffn_norm"), vec(l.ffnNorm)),
+                    (Name.block(i, "ffn_gate"), l.gate), (Name.block(i, "ffn_up"), l.up), (Name.block(i, "ffn_down"), l.down)]
+        }
+        out += [(Name.outputNorm, vec(outputNorm)), (Name.output, output)]
+        return out
+    }
+
+    /// Bytes the weights occupy (matrices in their format, norms as f32).
+    public var bytes: Int {
+        var total = tokenEmbedding.bytes + output.bytes + outputNorm.count * 4
+        for l in layers {
+            total += l.wq.bytes + l.wk.bytes + l.wv.bytes + l.wo.bytes + l.gate.bytes + l.up.bytes + l.down.bytes
+            total += (l.attnNorm.count + l.ffnNorm.count) * 4
+        }
+        return total
+    }
+
+    /// The format of the matrices (the token embedding's).
+    public var type: QuantType { tokenEmbedding.type }
+}

@@ -1,0 +1,171 @@
+// The non-matmul operations of a LLaMA block — RMSNorm, rotary embedding, softmax, SwiGLU, causal
+// grouped-query attention over a KV cache — each with the naive reference the tests hold it to.
+// Layouts: activations are (T, C) row-major, one row per token; a KV cache is (positions, kvHeads·headDim).
+import CBLAS
+import CKernels
+import Foundation
+
+public enum RMSNorm {
+    /// out (T, C) = inp (T, C) / sqrt(mean(inp²) + eps) · weight (C). `out` may be `inp`.
+    public static func forward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                               T: Int, C: Int, eps: Float) {
+        for t in 0..<T {
+            let x = inp + t * C, o = out + t * C
+            var ss: Float = 0
+            for i in 0..<C { ss += x[i] * x[i] }
+            let r = 1 / (ss / Float(C) + eps).squareRoot()
+            for i in 0..<C { o[i] = x[i] * r * weight[i] }
+        }
+    }
+
+    public static func naiveForward(inp: [Float], weight: [Float], T: Int, C: Int, eps: Float) -> [Float] {
+        var out = inp
+        for t in 0..<T {
+            let row = inp[t * C..<(t + 1) * C].map(Double.init)
+            let r = 1 / (row.reduce(0) { $0 + $1 * $1 } / Double(C) + Double(eps)).squareRoot()
+            for i in 0..<C { out[t * C + i] = Float(row[i] * r * Double(weight[i])) }
+        }
+        return out
+    }
+}
+
+/// Rotary position embedding as GGUF `llama` files expect (llama.cpp's "normal" mode): within each head,
+/// adjacent pairs (2i, 2i+1) rotate by pos · theta^(-2i/headDim).
+public enum RoPE {
+    /// Rotates x (T, heads·headDim) in place; row t is at position pos0 + t.
+    public static func forward(x: UnsafeMutablePointer<Float>, T: Int, heads: Int, headDim: Int, pos0: Int, theta: Double) {
+        let half = headDim / 2
+        var cs = [Float](repeating: 0, count: half), sn = cs
+        for t in 0..<T {
+            let pos = Double(pos0 + t)
+            for i in 0..<half {
+                let angle = pos * pow(theta, -2 * Double(i) / Double(headDim))
+                cs[i] = Float(cos(angle)); sn[i] = Float(sin(angle))
+            }
+            let row = x + t * heads * headDim
+            for h in 0..<heads {
+                let p = row + h * headDim
+                for i in 0..<half {
+                    let a = p[2 * i], b = p[2 * i + 1]
+                    p[2 * i] = a * cs[i] - b * sn[i]
+                    p[2 * i + 1] = a * sn[i] + b * cs[i]
+                }
+            }
+        }
+    }
+
+    public static func naiveForward(_ x: [Float], T: Int, heads: Int, headDim: Int, pos0: Int, theta: Double) -> [Float] {
+        var out = x
+        for t in 0..<T {
+            for h in 0..<heads {
+                for i in 0..<headDim / 2 {
+                    let angle = Double(pos0 + t) / pow(theta, Double(2 * i) / Double(headDim))
+                    let at = t * heads * headDim + h * headDim + 2 * i
+                    let a = Double(x[at]), b = Double(x[at + 1])
+                    out[at] = Float(a * cos(angle) - b * sin(angle))
+                    out[at + 1] = Float(a * sin(angle) + b * cos(angle))
+                }
+            }
+        }
+        return out
+    }
+}
+
+public enum Softmax {
+    /// In place over x[0..<n], max-subtracted.
+    public static func forward(_ x: UnsafeMutablePointer<Float>, n: Int) {
+        var mx = -Float.infinity
+        for i in 0..<n { mx = max(mx, x[i]) }
+        var sum: Float = 0
+        for i in 0..<n { x[i] = expf(x[i] - mx); sum += x[i] }
+        let inv = 1 / sum
+        for i in 0..<n { x[i] *= inv }
+    }
+
+    public static func naiveForward(_ x: [Float]) -> [Float] {
+        let e = x.map { Foundation.exp(Double($0)) }
+        let s = e.reduce(0, +)
+        return e.map { Float($0 / s) }
+    }
+}
+
+public enum SwiGLU {
+    /// out (n) = silu(gate) · up, where silu(g) = g / (1 + e^-g). `out` may alias `gate`.
+    public static func forward(out: UnsafeMutablePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>, n: Int) {
+        for i in 0..<n {
+            let g = gate[i]
+            out[i] = g / (1 + expf(-g)) * up[i]
+        }
+    }
+
+    public static func naiveForward(gate: [Float], up: [Float]) -> [Float] {
+        zip(gate, up).map { g, u in Float(Double(g) / (1 + Foundation.exp(-Double(g))) * Double(u)) }
+    }
+}
+
+/// Causal grouped-query attention: query head h reads KV head h / (heads / kvHeads); scores scaled by 1/sqrt(headDim).
+public enum Attention {
+    /// The shapes of one attention call.
+    public struct Shape: Sendable {
+        public var heads: Int, kvHeads: Int, headDim: Int
+        public init(heads: Int, kvHeads: Int, headDim: Int) { self.heads = heads; self.kvHeads = kvHeads; self.headDim = headDim }
+        public var dim: Int { heads * headDim }
+        public var kvDim: Int { kvHeads * headDim }
+    }
+
+    /// Decode: one query q (heads·headDim) at position npos-1 against cache positions 0..<npos; out (heads·headDim).
+    public static func decode(q: UnsafePointer<Float>, kCache: UnsafePointer<Float>, vCache: UnsafePointer<Float>, npos: Int,
+                              shape: Shape, out: UnsafeMutablePointer<Float>, threads: Int) {
+        hr_attention_decode(q, kCache, vCache, npos, shape.kvDim, Int32(shape.heads), Int32(shape.kvHeads), Int32(shape.headDim),
+                            out, Int32(threads))
+    }
+
+    /// Prefill: queries q (T, heads·headDim) at positions pos0..<pos0+T against cache positions 0..<pos0+T
+    /// (the new keys and values already written); out (T, heads·headDim). Scores and weighted sums go
+    /// through sgemm per head; `scores` must hold T·(pos0+T) floats. OpenBLAS must be set to `threads`.
+    public static func prefill(q: UnsafePointer<Float>, kCache: UnsafePointer<Float>, vCache: UnsafePointer<Float>, pos0: Int, T: Int,
+                               shape: Shape, out: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>, threads: Int) {
+        let L = pos0 + T, hd = shape.headDim, group = shape.heads / shape.kvHeads
+        let scale = 1 / Float(hd).squareRoot()
+        for h in 0..<shape.heads {
+            let g = h / group
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(L), Int32(hd), scale,
+                        q + h * hd, Int32(shape.dim), kCache + g * hd, Int32(shape.kvDim), 0, scores, Int32(L))
+            ThreadPool.run(threads) { t in
+                for i in T * t / threads..<T * (t + 1) / threads {
+                    let row = scores + i * L, valid = pos0 + i + 1
+                    Softmax.forward(row, n: valid)
+                    for j in valid..<L { row[j] = 0 }
+                }
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(hd), Int32(L), 1,
+                        scores, Int32(L), vCache + g * hd, Int32(shape.kvDim), 0, out + h * hd, Int32(shape.dim))
+        }
+    }
+
+    /// The reference: loops in double. q (T, dim) at positions pos0..<pos0+T; k, v (pos0+T, kvDim).
+    public static func naiveForward(q: [Float], k: [Float], v: [Float], pos0: Int, T: Int, shape: Shape) -> [Float] {
+        let hd = shape.headDim, group = shape.heads / shape.kvHeads
+        var out = [Float](repeating: 0, count: T * shape.dim)
+        for t in 0..<T {
+            for h in 0..<shape.heads {
+                let g = h / group, n = pos0 + t + 1
+                var s = [Double](repeating: 0, count: n)
+                for j in 0..<n {
+                    var acc = 0.0
+                    for i in 0..<hd { acc += Double(q[t * shape.dim + h * hd + i]) * Double(k[j * shape.kvDim + g * hd + i]) }
+                    s[j] = acc / Double(hd).squareRoot()
+                }
+                let mx = s.max()!
+                let e = s.map { Foundation.exp($0 - mx) }
+                let sum = e.reduce(0, +)
+                for i in 0..<hd {
+                    var acc = 0.0
+                    for j in 0..<n { acc += e[j] / sum * Double(v[j * shape.kvDim + g * hd + i]) }
+                    out[t * shape.dim + h * hd + i] = Float(acc)
+                }
+            }
+        }
+        return out
+    }
+}

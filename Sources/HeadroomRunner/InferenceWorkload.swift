@@ -1,0 +1,71 @@
+// The inference measurements of a scenario inside `headroom run`: for each precision, thread count,
+// prompt length and batch size, one case whose raw samples are the repetitions' decode and prefill
+// tokens/s, TTFT and TPOT, with the memory figures beside them.
+import HeadroomCore
+import HeadroomEngine
+import HeadroomKernels
+
+public struct InferenceWorkload: Workload {
+    public var settings: MeasureSettings
+
+    /// Weights are built once per precision and reused by that precision's cases.
+    final class Cache {
+        var precision: QuantType?
+        var weights: ModelWeights?
+    }
+    private let cache = Cache()
+
+    public init(_ settings: MeasureSettings) { self.settings = settings }
+
+    public func cases() -> [CaseSpec] {
+        var specs: [CaseSpec] = []
+        for p in settings.precisions {
+            for t in settings.threads {
+                for prompt in settings.promptTokens {
+                    for b in settings.batch {
+                        specs.append(CaseSpec(
+                            kind: "inference", name: "\(settings.model.id)-\(p)", threads: t,
+                            params: ["model": settings.model.id, "precision": p, "prompt_tokens": String(prompt),
+                                     "batch": String(b), "generate_tokens": String(settings.generateTokens)],
+                            steps: settings.warmup + settings.repetitions))
+                    }
+                }
+            }
+        }
+        return specs
+    }
+
+    func spec(_ c: CaseSpec) -> InferenceSpec {
+        guard let p = QuantType(name: c.params["precision"] ?? ""), let prompt = Int(c.params["prompt_tokens"] ?? ""),
+              let b = Int(c.params["batch"] ?? "") else { preconditionFailure("inference case without precision, prompt_tokens, batch") }
+        return InferenceSpec(model: settings.model, precision: p, threads: c.threads, promptTokens: prompt,
+                             generateTokens: settings.generateTokens, batch: b, repetitions: settings.repetitions, warmup: settings.warmup)
+    }
+
+    public func measure(_ c: CaseSpec, step: () throws -> Void) throws -> MeasuredCase {
+        let s = spec(c)
+        if cache.precision != s.precision {
+            cache.weights = nil   // free the previous precision's weights before building the next
+            cache.weights = try InferenceBench.weights(s)
+            cache.precision = s.precision
+        }
+        MemoryStats.resetPeak()
+        let m = try InferenceBench.measure(s, weights: cache.weights!) { try checkInterrupt(); try step() }
+        var samples: [MeasuredCase.Sample] = []
+        func add(_ metric: String, _ unit: String, _ values: [Double]) {
+            for (i, v) in values.enumerated() { samples.append(.init(metric: metric, unit: unit, repetition: i, value: v)) }
+        }
+        add("prefill_tokens_per_s", "tokens/s", m.prefillTokensPerS)
+        add("decode_tokens_per_s", "tokens/s", m.decodeTokensPerS)
+        add("ttft_ms", "ms", m.ttftMs)
+        add("tpot_ms", "ms", m.tpotMs)
+        add("peak_rss_bytes", "bytes", [Double(m.peakRSSBytes)])
+        var params = c.params
+        params["weights_bytes"] = String(m.weightsBytes)
+        params["kv_cache_bytes"] = String(m.kvCacheBytes)
+        params["decode_bytes_per_step"] = String(Int(s.decodeBytesPerStep))
+        params["prefill_flops_per_token"] = String(Int(s.prefillFlopsPerToken))
+        params["isa"] = QMatmul.isa
+        return MeasuredCase(kind: c.kind, name: c.name, threads: c.threads, params: params, samples: samples)
+    }
+}

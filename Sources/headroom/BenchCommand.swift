@@ -1,0 +1,256 @@
+// `headroom bench`: single measurements outside a scenario. `bench infer` runs the inference engine
+// once (prefill, decode, batch) with its rooflines; `bench summary` holds saved results against the bars.
+import ArgumentParser
+import Foundation
+import HeadroomCore
+import HeadroomEngine
+import HeadroomKernels
+import HeadroomReport
+import HeadroomRunner
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Run one measurement outside a scenario.",
+        subcommands: [BenchInferCommand.self, BenchFinetuneCommand.self, BenchSummaryCommand.self, BenchMatvecCommand.self])
+}
+
+struct BenchInferCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "infer",
+        abstract: "Measure inference: prefill and decode throughput, TTFT, TPOT, memory, against this machine's rooflines.",
+        discussion: """
+            Builds seeded synthetic weights of a catalog shape in the chosen precision, then repeats: prefill the \
+            prompt, decode --generate-tokens tokens (greedy) for --batch sequences that share the prompt. Afterwards \
+            (with the model freed) it probes this machine at the same thread count: multi-row read bandwidth over \
+            --read-mib MiB and a square sgemm. The decode roofline is that bandwidth divided by the bytes one decode \
+            step reads (every weight once, plus each sequence's KV cache at the middle of the generation), times the \
+            batch; the prefill roofline is the sgemm throughput divided by the FLOPs per prompt token (weights and \
+            causal attention). Every figure is measured; the rooflines are this run's probe.
+            """)
+
+    @Option(name: .long, help: "A model shape from the catalog (tiny, small).")
+    var model = "small"
+
+    @Option(name: .long, help: "Weight precision: f32, f16, q8_0, q4_0.")
+    var precision = "q4_0"
+
+    @Option(name: .long, help: "Threads (kernel pool and OpenBLAS).")
+    var threads = 1
+
+    @Option(name: .customLong("prompt-tokens"), help: "Prompt length.")
+    var promptTokens = 128
+
+    @Option(name: .customLong("generate-tokens"), help: "Tokens decoded after the prompt.")
+    var generateTokens = 32
+
+    @Option(name: .long, help: "Sequences decoded together (1 to 64).")
+    var batch = 1
+
+    @Option(name: .long, help: "Timed repetitions (after one warm-up).")
+    var repetitions = 3
+
+    @Option(name: .customLong("read-mib"), help: "MiB the roofline's bandwidth probe reads (beyond the last-level cache).")
+    var readMiB = 1024
+
+    @Option(name: .long, help: ArgumentHelp("The catalog folder.", valueName: "dir"))
+    var catalog = "Scenarios/catalog"
+
+    @Flag(name: .long, help: "Print JSON on standard output instead of a table.")
+    var json = false
+
+    func validate() throws {
+        if QuantType(name: precision) == nil { throw ValidationError("--precision: expected f32, f16, q8_0 or q4_0, got \(precision)") }
+        if threads < 1 || threads > 256 { throw ValidationError("--threads: expected 1 to 256") }
+        if promptTokens < 1 { throw ValidationError("--prompt-tokens: expected at least 1") }
+        if generateTokens < 1 { throw ValidationError("--generate-tokens: expected at least 1") }
+        if !(1...64).contains(batch) { throw ValidationError("--batch: expected 1 to 64") }
+        if repetitions < 1 { throw ValidationError("--repetitions: expected at least 1") }
+        if readMiB < 16 { throw ValidationError("--read-mib: expected at least 16") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let shape = try Catalog.load(directory: catalog).model(model)
+            if promptTokens + generateTokens + 1 > shape.context {
+                throw InputError(file: "--prompt-tokens", path: "", message: "prompt \(promptTokens) + generate \(generateTokens) exceed the context of \(shape.id) (\(shape.context))")
+            }
+            Interrupt.install()
+            let spec = InferenceSpec(model: shape, precision: QuantType(name: precision)!, threads: threads, promptTokens: promptTokens,
+                                     generateTokens: generateTokens, batch: batch, repetitions: repetitions, warmup: 1)
+            let progress = Progress()
+            var m: InferenceMeasurement
+            do {
+                progress.begin("weights \(shape.id) \(precision)", total: 1)
+                var weights: ModelWeights? = try InferenceBench.weights(spec)
+                progress.step(); progress.end()
+                MemoryStats.resetPeak()
+                progress.begin("infer", total: 1 + repetitions)
+                m = try InferenceBench.measure(spec, weights: weights!) { try checkInterrupt(); progress.step() }
+                progress.end()
+                weights = nil
+            } catch is RunInterrupted { throw ExitCode(130) }
+            // The roofline probe runs after the model is freed, so its buffers never count in the peak above.
+            let settings = ProbeSettings(readMiB: readMiB, gemmSize: 2048, repetitions: 3)
+            let probe = ProbeWorkload(settings: settings, threads: [threads])
+            let specs = probe.cases().filter { $0.name == "read_rows" || $0.name == "sgemm" }
+            progress.begin("probe", total: specs.reduce(0) { $0 + $1.steps })
+            let cases = try specs.map { s in try probe.measure(s) { progress.step() } }
+            progress.end()
+            let figures = ProbeFigures(cases: cases)
+            let result = BenchInferJSON(spec: spec, m: m, probe: figures, readMiB: readMiB)
+            if json { try printJSON(result) } else { print(result.table) }
+        }
+    }
+}
+
+/// `headroom bench infer --json`: the contract CI scripts and `bench summary` read.
+struct BenchInferJSON: Codable {
+    struct Stat: Codable {
+        var median: Double, p95: Double, min: Double, max: Double, samples: Int
+        init?(_ values: [Double]) {
+            guard let s = Summary(values) else { return nil }
+            median = s.median; p95 = s.p95; min = s.min; max = s.max; samples = s.count
+        }
+    }
+    var kind = "measured"
+    var model: String
+    var precision: String
+    var threads: Int
+    var promptTokens: Int
+    var generateTokens: Int
+    var batch: Int
+    var repetitions: Int
+    var isa: String
+    var openblasCore: String
+    var prefillTokensPerS: Stat?
+    var decodeTokensPerS: Stat?
+    var ttftMs: Stat?
+    var tpotMs: Stat?
+    var weightsBytes: Int
+    var kvCacheBytes: Int
+    var activationBytes: Int
+    var peakRssBytes: Int
+    var probeReadGbps: Double?
+    var probeReadMib: Int
+    var probeSgemmGflops: Double?
+    var decodeBytesPerStep: Double
+    var prefillFlopsPerToken: Double
+    var decodeRooflineTokensPerS: Double?
+    var prefillRooflineTokensPerS: Double?
+    var decodeRooflineFraction: Double?
+    var prefillRooflineFraction: Double?
+    var sampleTokens: [Int32]
+
+    init(spec: InferenceSpec, m: InferenceMeasurement, probe: ProbeFigures, readMiB: Int) {
+        model = spec.model.id; precision = spec.precision.description; threads = spec.threads
+        promptTokens = spec.promptTokens; generateTokens = spec.generateTokens; batch = spec.batch; repetitions = spec.repetitions
+        isa = QMatmul.isa; openblasCore = BLASThreads.coreName
+        prefillTokensPerS = Stat(m.prefillTokensPerS); decodeTokensPerS = Stat(m.decodeTokensPerS)
+        ttftMs = Stat(m.ttftMs); tpotMs = Stat(m.tpotMs)
+        weightsBytes = m.weightsBytes; kvCacheBytes = m.kvCacheBytes; activationBytes = m.activationBytes; peakRssBytes = m.peakRSSBytes
+        probeReadGbps = probe.at(threads: spec.threads)?.readRowsGBps
+        probeReadMib = readMiB
+        probeSgemmGflops = probe.at(threads: spec.threads)?.sgemmGFLOPs
+        decodeBytesPerStep = spec.decodeBytesPerStep
+        prefillFlopsPerToken = spec.prefillFlopsPerToken
+        sampleTokens = m.sampleTokens
+        let bytes = decodeBytesPerStep, flops = prefillFlopsPerToken
+        decodeRooflineTokensPerS = probeReadGbps.map { $0 * 1e9 / bytes * Double(spec.batch) }
+        prefillRooflineTokensPerS = probeSgemmGflops.map { $0 * 1e9 / flops }
+        if let r = decodeRooflineTokensPerS, let d = decodeTokensPerS { decodeRooflineFraction = d.median / r }
+        if let r = prefillRooflineTokensPerS, let p = prefillTokensPerS { prefillRooflineFraction = p.median / r }
+    }
+
+    var table: String {
+        func stat(_ s: Stat?, _ digits: Int = 1) -> String {
+            guard let s else { return "—" }
+            return String(format: "%.\(digits)f (p95 %.\(digits)f, %.\(digits)f–%.\(digits)f)", s.median, s.p95, s.min, s.max)
+        }
+        func pct(_ x: Double?) -> String { x.map { String(format: "%.0f %%", $0 * 100) } ?? "—" }
+        var t = TextTable(["figure (measured)", "median (p95, min–max)", "roofline", "of roofline"], rightAligned: [2, 3])
+        t.add(["prefill tokens/s", stat(prefillTokensPerS), prefillRooflineTokensPerS.map { String(format: "%.1f", $0) } ?? "—", pct(prefillRooflineFraction)])
+        t.add(["decode tokens/s", stat(decodeTokensPerS), decodeRooflineTokensPerS.map { String(format: "%.1f", $0) } ?? "—", pct(decodeRooflineFraction)])
+        t.add(["TTFT ms", stat(ttftMs), "", ""])
+        t.add(["TPOT ms", stat(tpotMs, 2), "", ""])
+        let mib = { (b: Int) in String(format: "%.1f MiB", Double(b) / 1048576) }
+        return """
+            \(model) \(precision), \(threads) thread\(threads == 1 ? "" : "s"), prompt \(promptTokens), generate \(generateTokens), batch \(batch), \
+            n=\(repetitions) (\(isa), OpenBLAS \(openblasCore))
+            \(t.rendered)
+            memory: weights \(mib(weightsBytes)), KV cache \(mib(kvCacheBytes)), activations \(mib(activationBytes)), peak RSS \(mib(peakRssBytes)) (measured, VmHWM)
+            rooflines (probe, this run, \(threads) thread\(threads == 1 ? "" : "s")): read \(probeReadGbps.map { String(format: "%.1f GB/s", $0) } ?? "—") over \(probeReadMib) MiB, \
+            sgemm \(probeSgemmGflops.map { String(format: "%.0f GFLOP/s", $0) } ?? "—"); \
+            \(String(format: "%.0f", decodeBytesPerStep / 1e6)) MB read per decode step, \(String(format: "%.2f", prefillFlopsPerToken / 1e9)) GFLOP per prompt token
+            """
+    }
+}
+
+struct BenchSummaryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "summary",
+        abstract: "Hold saved `bench infer --json` results against the inference bars.",
+        discussion: """
+            Reads the JSON files and prints one row per file: decode and prefill against their rooflines, and peak \
+            memory against weights + KV cache + 15 % + 64 MiB. The bars (issue 'Real inference engine'): decode at \
+            batch 1 ≥ 80 % of the bandwidth roofline for f32/f16, ≥ 60 % for q8_0/q4_0; prefill ≥ 60 % of sgemm for \
+            f32, ≥ 50 % for q8_0/q4_0; batch 16 ≥ 8× batch 1 decode tokens/s in q4_0 (from files of the same model, \
+            precision and prompt). Exits 1 when a bar is missed (prints everything first).
+            """)
+
+    @Argument(help: "JSON files written by `headroom bench infer --json`.")
+    var files: [String]
+
+    func run() throws {
+        try reportingErrors {
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            let results = try files.map { f -> BenchInferJSON in
+                guard let data = FileManager.default.contents(atPath: f) else { throw InputError(file: f, path: "", message: "cannot read the file") }
+                do { return try decoder.decode(BenchInferJSON.self, from: data) } catch {
+                    throw InputError(file: f, path: "", message: "expected the JSON of `headroom bench infer --json` (\(error))")
+                }
+            }
+            var missed = 0
+            func verdict(_ ok: Bool?) -> String {
+                guard let ok else { return "—" }
+                if !ok { missed += 1 }
+                return ok ? "pass" : "MISS"
+            }
+            func pct(_ x: Double?) -> String { x.map { String(format: "%.0f %%", $0 * 100) } ?? "—" }
+            var t = TextTable(["model", "precision", "thr", "prompt", "batch", "decode tok/s", "roofline", "% roof", "bar", "",
+                               "prefill tok/s", "roofline", "% roof", "bar", "", "peak RSS MiB", "limit MiB", ""],
+                              rightAligned: [2, 3, 4, 5, 6, 7, 10, 11, 12, 15, 16])
+            for r in results {
+                let decodeBar: Double? = r.batch != 1 ? nil : (r.precision == "f32" || r.precision == "f16" ? 0.8 : 0.6)
+                let prefillBar: Double? = r.promptTokens < 512 ? nil : [ "f32": 0.6, "q8_0": 0.5, "q4_0": 0.5 ][r.precision]
+                let limit = Double(r.weightsBytes + r.kvCacheBytes) * 1.15 + 64 * 1048576
+                t.add([r.model, r.precision, String(r.threads), String(r.promptTokens), String(r.batch),
+                       r.decodeTokensPerS.map { String(format: "%.1f", $0.median) } ?? "—",
+                       r.decodeRooflineTokensPerS.map { String(format: "%.1f", $0) } ?? "—", pct(r.decodeRooflineFraction),
+                       decodeBar.map { "≥ \(Int($0 * 100)) %" } ?? "", verdict(decodeBar.flatMap { b in r.decodeRooflineFraction.map { $0 >= b } }),
+                       r.prefillTokensPerS.map { String(format: "%.1f", $0.median) } ?? "—",
+                       r.prefillRooflineTokensPerS.map { String(format: "%.1f", $0) } ?? "—", pct(r.prefillRooflineFraction),
+                       prefillBar.map { "≥ \(Int($0 * 100)) %" } ?? "", verdict(prefillBar.flatMap { b in r.prefillRooflineFraction.map { $0 >= b } }),
+                       String(format: "%.0f", Double(r.peakRssBytes) / 1048576), String(format: "%.0f", limit / 1048576),
+                       verdict(Double(r.peakRssBytes) <= limit)])
+            }
+            print("Inference bars (all figures measured; medians; rooflines from each run's own probe)")
+            print(t.rendered)
+            // Batch scaling: B=16 against B=1 of the same model, precision, threads and prompt.
+            for big in results where big.batch == 16 {
+                guard let one = results.first(where: { $0.batch == 1 && $0.model == big.model && $0.precision == big.precision
+                    && $0.threads == big.threads && $0.promptTokens == big.promptTokens }),
+                      let a = one.decodeTokensPerS?.median, let b = big.decodeTokensPerS?.median else { continue }
+                let ratio = b / a
+                let bar = big.precision == "q4_0" ? verdict(ratio >= 8) : "—"
+                print(String(format: "batch 16 vs 1, %@ %@, %d threads, prompt %d: %.1f vs %.1f decode tokens/s = %.1f× (bar ≥ 8× for q4_0: %@)",
+                             big.model, big.precision, big.threads, big.promptTokens, b, a, ratio, bar))
+            }
+            if missed > 0 {
+                print("\(missed) bar\(missed == 1 ? "" : "s") missed.")
+                throw ExitCode(1)
+            }
+        }
+    }
+}

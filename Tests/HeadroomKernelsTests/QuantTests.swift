@@ -1,0 +1,255 @@
+// The block formats byte for byte against an independent Swift reference, and every product kernel
+// (decode, batched decode, prefill) on every instruction-set path against a naive loop.
+import CKernels
+import XCTest
+@testable import HeadroomKernels
+
+private func seeded(_ n: Int, seed: UInt64, scale: Float = 1) -> [Float] {
+    var rng = SplitMix64(seed: seed)
+    return (0..<n).map { _ in (rng.nextUnitFloat() * 2 - 1) * scale }
+}
+
+/// x as the integer kernels see it: quantized to q8_0 and back.
+private func q8Roundtrip(_ x: [Float]) -> [Float] {
+    QuantReference.dequantize(QuantReference.quantize(x, type: .q8_0), type: .q8_0, count: x.count)
+}
+
+private func levels() -> [Int32] {
+    let best = hr_set_isa_limit(-1)
+    return Array(0...best)
+}
+
+final class QuantFormatTests: XCTestCase {
+    func testHalfConversionMatchesSwiftFloat16() {
+        var values: [Float] = [0, -0.0, 1, -1, 65504, 1e-8, 6e-5, 3.14159, -2.5e-3, 7e4, .infinity]
+        values += seeded(2000, seed: 3, scale: 100)
+        for v in values {
+            XCTAssertEqual(hr_f32_to_f16(v), Float16(v).bitPattern, "\(v)")
+            let h = Float16(v)
+            if h.isFinite { XCTAssertEqual(hr_f16_to_f32(h.bitPattern), Float(h)) }
+        }
+    }
+
+    func testQuantizeMatchesReferenceByteForByte() {
+        var x = seeded(32 * 40, seed: 5, scale: 2)
+        x.replaceSubrange(0..<32, with: [Float](repeating: 0, count: 32))     // an all-zero block: d = 0
+        x[40] = -7.5                                                           // a negative extreme sets q4_0's sign
+        for type in QuantType.allCases {
+            let w = WeightMatrix.quantized(x, type: type, rows: 4, cols: x.count / 4)
+            let bytes = Array(UnsafeRawBufferPointer(start: w.data, count: w.bytes))
+            XCTAssertEqual(bytes, QuantReference.quantize(x, type: type), "\(type)")
+            XCTAssertEqual(w.bytes, type.rowBytes(x.count))
+            let back = w.dequantized()
+            XCTAssertEqual(back, QuantReference.dequantize(bytes, type: type, count: x.count), "\(type)")
+        }
+    }
+
+    func testBlockLayoutIsGGML() {
+        // q4_0: element j in the low nibble of byte j, element j+16 in the high nibble, value (q-8)·d, d = max/-8.
+        var x = [Float](repeating: 0, count: 32)
+        x[0] = -8; x[16] = 4; x[1] = 1
+        let q4 = QuantReference.quantize(x, type: .q4_0)
+        XCTAssertEqual(q4.count, 18)
+        XCTAssertEqual(Float(Float16(bitPattern: UInt16(q4[0]) | UInt16(q4[1]) << 8)), 1)   // d = -8 / -8
+        XCTAssertEqual(q4[2], 0 | (12 << 4))     // -8 → 0, 4 → 12
+        XCTAssertEqual(q4[3] & 0x0F, 9)          // 1 → 9
+        let q8 = QuantReference.quantize(x, type: .q8_0)
+        XCTAssertEqual(q8.count, 34)
+        XCTAssertEqual(Int8(bitPattern: q8[2]), -127)
+        XCTAssertEqual(QuantType.q4_0.rowBytes(64), 36)
+        XCTAssertEqual(QuantType.q8_0.rowBytes(64), 68)
+    }
+
+    func testSyntheticFillIsDeterministicAcrossThreadCounts() {
+        for type in QuantType.allCases {
+            let a = WeightMatrix.synthetic(type: type, rows: 37, cols: 64, seed: 9, scale: 0.5, threads: 1)
+            let b = WeightMatrix.synthetic(type: type, rows: 37, cols: 64, seed: 9, scale: 0.5, threads: 2)
+            XCTAssertEqual(a.dequantized(), b.dequantized())
+            XCTAssertTrue(a.dequantized().allSatisfy { abs($0) <= 0.5 + 1e-3 })
+        }
+    }
+}
+
+final class QuantKernelTests: XCTestCase {
+    override func tearDown() { hr_set_isa_limit(-1) }
+
+    func check(_ got: [Float], _ want: [Float], tol: Float, _ what: String) {
+        XCTAssertEqual(got.count, want.count)
+        let scale = max(want.map { abs($0) }.max() ?? 1, 1e-3)
+        for i in 0..<got.count where abs(got[i] - want[i]) > tol * scale {
+            XCTFail("\(what): at \(i) got \(got[i]), want \(want[i])"); return
+        }
+    }
+
+    func testMatvecEveryFormatAndPath() {
+        for (n, k) in [(1, 32), (7, 64), (37, 96), (64, 256)] {
+            let x = seeded(k, seed: UInt64(k))
+            for type in QuantType.allCases {
+                let w = WeightMatrix.synthetic(type: type, rows: n, cols: k, seed: UInt64(n), scale: 0.3, threads: 1)
+                let xin = type == .q4_0 || type == .q8_0 ? q8Roundtrip(x) : x
+                let want = QMatmul.reference(w, x: xin, batch: 1)
+                for level in levels() {
+                    hr_set_isa_limit(level)
+                    for threads in [1, 2] {
+                        var y = [Float](repeating: .nan, count: n)
+                        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer {
+                            QMatmul.matvec(w, x: xp.baseAddress!, y: $0.baseAddress!, threads: threads) } }
+                        check(y, want, tol: 1e-4, "\(type) n=\(n) k=\(k) level \(level) threads \(threads)")
+                    }
+                }
+            }
+        }
+    }
+
+    func testStackedMatvecEqualsOneByOne() {
+        let k = 96
+        let x = seeded(k, seed: 21)
+        for type in QuantType.allCases {
+            let ms = [70, 13, 130].enumerated().map { i, n in
+                WeightMatrix.synthetic(type: type, rows: n, cols: k, seed: UInt64(i + 1), scale: 0.3, threads: 1) }
+            var outs = ms.map { [Float](repeating: .nan, count: $0.rows) }
+            let ptrs = outs.indices.map { i in UnsafeMutablePointer<Float>.allocate(capacity: ms[i].rows) }
+            defer { ptrs.forEach { $0.deallocate() } }
+            x.withUnsafeBufferPointer { QMatmul.matvec(ms, x: $0.baseAddress!, outputs: ptrs, threads: 2) }
+            for i in ms.indices {
+                x.withUnsafeBufferPointer { xp in outs[i].withUnsafeMutableBufferPointer {
+                    QMatmul.matvec(ms[i], x: xp.baseAddress!, y: $0.baseAddress!, threads: 1) } }
+                XCTAssertEqual(Array(UnsafeBufferPointer(start: ptrs[i], count: ms[i].rows)), outs[i], "\(type) matrix \(i)")
+            }
+        }
+    }
+
+    func testBatchedMatvecEveryFormatAndPath() {
+        let n = 19, k = 128
+        for b in [1, 3, 16, 17, 64] {
+            let x = seeded(b * k, seed: UInt64(b))
+            for type in QuantType.allCases {
+                let w = WeightMatrix.synthetic(type: type, rows: n, cols: k, seed: 4, scale: 0.3, threads: 1)
+                let quantizedX = (0..<b).flatMap { q8Roundtrip(Array(x[$0 * k..<($0 + 1) * k])) }
+                for level in levels() {
+                    hr_set_isa_limit(level)
+                    // The AVX-512 path runs q8_0/q4_0 on integers (x quantized to q8_0, as llama.cpp); the others dequantize.
+                    let integer = level >= 2 && (type == .q4_0 || type == .q8_0)
+                    let want = QMatmul.reference(w, x: integer ? quantizedX : x, batch: b)
+                    var y = [Float](repeating: .nan, count: b * n)
+                    x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer {
+                        QMatmul.matvecBatch(w, x: xp.baseAddress!, batch: b, y: $0.baseAddress!, threads: 2) } }
+                    check(y, want, tol: 1e-4, "\(type) b=\(b) level \(level)")
+                }
+            }
+        }
+    }
+
+    func testPrefillProductEveryFormat() {
+        let m = 5, n = 70, k = 64
+        let x = seeded(m * k, seed: 8)
+        let scratch = TileScratch(floats: 16 * k)   // forces several tiles
+        for type in QuantType.allCases {
+            let w = WeightMatrix.synthetic(type: type, rows: n, cols: k, seed: 2, scale: 0.3, threads: 1)
+            let want = QMatmul.reference(w, x: x, batch: m)
+            var y = [Float](repeating: 1, count: m * n)
+            x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer {
+                QMatmul.forward(w, inp: xp.baseAddress!, m: m, out: $0.baseAddress!, scratch: scratch, threads: 1) } }
+            check(y, want, tol: 1e-5, "\(type) prefill")
+            x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer {
+                QMatmul.forward(w, inp: xp.baseAddress!, m: m, out: $0.baseAddress!, accumulate: true, scratch: scratch, threads: 2) } }
+            check(y, want.map { 2 * $0 }, tol: 1e-5, "\(type) prefill accumulate")
+        }
+    }
+
+    func testPoolForCoversEveryItemOnce() {
+        let hits = UnsafeMutablePointer<Int>.allocate(capacity: 1000)
+        defer { hits.deallocate() }
+        for (threads, chunk) in [(1, 7), (2, 1), (2, 64), (3, 10), (2, 5000)] {
+            hits.initialize(repeating: 0, count: 1000)
+            for _ in 0..<50 {
+                // Chunks never overlap, so threads write disjoint elements.
+                hr_pool_for(Int32(threads), 1000, chunk, { ctx, lo, hi in
+                    let h = ctx!.assumingMemoryBound(to: Int.self)
+                    for i in lo..<hi { h[i] += 1 }
+                }, hits)
+                // Interleave indexed jobs, as decode does with attention and products.
+                ThreadPool.run(threads) { _ in }
+            }
+            XCTAssertEqual(Array(UnsafeBufferPointer(start: hits, count: 1000)), [Int](repeating: 50, count: 1000), "threads \(threads) chunk \(chunk)")
+        }
+    }
+
+    func testThreadPoolRunsEveryIndexOnce() {
+        for n in [1, 2, 3, 5] {
+            let hits = UnsafeMutablePointer<Int>.allocate(capacity: n)
+            hits.initialize(repeating: 0, count: n)
+            for _ in 0..<100 { ThreadPool.run(n) { hits[$0] += 1 } }
+            XCTAssertEqual(Array(UnsafeBufferPointer(start: hits, count: n)), [Int](repeating: 100, count: n))
+            hits.deallocate()
+        }
+    }
+}
+
+final class TransformerOpTests: XCTestCase {
+    func testRMSNorm() {
+        let T = 3, C = 40
+        let x = seeded(T * C, seed: 1, scale: 3), w = seeded(C, seed: 2)
+        var out = [Float](repeating: 0, count: T * C)
+        x.withUnsafeBufferPointer { xp in w.withUnsafeBufferPointer { wp in out.withUnsafeMutableBufferPointer {
+            RMSNorm.forward(out: $0.baseAddress!, inp: xp.baseAddress!, weight: wp.baseAddress!, T: T, C: C, eps: 1e-5) } } }
+        let ref = RMSNorm.naiveForward(inp: x, weight: w, T: T, C: C, eps: 1e-5)
+        for i in 0..<out.count { XCTAssertEqual(out[i], ref[i], accuracy: 1e-5) }
+    }
+
+    func testRoPERotatesAdjacentPairs() {
+        let T = 3, heads = 2, hd = 8
+        var x = seeded(T * heads * hd, seed: 4)
+        let ref = RoPE.naiveForward(x, T: T, heads: heads, headDim: hd, pos0: 5, theta: 10_000)
+        x.withUnsafeMutableBufferPointer { RoPE.forward(x: $0.baseAddress!, T: T, heads: heads, headDim: hd, pos0: 5, theta: 10_000) }
+        for i in 0..<x.count { XCTAssertEqual(x[i], ref[i], accuracy: 1e-5) }
+        // A hand-worked case: position 1, pair 0 rotates by exactly 1 radian.
+        var y: [Float] = [1, 0, 1, 0]
+        y.withUnsafeMutableBufferPointer { RoPE.forward(x: $0.baseAddress!, T: 1, heads: 1, headDim: 4, pos0: 1, theta: 10_000) }
+        XCTAssertEqual(y[0], Float(cos(1.0)), accuracy: 1e-6)
+        XCTAssertEqual(y[1], Float(sin(1.0)), accuracy: 1e-6)
+        XCTAssertEqual(y[2], Float(cos(0.01)), accuracy: 1e-6)   // theta^(-2/4) = 0.01
+    }
+
+    func testSoftmaxAndSwiGLU() {
+        var x = seeded(50, seed: 6, scale: 10)
+        let ref = Softmax.naiveForward(x)
+        x.withUnsafeMutableBufferPointer { Softmax.forward($0.baseAddress!, n: 50) }
+        for i in 0..<50 { XCTAssertEqual(x[i], ref[i], accuracy: 1e-6) }
+        let g = seeded(30, seed: 7, scale: 4), u = seeded(30, seed: 8)
+        var out = [Float](repeating: 0, count: 30)
+        g.withUnsafeBufferPointer { gp in u.withUnsafeBufferPointer { up in out.withUnsafeMutableBufferPointer {
+            SwiGLU.forward(out: $0.baseAddress!, gate: gp.baseAddress!, up: up.baseAddress!, n: 30) } } }
+        let sref = SwiGLU.naiveForward(gate: g, up: u)
+        for i in 0..<30 { XCTAssertEqual(out[i], sref[i], accuracy: 1e-5) }
+    }
+
+    func testAttentionWithAndWithoutCache() {
+        let shape = Attention.Shape(heads: 4, kvHeads: 2, headDim: 16)
+        let pos0 = 3, T = 5, L = pos0 + T
+        let q = seeded(T * shape.dim, seed: 10), k = seeded(L * shape.kvDim, seed: 11), v = seeded(L * shape.kvDim, seed: 12)
+        let ref = Attention.naiveForward(q: q, k: k, v: v, pos0: pos0, T: T, shape: shape)
+        // Prefill of T queries on top of pos0 cached positions.
+        var out = [Float](repeating: 0, count: T * shape.dim)
+        var scores = [Float](repeating: 0, count: T * L)
+        q.withUnsafeBufferPointer { qp in k.withUnsafeBufferPointer { kp in v.withUnsafeBufferPointer { vp in
+            out.withUnsafeMutableBufferPointer { op in scores.withUnsafeMutableBufferPointer { sp in
+                Attention.prefill(q: qp.baseAddress!, kCache: kp.baseAddress!, vCache: vp.baseAddress!, pos0: pos0, T: T,
+                                  shape: shape, out: op.baseAddress!, scores: sp.baseAddress!, threads: 2) } } } } }
+        for i in 0..<out.count { XCTAssertEqual(out[i], ref[i], accuracy: 1e-5, "prefill \(i)") }
+        // Decode, one query at a time, on every path.
+        for level in levels() {
+            hr_set_isa_limit(level)
+            for t in 0..<T {
+                var o = [Float](repeating: 0, count: shape.dim)
+                let qt = Array(q[t * shape.dim..<(t + 1) * shape.dim])
+                qt.withUnsafeBufferPointer { qp in k.withUnsafeBufferPointer { kp in v.withUnsafeBufferPointer { vp in
+                    o.withUnsafeMutableBufferPointer {
+                        Attention.decode(q: qp.baseAddress!, kCache: kp.baseAddress!, vCache: vp.baseAddress!, npos: pos0 + t + 1,
+                                         shape: shape, out: $0.baseAddress!, threads: 2) } } } }
+                for i in 0..<shape.dim { XCTAssertEqual(o[i], ref[t * shape.dim + i], accuracy: 1e-5, "decode t=\(t) level \(level)") }
+            }
+        }
+        hr_set_isa_limit(-1)
+    }
+}
