@@ -128,7 +128,8 @@ public final class ModelWeights: @unchecked Sendable {
 
     /// Bytes the weights occupy (matrices in their format, norms as f32).
     public var bytes: Int {
-        var total = tokenEmbedding.bytes + output.bytes + outputNorm.count * 4
+        // A tied output head (a GGUF file without output.weight) is the embedding's bytes, counted once.
+        var total = tokenEmbedding.bytes + (output.data == tokenEmbedding.data ? 0 : output.bytes) + outputNorm.count * 4
         for l in layers {
             total += l.wq.bytes + l.wk.bytes + l.wv.bytes + l.wo.bytes + l.gate.bytes + l.up.bytes + l.down.bytes
             total += (l.attnNorm.count + l.ffnNorm.count) * 4

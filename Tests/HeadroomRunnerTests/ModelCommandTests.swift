@@ -63,4 +63,17 @@ final class ModelCommandTests: XCTestCase {
         XCTAssertTrue(r.stderr.hasPrefix("headroom: cut.gguf: "), r.stderr)
         XCTAssertEqual(r.stdout, "")
     }
+
+    func testBenchInferTakesAGGUFFileAndChecksItsPrecision() throws {
+        let dir = try workspace()
+        let e = try HeadroomCLI.run(["model", "export", "--catalog", "catalog", "--shape", "mini", "--precision", "q8_0", "m.gguf"], cwd: dir)
+        XCTAssertEqual(e.status, 0, e.stderr)
+        let r = try HeadroomCLI.run(["bench", "infer", "--model", "m.gguf", "--precision", "f32", "--prompt-tokens", "4",
+                                     "--generate-tokens", "2"], cwd: dir)
+        XCTAssertEqual(r.status, 2)
+        XCTAssertEqual(r.stderr, "headroom: m.gguf: --precision f32 given, but the file's matrices are q8_0\n")
+        let missing = try HeadroomCLI.run(["bench", "infer", "--model", "nothere.gguf"], cwd: dir)
+        XCTAssertEqual(missing.status, 2)
+        XCTAssertTrue(missing.stderr.hasPrefix("headroom: nothere.gguf: open failed"), missing.stderr)
+    }
 }
