@@ -79,6 +79,9 @@ struct ModelLogitsCommand: ParsableCommand {
     @Option(name: .long, help: "How many of the highest logits to list.")
     var top = 10
 
+    @Flag(name: .long, help: ArgumentHelp("Feed the tokens one at a time through the decode kernels (q8_0/q4_0 activations quantized to q8_0, as llama.cpp does) instead of one prefill (f32 activations through sgemm)."))
+    var decode = false
+
     @Flag(name: .long, help: "Print JSON (every logit) on standard output instead of a table.")
     var json = false
 
@@ -109,14 +112,21 @@ struct ModelLogitsCommand: ParsableCommand {
                 throw InputError(file: "--tokens", path: "", message: "\(ids.count) tokens exceed the context \(weights.config.context) of \(model)")
             }
             let session = try InferenceSession(weights: weights, maxTokens: ids.count, threads: threads)
-            let logits = try session.prefill(ids)
+            var logits: [Float]
+            if decode {
+                logits = try session.prefill([ids[0]])
+                for t in ids.dropFirst() { logits = try session.decode(t) }
+            } else {
+                logits = try session.prefill(ids)
+            }
             let ranked = logits.indices.sorted { logits[$0] != logits[$1] ? logits[$0] > logits[$1] : $0 < $1 }.prefix(top)
             let result = ModelLogitsJSON(model: model, tokens: ids.map(Int.init), vocab: vocab, precision: weights.type.description,
+                                         path: decode ? "decode" : "prefill",
                                          logits: logits, top: ranked.map { .init(id: $0, logit: logits[$0]) })
             if json {
                 try printJSON(result)
             } else {
-                print("\(model): \(weights.config.layers) layers, dim \(weights.config.dim), vocab \(vocab), \(weights.type); computed logits at position \(ids.count - 1)")
+                print("\(model): \(weights.config.layers) layers, dim \(weights.config.dim), vocab \(vocab), \(weights.type); computed logits at position \(ids.count - 1) (\(result.path))")
                 print("  rank     token  logit")
                 for (rank, t) in result.top.enumerated() {
                     print(String(format: "%6d  %8d  %.6f", rank + 1, t.id, t.logit))
@@ -134,6 +144,8 @@ struct ModelLogitsJSON: Codable {
     var tokens: [Int]
     var vocab: Int
     var precision: String
+    /// "prefill" (one pass over all tokens) or "decode" (one token at a time through the KV cache).
+    var path: String
     var logits: [Float]
     var top: [Entry]
 }

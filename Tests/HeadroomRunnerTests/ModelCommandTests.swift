@@ -76,4 +76,20 @@ final class ModelCommandTests: XCTestCase {
         XCTAssertEqual(missing.status, 2)
         XCTAssertTrue(missing.stderr.hasPrefix("headroom: nothere.gguf: open failed"), missing.stderr)
     }
+
+    func testDecodePathAgreesWithPrefillInF32() throws {
+        let dir = try workspace()
+        let e = try HeadroomCLI.run(["model", "export", "--catalog", "catalog", "--shape", "mini", "--precision", "f32", "m.gguf"], cwd: dir)
+        XCTAssertEqual(e.status, 0, e.stderr)
+        func logits(_ extra: [String]) throws -> [Double] {
+            let r = try HeadroomCLI.run(["model", "logits", "--model", "m.gguf", "--tokens", "5,6,7,8,9", "--json"] + extra, cwd: dir)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+            XCTAssertEqual(json?["path"] as? String, extra.isEmpty ? "prefill" : "decode")
+            return try XCTUnwrap(json?["logits"] as? [Double])
+        }
+        let a = try logits([]), b = try logits(["--decode"])
+        XCTAssertEqual(a.count, 300)
+        XCTAssertLessThan(zip(a, b).map { abs($0 - $1) }.max()!, 1e-4)
+    }
 }
