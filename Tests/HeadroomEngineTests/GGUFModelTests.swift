@@ -86,5 +86,13 @@ final class GGUFModelTests: XCTestCase {
         // Heads 3 in dim 64: not a whole head dim; the writer's metadata refuses it before any bytes are written.
         let bad = ModelConfig(name: "bad", layers: 1, dim: 64, heads: 3, kvHeads: 1, ffnDim: 64, vocab: 300, context: 8)
         XCTAssertThrowsError(try GGUFModelExport.writeSynthetic(bad, type: .f32, to: temporaryPath("bad.gguf")))
+        // A vocabulary too small for the minimal tokenizer: refused, naming the file it was to write.
+        let small = ModelConfig(name: "v200", layers: 1, dim: 64, heads: 4, kvHeads: 4, ffnDim: 64, vocab: 200, context: 8)
+        let path = temporaryPath("v200.gguf")
+        XCTAssertThrowsError(try GGUFModelExport.writeSynthetic(small, type: .f32, to: path)) { error in
+            XCTAssertTrue("\(error)".hasPrefix(path + ": "), "\(error)")
+            XCTAssertTrue("\(error)".contains("259"), "\(error)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path))
     }
 }

@@ -81,7 +81,11 @@ public enum GGUFModelExport {
                                       to path: String) throws -> Int {
         try config.validate()
         let g = config.gguf
-        var writer = GGUFWriter(metadata: try g.metadata(name: config.name, weightType: GGMLType(type)))
+        let metadata: GGUFMetadata
+        do { metadata = try g.metadata(name: config.name, weightType: GGMLType(type)) } catch let e as GGUFError {
+            throw GGUFError(path: path, problem: e.problem)  // the writer's errors name the file being written
+        }
+        var writer = GGUFWriter(metadata: metadata)
         for t in ModelWeights.syntheticPlan(config) {
             // ggml dims: row length first.
             let dims = t.isNorm ? [t.cols] : [t.cols, t.rows]
