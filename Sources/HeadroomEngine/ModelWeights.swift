@@ -63,15 +63,37 @@ public final class ModelWeights: @unchecked Sendable {
     public static func synthetic(_ config: ModelConfig, type: QuantType, seed: UInt64 = 0x4845_4144, threads: Int = 1) throws -> ModelWeights {
         try config.validate()
         var tensors: [String: WeightMatrix] = [:]
+        for t in syntheticPlan(config) {
+            if let seedIndex = t.seedIndex {
+                tensors[t.name] = WeightMatrix.synthetic(type: type, rows: t.rows, cols: t.cols, seed: seed &+ seedIndex &* 0x9E37_79B9,
+                                                         scale: t.scale, threads: threads)
+            } else {
+                tensors[t.name] = WeightMatrix.quantized([Float](repeating: 1, count: t.cols), type: .f32, rows: 1, cols: t.cols)
+            }
+        }
+        return try ModelWeights(config: config, tensor: { tensors[$0] })
+    }
+
+    /// One tensor of the synthetic model: a matrix filled from `seed &+ seedIndex &* 0x9E3779B9` with uniform values in
+    /// [-scale, scale), or (seedIndex nil) a norm vector of ones. `rows` × `cols`, one row per output feature.
+    public struct SyntheticTensor: Sendable {
+        public let name: String
+        public let rows: Int, cols: Int
+        public let scale: Float
+        public let seedIndex: UInt64?
+        public var isNorm: Bool { seedIndex == nil }
+    }
+
+    /// The synthetic model's tensors in llama.cpp's file order, so that `synthetic` and a streaming GGUF export
+    /// produce the same bytes tensor by tensor.
+    public static func syntheticPlan(_ c: ModelConfig) -> [SyntheticTensor] {
+        var plan: [SyntheticTensor] = []
         var counter: UInt64 = 0
-        func make(_ name: String, _ rows: Int, _ cols: Int, _ scale: Float, as t: QuantType = type) {
+        func make(_ name: String, _ rows: Int, _ cols: Int, _ scale: Float) {
             counter += 1
-            tensors[name] = WeightMatrix.synthetic(type: t, rows: rows, cols: cols, seed: seed &+ counter &* 0x9E37_79B9, scale: scale, threads: threads)
+            plan.append(SyntheticTensor(name: name, rows: rows, cols: cols, scale: scale, seedIndex: counter))
         }
-        func ones(_ name: String, _ n: Int) {
-            tensors[name] = WeightMatrix.quantized([Float](repeating: 1, count: n), type: .f32, rows: 1, cols: n)
-        }
-        let c = config
+        func ones(_ name: String, _ n: Int) { plan.append(SyntheticTensor(name: name, rows: 1, cols: n, scale: 1, seedIndex: nil)) }
         let unit = { (k: Int) -> Float in (3 / Float(k)).squareRoot() }
         let residual = 1 / (2 * Float(c.layers)).squareRoot()
         make(Name.tokenEmbedding, c.vocab, c.dim, 1)
@@ -88,7 +110,7 @@ public final class ModelWeights: @unchecked Sendable {
         }
         ones(Name.outputNorm, c.dim)
         make(Name.output, c.vocab, c.dim, unit(c.dim))
-        return try ModelWeights(config: c, tensor: { tensors[$0] })
+        return plan
     }
 
     /// Every tensor by GGUF name, in file order (for writing a GGUF file).
@@ -106,7 +128,8 @@ public final class ModelWeights: @unchecked Sendable {
 
     /// Bytes the weights occupy (matrices in their format, norms as f32).
     public var bytes: Int {
-        var total = tokenEmbedding.bytes + output.bytes + outputNorm.count * 4
+        // A tied output head (a GGUF file without output.weight) is the embedding's bytes, counted once.
+        var total = tokenEmbedding.bytes + (output.data == tokenEmbedding.data ? 0 : output.bytes) + outputNorm.count * 4
         for l in layers {
             total += l.wq.bytes + l.wk.bytes + l.wv.bytes + l.wo.bytes + l.gate.bytes + l.up.bytes + l.down.bytes
             total += (l.attnNorm.count + l.ffnNorm.count) * 4

@@ -52,6 +52,13 @@ public struct WeightMatrix: @unchecked Sendable {
         return WeightMatrix(type: type, rows: rows, cols: cols, data: UnsafeRawPointer(storage.pointer), owner: storage)
     }
 
+    /// Writes the same bytes as `synthetic` into `out` (at least `type.rowBytes(cols) * rows` bytes), for writers
+    /// that stream a model tensor by tensor.
+    public static func fillSynthetic(type: QuantType, rows: Int, cols: Int, seed: UInt64, scale: Float, threads: Int,
+                                     into out: UnsafeMutableRawPointer) {
+        hr_synthetic_fill(type.rawValue, out, rows, cols, seed, scale, Int32(threads))
+    }
+
     /// Quantizes `values` (rows × cols floats) into a new allocation.
     public static func quantized(_ values: [Float], type: QuantType, rows: Int, cols: Int) -> WeightMatrix {
         precondition(values.count == rows * cols, "expected \(rows * cols) values, got \(values.count)")

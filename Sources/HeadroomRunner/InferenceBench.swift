@@ -17,6 +17,8 @@ public struct InferenceSpec: Sendable {
     public var batch: Int
     public var repetitions: Int
     public var warmup: Int
+    /// A GGUF file to load instead of synthetic weights (`model` and `precision` then describe the file).
+    public var modelFile: String? = nil
 
     public init(model: ModelShape, precision: QuantType, threads: Int, promptTokens: Int, generateTokens: Int, batch: Int,
                 repetitions: Int, warmup: Int) {
@@ -59,7 +61,8 @@ public struct InferenceMeasurement: Sendable {
 public enum InferenceBench {
     /// Builds the synthetic weights for `spec` (seeded: the same bytes on every run).
     public static func weights(_ spec: InferenceSpec) throws -> ModelWeights {
-        try ModelWeights.synthetic(spec.config, type: spec.precision, threads: spec.threads)
+        if let path = spec.modelFile { return try GGUFModelSource.weights(path) }
+        return try ModelWeights.synthetic(spec.config, type: spec.precision, threads: spec.threads)
     }
 
     /// Runs warm-ups then repetitions of: prefill the prompt (one sequence; a batch shares it, as a common

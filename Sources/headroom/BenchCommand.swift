@@ -20,7 +20,8 @@ struct BenchInferCommand: ParsableCommand {
         commandName: "infer",
         abstract: "Measure inference: prefill and decode throughput, TTFT, TPOT, memory, against this machine's rooflines.",
         discussion: """
-            Builds seeded synthetic weights of a catalog shape in the chosen precision, then repeats: prefill the \
+            Builds seeded synthetic weights of a catalog shape in the chosen precision (or maps a GGUF file, every \
+            page touched before timing), then repeats: prefill the \
             prompt, decode --generate-tokens tokens (greedy) for --batch sequences that share the prompt. Afterwards \
             (with the model freed) it probes this machine at the same thread count: multi-row read bandwidth over \
             --read-mib MiB and a square sgemm. The decode roofline is that bandwidth divided by the bytes one decode \
@@ -29,11 +30,11 @@ struct BenchInferCommand: ParsableCommand {
             causal attention). Every figure is measured; the rooflines are this run's probe.
             """)
 
-    @Option(name: .long, help: "A model shape from the catalog (tiny, small).")
+    @Option(name: .long, help: "A model shape from the catalog (tiny, small), or a GGUF file (llama; a path ending in .gguf).")
     var model = "small"
 
-    @Option(name: .long, help: "Weight precision: f32, f16, q8_0, q4_0.")
-    var precision = "q4_0"
+    @Option(name: .long, help: "Weight precision: f32, f16, q8_0, q4_0 (default q4_0; a GGUF file's own, which this must match if given).")
+    var precision: String?
 
     @Option(name: .long, help: "Threads (kernel pool and OpenBLAS).")
     var threads = 1
@@ -60,7 +61,7 @@ struct BenchInferCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        if QuantType(name: precision) == nil { throw ValidationError("--precision: expected f32, f16, q8_0 or q4_0, got \(precision)") }
+        if let precision, QuantType(name: precision) == nil { throw ValidationError("--precision: expected f32, f16, q8_0 or q4_0, got \(precision)") }
         if threads < 1 || threads > 256 { throw ValidationError("--threads: expected 1 to 256") }
         if promptTokens < 1 { throw ValidationError("--prompt-tokens: expected at least 1") }
         if generateTokens < 1 { throw ValidationError("--generate-tokens: expected at least 1") }
@@ -71,13 +72,19 @@ struct BenchInferCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let shape = try Catalog.load(directory: catalog).model(model)
+            let file = GGUFModelSource.isFile(model) ? try GGUFModelSource.describe(model) : nil
+            if let file, let precision, QuantType(name: precision) != file.precision {
+                throw InputError(file: model, path: "", message: "--precision \(precision) given, but the file's matrices are \(file.precision)")
+            }
+            let shape = try file?.shape ?? Catalog.load(directory: catalog).model(model)
+            let precision = file?.precision.description ?? precision ?? "q4_0"
             if promptTokens + generateTokens + 1 > shape.context {
                 throw InputError(file: "--prompt-tokens", path: "", message: "prompt \(promptTokens) + generate \(generateTokens) exceed the context of \(shape.id) (\(shape.context))")
             }
             Interrupt.install()
-            let spec = InferenceSpec(model: shape, precision: QuantType(name: precision)!, threads: threads, promptTokens: promptTokens,
+            var spec = InferenceSpec(model: shape, precision: QuantType(name: precision)!, threads: threads, promptTokens: promptTokens,
                                      generateTokens: generateTokens, batch: batch, repetitions: repetitions, warmup: 1)
+            spec.modelFile = file == nil ? nil : model
             let progress = Progress()
             var m: InferenceMeasurement
             do {

@@ -3,6 +3,7 @@
 import ArgumentParser
 import Foundation
 import HeadroomCore
+import HeadroomEngine
 import HeadroomStore
 
 /// Prints `value` as pretty JSON with sorted keys on standard output.
@@ -28,6 +29,9 @@ func reportingErrors(_ body: () throws -> Void) throws {
         warn(e.description)
         throw ExitCode(2)
     } catch let e as StoreError {
+        warn(e.description)
+        throw ExitCode(2)
+    } catch let e as GGUFError {
         warn(e.description)
         throw ExitCode(2)
     } catch let e as ExitCode {

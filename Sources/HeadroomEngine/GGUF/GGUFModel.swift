@@ -1,0 +1,103 @@
+// The bridge between GGUF files and the engine: a llama GGUF file becomes `ModelWeights` whose matrices
+// point into the file's mapping (no copy), and a synthetic model is written as GGUF one tensor at a time.
+// Q and K need no permutation either way: the engine's RoPE rotates adjacent pairs, as GGUF stores them.
+import HeadroomKernels
+
+extension GGMLType {
+    /// The kernels' format for this GGUF type, or nil when the kernels have none.
+    public var quantType: QuantType? {
+        switch self {
+        case .f32: return .f32
+        case .f16: return .f16
+        case .q8_0: return .q8_0
+        case .q4_0: return .q4_0
+        default: return nil
+        }
+    }
+
+    /// The GGUF type of a kernel format.
+    public init(_ q: QuantType) {
+        switch q {
+        case .f32: self = .f32
+        case .f16: self = .f16
+        case .q8_0: self = .q8_0
+        case .q4_0: self = .q4_0
+        }
+    }
+}
+
+extension ModelConfig {
+    /// The engine's configuration for a llama GGUF configuration.
+    public init(name: String, gguf g: GGUFLlamaConfig) {
+        self.init(name: name, layers: g.blockCount, dim: g.embeddingLength, heads: g.headCount, kvHeads: g.headCountKV,
+                  ffnDim: g.feedForwardLength, vocab: g.vocabSize, context: g.contextLength,
+                  ropeTheta: Double(g.ropeFreqBase), normEps: g.rmsNormEpsilon)
+    }
+
+    /// The GGUF hyperparameters of this configuration.
+    public var gguf: GGUFLlamaConfig {
+        GGUFLlamaConfig(blockCount: layers, embeddingLength: dim, headCount: heads, headCountKV: kvHeads, feedForwardLength: ffnDim,
+                        contextLength: context, vocabSize: vocab, ropeFreqBase: Float(ropeTheta), rmsNormEpsilon: normEps)
+    }
+}
+
+extension ModelWeights {
+    /// Weights over the tensors of an open llama GGUF file (F32, F16, Q8_0, Q4_0), without copying the matrices:
+    /// they keep `file` (its mapping) alive. Norm vectors are read as f32. A file without `output.weight` ties the
+    /// output head to the token embedding. Throws `GGUFError` naming the file when it is not a model the engine runs.
+    public convenience init(gguf file: GGUFFile) throws {
+        let g = try file.llamaConfig()
+        let tied = try g.checkTensors(in: file)
+        let name = file.metadata.string("general.name") ?? file.path
+        let config = ModelConfig(name: name, gguf: g)
+        do { try config.validate() } catch let e as EngineError {
+            throw GGUFError(path: file.path, problem: .invalidConfig(e.description))
+        }
+        func matrix(_ t: GGUFTensor) throws -> WeightMatrix {
+            guard let q = t.type.quantType else {
+                throw GGUFError(path: file.path, problem: .unsupportedTensorType(tensor: t.name, type: t.type))
+            }
+            return WeightMatrix(type: q, rows: t.rowCount, cols: t.rowLength, data: t.data, owner: file)
+        }
+        try self.init(config: config) { name in
+            let lookup = (tied && name == Name.output) ? Name.tokenEmbedding : name
+            return try file.tensor(named: lookup).map(matrix)
+        }
+    }
+
+    /// Opens, validates and loads `path` (see `init(gguf:)`).
+    public static func load(gguf path: String) throws -> ModelWeights {
+        try ModelWeights(gguf: GGUFFile(path: path))
+    }
+}
+
+/// Writes the synthetic model of a configuration as a GGUF file that llama.cpp loads.
+public enum GGUFModelExport {
+    /// Writes `ModelWeights.synthetic(config, type:, seed:)` to `path` as GGUF v3 (matrices in `type`, norms F32,
+    /// llama metadata with the minimal tokenizer vocabulary). Each matrix is generated into the writer's scratch
+    /// buffer as it is written, so memory holds one tensor, never the model. Returns the bytes written.
+    @discardableResult
+    public static func writeSynthetic(_ config: ModelConfig, type: QuantType, seed: UInt64 = 0x4845_4144, threads: Int = 1,
+                                      to path: String) throws -> Int {
+        try config.validate()
+        let g = config.gguf
+        let metadata: GGUFMetadata
+        do { metadata = try g.metadata(name: config.name, weightType: GGMLType(type)) } catch let e as GGUFError {
+            throw GGUFError(path: path, problem: e.problem)  // the writer's errors name the file being written
+        }
+        var writer = GGUFWriter(metadata: metadata)
+        for t in ModelWeights.syntheticPlan(config) {
+            // ggml dims: row length first.
+            let dims = t.isNorm ? [t.cols] : [t.cols, t.rows]
+            if let seedIndex = t.seedIndex {
+                try writer.addTensor(name: t.name, type: GGMLType(type), dims: dims) { buffer in
+                    WeightMatrix.fillSynthetic(type: type, rows: t.rows, cols: t.cols, seed: seed &+ seedIndex &* 0x9E37_79B9,
+                                               scale: t.scale, threads: threads, into: buffer.baseAddress!)
+                }
+            } else {
+                try writer.addTensor(name: t.name, dims: dims, float32: [Float](repeating: 1, count: t.cols))
+            }
+        }
+        return try writer.write(to: path)
+    }
+}

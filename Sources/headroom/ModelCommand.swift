@@ -1,0 +1,151 @@
+// `headroom model`: GGUF files in and out of the engine. `export` writes a seeded synthetic model of a catalog
+// shape as GGUF (llama.cpp loads it); `logits` runs a GGUF file on token ids and prints the last position's logits.
+import ArgumentParser
+import Foundation
+import HeadroomCore
+import HeadroomEngine
+import HeadroomKernels
+import HeadroomRunner
+
+struct ModelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model",
+        abstract: "Export a synthetic model as GGUF, or print a GGUF model's logits.",
+        subcommands: [ModelExportCommand.self, ModelLogitsCommand.self])
+}
+
+struct ModelExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write the seeded synthetic model of a catalog shape as a GGUF v3 file (architecture llama).",
+        discussion: """
+            The weights are those `bench infer` measures (same seed, same bytes); norms are F32, the matrices in \
+            --precision, with the llama.cpp tensor names and a minimal tokenizer vocabulary. Tensors are generated \
+            and written one at a time, so memory holds one tensor, not the model.
+            """)
+
+    @Option(name: .long, help: "A model shape from the catalog (tiny, small).")
+    var shape = "tiny"
+
+    @Option(name: .long, help: "Weight precision: f32, f16, q8_0, q4_0.")
+    var precision = "f32"
+
+    @Option(name: .long, help: "Seed of the synthetic weights.")
+    var seed: UInt64 = 0x4845_4144
+
+    @Option(name: .long, help: "Threads generating the weights (the bytes do not depend on it).")
+    var threads = 1
+
+    @Option(name: .long, help: ArgumentHelp("The catalog folder.", valueName: "dir"))
+    var catalog = "Scenarios/catalog"
+
+    @Argument(help: ArgumentHelp("The GGUF file to write.", valueName: "out.gguf"))
+    var output: String
+
+    func validate() throws {
+        if QuantType(name: precision) == nil { throw ValidationError("--precision: expected f32, f16, q8_0 or q4_0, got \(precision)") }
+        if threads < 1 || threads > 256 { throw ValidationError("--threads: expected 1 to 256") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let model = try Catalog.load(directory: catalog).model(shape)
+            let type = QuantType(name: precision)!
+            let config = InferenceSpec.config(model)
+            do { try config.validate() } catch let e as EngineError {
+                throw InputError(file: catalog, path: "models.\(shape)", message: e.description)
+            }
+            let bytes = try GGUFModelExport.writeSynthetic(config, type: type, seed: seed, threads: threads, to: output)
+            print("wrote \(output): \(model.id) \(type), \(bytes) bytes (seed \(seed))")
+        }
+    }
+}
+
+struct ModelLogitsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "logits",
+        abstract: "Run a GGUF model on token ids and print the logits at the last position.",
+        discussion: "Computed (not measured): the engine's forward pass in f32 accumulation, for comparison with other engines.")
+
+    @Option(name: .long, help: ArgumentHelp("The GGUF model file.", valueName: "file.gguf"))
+    var model: String
+
+    @Option(name: .long, help: ArgumentHelp("Comma-separated token ids.", valueName: "1,2,3"))
+    var tokens: String
+
+    @Option(name: .long, help: "Threads.")
+    var threads = 1
+
+    @Option(name: .long, help: "How many of the highest logits to list.")
+    var top = 10
+
+    @Flag(name: .long, help: ArgumentHelp("Feed the tokens one at a time through the decode kernels (q8_0/q4_0 activations quantized to q8_0, as llama.cpp does) instead of one prefill (f32 activations through sgemm)."))
+    var decode = false
+
+    @Flag(name: .long, help: "Print JSON (every logit) on standard output instead of a table.")
+    var json = false
+
+    func parsedTokens() throws -> [Int32] {
+        let parts = tokens.split(separator: ",", omittingEmptySubsequences: false)
+        let ids = parts.map { Int32($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, ids.allSatisfy({ $0 != nil && $0! >= 0 }) else {
+            throw ValidationError("--tokens: expected comma-separated non-negative token ids, got \(tokens)")
+        }
+        return ids.map { $0! }
+    }
+
+    func validate() throws {
+        _ = try parsedTokens()
+        if threads < 1 || threads > 256 { throw ValidationError("--threads: expected 1 to 256") }
+        if top < 1 { throw ValidationError("--top: expected at least 1") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let ids = try parsedTokens()
+            let weights = try ModelWeights.load(gguf: model)
+            let vocab = weights.config.vocab
+            if let bad = ids.first(where: { Int($0) >= vocab }) {
+                throw InputError(file: "--tokens", path: "", message: "token id \(bad) is outside the vocabulary 0..<\(vocab) of \(model)")
+            }
+            if ids.count > weights.config.context {
+                throw InputError(file: "--tokens", path: "", message: "\(ids.count) tokens exceed the context \(weights.config.context) of \(model)")
+            }
+            let session = try InferenceSession(weights: weights, maxTokens: ids.count, threads: threads)
+            var logits: [Float]
+            if decode {
+                logits = try session.prefill([ids[0]])
+                for t in ids.dropFirst() { logits = try session.decode(t) }
+            } else {
+                logits = try session.prefill(ids)
+            }
+            let ranked = logits.indices.sorted { logits[$0] != logits[$1] ? logits[$0] > logits[$1] : $0 < $1 }.prefix(top)
+            let result = ModelLogitsJSON(model: model, tokens: ids.map(Int.init), vocab: vocab, precision: weights.type.description,
+                                         path: decode ? "decode" : "prefill",
+                                         logits: logits, top: ranked.map { .init(id: $0, logit: logits[$0]) })
+            if json {
+                try printJSON(result)
+            } else {
+                print("\(model): \(weights.config.layers) layers, dim \(weights.config.dim), vocab \(vocab), \(weights.type); computed logits at position \(ids.count - 1) (\(result.path))")
+                print("  rank     token  logit")
+                for (rank, t) in result.top.enumerated() {
+                    print(String(format: "%6d  %8d  %.6f", rank + 1, t.id, t.logit))
+                }
+            }
+        }
+    }
+}
+
+/// `headroom model logits --json`.
+struct ModelLogitsJSON: Codable {
+    struct Entry: Codable { var id: Int; var logit: Float }
+    var kind = "computed"
+    var model: String
+    var tokens: [Int]
+    var vocab: Int
+    var precision: String
+    /// "prefill" (one pass over all tokens) or "decode" (one token at a time through the KV cache).
+    var path: String
+    var logits: [Float]
+    var top: [Entry]
+}

@@ -1,0 +1,95 @@
+// `headroom model export` and `model logits` as a user runs them: on a tiny catalog shape written by the test,
+// JSON that parses, and a truncated file refused with exit 2 and its name.
+import Foundation
+import XCTest
+
+final class ModelCommandTests: XCTestCase {
+    /// A temporary folder with a catalog holding one tiny llama shape (vocab 300: the minimal tokenizer needs 259).
+    func workspace() throws -> URL {
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: HeadroomCLI.binary.path), "headroom not built")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("model-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("catalog"), withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        try """
+            schema: 1
+            models:
+              - id: mini
+                layers: 2
+                dim: 64
+                heads: 4
+                kv_heads: 2
+                ffn_dim: 96
+                vocab: 300
+                context: 64
+                source: test
+            """.write(to: dir.appendingPathComponent("catalog/models.yaml"), atomically: true, encoding: .utf8)
+        return dir
+    }
+
+    func testExportThenLogitsJSONParses() throws {
+        let dir = try workspace()
+        let e = try HeadroomCLI.run(["model", "export", "--catalog", "catalog", "--shape", "mini", "--precision", "q4_0", "m.gguf"], cwd: dir)
+        XCTAssertEqual(e.status, 0, e.stderr)
+        let r = try HeadroomCLI.run(["model", "logits", "--model", "m.gguf", "--tokens", "1,2,3", "--json", "--top", "5"], cwd: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let json = try XCTUnwrap(object, r.stdout)
+        XCTAssertEqual(json["model"] as? String, "m.gguf")
+        XCTAssertEqual(json["tokens"] as? [Int], [1, 2, 3])
+        XCTAssertEqual(json["vocab"] as? Int, 300)
+        let logits = try XCTUnwrap(json["logits"] as? [Double])
+        XCTAssertEqual(logits.count, 300)
+        let top = try XCTUnwrap(json["top"] as? [[String: Any]])
+        XCTAssertEqual(top.count, 5)
+        // The top list is the largest logits, in order.
+        let best = logits.indices.max { logits[$0] < logits[$1] }!
+        XCTAssertEqual(top[0]["id"] as? Int, best)
+        let values = top.compactMap { $0["logit"] as? Double }
+        XCTAssertEqual(values, values.sorted(by: >))
+
+        let t = try HeadroomCLI.run(["model", "logits", "--model", "m.gguf", "--tokens", "1,2,3"], cwd: dir)
+        XCTAssertEqual(t.status, 0, t.stderr)
+        XCTAssertTrue(t.stdout.contains("rank"), t.stdout)
+    }
+
+    func testTruncatedFileExitsTwoNamingTheFile() throws {
+        let dir = try workspace()
+        let e = try HeadroomCLI.run(["model", "export", "--catalog", "catalog", "--shape", "mini", "--precision", "f16", "m.gguf"], cwd: dir)
+        XCTAssertEqual(e.status, 0, e.stderr)
+        let data = try Data(contentsOf: dir.appendingPathComponent("m.gguf"))
+        try data.prefix(data.count - 64).write(to: dir.appendingPathComponent("cut.gguf"))
+        let r = try HeadroomCLI.run(["model", "logits", "--model", "cut.gguf", "--tokens", "1,2,3"], cwd: dir)
+        XCTAssertEqual(r.status, 2, r.stderr)
+        XCTAssertTrue(r.stderr.hasPrefix("headroom: cut.gguf: "), r.stderr)
+        XCTAssertEqual(r.stdout, "")
+    }
+
+    func testBenchInferTakesAGGUFFileAndChecksItsPrecision() throws {
+        let dir = try workspace()
+        let e = try HeadroomCLI.run(["model", "export", "--catalog", "catalog", "--shape", "mini", "--precision", "q8_0", "m.gguf"], cwd: dir)
+        XCTAssertEqual(e.status, 0, e.stderr)
+        let r = try HeadroomCLI.run(["bench", "infer", "--model", "m.gguf", "--precision", "f32", "--prompt-tokens", "4",
+                                     "--generate-tokens", "2"], cwd: dir)
+        XCTAssertEqual(r.status, 2)
+        XCTAssertEqual(r.stderr, "headroom: m.gguf: --precision f32 given, but the file's matrices are q8_0\n")
+        let missing = try HeadroomCLI.run(["bench", "infer", "--model", "nothere.gguf"], cwd: dir)
+        XCTAssertEqual(missing.status, 2)
+        XCTAssertTrue(missing.stderr.hasPrefix("headroom: nothere.gguf: open failed"), missing.stderr)
+    }
+
+    func testDecodePathAgreesWithPrefillInF32() throws {
+        let dir = try workspace()
+        let e = try HeadroomCLI.run(["model", "export", "--catalog", "catalog", "--shape", "mini", "--precision", "f32", "m.gguf"], cwd: dir)
+        XCTAssertEqual(e.status, 0, e.stderr)
+        func logits(_ extra: [String]) throws -> [Double] {
+            let r = try HeadroomCLI.run(["model", "logits", "--model", "m.gguf", "--tokens", "5,6,7,8,9", "--json"] + extra, cwd: dir)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+            XCTAssertEqual(json?["path"] as? String, extra.isEmpty ? "prefill" : "decode")
+            return try XCTUnwrap(json?["logits"] as? [Double])
+        }
+        let a = try logits([]), b = try logits(["--decode"])
+        XCTAssertEqual(a.count, 300)
+        XCTAssertLessThan(zip(a, b).map { abs($0 - $1) }.max()!, 1e-4)
+    }
+}
