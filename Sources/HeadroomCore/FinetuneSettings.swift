@@ -43,7 +43,12 @@ public struct FinetuneSettings: Codable, Equatable, Sendable {
             if s.dropout >= 1 { throw f.fail("a dropout probability below 1") }
         }
         if let f = m.optional("targets") { s.targets = try distinct(f.list { try $0.oneOf(projections) }, f) }
-        if let f = m.optional("precision") { s.precision = try f.oneOf(["f32"]) }
+        if let f = m.optional("precision") {
+            s.precision = try f.oneOf(["f32", "f16", "q8_0", "q4_0"])
+            if s.precision != "f32" && s.methods.contains("full") {
+                throw f.error("is \(s.precision), but method includes full: full fine-tuning trains every weight in f32; a quantized base is for lora only")
+            }
+        }
         if let f = m.optional("seq_len") { s.seqLen = try f.int(min: 1, max: context) }
         if let f = m.optional("batch") { s.batch = try f.int(min: 1, max: 1024) }
         if let f = m.optional("steps") { s.steps = try f.int(min: 1, max: 100_000) }
