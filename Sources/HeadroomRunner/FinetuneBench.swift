@@ -31,9 +31,9 @@ public struct FinetuneCase: Sendable {
         self.model = model; self.method = method; self.seqLen = seqLen; self.batch = batch; self.steps = steps; self.threads = threads
     }
 
-    public init(model: ModelShape, settings s: FinetuneSettings, method: String, checkpointing: Bool, threads: Int) {
+    public init(model: ModelShape, settings s: FinetuneSettings, method: String, precision: String = "f32", checkpointing: Bool, threads: Int) {
         self.init(model: model, method: method, seqLen: s.seqLen, batch: s.batch, steps: s.steps, threads: threads)
-        rank = s.rank; alpha = s.alpha; dropout = s.dropout; targets = s.targets; precision = s.precision
+        rank = s.rank; alpha = s.alpha; dropout = s.dropout; targets = s.targets; self.precision = precision
         warmup = s.warmup; self.checkpointing = checkpointing; learningRate = s.learningRate
     }
 
