@@ -47,6 +47,7 @@ bench: build
 	$(BIN) bench summary $(BENCH_DIR)/small-*.json
 	$(BIN) bench finetune --model tiny --method lora --rank 8 --alpha 16 --targets q,v --precision f32 --seq-len 256 --batch 4 --threads 2 --steps 5
 	$(BIN) bench finetune --model tiny --method lora --rank 8 --alpha 16 --targets q,v --precision f32 --seq-len 256 --batch 4 --threads 2 --steps 5 --checkpointing
+	$(BIN) bench finetune --model tiny --method lora --rank 8 --alpha 16 --targets q,v --precision q4_0 --seq-len 256 --batch 4 --threads 2 --steps 5
 
 clean:
 	rm -rf .build .headroom

@@ -1,7 +1,8 @@
 // A scenario's `measure.finetune:` section: which fine-tuning steps `headroom run` measures here
 // (methods, LoRA rank and targets, sequence length, batch, steps, checkpointing), validated strictly.
 
-/// What to measure of fine-tuning. Each combination of method and checkpointing is one case per thread count.
+/// What to measure of fine-tuning. Each combination of method, precision (f32 only for full) and checkpointing
+/// is one case per thread count.
 public struct FinetuneSettings: Codable, Equatable, Sendable {
     /// "lora" and/or "full".
     public var methods: [String]
@@ -10,7 +11,8 @@ public struct FinetuneSettings: Codable, Equatable, Sendable {
     public var dropout: Double
     /// Projections that carry adapters: some of q, k, v, o, gate, up, down.
     public var targets: [String]
-    public var precision: String
+    /// Formats of the frozen base: f32 and/or f16, q8_0, q4_0 (LoRA only; full fine-tuning is measured in f32).
+    public var precisions: [String]
     public var seqLen: Int
     public var batch: Int
     /// Timed steps per case, after `warmup` untimed ones.
@@ -23,10 +25,10 @@ public struct FinetuneSettings: Codable, Equatable, Sendable {
     public static let projections = ["q", "k", "v", "o", "gate", "up", "down"]
 
     public init(methods: [String] = ["lora"], rank: Int = 8, alpha: Double = 16, dropout: Double = 0, targets: [String] = ["q", "v"],
-                precision: String = "f32", seqLen: Int = 256, batch: Int = 4, steps: Int = 10, warmup: Int = 1,
+                precisions: [String] = ["f32"], seqLen: Int = 256, batch: Int = 4, steps: Int = 10, warmup: Int = 1,
                 checkpointing: [Bool] = [false], learningRate: Double = 1e-3) {
         self.methods = methods; self.rank = rank; self.alpha = alpha; self.dropout = dropout; self.targets = targets
-        self.precision = precision; self.seqLen = seqLen; self.batch = batch; self.steps = steps; self.warmup = warmup
+        self.precisions = precisions; self.seqLen = seqLen; self.batch = batch; self.steps = steps; self.warmup = warmup
         self.checkpointing = checkpointing; self.learningRate = learningRate
     }
 
@@ -43,7 +45,12 @@ public struct FinetuneSettings: Codable, Equatable, Sendable {
             if s.dropout >= 1 { throw f.fail("a dropout probability below 1") }
         }
         if let f = m.optional("targets") { s.targets = try distinct(f.list { try $0.oneOf(projections) }, f) }
-        if let f = m.optional("precision") { s.precision = try f.oneOf(["f32"]) }
+        if let f = m.optional("precision") {
+            s.precisions = try distinct(f.list { try $0.oneOf(["f32", "f16", "q8_0", "q4_0"]) }, f)
+            if !s.precisions.contains("f32") && s.methods.contains("full") {
+                throw f.error("is \(s.precisions.joined(separator: ", ")), but method includes full: full fine-tuning trains every weight in f32; a quantized base is for lora only (add f32 to measure full)")
+            }
+        }
         if let f = m.optional("seq_len") { s.seqLen = try f.int(min: 1, max: context) }
         if let f = m.optional("batch") { s.batch = try f.int(min: 1, max: 1024) }
         if let f = m.optional("steps") { s.steps = try f.int(min: 1, max: 100_000) }

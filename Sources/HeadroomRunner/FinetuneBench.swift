@@ -31,9 +31,9 @@ public struct FinetuneCase: Sendable {
         self.model = model; self.method = method; self.seqLen = seqLen; self.batch = batch; self.steps = steps; self.threads = threads
     }
 
-    public init(model: ModelShape, settings s: FinetuneSettings, method: String, checkpointing: Bool, threads: Int) {
+    public init(model: ModelShape, settings s: FinetuneSettings, method: String, precision: String = "f32", checkpointing: Bool, threads: Int) {
         self.init(model: model, method: method, seqLen: s.seqLen, batch: s.batch, steps: s.steps, threads: threads)
-        rank = s.rank; alpha = s.alpha; dropout = s.dropout; targets = s.targets; precision = s.precision
+        rank = s.rank; alpha = s.alpha; dropout = s.dropout; targets = s.targets; self.precision = precision
         warmup = s.warmup; self.checkpointing = checkpointing; learningRate = s.learningRate
     }
 
@@ -74,12 +74,13 @@ public struct FinetuneResult: Sendable {
 public enum FinetuneBench {
     /// Runs `c`; `step` is called after each warm-up or timed step (progress, interruption).
     public static func run(_ c: FinetuneCase, step: () throws -> Void = {}) throws -> FinetuneResult {
-        guard c.precision == "f32" else {
-            throw TrainError.badConfig("precision \(c.precision): this trainer's frozen weights are f32 only so far (f16, q8_0 and q4_0 come with the engine's quantized formats)")
+        guard let precision = QuantType(name: c.precision) else {
+            throw TrainError.badConfig("precision \(c.precision): expected f32, f16, q8_0 or q4_0")
         }
         let config = try TrainConfig(shape: c.model)
         let method = try c.trainMethod()
-        var options = TrainOptions(batch: c.batch, seqLen: c.seqLen, checkpointing: c.checkpointing, threads: c.threads, seed: c.seed)
+        var options = TrainOptions(batch: c.batch, seqLen: c.seqLen, checkpointing: c.checkpointing, threads: c.threads, seed: c.seed,
+                                   precision: precision)
         options.optimizer = AdamWSettings(learningRate: Float(c.learningRate), weightDecay: 0.0)
         let data: any TrainDataSource
         if let file = c.tokenFile {

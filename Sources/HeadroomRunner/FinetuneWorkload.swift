@@ -21,20 +21,23 @@ public struct FinetuneWorkload: Workload {
     public func cases() -> [CaseSpec] {
         var specs: [CaseSpec] = []
         for t in threads {
-            for method in settings.methods {
-                for ckpt in settings.checkpointing {
-                    var params = ["model": model.id, "method": method, "precision": settings.precision,
-                                  "seq_len": String(settings.seqLen), "batch": String(settings.batch),
-                                  "checkpointing": String(ckpt), "steps": String(settings.steps), "warmup": String(settings.warmup)]
-                    if method == "lora" {
-                        params["rank"] = String(settings.rank)
-                        params["alpha"] = String(settings.alpha)
-                        params["dropout"] = String(settings.dropout)
-                        params["targets"] = settings.targets.joined(separator: ",")
-                    }
-                    specs.append(CaseSpec(kind: "finetune", name: method + (ckpt ? "+ckpt" : ""), threads: t, params: params,
-                                          steps: settings.warmup + settings.steps))
+            // Full fine-tuning trains every weight in f32, so it is measured only at f32.
+            let combos = settings.methods.flatMap { m in
+                settings.precisions.filter { m == "lora" || $0 == "f32" }.flatMap { p in settings.checkpointing.map { (m, p, $0) } }
+            }
+            for (method, precision, ckpt) in combos {
+                var params = ["model": model.id, "method": method, "precision": precision,
+                              "seq_len": String(settings.seqLen), "batch": String(settings.batch),
+                              "checkpointing": String(ckpt), "steps": String(settings.steps), "warmup": String(settings.warmup)]
+                if method == "lora" {
+                    params["rank"] = String(settings.rank)
+                    params["alpha"] = String(settings.alpha)
+                    params["dropout"] = String(settings.dropout)
+                    params["targets"] = settings.targets.joined(separator: ",")
                 }
+                let name = method + (precision == "f32" ? "" : "-\(precision)") + (ckpt ? "+ckpt" : "")
+                specs.append(CaseSpec(kind: "finetune", name: name, threads: t, params: params,
+                                      steps: settings.warmup + settings.steps))
             }
         }
         return specs
@@ -42,7 +45,7 @@ public struct FinetuneWorkload: Workload {
 
     public func measure(_ spec: CaseSpec, step: () throws -> Void) throws -> MeasuredCase {
         let c = FinetuneCase(model: model, settings: settings, method: spec.params["method"] ?? "lora",
-                             checkpointing: spec.params["checkpointing"] == "true", threads: spec.threads)
+                             precision: spec.params["precision"] ?? "f32", checkpointing: spec.params["checkpointing"] == "true", threads: spec.threads)
         let r = try FinetuneBench.run(c, step: step)
         return MeasuredCase(kind: spec.kind, name: spec.name, threads: spec.threads, params: spec.params, samples: r.samples)
     }

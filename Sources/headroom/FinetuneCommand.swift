@@ -42,7 +42,7 @@ struct BenchFinetuneCommand: ParsableCommand {
     @Option(name: .long, help: "Projections with adapters: some of q,k,v,o,gate,up,down, or all.")
     var targets = "q,v"
 
-    @Option(name: .long, help: "Precision of the frozen base weights (f32).")
+    @Option(name: .long, help: "Precision of the frozen base weights: f32, f16, q8_0 or q4_0 (QLoRA-style); not f32 only with --method lora.")
     var precision = "f32"
 
     @Option(name: .customLong("seq-len"), help: "Tokens per sequence.")
@@ -77,8 +77,11 @@ struct BenchFinetuneCommand: ParsableCommand {
 
     func validate() throws {
         guard ["lora", "full"].contains(method) else { throw ValidationError("--method: expected lora or full, got \(method)") }
-        guard precision == "f32" else {
-            throw ValidationError("--precision: only f32 so far (f16, q8_0 and q4_0 frozen weights arrive with the inference engine's formats)")
+        guard ["f32", "f16", "q8_0", "q4_0"].contains(precision) else {
+            throw ValidationError("--precision: expected f32, f16, q8_0 or q4_0, got \(precision)")
+        }
+        guard precision == "f32" || method == "lora" else {
+            throw ValidationError("--precision \(precision): full fine-tuning trains every weight in f32; a quantized frozen base is for --method lora")
         }
         if rank < 1 { throw ValidationError("--rank: expected a positive integer") }
         if !(alpha > 0) { throw ValidationError("--alpha: expected a positive number") }

@@ -22,6 +22,11 @@ final class FinetuneSettingsTests: XCTestCase {
                                            seqLen: 128, batch: 2, steps: 3, warmup: 0, checkpointing: [false, true], learningRate: 0.01))
     }
 
+    func testQuantizedBaseForLoRA() throws {
+        XCTAssertEqual(try parse("{ method: lora, precision: q4_0 }").measure.finetune?.precisions, ["q4_0"])
+        XCTAssertEqual(try parse("{ method: [lora, full], precision: [f32, q4_0] }").measure.finetune?.precisions, ["f32", "q4_0"])
+    }
+
     func testDefaultsAndAbsence() throws {
         XCTAssertEqual(try parse("{ method: lora }").measure.finetune, FinetuneSettings())
         let none = try Scenario.parse("schema: 1\nname: x\nmeasure: { model: tiny, threads: 1, prompt_tokens: [8] }\n", file: "x.yaml", catalog: repoCatalog())
@@ -33,7 +38,9 @@ final class FinetuneSettingsTests: XCTestCase {
             ("{ method: sgd }", "ft.yaml: measure.finetune.method[0]: expected one of lora, full, got \"sgd\""),
             ("{ targets: [q, qq] }", "ft.yaml: measure.finetune.targets[1]: expected one of q, k, v, o, gate, up, down, got \"qq\""),
             ("{ seq_len: 4096 }", "ft.yaml: measure.finetune.seq_len: expected an integer from 1 to 2048, got \"4096\""),
-            ("{ precision: q4_0 }", "ft.yaml: measure.finetune.precision: expected one of f32, got \"q4_0\""),
+            ("{ precision: q5_1 }", "ft.yaml: measure.finetune.precision[0]: expected one of f32, f16, q8_0, q4_0, got \"q5_1\""),
+            ("{ method: [lora, full], precision: q4_0 }",
+             "ft.yaml: measure.finetune.precision: is q4_0, but method includes full: full fine-tuning trains every weight in f32; a quantized base is for lora only (add f32 to measure full)"),
             ("{ rank: 0 }", "ft.yaml: measure.finetune.rank: expected an integer from 1 to 4096, got \"0\""),
             ("{ lr: 1 }", "ft.yaml: measure.finetune.lr: unknown key; expected one of method, rank, alpha, dropout, targets, precision, seq_len, batch, steps, warmup, checkpointing, learning_rate"),
         ]

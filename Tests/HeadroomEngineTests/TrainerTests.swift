@@ -5,35 +5,35 @@ import XCTest
 @testable import HeadroomEngine
 @testable import HeadroomKernels
 
+/// Central finite differences of the loss for some elements of every named slice of what is trained;
+/// returns the worst slice's ‖analytic − numeric‖ / ‖numeric‖, so no tensor hides behind a larger one.
+func gradientCheck(_ trainer: Trainer, batch: TokenBatch, perEntry: Int, eps: Float = 1e-2) -> (worst: Double, name: String) {
+    trainer.computeGradients(batch)
+    let values = trainer.trainedValues, grads = trainer.gradients
+    var worst = (0.0, "")
+    for e in trainer.trainedTable.entries {
+        var diff = 0.0, norm = 0.0
+        for i in stride(from: 0, to: e.count, by: max(1, e.count / perEntry)).map({ e.offset + $0 }) {
+            let saved = values[i]
+            values[i] = saved + eps
+            let plus = trainer.loss(batch)
+            values[i] = saved - eps
+            let minus = trainer.loss(batch)
+            values[i] = saved
+            let numeric = (plus - minus) / (2 * Double(eps))
+            diff += (Double(grads[i]) - numeric) * (Double(grads[i]) - numeric)
+            norm += numeric * numeric
+        }
+        XCTAssertGreaterThan(norm, 1e-14, "\(e.name): the gradients checked are all zero, so the check would prove nothing")
+        let err = (diff / max(norm, 1e-30)).squareRoot()
+        if err > worst.0 { worst = (err, e.name) }
+    }
+    return worst
+}
+
 final class TrainerTests: XCTestCase {
     /// A model small enough for finite differences in a debug build: 2 layers, grouped-query (4 heads, 2 kv heads).
     let tinyConfig = TrainConfig(layers: 2, dim: 16, heads: 4, kvHeads: 2, ffnDim: 24, vocab: 11, context: 8)
-
-    /// Central finite differences of the loss for some elements of every named slice of what is trained;
-    /// returns the worst slice's ‖analytic − numeric‖ / ‖numeric‖, so no tensor hides behind a larger one.
-    func gradientCheck(_ trainer: Trainer, batch: TokenBatch, perEntry: Int, eps: Float = 1e-2) -> (worst: Double, name: String) {
-        trainer.computeGradients(batch)
-        let values = trainer.trainedValues, grads = trainer.gradients
-        var worst = (0.0, "")
-        for e in trainer.trainedTable.entries {
-            var diff = 0.0, norm = 0.0
-            for i in stride(from: 0, to: e.count, by: max(1, e.count / perEntry)).map({ e.offset + $0 }) {
-                let saved = values[i]
-                values[i] = saved + eps
-                let plus = trainer.loss(batch)
-                values[i] = saved - eps
-                let minus = trainer.loss(batch)
-                values[i] = saved
-                let numeric = (plus - minus) / (2 * Double(eps))
-                diff += (Double(grads[i]) - numeric) * (Double(grads[i]) - numeric)
-                norm += numeric * numeric
-            }
-            XCTAssertGreaterThan(norm, 1e-14, "\(e.name): the gradients checked are all zero, so the check would prove nothing")
-            let err = (diff / max(norm, 1e-30)).squareRoot()
-            if err > worst.0 { worst = (err, e.name) }
-        }
-        return worst
-    }
 
     func testAdapterGradientsMatchFiniteDifferences() throws {
         let lora = LoRAConfig(rank: 2, alpha: 4, dropout: 0.2, targets: TrainProjection.allCases)

@@ -67,8 +67,30 @@ final class FinetuneCommandTests: XCTestCase {
         let long = try run(Self.command + ["--catalog", "catalog", "--model", "micro", "--seq-len", "64"], cwd: dir)
         XCTAssertEqual(long.status, 2, long.stderr)
         XCTAssertTrue(long.stderr.contains("models.micro.context: --seq-len 64 exceeds the model's context of 32"), long.stderr)
-        let prec = try run(base + ["--precision", "q4_0"], cwd: dir)
+        let prec = try run(base + ["--precision", "q5_1"], cwd: dir)
         XCTAssertNotEqual(prec.status, 0)
+        XCTAssertTrue(prec.stderr.contains("expected f32, f16, q8_0 or q4_0, got q5_1"), prec.stderr)
+        let fullQ = try run(base + ["--method", "full", "--precision", "q4_0"], cwd: dir)
+        XCTAssertNotEqual(fullQ.status, 0)
+        XCTAssertTrue(fullQ.stderr.contains("full fine-tuning trains every weight in f32"), fullQ.stderr)
+    }
+
+    /// LoRA on a q4_0 base: the precision is reported and the base costs its quantized size plus one tile buffer.
+    func testQuantizedBaseRunsAndCountsItsBytes() throws {
+        let dir = try makeDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func measure(_ precision: String) throws -> [String: Any] {
+            let r = try run(Self.command + ["--catalog", "catalog", "--model", "micro", "--precision", precision, "--seq-len", "8",
+                                            "--batch", "1", "--steps", "2", "--threads", "1", "--json"], cwd: dir)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
+        }
+        let f32 = try measure("f32"), q4 = try measure("q4_0")
+        XCTAssertEqual(q4["precision"] as? String, "q4_0")
+        XCTAssertEqual(q4["total_params"] as? Int, f32["total_params"] as? Int)
+        let wf = try XCTUnwrap(f32["weights_bytes"] as? Int), wq = try XCTUnwrap(q4["weights_bytes"] as? Int)
+        XCTAssertLessThan(wq, wf)
+        XCTAssertTrue((q4["loss_last"] as? Double)?.isFinite == true)
     }
 
     func testRunMeasuresTheScenariosFinetuneSection() throws {

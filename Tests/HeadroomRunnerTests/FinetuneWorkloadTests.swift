@@ -28,6 +28,18 @@ final class FinetuneWorkloadTests: XCTestCase {
         XCTAssertNotNil(m.values("activation_bytes").first)
     }
 
+    /// Precisions multiply the LoRA cases; full fine-tuning is measured at f32 only; the q4_0 case runs on a q4_0 base.
+    func testPrecisionsAreLoRAOnly() throws {
+        let settings = FinetuneSettings(methods: ["lora", "full"], rank: 2, alpha: 4, targets: ["q", "v"], precisions: ["f32", "q4_0"],
+                                        seqLen: 8, batch: 1, steps: 1, warmup: 0, checkpointing: [false])
+        let specs = FinetuneWorkload(model: micro, settings: settings, threads: [1]).cases()
+        XCTAssertEqual(specs.map(\.name), ["lora", "lora-q4_0", "full"])
+        XCTAssertEqual(specs.map { $0.params["precision"] }, ["f32", "q4_0", "f32"])
+        let w = FinetuneWorkload(model: micro, settings: settings, threads: [1])
+        let f32 = try w.measure(specs[0]) {}, q4 = try w.measure(specs[1]) {}
+        XCTAssertLessThan(try XCTUnwrap(q4.values("weights_bytes").first), try XCTUnwrap(f32.values("weights_bytes").first))
+    }
+
     func testScenarioWithoutFinetuneHasNoWorkload() {
         let m = MeasureSettings(model: micro, threads: [1], promptTokens: [8], batch: [1], repetitions: 1, warmup: 0)
         XCTAssertNil(FinetuneWorkload(m))

@@ -37,3 +37,30 @@ public final class F32Linear: FrozenLinear {
         TrainLinear.backwardInput(dinp: dinp, dout: dout, weight: weight, M: M, N: outFeatures, K: inFeatures)
     }
 }
+
+/// A frozen weight in one of the engine's GGUF formats (f16, q8_0, q4_0 — q4_0 is QLoRA-style), held as a
+/// `WeightMatrix`. Forward and input gradient dequantize a tile of rows at a time into `scratch`, one buffer
+/// shared by every layer of a trainer, and multiply with sgemm.
+public final class QuantLinear: FrozenLinear {
+    public let matrix: WeightMatrix
+    public let scratch: TileScratch
+    let threads: Int
+    /// Quantizes `weight` (N,K) f32 once; K must be a multiple of the format's block size (32).
+    public init(quantizing weight: UnsafePointer<Float>, outFeatures: Int, inFeatures: Int, type: QuantType,
+                scratch: TileScratch, threads: Int) {
+        let values = Array(UnsafeBufferPointer(start: weight, count: outFeatures * inFeatures))
+        matrix = WeightMatrix.quantized(values, type: type, rows: outFeatures, cols: inFeatures)
+        self.scratch = scratch; self.threads = threads
+    }
+    public var outFeatures: Int { matrix.rows }
+    public var inFeatures: Int { matrix.cols }
+    /// The quantized bytes only; the shared tile buffer is counted once by the trainer.
+    public var bytes: Int { matrix.bytes }
+    public var precision: String { matrix.type.description }
+    public func forward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, M: Int) {
+        QMatmul.forward(matrix, inp: inp, m: M, out: out, scratch: scratch, threads: threads)
+    }
+    public func backwardInput(dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, M: Int) {
+        QMatmul.backwardInput(matrix, dout: dout, m: M, dinp: dinp, scratch: scratch, threads: threads)
+    }
+}

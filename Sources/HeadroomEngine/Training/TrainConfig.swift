@@ -97,11 +97,14 @@ public struct TrainOptions: Sendable, Equatable {
     /// Seeds the synthetic weights, the adapters' initialisation and the dropout masks.
     public var seed: UInt64
     public var optimizer: AdamWSettings
+    /// The storage format of the frozen projections and output layer (LoRA only; full fine-tuning is f32).
+    /// The seeded f32 weights are quantized once; embedding and norms stay f32.
+    public var precision: QuantType
 
     public init(batch: Int, seqLen: Int, checkpointing: Bool = false, threads: Int = 1, seed: UInt64 = 1,
-                optimizer: AdamWSettings = AdamWSettings()) {
+                optimizer: AdamWSettings = AdamWSettings(), precision: QuantType = .f32) {
         self.batch = batch; self.seqLen = seqLen; self.checkpointing = checkpointing; self.threads = threads
-        self.seed = seed; self.optimizer = optimizer
+        self.seed = seed; self.optimizer = optimizer; self.precision = precision
     }
 }
 

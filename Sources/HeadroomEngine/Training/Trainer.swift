@@ -40,6 +40,10 @@ public final class Trainer {
 
     let blocks: [Block]
     let output: any FrozenLinear
+    /// The tile buffer every quantized base weight dequantizes into (unused in f32).
+    let tileScratch: TileScratch
+    /// Weights held in a quantized format (0 in f32).
+    let quantizedParameters: Int
     let acts: [LayerActs]
     let B: Int, T: Int, BT: Int
 
@@ -76,6 +80,15 @@ public final class Trainer {
             guard !l.targets.isEmpty else { throw TrainError.badConfig("LoRA needs at least one target projection") }
             guard l.dropout >= 0 && l.dropout < 1 else { throw TrainError.badConfig("LoRA dropout must be in [0, 1), got \(l.dropout)") }
         }
+        if options.precision != .f32 {
+            guard case .lora = method else {
+                throw TrainError.badConfig("full fine-tuning trains every weight in f32; precision \(options.precision) is for LoRA's frozen base (use method lora, or precision f32)")
+            }
+            let block = options.precision.blockSize
+            for (name, k) in [("dim", config.dim), ("ffn_dim", config.ffnDim)] where k % block != 0 {
+                throw TrainError.badConfig("precision \(options.precision) needs \(name) (\(k)) to be a multiple of \(block)")
+            }
+        }
         self.config = config; self.method = method; self.options = options
         BLASThreads.set(options.threads)
         let C = config.dim, V = config.vocab, L = config.layers
@@ -83,18 +96,33 @@ public final class Trainer {
         let lora: LoRAConfig? = { if case .lora(let l) = method { return l } else { return nil } }()
 
         // Parameters.
-        let pt = Self.parameterLayout(config: config)
+        // Quantized base: the projections and output are drawn in the same order as in f32, quantized once
+        // and kept only in their format; the f32 allocation holds the embedding and the norms.
+        let quantized = options.precision != .f32
+        let pt = Self.parameterLayout(config: config, quantized: quantized)
         parameterTable = pt
         let params = FloatBuffer(count: pt.count)
         parameters = params
+        let scratch = TileScratch()
+        tileScratch = scratch
+        var quantLinears: [String: QuantLinear] = [:]
         var rng = SplitMix64(seed: options.seed)
         let bound = initStd * Float(3).squareRoot()
-        for e in pt.entries {
-            let p = parameters.pointer + e.offset
-            if e.name.hasSuffix("norm") {
-                p.update(repeating: 1, count: e.count)
-            } else {
-                for i in 0..<e.count { p[i] = (rng.nextUnitFloat() * 2 - 1) * bound }
+        for e in Self.parameterLayout(config: config, quantized: false).entries {
+            let kept = pt.entry(e.name)
+            var temp: [Float] = kept == nil ? [Float](repeating: 0, count: e.count) : []
+            temp.withUnsafeMutableBufferPointer { tb in
+                let p = kept.map { params.pointer + $0.offset } ?? tb.baseAddress!
+                if e.name.hasSuffix("norm") {
+                    p.update(repeating: 1, count: e.count)
+                } else {
+                    for i in 0..<e.count { p[i] = (rng.nextUnitFloat() * 2 - 1) * bound }
+                }
+                if kept == nil {
+                    let (k, n) = Self.quantizedShape(e.name, config: config)
+                    quantLinears[e.name] = QuantLinear(quantizing: p, outFeatures: n, inFeatures: k, type: options.precision,
+                                                       scratch: scratch, threads: options.threads)
+                }
             }
         }
 
@@ -122,16 +150,21 @@ public final class Trainer {
         for l in 0..<L {
             let slots = TrainProjection.allCases.map { p -> Slot in
                 let s = config.shape(of: p)
-                let off = pt.offset("l\(l).\(p.rawValue)")
+                let name = "l\(l).\(p.rawValue)"
                 let adapter = lora?.targets.contains(p) == true
-                    ? (at.offset("l\(l).\(p.rawValue).A"), at.offset("l\(l).\(p.rawValue).B")) : nil
+                    ? (at.offset("\(name).A"), at.offset("\(name).B")) : nil
+                if let q = quantLinears[name] {
+                    return Slot(base: q, weightOffset: -1, k: s.k, n: s.n, adapter: adapter)
+                }
+                let off = pt.offset(name)
                 return Slot(base: F32Linear(weight: params.pointer + off, outFeatures: s.n, inFeatures: s.k),
                             weightOffset: off, k: s.k, n: s.n, adapter: adapter)
             }
             blocks.append(Block(slots: slots, attnNorm: pt.offset("l\(l).attn_norm"), ffnNorm: pt.offset("l\(l).ffn_norm")))
         }
         self.blocks = blocks
-        output = F32Linear(weight: parameters.pointer + pt.offset("out"), outFeatures: V, inFeatures: C)
+        output = quantLinears["out"] ?? F32Linear(weight: parameters.pointer + pt.offset("out"), outFeatures: V, inFeatures: C)
+        quantizedParameters = quantLinears.values.reduce(0) { $0 + $1.outFeatures * $1.inFeatures }
 
         // Activations: every layer's, or (checkpointing) one layer's reused, plus the residual stream.
         let actLayers = options.checkpointing ? 1 : L
@@ -159,21 +192,39 @@ public final class Trainer {
     }
 
     /// The parameter allocation's layout: the embedding, each block's norms and projections, the final norm, the output.
-    static func parameterLayout(config: TrainConfig) -> BufferTable {
+    /// `quantized` leaves out the projections and the output, which then live in their own format (QuantLinear).
+    static func parameterLayout(config: TrainConfig, quantized: Bool = false) -> BufferTable {
         let C = config.dim, V = config.vocab
         var pt = BufferTable()
         pt.add("emb", V * C)
         for l in 0..<config.layers {
             pt.add("l\(l).attn_norm", C)
-            for p in TrainProjection.allCases {
-                let s = config.shape(of: p)
-                pt.add("l\(l).\(p.rawValue)", s.n * s.k)
+            if !quantized {
+                for p in TrainProjection.allCases {
+                    let s = config.shape(of: p)
+                    pt.add("l\(l).\(p.rawValue)", s.n * s.k)
+                }
             }
             pt.add("l\(l).ffn_norm", C)
         }
         pt.add("norm", C)
-        pt.add("out", V * C)
+        if !quantized { pt.add("out", V * C) }
         return pt
+    }
+
+    /// Every tensor a quantized base keeps in its format: each block's projections and the output, as (name, K, N).
+    static func quantizedTensors(config: TrainConfig) -> [(name: String, k: Int, n: Int)] {
+        var out: [(name: String, k: Int, n: Int)] = []
+        for l in 0..<config.layers {
+            for p in TrainProjection.allCases { let s = config.shape(of: p); out.append(("l\(l).\(p.rawValue)", s.k, s.n)) }
+        }
+        out.append(("out", config.dim, config.vocab))
+        return out
+    }
+
+    static func quantizedShape(_ name: String, config: TrainConfig) -> (k: Int, n: Int) {
+        guard let t = quantizedTensors(config: config).first(where: { $0.name == name }) else { preconditionFailure("\(name) is not quantized") }
+        return (t.k, t.n)
     }
 
     /// The adapter allocation's layout: A (r,K) and B (N,r) for each target of each block.
@@ -193,12 +244,20 @@ public final class Trainer {
     /// The memory a trainer with these settings will allocate, computed without allocating it.
     public static func plannedMemory(config: TrainConfig, method: TrainMethod, options: TrainOptions) -> TrainMemory {
         let lora: LoRAConfig? = { if case .lora(let l) = method { return l } else { return nil } }()
-        let pt = parameterLayout(config: config), at = adapterLayout(config: config, lora: lora)
+        let quantized = options.precision != .f32
+        let pt = parameterLayout(config: config, quantized: quantized), at = adapterLayout(config: config, lora: lora)
         let acts = activationLayout(config: config, lora: lora, B: options.batch, T: options.seqLen,
                                     actLayers: options.checkpointing ? 1 : config.layers)
         let trainable = lora == nil ? pt.count : at.count
         let f = MemoryLayout<Float>.stride
-        return TrainMemory(weightsBytes: pt.count * f, adapterBytes: at.count * f, gradientBytes: trainable * f,
+        var weights = pt.count * f
+        if quantized {
+            // The quantized tensors, and the one tile buffer they all dequantize into (sized by the largest tile).
+            let scratch = TileScratch(), qt = quantizedTensors(config: config)
+            weights += qt.reduce(0) { $0 + options.precision.rowBytes($1.k) * $1.n }
+            weights += qt.map { QMatmul.tileBytes(scratch: scratch, rows: $0.n, cols: $0.k) }.max() ?? 0
+        }
+        return TrainMemory(weightsBytes: weights, adapterBytes: at.count * f, gradientBytes: trainable * f,
                            optimizerBytes: 2 * trainable * f,
                            activationBytes: acts.count * f + 2 * options.batch * options.seqLen * MemoryLayout<Int32>.stride)
     }
@@ -246,7 +305,7 @@ public final class Trainer {
     public var trainableParameters: Int { gradients.count }
     /// Every parameter of the model, base and adapters (padding excluded).
     public var totalParameters: Int {
-        parameterTable.entries.reduce(0) { $0 + $1.count } + adapterTable.entries.reduce(0) { $0 + $1.count }
+        parameterTable.entries.reduce(0) { $0 + $1.count } + quantizedParameters + adapterTable.entries.reduce(0) { $0 + $1.count }
     }
 
     /// Useful FLOPs per trained token: the multiply-adds of every matrix product the step needs
