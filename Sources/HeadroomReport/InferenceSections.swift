@@ -58,6 +58,27 @@ public struct InferenceThroughputSection: ReportSectionBuilder {
         let pts = InferencePoint.all(run)
         guard !pts.isEmpty else { return nil }
         let probe = ProbeFigures(cases: run.cases)
+        let t = Self.table(pts, probe: probe)
+        let model = pts.first?.c.params["model"] ?? "?"
+        let note = "The whole model `\(model)` on synthetic weights: prefill of the prompt, then greedy decode of " +
+            "\(pts.first?.c.params["generate_tokens"] ?? "?") tokens per sequence (a batch shares the prompt). Medians of n repetitions. " +
+            "Decode roofline = the probe's multi-row read bandwidth ÷ bytes one step reads (all weights once, plus each sequence's KV cache), × batch; " +
+            "prefill roofline = the probe's sgemm GFLOP/s ÷ FLOPs per prompt token."
+        var md = "\(note)\n\n\(t.markdown)\n"
+        var html = "<p>\(HTML.escape(note.replacingOccurrences(of: "`", with: "")))</p>\n\(t.html)\n"
+        let plots = [plot(pts, probe: probe, folder: folder)].compactMap { $0 }
+        linkPlots(plots, md: &md, html: &html)
+        return ReportSection(title: "Inference throughput per precision and thread count (measured)", markdown: md, html: html, plots: plots)
+    }
+
+    /// One row per case: decode and prefill tokens/s (medians) beside their rooflines and the fraction reached.
+    /// Also printed by `headroom run` at the end of a run.
+    public static func table(_ run: StoredRun) -> TextTable? {
+        let pts = InferencePoint.all(run)
+        return pts.isEmpty ? nil : table(pts, probe: ProbeFigures(cases: run.cases))
+    }
+
+    static func table(_ pts: [InferencePoint], probe: ProbeFigures) -> TextTable {
         var t = TextTable(["precision", "threads", "prompt", "batch", "decode tok/s", "p95 TPOT ms", "roofline", "% roof",
                            "prefill tok/s", "roofline", "% roof", "n"], rightAligned: Set(1...11))
         let sorted = pts.sorted { (InferencePoint.order($0.precision), $0.threads, $0.prompt, $0.batch) < (InferencePoint.order($1.precision), $1.threads, $1.prompt, $1.batch) }
@@ -69,16 +90,7 @@ public struct InferenceThroughputSection: ReportSectionBuilder {
                    p.prefill.map { Fmt.sig($0.median) } ?? "—", pr.map(Fmt.sig) ?? "—",
                    zip2(p.prefill?.median, pr).map { Fmt.percent($0 / $1) } ?? "—", String(p.decode?.count ?? p.prefill?.count ?? 0)])
         }
-        let model = pts.first?.c.params["model"] ?? "?"
-        let note = "The whole model `\(model)` on synthetic weights: prefill of the prompt, then greedy decode of " +
-            "\(pts.first?.c.params["generate_tokens"] ?? "?") tokens per sequence (a batch shares the prompt). Medians of n repetitions. " +
-            "Decode roofline = the probe's multi-row read bandwidth ÷ bytes one step reads (all weights once, plus each sequence's KV cache), × batch; " +
-            "prefill roofline = the probe's sgemm GFLOP/s ÷ FLOPs per prompt token."
-        var md = "\(note)\n\n\(t.markdown)\n"
-        var html = "<p>\(HTML.escape(note.replacingOccurrences(of: "`", with: "")))</p>\n\(t.html)\n"
-        let plots = [plot(pts, probe: probe, folder: folder)].compactMap { $0 }
-        linkPlots(plots, md: &md, html: &html)
-        return ReportSection(title: "Inference throughput per precision and thread count (measured)", markdown: md, html: html, plots: plots)
+        return t
     }
 
     /// Decode tokens/s at batch 1 (shortest prompt) against threads, one line per precision, its roofline dashed.

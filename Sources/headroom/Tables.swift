@@ -60,6 +60,10 @@ enum Tables {
             out += "\nOne \(model) layer's GEMMs: qkv + o + gate_up + down (measured, f32, OpenBLAS)\n" + t.rendered + "\n"
             if let warning = GemmSection.busyProbeWarning(gemm, probe: probe) { out += "\nWarning: \(warning)\n" }
         }
+        if let t = InferenceThroughputSection.table(run) {
+            let model = run.cases(kind: "inference").first?.params["model"] ?? ""
+            out += "\nThe whole \(model) model, synthetic weights (measured medians; rooflines from this run's probe)\n" + t.rendered + "\n"
+        }
         return out
     }
 }
