@@ -92,10 +92,23 @@ public enum Gate {
         return pairs.sorted { $0.current < $1.current }
     }
 
+    /// Parameters a measurement records about itself (the ISA its kernels chose, the bytes and FLOPs it
+    /// counted): facts of the run, not inputs of the workload, so they take no part in matching or labels.
+    public static let recordedParams: Set<String> = ["isa", "openblas_core", "weights_bytes", "kv_cache_bytes",
+                                                     "decode_bytes_per_step", "prefill_flops_per_token"]
+
+    /// The workload's own parameters: `params` less what the measurement recorded about itself.
+    public static func workloadParams(_ params: [String: String]) -> [String: String] {
+        params.filter { !recordedParams.contains($0.key) }
+    }
+
     struct WorkloadKey: Hashable {
         var kind: String
         var name: String
         var params: [String: String]
+        init(kind: String, name: String, params: [String: String]) {
+            self.kind = kind; self.name = name; self.params = Gate.workloadParams(params)
+        }
     }
 
     struct Slot: Hashable {
@@ -134,7 +147,7 @@ public enum Gate {
                     var estimate = try RatioEstimate.compare(baseline: base, current: cur, confidence: options.settings.confidence)
                     if let roofline { estimate = estimate.normalised(by: roofline, dividing: divide) }
                     rows.append(GateRow(
-                        kind: c.kind, name: c.name, params: c.params, threads: c.threads, baselineThreads: pair.baseline,
+                        kind: c.kind, name: c.name, params: Self.workloadParams(c.params), threads: c.threads, baselineThreads: pair.baseline,
                         metric: metric, unit: c.unit(of: metric), normalisation: label,
                         baselineMedian: Summary(bv)?.median ?? .nan, currentMedian: Summary(cv)?.median ?? .nan,
                         decision: Decision(estimate: estimate, direction: rule.direction, threshold: threshold)))
