@@ -1,5 +1,6 @@
-// Decode-time attention: one new query per head against the cached keys and values, heads split
-// across the pool. Scores, softmax and the weighted sum of values, in f32.
+// Decode-time attention: one new query per head against the cached keys and values, for one sequence
+// or a batch of them, all heads of all sequences split across the pool in one dispatch. Scores, softmax
+// and the weighted sum of values, in f32.
 #include "CKernels.h"
 #include <immintrin.h>
 #include <math.h>
@@ -64,19 +65,37 @@ static void head_scalar(const att_job *j, int h, float *scores) {
     }
 }
 
+typedef struct { const att_job *seqs; int heads; size_t max_npos; } att_batch;
+
 static void att_range(void *p, size_t lo, size_t hi) {
-    att_job *j = p;
-    float *scores = malloc(j->npos * sizeof(float));
-    for (int h = (int)lo; h < (int)hi; h++) {
+    const att_batch *b = p;
+    float *scores = malloc(b->max_npos * sizeof(float));
+    for (size_t i = lo; i < hi; i++) {
+        const att_job *j = &b->seqs[i / (size_t)b->heads];
+        const int h = (int)(i % (size_t)b->heads);
         if (j->fast) head_avx512(j, h, scores); else head_scalar(j, h, scores);
     }
     free(scores);
 }
 
-void hr_attention_decode(const float *q, const float *kc, const float *vc, size_t npos, size_t kv_stride,
-                         int heads, int kv_heads, int hd, float *out, int threads) {
+void hr_attention_decode_batch(int b, const float *q, const float *const *kc, const float *const *vc, const size_t *npos,
+                               size_t kv_stride, int heads, int kv_heads, int hd, float *out, int threads) {
+    if (b < 1) return;
     __builtin_cpu_init();
     const int fast = hd % 16 == 0 && __builtin_cpu_supports("avx512f") && hr_isa_level() >= 2;
-    att_job j = { q, kc, vc, npos, kv_stride, heads, kv_heads, hd, out, fast };
-    hr_pool_for(threads < 1 ? 1 : threads, (size_t)heads, 1, att_range, &j);
+    att_job *seqs = malloc((size_t)b * sizeof(att_job));
+    size_t max_npos = 1;
+    for (int s = 0; s < b; s++) {
+        const size_t dim = (size_t)heads * hd;
+        seqs[s] = (att_job){ q + s * dim, kc[s], vc[s], npos[s], kv_stride, heads, kv_heads, hd, out + s * dim, fast };
+        if (npos[s] > max_npos) max_npos = npos[s];
+    }
+    att_batch batch = { seqs, heads, max_npos };
+    hr_pool_for(threads < 1 ? 1 : threads, (size_t)b * heads, 1, att_range, &batch);
+    free(seqs);
+}
+
+void hr_attention_decode(const float *q, const float *kc, const float *vc, size_t npos, size_t kv_stride,
+                         int heads, int kv_heads, int hd, float *out, int threads) {
+    hr_attention_decode_batch(1, q, &kc, &vc, &npos, kv_stride, heads, kv_heads, hd, out, threads);
 }

@@ -568,12 +568,14 @@ void hr_matvec_reference(int type, const void *w, size_t n, size_t k, const floa
     free(row);
 }
 
-// Activations of up to 64 sequences laid out for the integer kernel: lanes of a 512-bit register are
-// 16 sequences; for block b and group g (4 values) `q` holds each lane's 4 int8 values side by side.
+// Activations of up to 64 sequences for the integer batch kernel: each sequence's blocks quantized to
+// q8_0 as for one sequence, with the block's correction for unsigned weights (-8·sum for q4_0, -128·sum
+// for q8_0). Group g (4 values) of block blk of sequence s is the 32-bit word [blk][g][s], so that the
+// words one block needs lie together and each sits at a fixed offset from the block's base.
 typedef struct {
-    int8_t *q;      // [chunk][block][group 8][lane 16][4]
-    float *d;       // [chunk][block][lane 16]
-    int32_t *c;     // [chunk][block][lane 16], -8·sum or -128·sum of the lane's block
+    int8_t *q;      // [block][group 8][sequence][4]
+    float *d;       // [block][sequence]
+    int32_t *c;     // [block][sequence]
     size_t cap;
 } xb_t;
 
@@ -582,111 +584,130 @@ static _Thread_local float *fw_tls;
 static _Thread_local size_t fw_cap;
 
 static void quantize_x_batch(int type, const float *x, size_t b, size_t k, xb_t *o) {
-    const size_t chunks = (b + 15) / 16, nb = k / QK;
-    const size_t need = chunks * k * 16;
-    if (o->cap < need) {
+    const size_t nb = k / QK;
+    if (o->cap < b * k) {
         free(o->q); free(o->d); free(o->c);
-        o->q = aligned_alloc(64, need);
-        o->d = aligned_alloc(64, chunks * nb * 16 * 4);
-        o->c = aligned_alloc(64, chunks * nb * 16 * 4);
-        o->cap = need;
-    }
-    if (b % 16) {   // lanes past the last sequence stay zero
-        memset(o->q, 0, chunks * k * 16);
-        memset(o->d, 0, chunks * nb * 16 * 4);
-        memset(o->c, 0, chunks * nb * 16 * 4);
+        o->q = aligned_alloc(64, (b * k + 63) / 64 * 64);
+        o->d = aligned_alloc(64, (b * nb * 4 + 63) / 64 * 64);
+        o->c = aligned_alloc(64, (b * nb * 4 + 63) / 64 * 64);
+        o->cap = b * k;
     }
     const int mult = type == HR_TYPE_Q4_0 ? -8 : -128;
     for (size_t s = 0; s < b; s++) {
-        const size_t ch = s / 16, lane = s % 16;
         for (size_t blk = 0; blk < nb; blk++) {
-            _Alignas(32) int8_t q[32];
+            int8_t q[32];
             int32_t gs[8];
-            const float d = quant_block(x + s * k + blk * QK, q, gs);
-            int32_t *dst = (int32_t *)(o->q + ((ch * nb + blk) * 8) * 64) + lane;
+            o->d[blk * b + s] = quant_block(x + s * k + blk * QK, q, gs);
             int sum = 0;
-            for (int g = 0; g < 8; g++) { memcpy(dst + g * 16, q + 4 * g, 4); sum += gs[g]; }
-            o->d[(ch * nb + blk) * 16 + lane] = d;
-            o->c[(ch * nb + blk) * 16 + lane] = mult * sum;
+            for (int g = 0; g < 8; g++) { memcpy(o->q + ((blk * 8 + g) * b + s) * 4, q + 4 * g, 4); sum += gs[g]; }
+            o->c[blk * b + s] = mult * sum;
         }
     }
 }
 
-typedef struct { int type; const uint8_t *w; size_t n, k; const float *x; size_t b; const xb_t *xb; float *y; } bmv_job;
+typedef struct { int type; const uint8_t *w; size_t n, k, rb; const float *x; size_t b; const xb_t *xb; float *y; } bmv_job;
 
-// Integer kernel: for each block of four weight rows, the 32 weights of each row are unpacked once
-// (unsigned), then each group of 4 is broadcast to all lanes and multiplied into 16 sequences' int8
-// activations (VNNI). Four rows share every load of the activations; two integer accumulators per row
-// halve the dependency chain; the float accumulators stay in registers (one 16-sequence chunk at a time).
-static inline void unpack_block(int q4, const uint8_t *q, uint8_t *dst) {
-    if (q4) {
-        for (int e = 0; e < 16; e++) { dst[e] = q[2 + e] & 0x0F; dst[e + 16] = q[2 + e] >> 4; }
-    } else {
-        for (int e = 0; e < 32; e++) dst[e] = q[2 + e] ^ 0x80;
+// Integer kernel: sixteen weight rows sit in the lanes of a register, so each VNNI instruction multiplies
+// 4 weights of 16 rows by 4 activations of one sequence broadcast from memory (a load, not an ALU
+// operation). Per block, the 16 rows' 16-byte payloads are loaded and transposed once (4×4 32-bit words
+// per 128-bit lane), split into nibbles (q4_0) or made unsigned (q8_0), and then serve up to 8 sequences;
+// the 16 scales come in with one gather. After the transpose lane p holds row 4·(p mod 4) + p/4.
+#define ROW_OF_LANE(p) (4 * ((p) % 4) + (p) / 4)
+typedef int32_t __attribute__((may_alias)) i32a;   // 4 int8 activations read as one word
+
+// The 16 bytes at `off` of the 16 rows' block, transposed: t[g] lane p = bytes 4g..4g+3 of row ROW_OF_LANE(p).
+AVX512 static inline void load_transposed(const uint8_t *const rows[16], size_t off, __m512i t[4]) {
+    __m512i v[4];
+    for (int j = 0; j < 4; j++) {
+        __m512i r = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(rows[4 * j] + off)));
+        r = _mm512_inserti32x4(r, _mm_loadu_si128((const __m128i *)(rows[4 * j + 1] + off)), 1);
+        r = _mm512_inserti32x4(r, _mm_loadu_si128((const __m128i *)(rows[4 * j + 2] + off)), 2);
+        v[j] = _mm512_inserti32x4(r, _mm_loadu_si128((const __m128i *)(rows[4 * j + 3] + off)), 3);
     }
+    const __m512i u0 = _mm512_unpacklo_epi32(v[0], v[1]), u1 = _mm512_unpackhi_epi32(v[0], v[1]);
+    const __m512i u2 = _mm512_unpacklo_epi32(v[2], v[3]), u3 = _mm512_unpackhi_epi32(v[2], v[3]);
+    t[0] = _mm512_unpacklo_epi64(u0, u2); t[1] = _mm512_unpackhi_epi64(u0, u2);
+    t[2] = _mm512_unpacklo_epi64(u1, u3); t[3] = _mm512_unpackhi_epi64(u1, u3);
 }
 
-AVX512 static inline void unpack_block_avx(int q4, const uint8_t *q, uint8_t *dst) {
-    if (q4) {
-        const __m128i v = _mm_loadu_si128((const __m128i *)(q + 2)), m4 = _mm_set1_epi8(0x0F);
-        _mm_store_si128((__m128i *)dst, _mm_and_si128(v, m4));
-        _mm_store_si128((__m128i *)(dst + 16), _mm_and_si128(_mm_srli_epi16(v, 4), m4));
-    } else {
-        _mm256_store_si256((__m256i *)dst, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(q + 2)), _mm256_set1_epi8((char)0x80)));
-    }
+// Sixteen rows read side by side are more streams than the hardware prefetcher follows from memory: ask
+// for each row's line PREFETCH_AHEAD bytes on (past a row's end, the same offset in the next 16 rows).
+#define PREFETCH_AHEAD 256
+AVX512 static inline void prefetch_rows(const uint8_t *const rows[16], size_t off, size_t rb) {
+    const size_t at = off + PREFETCH_AHEAD < rb ? off + PREFETCH_AHEAD : 15 * rb + off + PREFETCH_AHEAD;
+    for (int i = 0; i < 16; i++) _mm_prefetch((const char *)rows[i] + at, _MM_HINT_T0);
 }
 
-// A broadcast straight from memory (a load-port uop); the compiler would otherwise build it with shuffles.
-AVX512 static inline __m512i bcast_mem(const uint8_t *p) {
-    __m512i r;
-    __asm__("vpbroadcastd %1, %0" : "=v"(r) : "m"(*(const int32_t *)p));
-    return r;
+#define INT_BATCH(NB) \
+AVX512 static void batch_int_##NB(const bmv_job *j, const uint8_t *const rows[16], const __m512i sidx, size_t s0, \
+                                  float out[NB][16]) { \
+    const int q4 = j->type == HR_TYPE_Q4_0; \
+    const size_t bb = q4 ? Q4_BYTES : Q8_BYTES, nb = j->k / QK, b = j->b; \
+    __m512 f[NB]; \
+    for (int s = 0; s < NB; s++) f[s] = _mm512_setzero_ps(); \
+    const __m512i m4 = _mm512_set1_epi8(0x0F), flip = _mm512_set1_epi8((char)0x80); \
+    for (size_t blk = 0; blk < nb; blk++) { \
+        __m512i w[8], t[4]; \
+        if (s0 == 0 && blk % 4 == 0) prefetch_rows(rows, blk * bb, j->rb); \
+        load_transposed(rows, blk * bb + 2, t); \
+        if (q4) { \
+            for (int g = 0; g < 4; g++) { \
+                w[g] = _mm512_and_si512(t[g], m4); \
+                w[g + 4] = _mm512_and_si512(_mm512_srli_epi16(t[g], 4), m4); \
+            } \
+        } else { \
+            for (int g = 0; g < 4; g++) w[g] = _mm512_xor_si512(t[g], flip); \
+            load_transposed(rows, blk * bb + 18, t); \
+            for (int g = 0; g < 4; g++) w[g + 4] = _mm512_xor_si512(t[g], flip); \
+        } \
+        const __m512i sh = _mm512_i32gather_epi32(sidx, (const void *)(rows[0] + blk * bb), 1); \
+        const __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(sh)); \
+        const int32_t *xc = j->xb->c + blk * b + s0; \
+        const float *xd = j->xb->d + blk * b + s0; \
+        __m512i a[NB]; \
+        for (int s = 0; s < NB; s++) a[s] = _mm512_set1_epi32(xc[s]); \
+        /* group by group, so that the NB sequences' dependency chains interleave */ \
+        for (int g = 0; g < 8; g++) { \
+            const i32a *xg = (const i32a *)(j->xb->q + ((blk * 8 + g) * b + s0) * 4); \
+            for (int s = 0; s < NB; s++) a[s] = _mm512_dpbusd_epi32(a[s], w[g], _mm512_set1_epi32(xg[s])); \
+        } \
+        for (int s = 0; s < NB; s++) \
+            f[s] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[s]), _mm512_mul_ps(dw, _mm512_set1_ps(xd[s])), f[s]); \
+    } \
+    for (int s = 0; s < NB; s++) _mm512_storeu_ps(out[s], f[s]); \
 }
+INT_BATCH(16)
+INT_BATCH(8)
+INT_BATCH(4)
+INT_BATCH(2)
+INT_BATCH(1)
 
 AVX512 static void batch_rows_int(const bmv_job *j, size_t r0, size_t r1) {
-    const int q4 = j->type == HR_TYPE_Q4_0;
-    const size_t bb = q4 ? Q4_BYTES : Q8_BYTES, nb = j->k / QK, rb = hr_row_bytes(j->type, j->k);
-    const size_t chunks = (j->b + 15) / 16;
-    _Alignas(64) uint8_t wb[4][32];
-    _Alignas(64) float out[4][16];
-    (void)unpack_block;
-    for (size_t c = 0; c < chunks; c++) {
-        for (size_t r = r0; r < r1; r += 4) {
-            const int nr = r1 - r >= 4 ? 4 : (int)(r1 - r);
-            const uint8_t *p[4];
-            for (int i = 0; i < 4; i++) p[i] = j->w + (r + (i < nr ? i : 0)) * rb;
-            __m512 f0 = _mm512_setzero_ps(), f1 = f0, f2 = f0, f3 = f0;
-            for (size_t blk = 0; blk < nb; blk++) {
-                const size_t base = c * nb + blk;
-                const int8_t *xs = j->xb->q + base * 8 * 64;
-                for (int i = 0; i < 4; i++) {
-                    _mm_prefetch((const char *)p[i] + 4 * rb + blk * bb, _MM_HINT_T0);
-                    unpack_block_avx(q4, p[i] + blk * bb, wb[i]);
-                }
-                // Make the compiler reload the groups from memory: a broadcast from memory runs on a load
-                // port, while building it from a register costs shuffles on the port VNNI needs.
-                __asm__ volatile("" ::: "memory");
-                const __m512i corr = _mm512_load_si512(j->xb->c + base * 16);
-                const __m512 dx = _mm512_load_ps(j->xb->d + base * 16);
-                __m512i a0 = corr, a1 = corr, a2 = corr, a3 = corr;
-                __m512i b0 = _mm512_setzero_si512(), b1 = b0, b2 = b0, b3 = b0;
-#define G(g, A0, A1, A2, A3) { \
-                    const __m512i xg = _mm512_load_si512(xs + (g) * 64); \
-                    A0 = _mm512_dpbusd_epi32(A0, bcast_mem(wb[0] + 4 * (g)), xg); \
-                    A1 = _mm512_dpbusd_epi32(A1, bcast_mem(wb[1] + 4 * (g)), xg); \
-                    A2 = _mm512_dpbusd_epi32(A2, bcast_mem(wb[2] + 4 * (g)), xg); \
-                    A3 = _mm512_dpbusd_epi32(A3, bcast_mem(wb[3] + 4 * (g)), xg); }
-                G(0, a0, a1, a2, a3) G(1, b0, b1, b2, b3) G(2, a0, a1, a2, a3) G(3, b0, b1, b2, b3)
-                G(4, a0, a1, a2, a3) G(5, b0, b1, b2, b3) G(6, a0, a1, a2, a3) G(7, b0, b1, b2, b3)
-#undef G
-                f0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a0, b0)), _mm512_mul_ps(dx, _mm512_set1_ps(f16_table[load_u16(p[0] + blk * bb)])), f0);
-                f1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a1, b1)), _mm512_mul_ps(dx, _mm512_set1_ps(f16_table[load_u16(p[1] + blk * bb)])), f1);
-                f2 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a2, b2)), _mm512_mul_ps(dx, _mm512_set1_ps(f16_table[load_u16(p[2] + blk * bb)])), f2);
-                f3 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a3, b3)), _mm512_mul_ps(dx, _mm512_set1_ps(f16_table[load_u16(p[3] + blk * bb)])), f3);
+    const size_t rb = hr_row_bytes(j->type, j->k);
+    float out[16][16];
+    for (size_t r = r0; r < r1; r += 16) {
+        const size_t nr = r1 - r < 16 ? r1 - r : 16;
+        const uint8_t *rows[16];
+        int32_t idx[16];
+        for (size_t i = 0; i < 16; i++) rows[i] = j->w + (r + (i < nr ? i : nr - 1)) * rb;
+        for (int p = 0; p < 16; p++) idx[p] = (int32_t)(rows[ROW_OF_LANE(p)] - rows[0]);
+        const __m512i sidx = _mm512_loadu_si512(idx);
+        for (size_t s = 0; s < j->b;) {
+            const size_t left = j->b - s;
+            const int m = left >= 16 ? 16 : left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+            switch (m) {
+            case 16: batch_int_16(j, rows, sidx, s, out); break;
+            case 8: batch_int_8(j, rows, sidx, s, out); break;
+            case 4: batch_int_4(j, rows, sidx, s, out); break;
+            case 2: batch_int_2(j, rows, sidx, s, out); break;
+            default: batch_int_1(j, rows, sidx, s, out); break;
             }
-            _mm512_store_ps(out[0], f0); _mm512_store_ps(out[1], f1); _mm512_store_ps(out[2], f2); _mm512_store_ps(out[3], f3);
-            for (int i = 0; i < nr; i++)
-                for (size_t l = 0; l < 16 && c * 16 + l < j->b; l++) j->y[(c * 16 + l) * j->n + r + i] = out[i][l];
+            for (int i = 0; i < m; i++)
+                for (int p = 0; p < 16; p++) {
+                    const size_t row = ROW_OF_LANE(p);
+                    if (row < nr) j->y[(s + i) * j->n + r + row] = out[i][p];
+                }
+            s += m;
         }
     }
 }
@@ -769,6 +790,6 @@ void hr_matvec_batch(int type, const void *w, size_t n, size_t k, const float *x
     }
     xb_t *xb = &xb_tls;
     if (level() >= 2 && (type == HR_TYPE_Q4_0 || type == HR_TYPE_Q8_0)) quantize_x_batch(type, x, b, k, xb);
-    bmv_job j = { type, w, n, k, x, b, xb, y };
+    bmv_job j = { type, w, n, k, hr_row_bytes(type, k), x, b, xb, y };
     hr_pool_for(threads < 1 ? 1 : threads, n, 32, bmv_range, &j);
 }

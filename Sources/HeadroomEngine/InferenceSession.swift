@@ -185,6 +185,7 @@ public final class InferenceSession {
             w.attnNorm.withUnsafeBufferPointer { RMSNorm.forward(out: xn.pointer, inp: x.pointer, weight: $0.baseAddress!, T: B, C: c.dim, eps: c.normEps) }
             if B == 1 { QMatmul.matvec([w.wq, w.wk, w.wv], x: xn.pointer, outputs: [q.pointer, k.pointer, v.pointer], threads: n) }
             else { mv(w.wq, xn, q); mv(w.wk, xn, k); mv(w.wv, xn, v) }
+            var kcs: [UnsafePointer<Float>] = [], vcs: [UnsafePointer<Float>] = [], npos: [Int] = []
             for (b, s) in seqs.enumerated() {
                 let pos = positions[s]
                 RoPE.forward(x: q.pointer + b * c.dim, T: 1, heads: c.heads, headDim: c.headDim, pos0: pos, theta: c.ropeTheta)
@@ -192,15 +193,15 @@ public final class InferenceSession {
                 let kc = kCache.pointer + cacheOffset(s, l), vc = vCache.pointer + cacheOffset(s, l)
                 (kc + pos * c.kvDim).update(from: k.pointer + b * c.kvDim, count: c.kvDim)
                 (vc + pos * c.kvDim).update(from: v.pointer + b * c.kvDim, count: c.kvDim)
-                Attention.decode(q: q.pointer + b * c.dim, kCache: kc, vCache: vc, npos: pos + 1, shape: c.attentionShape,
-                                 out: att.pointer + b * c.dim, threads: n)
+                kcs.append(UnsafePointer(kc)); vcs.append(UnsafePointer(vc)); npos.append(pos + 1)
             }
+            Attention.decodeBatch(q: q.pointer, kCaches: kcs, vCaches: vcs, npos: npos, shape: c.attentionShape, out: att.pointer, threads: n)
             mv(w.wo, att, tmp)
             for i in 0..<B * c.dim { x[i] += tmp[i] }
             w.ffnNorm.withUnsafeBufferPointer { RMSNorm.forward(out: xn.pointer, inp: x.pointer, weight: $0.baseAddress!, T: B, C: c.dim, eps: c.normEps) }
             if B == 1 { QMatmul.matvec([w.gate, w.up], x: xn.pointer, outputs: [gate.pointer, up.pointer], threads: n) }
             else { mv(w.gate, xn, gate); mv(w.up, xn, up) }
-            SwiGLU.forward(out: gate.pointer, gate: gate.pointer, up: up.pointer, n: B * c.ffnDim)
+            SwiGLU.forward(out: gate.pointer, gate: gate.pointer, up: up.pointer, n: B * c.ffnDim, threads: n)
             mv(w.down, gate, tmp)
             for i in 0..<B * c.dim { x[i] += tmp[i] }
         }

@@ -90,12 +90,11 @@ public enum Softmax {
 }
 
 public enum SwiGLU {
-    /// out (n) = silu(gate) · up, where silu(g) = g / (1 + e^-g). `out` may alias `gate`.
-    public static func forward(out: UnsafeMutablePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>, n: Int) {
-        for i in 0..<n {
-            let g = gate[i]
-            out[i] = g / (1 + expf(-g)) * up[i]
-        }
+    /// out (n) = silu(gate) · up, where silu(g) = g / (1 + e^-g). `out` may alias `gate`. Vectorised in C
+    /// (`hr_swiglu`), split across `threads` when n is large.
+    public static func forward(out: UnsafeMutablePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>, n: Int,
+                               threads: Int = 1) {
+        hr_swiglu(out, gate, up, n, Int32(threads))
     }
 
     public static func naiveForward(gate: [Float], up: [Float]) -> [Float] {
@@ -118,6 +117,16 @@ public enum Attention {
                               shape: Shape, out: UnsafeMutablePointer<Float>, threads: Int) {
         hr_attention_decode(q, kCache, vCache, npos, shape.kvDim, Int32(shape.heads), Int32(shape.kvHeads), Int32(shape.headDim),
                             out, Int32(threads))
+    }
+
+    /// Decode for `q.count / shape.dim` sequences at once: query b (row b of q) against its own cache
+    /// (kCaches[b], vCaches[b], npos[b] positions); out row b. One pool dispatch for every (sequence, head).
+    public static func decodeBatch(q: UnsafePointer<Float>, kCaches: [UnsafePointer<Float>], vCaches: [UnsafePointer<Float>],
+                                   npos: [Int], shape: Shape, out: UnsafeMutablePointer<Float>, threads: Int) {
+        precondition(kCaches.count == npos.count && vCaches.count == npos.count)
+        let ks = kCaches.map { Optional($0) }, vs = vCaches.map { Optional($0) }
+        hr_attention_decode_batch(Int32(npos.count), q, ks, vs, npos, shape.kvDim, Int32(shape.heads), Int32(shape.kvHeads),
+                                  Int32(shape.headDim), out, Int32(threads))
     }
 
     /// Prefill: queries q (T, heads·headDim) at positions pos0..<pos0+T against cache positions 0..<pos0+T

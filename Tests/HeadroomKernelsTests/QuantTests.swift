@@ -121,7 +121,7 @@ final class QuantKernelTests: XCTestCase {
 
     func testBatchedMatvecEveryFormatAndPath() {
         let n = 19, k = 128
-        for b in [1, 3, 16, 17, 64] {
+        for b in [1, 3, 15, 16, 17, 64] {   // 15 = 8 + 4 + 2 + 1: every sub-batch width of the integer kernel
             let x = seeded(b * k, seed: UInt64(b))
             for type in QuantType.allCases {
                 let w = WeightMatrix.synthetic(type: type, rows: n, cols: k, seed: 4, scale: 0.3, threads: 1)
@@ -224,6 +224,24 @@ final class TransformerOpTests: XCTestCase {
         for i in 0..<30 { XCTAssertEqual(out[i], sref[i], accuracy: 1e-5) }
     }
 
+    func testSwiGLUEveryPathAndSize() {
+        // A ragged tail, gates far into both saturated ends, and a size that splits across the pool.
+        for n in [1, 17, 1000, 40_003] {
+            let g = seeded(n, seed: UInt64(n), scale: 120), u = seeded(n, seed: 9, scale: 3)
+            let ref = SwiGLU.naiveForward(gate: g, up: u)
+            for level in levels() {
+                hr_set_isa_limit(level)
+                var out = [Float](repeating: .nan, count: n)
+                g.withUnsafeBufferPointer { gp in u.withUnsafeBufferPointer { up in out.withUnsafeMutableBufferPointer {
+                    SwiGLU.forward(out: $0.baseAddress!, gate: gp.baseAddress!, up: up.baseAddress!, n: n, threads: 2) } } }
+                for i in 0..<n where abs(out[i] - ref[i]) > 1e-6 * max(1, abs(ref[i])) {
+                    XCTFail("n \(n) level \(level) i \(i): \(out[i]) vs \(ref[i]) (gate \(g[i]))"); break
+                }
+            }
+        }
+        hr_set_isa_limit(-1)
+    }
+
     func testAttentionWithAndWithoutCache() {
         let shape = Attention.Shape(heads: 4, kvHeads: 2, headDim: 16)
         let pos0 = 3, T = 5, L = pos0 + T
@@ -249,6 +267,14 @@ final class TransformerOpTests: XCTestCase {
                                          shape: shape, out: $0.baseAddress!, threads: 2) } } } }
                 for i in 0..<shape.dim { XCTAssertEqual(o[i], ref[t * shape.dim + i], accuracy: 1e-5, "decode t=\(t) level \(level)") }
             }
+            // All T queries as a batch of sequences, query t seeing its own pos0 + t + 1 positions.
+            var o = [Float](repeating: 0, count: T * shape.dim)
+            k.withUnsafeBufferPointer { kp in v.withUnsafeBufferPointer { vp in q.withUnsafeBufferPointer { qp in
+                o.withUnsafeMutableBufferPointer {
+                    Attention.decodeBatch(q: qp.baseAddress!, kCaches: [UnsafePointer<Float>](repeating: kp.baseAddress!, count: T),
+                                          vCaches: [UnsafePointer<Float>](repeating: vp.baseAddress!, count: T),
+                                          npos: (0..<T).map { pos0 + $0 + 1 }, shape: shape, out: $0.baseAddress!, threads: 2) } } } }
+            for i in 0..<o.count { XCTAssertEqual(o[i], ref[i], accuracy: 1e-5, "batched decode \(i) level \(level)") }
         }
         hr_set_isa_limit(-1)
     }

@@ -78,6 +78,14 @@ void hr_matvec_reference(int type, const void *w, size_t n, size_t k, const floa
 /// q (heads*hd), kc/vc (npos, kv_heads*hd) rows `kv_stride` floats apart, out (heads*hd); heads split across threads.
 void hr_attention_decode(const float *q, const float *kc, const float *vc, size_t npos, size_t kv_stride,
                          int heads, int kv_heads, int hd, float *out, int threads);
+/// hr_attention_decode for `b` sequences at once (queries and outputs [b][heads·hd]; each sequence its
+/// own cache and length), every (sequence, head) pair split across the pool in one dispatch.
+void hr_attention_decode_batch(int b, const float *q, const float *const *kc, const float *const *vc, const size_t *npos,
+                               size_t kv_stride, int heads, int kv_heads, int hd, float *out, int threads);
+
+/// out (n) = silu(gate) · up with silu(g) = g / (1 + e^-g); `out` may alias `gate` or `up`. AVX-512 with
+/// a vectorised exp (Cephes' expf polynomial, within 2 ulp) where available, split across the pool for large n.
+void hr_swiglu(float *out, const float *gate, const float *up, size_t n, int threads);
 
 /// A persistent pool of worker threads: runs fn(ctx, t, n) for t in 0..<n, t = 0 on the caller, and returns
 /// when all are done. Workers spin briefly, then sleep, between calls. Calls from inside a task run inline.
