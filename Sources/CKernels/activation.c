@@ -1,35 +1,18 @@
-// The decoder's element-wise activation, SwiGLU (silu(gate) · up), vectorised: at batch 16 the scalar
-// loop over 16 × FFN values per layer cost as much as the attention of all 16 sequences.
+// The decoder's element-wise functions, vectorised: SwiGLU (silu(gate) · up; at batch 16 the scalar loop
+// over 16 × FFN values per layer cost as much as the attention of all 16 sequences) and softmax.
 #include "CKernels.h"
 #include <immintrin.h>
 #include <math.h>
+#include "simd_math.h"
 
-#define AVX512 __attribute__((target("avx512f,avx512dq,fma")))
-
-// e^x for x in [-88, 88] (inputs are clamped there): Cody–Waite reduction by ln 2, Cephes' expf polynomial,
-// then scaling by 2^n. Within 2 ulp of expf over the range.
-AVX512 static inline __m512 exp512(__m512 x) {
-    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.0f)), _mm512_set1_ps(-88.0f));
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
-}
+#define AVX512 HR_AVX512_MATH
 
 AVX512 static void swiglu_avx512(float *out, const float *gate, const float *up, size_t lo, size_t hi) {
     const __m512 one = _mm512_set1_ps(1.0f);
     for (size_t i = lo; i < hi; i += 16) {
         const __mmask16 m = hi - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (hi - i)) - 1);
         const __m512 g = _mm512_maskz_loadu_ps(m, gate + i), u = _mm512_maskz_loadu_ps(m, up + i);
-        const __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), g));
+        const __m512 e = hr_exp512(_mm512_sub_ps(_mm512_setzero_ps(), g));
         _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(one, e)), u));
     }
 }
@@ -51,4 +34,36 @@ void hr_swiglu(float *out, const float *gate, const float *up, size_t n, int thr
     // Below a few tens of thousands of values a pool dispatch costs more than it saves.
     if (threads <= 1 || n < 32768) swiglu_range(&j, 0, n);
     else hr_pool_for(threads, n, 8192, swiglu_range, &j);
+}
+
+HR_AVX512_MATH static void softmax_avx512(float *x, size_t n) {
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    for (size_t i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        m = _mm512_mask_max_ps(m, k, m, _mm512_maskz_loadu_ps(k, x + i));
+    }
+    const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(m));
+    __m512 s = _mm512_setzero_ps();
+    for (size_t i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        const __m512 e = hr_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), mx));
+        s = _mm512_mask_add_ps(s, k, s, e);
+        _mm512_mask_storeu_ps(x + i, k, e);
+    }
+    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(s));
+    for (size_t i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(x + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), inv));
+    }
+}
+
+void hr_softmax(float *x, size_t n) {
+    if (n == 0) return;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && hr_isa_level() >= 2) { softmax_avx512(x, n); return; }
+    float mx = -INFINITY, sum = 0;
+    for (size_t i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    for (size_t i = 0; i < n; i++) { x[i] = expf(x[i] - mx); sum += x[i]; }
+    const float inv = 1.0f / sum;
+    for (size_t i = 0; i < n; i++) x[i] *= inv;
 }

@@ -1,44 +1,90 @@
 // Decode-time attention: one new query per head against the cached keys and values, for one sequence
-// or a batch of them, all heads of all sequences split across the pool in one dispatch. Scores, softmax
-// and the weighted sum of values, in f32.
+// or a batch of them, in one pool dispatch. The query heads that share a KV head (grouped-query
+// attention) are computed together, so each cached key and value row is read once per group rather than
+// once per head. Scores, softmax and the weighted sum of values, in f32.
 #include "CKernels.h"
 #include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
+#include "simd_math.h"
 
 typedef struct {
     const float *q, *kc, *vc; size_t npos, kv_stride; int heads, kv_heads, hd; float *out; int fast;
 } att_job;
 
-__attribute__((target("avx512f,fma")))
-static void head_avx512(const att_job *j, int h, float *scores) {
-    const int g = h / (j->heads / j->kv_heads), hd = j->hd;
-    const float *q = j->q + (size_t)h * hd;
+#define AVX512 HR_AVX512_MATH
+
+// The 8 sums of a[0..7], r[m] = Σ lanes of a[m], by a joint transpose-and-add (23 operations instead of
+// 8 separate reductions of 8).
+AVX512 static inline void reduce8(const __m512 a[8], float r[8]) {
+    __m512 b[4], c[2];
+    for (int i = 0; i < 4; i++)
+        b[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0x44), _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0xEE));
+    for (int i = 0; i < 2; i++)
+        c[i] = _mm512_add_ps(_mm512_shuffle_f32x4(b[2 * i], b[2 * i + 1], 0x88), _mm512_shuffle_f32x4(b[2 * i], b[2 * i + 1], 0xDD));
+    // 128-bit lane j of c[0] holds 4 partial sums of a[j], of c[1] those of a[4 + j].
+    const __m512 f = _mm512_add_ps(_mm512_unpacklo_ps(c[0], c[1]), _mm512_unpackhi_ps(c[0], c[1]));
+    const __m512 g = _mm512_add_ps(f, _mm512_shuffle_ps(f, f, _MM_SHUFFLE(1, 0, 3, 2)));
+    float t[16];
+    _mm512_storeu_ps(t, g);
+    for (int j = 0; j < 4; j++) { r[j] = t[4 * j]; r[4 + j] = t[4 * j + 1]; }
+}
+
+// `C` query heads (C in 1, 2, 4, 8) that share KV head g, against every cached position: each key row is
+// loaded once for all C heads, 8 / C positions go through the 8 accumulators at a time, softmax is
+// vectorised, and each value row is read once for all C heads. s holds C × npos scores.
+__attribute__((always_inline)) AVX512 static inline void heads_avx512(const att_job *j, int h0, int C, int g, float *s) {
+    const int hd = j->hd, P = 8 / C;
+    const size_t npos = j->npos;
     const float scale = 1.0f / sqrtf((float)hd);
-    float mx = -INFINITY;
-    for (size_t t = 0; t < j->npos; t++) {
-        const float *k = j->kc + t * j->kv_stride + (size_t)g * hd;
-        __m512 a = _mm512_setzero_ps();
-        for (int i = 0; i < hd; i += 16) a = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), _mm512_loadu_ps(k + i), a);
-        float s = _mm512_reduce_add_ps(a) * scale;
-        scores[t] = s;
-        if (s > mx) mx = s;
-    }
-    float sum = 0;
-    for (size_t t = 0; t < j->npos; t++) { scores[t] = expf(scores[t] - mx); sum += scores[t]; }
-    const float inv = 1.0f / sum;
-    float *o = j->out + (size_t)h * hd;
-    // One pass over the values for up to 128 dims (8 accumulators), so each row of V is read once.
-    for (int i0 = 0; i0 < hd; i0 += 128) {
-        const int nv = (hd - i0 < 128 ? hd - i0 : 128) / 16;
+    const float *q = j->q + (size_t)h0 * hd, *kbase = j->kc + (size_t)g * hd, *vbase = j->vc + (size_t)g * hd;
+    size_t t = 0;
+    for (; t + P <= npos; t += P) {
         __m512 a[8];
-        for (int v = 0; v < 8; v++) a[v] = _mm512_setzero_ps();
-        for (size_t t = 0; t < j->npos; t++) {
-            const float *vr = j->vc + t * j->kv_stride + (size_t)g * hd + i0;
-            const __m512 p = _mm512_set1_ps(scores[t]);
-            for (int v = 0; v < 8; v++) if (v < nv) a[v] = _mm512_fmadd_ps(p, _mm512_loadu_ps(vr + 16 * v), a[v]);
+        for (int m = 0; m < 8; m++) a[m] = _mm512_setzero_ps();
+        for (int i = 0; i < hd; i += 16)
+            for (int p = 0; p < P; p++) {
+                const __m512 kv = _mm512_loadu_ps(kbase + (t + p) * j->kv_stride + i);
+                for (int h = 0; h < C; h++) a[h * P + p] = _mm512_fmadd_ps(_mm512_loadu_ps(q + h * hd + i), kv, a[h * P + p]);
+            }
+        float r[8];
+        reduce8(a, r);
+        for (int h = 0; h < C; h++)
+            for (int p = 0; p < P; p++) s[h * npos + t + p] = r[h * P + p] * scale;
+    }
+    for (; t < npos; t++)
+        for (int h = 0; h < C; h++) {
+            __m512 a = _mm512_setzero_ps();
+            for (int i = 0; i < hd; i += 16)
+                a = _mm512_fmadd_ps(_mm512_loadu_ps(q + h * hd + i), _mm512_loadu_ps(kbase + t * j->kv_stride + i), a);
+            s[h * npos + t] = _mm512_reduce_add_ps(a) * scale;
         }
-        for (int v = 0; v < nv; v++) _mm512_storeu_ps(o + i0 + 16 * v, _mm512_mul_ps(a[v], _mm512_set1_ps(inv)));
+    for (int h = 0; h < C; h++) hr_softmax(s + h * npos, npos);
+    // Weighted sum of values, 16·NC columns at a time with C·NC ≤ 16 accumulators.
+    const int NC = 16 / C < hd / 16 ? 16 / C : hd / 16;
+    for (int i0 = 0; i0 < hd; i0 += 16 * NC) {
+        const int nc = (hd - i0) / 16 < NC ? (hd - i0) / 16 : NC;
+        __m512 acc[16];
+        for (int m = 0; m < 16; m++) acc[m] = _mm512_setzero_ps();
+        for (size_t u = 0; u < npos; u++) {
+            const float *vr = vbase + u * j->kv_stride + i0;
+            for (int c = 0; c < NC; c++) {
+                if (c >= nc) break;
+                const __m512 v = _mm512_loadu_ps(vr + 16 * c);
+                for (int h = 0; h < C; h++) acc[h * NC + c] = _mm512_fmadd_ps(_mm512_set1_ps(s[h * npos + u]), v, acc[h * NC + c]);
+            }
+        }
+        for (int h = 0; h < C; h++)
+            for (int c = 0; c < nc; c++) _mm512_storeu_ps(j->out + (size_t)(h0 + h) * hd + i0 + 16 * c, acc[h * NC + c]);
+    }
+}
+
+AVX512 static void heads_avx512_any(const att_job *j, int h0, int C, int g, float *s) {
+    switch (C) {
+    case 8: heads_avx512(j, h0, 8, g, s); break;
+    case 4: heads_avx512(j, h0, 4, g, s); break;
+    case 2: heads_avx512(j, h0, 2, g, s); break;
+    default: heads_avx512(j, h0, 1, g, s); break;
     }
 }
 
@@ -65,15 +111,19 @@ static void head_scalar(const att_job *j, int h, float *scores) {
     }
 }
 
-typedef struct { const att_job *seqs; int heads; size_t max_npos; } att_batch;
+// A work item is one sequence's chunk of query heads sharing a KV head: the group split into chunks of 8,
+// 4, 2, 1 (a group of 6 is 4 + 2), so that the fast path always fills its 8 accumulators.
+typedef struct { int h0, count; } head_chunk;
+typedef struct { const att_job *seqs; const head_chunk *chunks; int nchunks; size_t max_npos; } att_batch;
 
 static void att_range(void *p, size_t lo, size_t hi) {
     const att_batch *b = p;
-    float *scores = malloc(b->max_npos * sizeof(float));
+    float *scores = malloc(8 * b->max_npos * sizeof(float));
     for (size_t i = lo; i < hi; i++) {
-        const att_job *j = &b->seqs[i / (size_t)b->heads];
-        const int h = (int)(i % (size_t)b->heads);
-        if (j->fast) head_avx512(j, h, scores); else head_scalar(j, h, scores);
+        const att_job *j = &b->seqs[i / (size_t)b->nchunks];
+        const head_chunk ch = b->chunks[i % (size_t)b->nchunks];
+        if (j->fast) heads_avx512_any(j, ch.h0, ch.count, ch.h0 / (j->heads / j->kv_heads), scores);
+        else for (int h = ch.h0; h < ch.h0 + ch.count; h++) head_scalar(j, h, scores);
     }
     free(scores);
 }
@@ -82,7 +132,7 @@ void hr_attention_decode_batch(int b, const float *q, const float *const *kc, co
                                size_t kv_stride, int heads, int kv_heads, int hd, float *out, int threads) {
     if (b < 1) return;
     __builtin_cpu_init();
-    const int fast = hd % 16 == 0 && __builtin_cpu_supports("avx512f") && hr_isa_level() >= 2;
+    const int fast = hd % 16 == 0 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && hr_isa_level() >= 2;
     att_job *seqs = malloc((size_t)b * sizeof(att_job));
     size_t max_npos = 1;
     for (int s = 0; s < b; s++) {
@@ -90,8 +140,18 @@ void hr_attention_decode_batch(int b, const float *q, const float *const *kc, co
         seqs[s] = (att_job){ q + s * dim, kc[s], vc[s], npos[s], kv_stride, heads, kv_heads, hd, out + s * dim, fast };
         if (npos[s] > max_npos) max_npos = npos[s];
     }
-    att_batch batch = { seqs, heads, max_npos };
-    hr_pool_for(threads < 1 ? 1 : threads, (size_t)b * heads, 1, att_range, &batch);
+    const int group = heads / kv_heads;
+    head_chunk *chunks = malloc((size_t)heads * sizeof(head_chunk));
+    int nchunks = 0;
+    for (int g = 0; g < kv_heads; g++)
+        for (int h = g * group; h < (g + 1) * group;) {
+            const int left = (g + 1) * group - h, c = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+            chunks[nchunks++] = (head_chunk){ h, c };
+            h += c;
+        }
+    att_batch batch = { seqs, chunks, nchunks, max_npos };
+    hr_pool_for(threads < 1 ? 1 : threads, (size_t)b * nchunks, 1, att_range, &batch);
+    free(chunks);
     free(seqs);
 }
 

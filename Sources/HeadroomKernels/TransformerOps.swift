@@ -72,14 +72,9 @@ public enum RoPE {
 }
 
 public enum Softmax {
-    /// In place over x[0..<n], max-subtracted.
+    /// In place over x[0..<n], max-subtracted (vectorised in C, `hr_softmax`).
     public static func forward(_ x: UnsafeMutablePointer<Float>, n: Int) {
-        var mx = -Float.infinity
-        for i in 0..<n { mx = max(mx, x[i]) }
-        var sum: Float = 0
-        for i in 0..<n { x[i] = expf(x[i] - mx); sum += x[i] }
-        let inv = 1 / sum
-        for i in 0..<n { x[i] *= inv }
+        hr_softmax(x, n)
     }
 
     public static func naiveForward(_ x: [Float]) -> [Float] {

@@ -222,6 +222,17 @@ final class TransformerOpTests: XCTestCase {
             SwiGLU.forward(out: $0.baseAddress!, gate: gp.baseAddress!, up: up.baseAddress!, n: 30) } } }
         let sref = SwiGLU.naiveForward(gate: g, up: u)
         for i in 0..<30 { XCTAssertEqual(out[i], sref[i], accuracy: 1e-5) }
+        // Softmax on every path, with a ragged tail and a wide range.
+        for n in [1, 16, 37, 300] {
+            let v = seeded(n, seed: UInt64(n), scale: 40), want = Softmax.naiveForward(v)
+            for level in levels() {
+                hr_set_isa_limit(level)
+                var y = v
+                y.withUnsafeMutableBufferPointer { Softmax.forward($0.baseAddress!, n: n) }
+                for i in 0..<n { XCTAssertEqual(y[i], want[i], accuracy: 1e-6 + 1e-5 * want[i], "softmax n \(n) level \(level) i \(i)") }
+            }
+        }
+        hr_set_isa_limit(-1)
     }
 
     func testSwiGLUEveryPathAndSize() {
@@ -243,8 +254,16 @@ final class TransformerOpTests: XCTestCase {
     }
 
     func testAttentionWithAndWithoutCache() {
-        let shape = Attention.Shape(heads: 4, kvHeads: 2, headDim: 16)
-        let pos0 = 3, T = 5, L = pos0 + T
+        // Groups of 2, 8 (one chunk), 6 (chunks of 4 and 2) and 1 query heads per KV head; contexts that leave
+        // a tail after the 8 / C positions the grouped kernel takes at a time.
+        for (shape, pos0) in [(Attention.Shape(heads: 4, kvHeads: 2, headDim: 16), 3), (Attention.Shape(heads: 8, kvHeads: 1, headDim: 64), 21),
+                              (Attention.Shape(heads: 12, kvHeads: 2, headDim: 32), 10), (Attention.Shape(heads: 3, kvHeads: 3, headDim: 16), 12)] {
+            checkAttention(shape: shape, pos0: pos0)
+        }
+    }
+
+    private func checkAttention(shape: Attention.Shape, pos0: Int) {
+        let T = 5, L = pos0 + T
         let q = seeded(T * shape.dim, seed: 10), k = seeded(L * shape.kvDim, seed: 11), v = seeded(L * shape.kvDim, seed: 12)
         let ref = Attention.naiveForward(q: q, k: k, v: v, pos0: pos0, T: T, shape: shape)
         // Prefill of T queries on top of pos0 cached positions.
@@ -254,7 +273,7 @@ final class TransformerOpTests: XCTestCase {
             out.withUnsafeMutableBufferPointer { op in scores.withUnsafeMutableBufferPointer { sp in
                 Attention.prefill(q: qp.baseAddress!, kCache: kp.baseAddress!, vCache: vp.baseAddress!, pos0: pos0, T: T,
                                   shape: shape, out: op.baseAddress!, scores: sp.baseAddress!, threads: 2) } } } } }
-        for i in 0..<out.count { XCTAssertEqual(out[i], ref[i], accuracy: 1e-5, "prefill \(i)") }
+        for i in 0..<out.count { XCTAssertEqual(out[i], ref[i], accuracy: 1e-5, "\(shape) prefill \(i)") }
         // Decode, one query at a time, on every path.
         for level in levels() {
             hr_set_isa_limit(level)
@@ -265,7 +284,7 @@ final class TransformerOpTests: XCTestCase {
                     o.withUnsafeMutableBufferPointer {
                         Attention.decode(q: qp.baseAddress!, kCache: kp.baseAddress!, vCache: vp.baseAddress!, npos: pos0 + t + 1,
                                          shape: shape, out: $0.baseAddress!, threads: 2) } } } }
-                for i in 0..<shape.dim { XCTAssertEqual(o[i], ref[t * shape.dim + i], accuracy: 1e-5, "decode t=\(t) level \(level)") }
+                for i in 0..<shape.dim { XCTAssertEqual(o[i], ref[t * shape.dim + i], accuracy: 1e-5, "\(shape) decode t=\(t) level \(level)") }
             }
             // All T queries as a batch of sequences, query t seeing its own pos0 + t + 1 positions.
             var o = [Float](repeating: 0, count: T * shape.dim)
@@ -274,7 +293,7 @@ final class TransformerOpTests: XCTestCase {
                     Attention.decodeBatch(q: qp.baseAddress!, kCaches: [UnsafePointer<Float>](repeating: kp.baseAddress!, count: T),
                                           vCaches: [UnsafePointer<Float>](repeating: vp.baseAddress!, count: T),
                                           npos: (0..<T).map { pos0 + $0 + 1 }, shape: shape, out: $0.baseAddress!, threads: 2) } } } }
-            for i in 0..<o.count { XCTAssertEqual(o[i], ref[i], accuracy: 1e-5, "batched decode \(i) level \(level)") }
+            for i in 0..<o.count { XCTAssertEqual(o[i], ref[i], accuracy: 1e-5, "\(shape) batched decode \(i) level \(level)") }
         }
         hr_set_isa_limit(-1)
     }

@@ -87,6 +87,9 @@ void hr_attention_decode_batch(int b, const float *q, const float *const *kc, co
 /// a vectorised exp (Cephes' expf polynomial, within 2 ulp) where available, split across the pool for large n.
 void hr_swiglu(float *out, const float *gate, const float *up, size_t n, int threads);
 
+/// In place over x[0..<n]: e^(x - max) / sum, vectorised like hr_swiglu.
+void hr_softmax(float *x, size_t n);
+
 /// A persistent pool of worker threads: runs fn(ctx, t, n) for t in 0..<n, t = 0 on the caller, and returns
 /// when all are done. Workers spin briefly, then sleep, between calls. Calls from inside a task run inline.
 typedef void (*hr_task_fn)(void *ctx, int t, int n);
