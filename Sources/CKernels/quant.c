@@ -569,13 +569,14 @@ void hr_matvec_reference(int type, const void *w, size_t n, size_t k, const floa
 }
 
 // Activations of up to 64 sequences for the integer batch kernel: each sequence's blocks quantized to
-// q8_0 as for one sequence, with the block's correction for unsigned weights (-8·sum for q4_0, -128·sum
+// q8_0 as for one sequence, with the block's corrections for unsigned weights (-8·sum for q4_0, -128·sum
 // for q8_0). Group g (4 values) of block blk of sequence s is the 32-bit word [blk][g][s], so that the
 // words one block needs lie together and each sits at a fixed offset from the block's base.
 typedef struct {
     int8_t *q;      // [block][group 8][sequence][4]
     float *d;       // [block][sequence]
-    int32_t *c;     // [block][sequence]
+    int32_t *c4;    // [block][sequence], -8·sum
+    int32_t *c8;    // [block][sequence], -128·sum
     size_t cap;
 } xb_t;
 
@@ -583,16 +584,16 @@ static _Thread_local xb_t xb_tls;
 static _Thread_local float *fw_tls;
 static _Thread_local size_t fw_cap;
 
-static void quantize_x_batch(int type, const float *x, size_t b, size_t k, xb_t *o) {
+static void quantize_x_batch(const float *x, size_t b, size_t k, xb_t *o) {
     const size_t nb = k / QK;
     if (o->cap < b * k) {
-        free(o->q); free(o->d); free(o->c);
+        free(o->q); free(o->d); free(o->c4); free(o->c8);
         o->q = aligned_alloc(64, (b * k + 63) / 64 * 64);
         o->d = aligned_alloc(64, (b * nb * 4 + 63) / 64 * 64);
-        o->c = aligned_alloc(64, (b * nb * 4 + 63) / 64 * 64);
+        o->c4 = aligned_alloc(64, (b * nb * 4 + 63) / 64 * 64);
+        o->c8 = aligned_alloc(64, (b * nb * 4 + 63) / 64 * 64);
         o->cap = b * k;
     }
-    const int mult = type == HR_TYPE_Q4_0 ? -8 : -128;
     for (size_t s = 0; s < b; s++) {
         for (size_t blk = 0; blk < nb; blk++) {
             int8_t q[32];
@@ -600,7 +601,8 @@ static void quantize_x_batch(int type, const float *x, size_t b, size_t k, xb_t 
             o->d[blk * b + s] = quant_block(x + s * k + blk * QK, q, gs);
             int sum = 0;
             for (int g = 0; g < 8; g++) { memcpy(o->q + ((blk * 8 + g) * b + s) * 4, q + 4 * g, 4); sum += gs[g]; }
-            o->c[blk * b + s] = mult * sum;
+            o->c4[blk * b + s] = -8 * sum;
+            o->c8[blk * b + s] = -128 * sum;
         }
     }
 }
@@ -662,7 +664,7 @@ AVX512 static void batch_int_##NB(const bmv_job *j, const uint8_t *const rows[16
         } \
         const __m512i sh = _mm512_i32gather_epi32(sidx, (const void *)(rows[0] + blk * bb), 1); \
         const __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(sh)); \
-        const int32_t *xc = j->xb->c + blk * b + s0; \
+        const int32_t *xc = (q4 ? j->xb->c4 : j->xb->c8) + blk * b + s0; \
         const float *xd = j->xb->d + blk * b + s0; \
         __m512i a[NB]; \
         for (int s = 0; s < NB; s++) a[s] = _mm512_set1_epi32(xc[s]); \
@@ -776,20 +778,50 @@ static void bmv_range(void *p, size_t r0, size_t r1) {
     }
 }
 
+static int integer_path(int type) { return level() >= 2 && (type == HR_TYPE_Q4_0 || type == HR_TYPE_Q8_0); }
+
 void hr_matvec_batch(int type, const void *w, size_t n, size_t k, const float *x, size_t b, float *y, int threads) {
-    if (b == 0) return;
-    if (b > 64) {   // larger batches in slices of 64
-        for (size_t s = 0; s < b; s += 64) {
-            size_t m = b - s < 64 ? b - s : 64;
-            float *tmp = malloc(m * n * sizeof(float));
-            hr_matvec_batch(type, w, n, k, x + s * k, m, tmp, threads);
-            memcpy(y + s * n, tmp, m * n * sizeof(float));
-            free(tmp);
+    hr_matvec_batch_multi(1, &type, &w, &n, k, x, b, &y, threads);
+}
+
+// Several matrices that read the same x, as one job over their stacked rows (each part starting on a
+// multiple of the 32-row chunk): x quantized once, one pool dispatch.
+typedef struct { int count; bmv_job parts[4]; size_t start[5]; } bmv_multi;
+
+static void bmv_multi_range(void *p, size_t lo, size_t hi) {
+    bmv_multi *m = p;
+    for (int i = 0; i < m->count; i++) {
+        size_t a = lo > m->start[i] ? lo : m->start[i], b = hi < m->start[i + 1] ? hi : m->start[i + 1];
+        if (b > m->start[i] + m->parts[i].n) b = m->start[i] + m->parts[i].n;
+        if (a < b) bmv_range(&m->parts[i], a - m->start[i], b - m->start[i]);
+    }
+}
+
+void hr_matvec_batch_multi(int count, const int *types, const void *const *ws, const size_t *ns, size_t k, const float *x,
+                           size_t b, float *const *ys, int threads) {
+    if (b == 0 || count < 1) return;
+    if (count > 4 || b > 64) {   // more matrices one at a time; larger batches in slices of 64
+        for (int i = 0; i < count; i++) {
+            if (b <= 64) { hr_matvec_batch_multi(1, types + i, ws + i, ns + i, k, x, b, ys + i, threads); continue; }
+            for (size_t s = 0; s < b; s += 64) {
+                const size_t m = b - s < 64 ? b - s : 64;
+                float *tmp = malloc(m * ns[i] * sizeof(float));
+                hr_matvec_batch_multi(1, types + i, ws + i, ns + i, k, x + s * k, m, &tmp, threads);
+                memcpy(ys[i] + s * ns[i], tmp, m * ns[i] * sizeof(float));
+                free(tmp);
+            }
         }
         return;
     }
     xb_t *xb = &xb_tls;
-    if (level() >= 2 && (type == HR_TYPE_Q4_0 || type == HR_TYPE_Q8_0)) quantize_x_batch(type, x, b, k, xb);
-    bmv_job j = { type, w, n, k, hr_row_bytes(type, k), x, b, xb, y };
-    hr_pool_for(threads < 1 ? 1 : threads, n, 32, bmv_range, &j);
+    int quantize = 0;
+    for (int i = 0; i < count; i++) quantize |= integer_path(types[i]);
+    if (quantize) quantize_x_batch(x, b, k, xb);
+    bmv_multi m = { .count = count };
+    m.start[0] = 0;
+    for (int i = 0; i < count; i++) {
+        m.parts[i] = (bmv_job){ types[i], ws[i], ns[i], k, hr_row_bytes(types[i], k), x, b, xb, ys[i] };
+        m.start[i + 1] = m.start[i] + (ns[i] + 31) / 32 * 32;
+    }
+    hr_pool_for(threads < 1 ? 1 : threads, m.start[count], 32, bmv_multi_range, &m);
 }

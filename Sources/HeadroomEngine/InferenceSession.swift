@@ -184,7 +184,7 @@ public final class InferenceSession {
         for (l, w) in weights.layers.enumerated() {
             w.attnNorm.withUnsafeBufferPointer { RMSNorm.forward(out: xn.pointer, inp: x.pointer, weight: $0.baseAddress!, T: B, C: c.dim, eps: c.normEps) }
             if B == 1 { QMatmul.matvec([w.wq, w.wk, w.wv], x: xn.pointer, outputs: [q.pointer, k.pointer, v.pointer], threads: n) }
-            else { mv(w.wq, xn, q); mv(w.wk, xn, k); mv(w.wv, xn, v) }
+            else { QMatmul.matvecBatch([w.wq, w.wk, w.wv], x: xn.pointer, batch: B, outputs: [q.pointer, k.pointer, v.pointer], threads: n) }
             var kcs: [UnsafePointer<Float>] = [], vcs: [UnsafePointer<Float>] = [], npos: [Int] = []
             for (b, s) in seqs.enumerated() {
                 let pos = positions[s]
@@ -200,7 +200,7 @@ public final class InferenceSession {
             for i in 0..<B * c.dim { x[i] += tmp[i] }
             w.ffnNorm.withUnsafeBufferPointer { RMSNorm.forward(out: xn.pointer, inp: x.pointer, weight: $0.baseAddress!, T: B, C: c.dim, eps: c.normEps) }
             if B == 1 { QMatmul.matvec([w.gate, w.up], x: xn.pointer, outputs: [gate.pointer, up.pointer], threads: n) }
-            else { mv(w.gate, xn, gate); mv(w.up, xn, up) }
+            else { QMatmul.matvecBatch([w.gate, w.up], x: xn.pointer, batch: B, outputs: [gate.pointer, up.pointer], threads: n) }
             SwiGLU.forward(out: gate.pointer, gate: gate.pointer, up: up.pointer, n: B * c.ffnDim, threads: n)
             mv(w.down, gate, tmp)
             for i in 0..<B * c.dim { x[i] += tmp[i] }

@@ -126,6 +126,19 @@ public enum QMatmul {
         hr_matvec_batch(w.type.rawValue, w.data, w.rows, w.cols, x, b, y, Int32(threads))
     }
 
+    /// Batched decode of several matrices that read the same x (q, k, v; gate, up): x quantized once, the
+    /// threads share out the stacked rows. `outputs[i]` receives (b, `matrices[i].rows`) values.
+    public static func matvecBatch(_ matrices: [WeightMatrix], x: UnsafePointer<Float>, batch b: Int, outputs: [UnsafeMutablePointer<Float>],
+                                   threads: Int) {
+        precondition(matrices.count == outputs.count && !matrices.isEmpty, "one output per matrix")
+        let k = matrices[0].cols
+        precondition(matrices.allSatisfy { $0.cols == k }, "matrices of one product must share their width")
+        let types = matrices.map { $0.type.rawValue }, ns = matrices.map(\.rows)
+        let ws: [UnsafeRawPointer?] = matrices.map { $0.data }
+        let ys: [UnsafeMutablePointer<Float>?] = outputs
+        withExtendedLifetime(matrices) { hr_matvec_batch_multi(Int32(matrices.count), types, ws, ns, k, x, b, ys, Int32(threads)) }
+    }
+
     /// The reference for both: dequantize each row, accumulate in double. Slow; for tests.
     public static func reference(_ w: WeightMatrix, x: [Float], batch b: Int) -> [Float] {
         precondition(x.count == b * w.cols, "x has \(x.count) values, expected \(b * w.cols)")

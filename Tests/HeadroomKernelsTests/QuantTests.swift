@@ -119,6 +119,29 @@ final class QuantKernelTests: XCTestCase {
         }
     }
 
+    func testStackedBatchedMatvecEqualsOneByOne() {
+        // Mixed formats in one job (a file may hold q/k/v in different types), and a batch past 64.
+        let k = 96
+        let ms = [(QuantType.q4_0, 70), (.q8_0, 13), (.f16, 130), (.q4_0, 33)].enumerated().map { i, tn in
+            WeightMatrix.synthetic(type: tn.0, rows: tn.1, cols: k, seed: UInt64(i + 1), scale: 0.3, threads: 1) }
+        for b in [2, 16, 67] {
+            let x = seeded(b * k, seed: UInt64(b))
+            for level in levels() {
+                hr_set_isa_limit(level)
+                let ptrs = ms.map { UnsafeMutablePointer<Float>.allocate(capacity: b * $0.rows) }
+                defer { ptrs.forEach { $0.deallocate() } }
+                x.withUnsafeBufferPointer { QMatmul.matvecBatch(ms, x: $0.baseAddress!, batch: b, outputs: ptrs, threads: 2) }
+                for (i, w) in ms.enumerated() {
+                    var one = [Float](repeating: .nan, count: b * w.rows)
+                    x.withUnsafeBufferPointer { xp in one.withUnsafeMutableBufferPointer {
+                        QMatmul.matvecBatch(w, x: xp.baseAddress!, batch: b, y: $0.baseAddress!, threads: 1) } }
+                    XCTAssertEqual(Array(UnsafeBufferPointer(start: ptrs[i], count: b * w.rows)), one, "b \(b) level \(level) matrix \(i)")
+                }
+            }
+        }
+        hr_set_isa_limit(-1)
+    }
+
     func testBatchedMatvecEveryFormatAndPath() {
         let n = 19, k = 128
         for b in [1, 3, 15, 16, 17, 64] {   // 15 = 8 + 4 + 2 + 1: every sub-batch width of the integer kernel

@@ -71,6 +71,11 @@ void hr_matvec_multi(int count, const int *types, const void *const *ws, const s
 /// y (b, n) = x (b, k) · W (n, k)ᵀ for b up to 64, reading each weight row once for all b rows of x.
 void hr_matvec_batch(int type, const void *w, size_t n, size_t k, const float *x, size_t b, float *y, int threads);
 
+/// hr_matvec_batch for `count` matrices of the same width that read the same x (q/k/v, gate/up): x is
+/// quantized once and the threads share out the stacked rows. ys[i] is (b, ns[i]).
+void hr_matvec_batch_multi(int count, const int *types, const void *const *ws, const size_t *ns, size_t k, const float *x,
+                           size_t b, float *const *ys, int threads);
+
 /// The naive reference of hr_matvec_batch: dequantize each row, dot in double. For tests.
 void hr_matvec_reference(int type, const void *w, size_t n, size_t k, const float *x, size_t b, float *y);
 
