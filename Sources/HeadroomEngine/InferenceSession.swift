@@ -181,6 +181,7 @@ public final class InferenceSession {
             else { QMatmul.matvecBatch(w, x: inp.pointer, batch: B, y: out.pointer, threads: n) }
         }
         for (b, tok) in tokens.enumerated() { embed(tok, into: x.pointer + b * c.dim) }
+        let rope = seqs.map { RoPE.Table(position: positions[$0], headDim: c.headDim, theta: c.ropeTheta) }
         for (l, w) in weights.layers.enumerated() {
             w.attnNorm.withUnsafeBufferPointer { RMSNorm.forward(out: xn.pointer, inp: x.pointer, weight: $0.baseAddress!, T: B, C: c.dim, eps: c.normEps) }
             if B == 1 { QMatmul.matvec([w.wq, w.wk, w.wv], x: xn.pointer, outputs: [q.pointer, k.pointer, v.pointer], threads: n) }
@@ -188,8 +189,8 @@ public final class InferenceSession {
             var kcs: [UnsafePointer<Float>] = [], vcs: [UnsafePointer<Float>] = [], npos: [Int] = []
             for (b, s) in seqs.enumerated() {
                 let pos = positions[s]
-                RoPE.forward(x: q.pointer + b * c.dim, T: 1, heads: c.heads, headDim: c.headDim, pos0: pos, theta: c.ropeTheta)
-                RoPE.forward(x: k.pointer + b * c.kvDim, T: 1, heads: c.kvHeads, headDim: c.headDim, pos0: pos, theta: c.ropeTheta)
+                RoPE.apply(x: q.pointer + b * c.dim, heads: c.heads, rope[b])
+                RoPE.apply(x: k.pointer + b * c.kvDim, heads: c.kvHeads, rope[b])
                 let kc = kCache.pointer + cacheOffset(s, l), vc = vCache.pointer + cacheOffset(s, l)
                 (kc + pos * c.kvDim).update(from: k.pointer + b * c.kvDim, count: c.kvDim)
                 (vc + pos * c.kvDim).update(from: v.pointer + b * c.kvDim, count: c.kvDim)

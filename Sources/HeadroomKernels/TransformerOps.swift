@@ -34,21 +34,35 @@ public enum RMSNorm {
 public enum RoPE {
     /// Rotates x (T, heads·headDim) in place; row t is at position pos0 + t.
     public static func forward(x: UnsafeMutablePointer<Float>, T: Int, heads: Int, headDim: Int, pos0: Int, theta: Double) {
-        let half = headDim / 2
-        var cs = [Float](repeating: 0, count: half), sn = cs
         for t in 0..<T {
-            let pos = Double(pos0 + t)
-            for i in 0..<half {
-                let angle = pos * pow(theta, -2 * Double(i) / Double(headDim))
-                cs[i] = Float(cos(angle)); sn[i] = Float(sin(angle))
-            }
-            let row = x + t * heads * headDim
-            for h in 0..<heads {
-                let p = row + h * headDim
-                for i in 0..<half {
-                    let a = p[2 * i], b = p[2 * i + 1]
-                    p[2 * i] = a * cs[i] - b * sn[i]
-                    p[2 * i + 1] = a * sn[i] + b * cs[i]
+            let table = Table(position: pos0 + t, headDim: headDim, theta: theta)
+            apply(x: x + t * heads * headDim, heads: heads, table)
+        }
+    }
+
+    /// The cosines and sines of one position's rotation angles (headDim / 2 of each). Decode computes it once
+    /// per sequence and step and applies it to q and k of every layer.
+    public struct Table: Sendable {
+        public let cos: [Float], sin: [Float]
+        public init(position: Int, headDim: Int, theta: Double) {
+            let angles = (0..<headDim / 2).map { Double(position) * pow(theta, -2 * Double($0) / Double(headDim)) }
+            cos = angles.map { Float(Foundation.cos($0)) }
+            sin = angles.map { Float(Foundation.sin($0)) }
+        }
+    }
+
+    /// Rotates one row x (heads·headDim, headDim = 2·table.cos.count) in place by `table`'s angles.
+    public static func apply(x: UnsafeMutablePointer<Float>, heads: Int, _ table: Table) {
+        let half = table.cos.count
+        table.cos.withUnsafeBufferPointer { cs in
+            table.sin.withUnsafeBufferPointer { sn in
+                for h in 0..<heads {
+                    let p = x + h * 2 * half
+                    for i in 0..<half {
+                        let a = p[2 * i], b = p[2 * i + 1]
+                        p[2 * i] = a * cs[i] - b * sn[i]
+                        p[2 * i + 1] = a * sn[i] + b * cs[i]
+                    }
                 }
             }
         }
