@@ -41,6 +41,17 @@ final class TrainerGGUFBaseTests: XCTestCase {
         }
     }
 
+    func testFullFineTuningStepsOnAnF32FileEqualTheSameStepsOnTheSyntheticWeights() throws {
+        let dir = try GGUFScratchDirectory()
+        defer { dir.remove() }
+        let synthetic = try Trainer(config: config, method: .full, options: options(.f32))
+        let fromFile = try Trainer(config: config, method: .full, options: options(.f32), base: try roundTrip(synthetic, dir, "full.gguf"))
+        for (i, b) in batches().enumerated() {
+            let l1 = synthetic.trainStep(b), l2 = fromFile.trainStep(b)
+            XCTAssertEqual(l1, l2, accuracy: 1e-6 * abs(l1), "full step \(i)")
+        }
+    }
+
     func testFullFineTuningOnAQuantizedFileStartsFromItsDequantizedWeights() throws {
         let dir = try GGUFScratchDirectory()
         defer { dir.remove() }

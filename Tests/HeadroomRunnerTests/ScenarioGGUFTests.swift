@@ -46,7 +46,7 @@ final class ScenarioGGUFTests: XCTestCase {
         let dir = try workspace()
         try scenario(dir, model: "models/m.gguf",
                      extra: "  finetune: { method: [lora, full], rank: 2, seq_len: 8, batch: 1, steps: 1, warmup: 0 }")
-        let r = try HeadroomCLI.run(["run", "scenarios/g.yaml", "--db", "h.sqlite", "--no-report", "--json"], cwd: dir)
+        let r = try HeadroomCLI.run(["run", "scenarios/g.yaml", "--db", "h.sqlite", "--reports", "out", "--json"], cwd: dir)
         XCTAssertEqual(r.status, 0, r.stderr)
         let runs = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]], r.stdout)
         let cases = try XCTUnwrap(runs.first?["cases"] as? [[String: Any]])
@@ -72,6 +72,10 @@ final class ScenarioGGUFTests: XCTestCase {
         let finetune = cases.filter { $0["kind"] as? String == "finetune" }
         XCTAssertEqual(Set(finetune.map { params($0)["method"]! + "/" + params($0)["precision"]! }), ["lora/q4_0", "full/f32"])
         for c in finetune { XCTAssertEqual(params(c)["model_file"], "scenarios/models/m.gguf") }
+
+        let md = try String(contentsOf: dir.appendingPathComponent("out/gguf/index.md"), encoding: .utf8)
+        XCTAssertTrue(md.contains("on the weights of `scenarios/models/m.gguf` (mapped)"), md)
+        XCTAssertTrue(md.contains("on the tensors of `scenarios/models/m.gguf`"), md)
 
         // The gate refuses a fine-tuning case's zero-valued byte metrics (full has no adapters) whatever the model,
         // so the gate is checked on the inference and GEMM cases.
