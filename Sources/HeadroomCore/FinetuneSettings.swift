@@ -32,8 +32,11 @@ public struct FinetuneSettings: Codable, Equatable, Sendable {
         self.checkpointing = checkpointing; self.learningRate = learningRate
     }
 
-    /// Reads `measure.finetune`; `context` bounds the sequence length.
-    public static func read(_ field: YAMLField, context: Int) throws -> FinetuneSettings {
+    /// Reads `measure.finetune`; `context` bounds the sequence length. `filePrecision` is the format of a model
+    /// file's matrices when `measure.model` names one: the frozen base is then the file's, kept as stored or
+    /// dequantized (f32), so `precision` may list only those two and defaults to the file's; full fine-tuning
+    /// always dequantizes it to f32.
+    public static func read(_ field: YAMLField, context: Int, filePrecision: String? = nil) throws -> FinetuneSettings {
         let m = try field.mapping(allowed: ["method", "rank", "alpha", "dropout", "targets", "precision", "seq_len", "batch",
                                              "steps", "warmup", "checkpointing", "learning_rate"])
         var s = FinetuneSettings()
@@ -45,7 +48,17 @@ public struct FinetuneSettings: Codable, Equatable, Sendable {
             if s.dropout >= 1 { throw f.fail("a dropout probability below 1") }
         }
         if let f = m.optional("targets") { s.targets = try distinct(f.list { try $0.oneOf(projections) }, f) }
-        if let f = m.optional("precision") {
+        if let filePrecision { s.precisions = [filePrecision] }
+        if let f = m.optional("precision"), let filePrecision {
+            let allowed = filePrecision == "f32" ? ["f32"] : [filePrecision, "f32"]
+            s.precisions = try distinct(f.list { p in
+                let name = try p.string()
+                guard allowed.contains(name) else {
+                    throw p.fail("the model file's precision \(filePrecision)\(filePrecision == "f32" ? "" : " or f32 (its tensors dequantized)")")
+                }
+                return name
+            }, f)
+        } else if let f = m.optional("precision") {
             s.precisions = try distinct(f.list { try $0.oneOf(["f32", "f16", "q8_0", "q4_0"]) }, f)
             if !s.precisions.contains("f32") && s.methods.contains("full") {
                 throw f.error("is \(s.precisions.joined(separator: ", ")), but method includes full: full fine-tuning trains every weight in f32; a quantized base is for lora only (add f32 to measure full)")

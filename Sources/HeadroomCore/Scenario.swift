@@ -25,8 +25,8 @@ public struct Scenario: Sendable {
     }
 
     /// Loads and validates `path`; models are looked up in `catalog`, or in the `catalog/` folder
-    /// beside the scenario file when none is given.
-    public static func load(_ path: String, catalog: Catalog? = nil) throws -> Scenario {
+    /// beside the scenario file when none is given, after `resolveModel` (a model file) when given.
+    public static func load(_ path: String, catalog: Catalog? = nil, resolveModel: ModelResolver? = nil) throws -> Scenario {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw InputError(file: path, path: "", message: "cannot read the file (missing or unreadable)")
         }
@@ -34,7 +34,7 @@ public struct Scenario: Sendable {
             throw InputError(file: path, path: "", message: "expected UTF-8 text")
         }
         let catalog = try catalog ?? Catalog.load(directory: Self.defaultCatalogDirectory(forScenario: path))
-        return try parse(text, file: path, catalog: catalog)
+        return try parse(text, file: path, catalog: catalog, resolveModel: resolveModel)
     }
 
     public static func defaultCatalogDirectory(forScenario path: String) -> String {
@@ -42,7 +42,7 @@ public struct Scenario: Sendable {
         return ((dir.isEmpty ? "." : dir) as NSString).appendingPathComponent("catalog")
     }
 
-    public static func parse(_ text: String, file: String, catalog: Catalog) throws -> Scenario {
+    public static func parse(_ text: String, file: String, catalog: Catalog, resolveModel: ModelResolver? = nil) throws -> Scenario {
         let doc = try YAMLField.document(text, file: file)
         let root = try doc.mapping(allowed: ["schema", "name", "description", "probe", "measure", "plan", "gate"])
         let schemaField = try root.required("schema")
@@ -56,7 +56,8 @@ public struct Scenario: Sendable {
         }
         let description = try root.optional("description")?.string() ?? ""
         let probe = try root.optional("probe").map(ProbeSettings.read) ?? ProbeSettings()
-        let measure = try MeasureSettings.read(root.required("measure"), catalog: catalog)
+        let measure = try MeasureSettings.read(root.required("measure"), catalog: catalog, resolveModel: resolveModel,
+                                               directory: (file as NSString).deletingLastPathComponent)
         var scenario = Scenario(name: name, description: description, file: file, text: text,
                                 hash: fnv1a64Hex(text), probe: probe, measure: measure)
         scenario.plan = try root.optional("plan").map { try PlanSettings.read($0, catalog: catalog) }
@@ -101,6 +102,8 @@ public struct MeasureSettings: Sendable {
     public var precisions: [String]
     /// Tokens decoded after each prompt in the inference measurements.
     public var generateTokens: Int
+    /// The GGUF file `model` was read from, when `measure.model` names one: its precision is the one measured.
+    public var modelFile: ModelFile?
 
     public static let knownPrecisions = ["f32", "f16", "q8_0", "q4_0"]
 
@@ -111,11 +114,17 @@ public struct MeasureSettings: Sendable {
         self.finetune = finetune
     }
 
-    static func read(_ field: YAMLField, catalog: Catalog) throws -> MeasureSettings {
+    static func read(_ field: YAMLField, catalog: Catalog, resolveModel: ModelResolver? = nil, directory: String = "") throws -> MeasureSettings {
         let m = try field.mapping(allowed: ["model", "threads", "prompt_tokens", "batch", "repetitions", "warmup",
                                             "precisions", "generate_tokens", "finetune"])
         let modelField = try m.required("model")
-        let model = try catalog.model(modelField.string(), field: modelField)
+        let modelName = try modelField.string()
+        let resolved: ResolvedModel?
+        do { resolved = try resolveModel?(modelName, directory) } catch let e as InputError { throw e } catch {
+            throw modelField.error("\(error)")
+        }
+        let model = try resolved?.shape ?? catalog.model(modelName, field: modelField)
+        let modelFile = resolved?.file
         func distinct(_ values: [Int], _ f: YAMLField) throws -> [Int] {
             if Set(values).count != values.count { throw f.error("lists a value twice") }
             return values
@@ -130,7 +139,10 @@ public struct MeasureSettings: Sendable {
                 guard knownPrecisions.contains(name) else { throw p.fail("one of \(knownPrecisions.joined(separator: ", "))") }
                 return name
             }, f)
-        } ?? ["f32"]
+        } ?? [modelFile?.precision ?? "f32"]
+        if let modelFile, let precisionsField, precisions != [modelFile.precision] {
+            throw precisionsField.error("lists \(precisions.joined(separator: ", ")), but \(modelFile.path) stores its matrices in \(modelFile.precision): a model file is measured in its own precision (remove precisions, or write [\(modelFile.precision)])")
+        }
         func distinctStrings(_ values: [String], _ f: YAMLField) throws -> [String] {
             if Set(values).count != values.count { throw f.error("lists a value twice") }
             return values
@@ -141,7 +153,7 @@ public struct MeasureSettings: Sendable {
         if let longest = prompts.max(), longest + generate > model.context {
             throw (generateField ?? promptField).error("prompt_tokens \(longest) + generate_tokens \(generate) exceed the context of \(model.id) (\(model.context))")
         }
-        return MeasureSettings(
+        var settings = MeasureSettings(
             model: model,
             threads: try distinct(threadsField.list { try $0.int(min: 1, max: 256) }, threadsField),
             promptTokens: try distinct(promptField.list { try $0.int(min: 1, max: model.context) }, promptField),
@@ -149,7 +161,9 @@ public struct MeasureSettings: Sendable {
             repetitions: try m.optional("repetitions")?.int(min: 1, max: 10_000) ?? 5,
             warmup: try m.optional("warmup")?.int(min: 0, max: 1000) ?? 1,
             precisions: precisions, generateTokens: generate,
-            finetune: try m.optional("finetune").map { try FinetuneSettings.read($0, context: model.context) })
+            finetune: try m.optional("finetune").map { try FinetuneSettings.read($0, context: model.context, filePrecision: modelFile?.precision) })
+        settings.modelFile = modelFile
+        return settings
     }
 }
 

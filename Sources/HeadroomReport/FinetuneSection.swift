@@ -43,7 +43,9 @@ public struct FinetuneSection: ReportSectionBuilder {
                        Fmt.bytes(counted), Self.once(c, "rss_above_baseline_bytes").map(Fmt.bytes) ?? "—", String(s.count)])
         }
         let plots = [memoryPlot(cases, folder: folder), lossPlot(cases, folder: folder)].compactMap { $0 }
-        let note = "Each case is a real training run on synthetic weights of `\(cases[0].params["model"] ?? "?")` and the " +
+        let base = cases[0].params["model_file"].map { "the tensors of `\($0)` (full fine-tuning: dequantized to f32)" }
+            ?? "synthetic weights of `\(cases[0].params["model"] ?? "?")`"
+        let note = "Each case is a real training run on \(base) and the " +
             "synthetic repeating-pattern task: step time is the median of n timed steps after warm-up; useful GFLOP/s counts " +
             "the matrix products the step needs (docs/finetune.md), as a percentage of the probe's best sgemm at the same " +
             "thread count. Memory counted is the trainer's buffers (weights, adapters, gradients, optimizer states, " +

@@ -60,7 +60,8 @@ public struct InferenceThroughputSection: ReportSectionBuilder {
         let probe = ProbeFigures(cases: run.cases)
         let t = Self.table(pts, probe: probe)
         let model = pts.first?.c.params["model"] ?? "?"
-        let note = "The whole model `\(model)` on synthetic weights: prefill of the prompt, then greedy decode of " +
+        let weights = pts.first?.c.params["model_file"].map { "the weights of `\($0)` (mapped)" } ?? "synthetic weights"
+        let note = "The whole model `\(model)` on \(weights): prefill of the prompt, then greedy decode of " +
             "\(pts.first?.c.params["generate_tokens"] ?? "?") tokens per sequence (a batch shares the prompt). Medians of n repetitions. " +
             "Decode roofline = the probe's multi-row read bandwidth ÷ bytes one step reads (all weights once, plus each sequence's KV cache), × batch; " +
             "prefill roofline = the probe's sgemm GFLOP/s ÷ FLOPs per prompt token."

@@ -26,6 +26,10 @@ public struct FinetuneCase: Sendable {
     public var seed: UInt64 = 1
     /// A token file (little-endian uint32 ids); nil trains on the synthetic repeating-pattern task.
     public var tokenFile: String?
+    /// A llama GGUF file whose tensors are the frozen base (`model` is then its shape, from
+    /// `GGUFModelSource.describe`). `precision` is the file's own (kept as stored, mapped) or f32 (dequantized
+    /// into f32 parameters: what full fine-tuning trains).
+    public var modelFile: String?
 
     public init(model: ModelShape, method: String, seqLen: Int, batch: Int, steps: Int, threads: Int) {
         self.model = model; self.method = method; self.seqLen = seqLen; self.batch = batch; self.steps = steps; self.threads = threads
@@ -94,7 +98,9 @@ public enum FinetuneBench {
 
         let reset = ProcessMemory.resetPeak()
         let baseline = ProcessMemory.current()?.rss ?? 0
-        let trainer = try Trainer(config: config, method: method, options: options)
+        // The file is mapped after the baseline: its pages are the base weights the step reads.
+        let base = try c.modelFile.map { try baseWeights($0, precision: precision) }
+        let trainer = try Trainer(config: config, method: method, options: options, base: base)
         var losses: [Double] = [], seconds: [Double] = []
         for (i, batch) in batches.enumerated() {
             try checkInterrupt()
@@ -111,6 +117,16 @@ public enum FinetuneBench {
                               trainableParams: trainer.trainableParameters, totalParams: trainer.totalParameters,
                               flopsPerToken: trainer.flopsPerToken, tokensPerStep: c.batch * c.seqLen,
                               baselineRSSBytes: baseline, peakRSSBytes: peak, peakWasReset: reset)
+    }
+
+    /// The file's weights, mapped and pre-faulted; refused when `precision` is neither the file's nor f32.
+    static func baseWeights(_ path: String, precision: QuantType) throws -> ModelWeights {
+        let w = try GGUFModelSource.weights(path)
+        let stored = w.layers.first?.wq.type ?? w.type
+        guard precision == .f32 || precision == stored else {
+            throw TrainError.badConfig("precision \(precision): \(path) stores its matrices in \(stored); a frozen base from a file is kept as stored (\(stored)) or dequantized (f32)")
+        }
+        return w
     }
 
     /// Refuses a case whose buffers would not fit in the memory available now, before allocating any.

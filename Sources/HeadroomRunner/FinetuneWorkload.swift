@@ -7,28 +7,35 @@ public struct FinetuneWorkload: Workload {
     public var model: ModelShape
     public var settings: FinetuneSettings
     public var threads: [Int]
+    /// A GGUF file whose tensors are the frozen base (kept as stored for LoRA, dequantized to f32 for full).
+    public var modelFile: ModelFile?
 
-    public init(model: ModelShape, settings: FinetuneSettings, threads: [Int]) {
-        self.model = model; self.settings = settings; self.threads = threads
+    public init(model: ModelShape, settings: FinetuneSettings, threads: [Int], modelFile: ModelFile? = nil) {
+        self.model = model; self.settings = settings; self.threads = threads; self.modelFile = modelFile
     }
 
     /// The workload of a scenario, nil when it has no `measure.finetune`.
     public init?(_ m: MeasureSettings) {
         guard let f = m.finetune else { return nil }
-        self.init(model: m.model, settings: f, threads: m.threads)
+        self.init(model: m.model, settings: f, threads: m.threads, modelFile: m.modelFile)
     }
 
     public func cases() -> [CaseSpec] {
         var specs: [CaseSpec] = []
         for t in threads {
-            // Full fine-tuning trains every weight in f32, so it is measured only at f32.
+            // Full fine-tuning trains every weight in f32, so it is measured only at f32 (a model file's tensors dequantized).
             let combos = settings.methods.flatMap { m in
-                settings.precisions.filter { m == "lora" || $0 == "f32" }.flatMap { p in settings.checkpointing.map { (m, p, $0) } }
+                (m == "full" && modelFile != nil ? ["f32"] : settings.precisions.filter { m == "lora" || $0 == "f32" })
+                    .flatMap { p in settings.checkpointing.map { (m, p, $0) } }
             }
             for (method, precision, ckpt) in combos {
                 var params = ["model": model.id, "method": method, "precision": precision,
                               "seq_len": String(settings.seqLen), "batch": String(settings.batch),
                               "checkpointing": String(ckpt), "steps": String(settings.steps), "warmup": String(settings.warmup)]
+                if let f = modelFile {
+                    params["model_file"] = f.path
+                    params["model_file_bytes"] = String(f.bytes)
+                }
                 if method == "lora" {
                     params["rank"] = String(settings.rank)
                     params["alpha"] = String(settings.alpha)
@@ -44,8 +51,9 @@ public struct FinetuneWorkload: Workload {
     }
 
     public func measure(_ spec: CaseSpec, step: () throws -> Void) throws -> MeasuredCase {
-        let c = FinetuneCase(model: model, settings: settings, method: spec.params["method"] ?? "lora",
+        var c = FinetuneCase(model: model, settings: settings, method: spec.params["method"] ?? "lora",
                              precision: spec.params["precision"] ?? "f32", checkpointing: spec.params["checkpointing"] == "true", threads: spec.threads)
+        c.modelFile = modelFile?.path
         let r = try FinetuneBench.run(c, step: step)
         return MeasuredCase(kind: spec.kind, name: spec.name, threads: spec.threads, params: spec.params, samples: r.samples)
     }

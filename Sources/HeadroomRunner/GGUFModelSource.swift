@@ -1,5 +1,6 @@
 // A GGUF file as the model of an inference measurement: its shape (for the spec and the rooflines), its
-// precision, and its weights mapped and pre-faulted so that page faults are not timed.
+// precision, and its weights mapped and pre-faulted so that page faults are not timed; and the resolver that lets
+// a scenario's `measure.model` name such a file.
 import Foundation
 import HeadroomCore
 import HeadroomEngine
@@ -30,6 +31,17 @@ public enum GGUFModelSource {
                                context: g.contextLength, ropeTheta: Double(g.ropeFreqBase), normEps: Double(g.rmsNormEpsilon),
                                tiedEmbeddings: tied, source: "GGUF file \(path)")
         return (shape, precision)
+    }
+
+    /// The scenario loader's resolver: a `measure.model` value that names a file (see `isFile`), relative to the
+    /// scenario file's folder unless absolute, is described from the file; anything else is left to the catalog.
+    /// Errors are `GGUFError`s naming the file (missing, not a llama GGUF, corrupt).
+    public static let resolver: ModelResolver = { value, directory in
+        let path = (value as NSString).isAbsolutePath ? value : (directory as NSString).appendingPathComponent(value)
+        guard isFile(path) else { return nil }
+        let d = try describe(path)
+        let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        return ResolvedModel(shape: d.shape, file: ModelFile(path: path, bytes: bytes, precision: d.precision.description))
     }
 
     /// The weights of the file, mapped (no copy) and every page touched once.

@@ -23,11 +23,14 @@ public struct InferenceWorkload: Workload {
             for t in settings.threads {
                 for prompt in settings.promptTokens {
                     for b in settings.batch {
-                        specs.append(CaseSpec(
-                            kind: "inference", name: "\(settings.model.id)-\(p)", threads: t,
-                            params: ["model": settings.model.id, "precision": p, "prompt_tokens": String(prompt),
-                                     "batch": String(b), "generate_tokens": String(settings.generateTokens)],
-                            steps: settings.warmup + settings.repetitions))
+                        var params = ["model": settings.model.id, "precision": p, "prompt_tokens": String(prompt),
+                                      "batch": String(b), "generate_tokens": String(settings.generateTokens)]
+                        if let f = settings.modelFile {  // which file, so runs of different files never match
+                            params["model_file"] = f.path
+                            params["model_file_bytes"] = String(f.bytes)
+                        }
+                        specs.append(CaseSpec(kind: "inference", name: "\(settings.model.id)-\(p)", threads: t, params: params,
+                                              steps: settings.warmup + settings.repetitions))
                     }
                 }
             }
@@ -38,8 +41,10 @@ public struct InferenceWorkload: Workload {
     func spec(_ c: CaseSpec) -> InferenceSpec {
         guard let p = QuantType(name: c.params["precision"] ?? ""), let prompt = Int(c.params["prompt_tokens"] ?? ""),
               let b = Int(c.params["batch"] ?? "") else { preconditionFailure("inference case without precision, prompt_tokens, batch") }
-        return InferenceSpec(model: settings.model, precision: p, threads: c.threads, promptTokens: prompt,
-                             generateTokens: settings.generateTokens, batch: b, repetitions: settings.repetitions, warmup: settings.warmup)
+        var spec = InferenceSpec(model: settings.model, precision: p, threads: c.threads, promptTokens: prompt,
+                                 generateTokens: settings.generateTokens, batch: b, repetitions: settings.repetitions, warmup: settings.warmup)
+        spec.modelFile = settings.modelFile?.path  // its weights, mapped, instead of synthetic ones
+        return spec
     }
 
     public func measure(_ c: CaseSpec, step: () throws -> Void) throws -> MeasuredCase {

@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import HeadroomCore
 import HeadroomReport
+import HeadroomRunner
 import HeadroomStore
 
 struct BaselineCommand: ParsableCommand {
@@ -39,7 +40,7 @@ struct BaselineCommand: ParsableCommand {
                 if threads.contains(where: { $0 < 1 || $0 > 256 }) {
                     throw InputError(file: "command line", path: "--threads", message: "expected integers from 1 to 256")
                 }
-                var sc = try Scenario.load(scenario)
+                var sc = try Scenario.load(scenario, resolveModel: GGUFModelSource.resolver)
                 if !threads.isEmpty { sc.measure.threads = threads }
                 let db = try store.open()
                 let stored = try GateCommand.measure(sc, store: db)

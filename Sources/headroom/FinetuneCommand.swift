@@ -12,16 +12,19 @@ import HeadroomStore
 struct BenchFinetuneCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "finetune",
-        abstract: "Measure LoRA or full fine-tuning steps on a catalog model with synthetic weights.",
+        abstract: "Measure LoRA or full fine-tuning steps on a catalog model (synthetic weights) or a GGUF file.",
         discussion: """
-            Builds the model with seeded synthetic weights, trains on a synthetic repeating-pattern task (or \
+            Builds the model with seeded synthetic weights of a catalog shape, or takes a llama GGUF file's tensors \
+            as the frozen base (mapped; f32, f16, q8_0 or q4_0 as stored — LoRA on a q4_0 file is QLoRA-style). Full \
+            fine-tuning needs f32 master weights: --method full dequantizes the file's tensors into f32 (so does \
+            --precision f32 with LoRA). Then it trains on a synthetic repeating-pattern task (or \
             --tokens FILE, little-endian uint32 token ids) with AdamW, and times each step after the warm-up. \
             The memory breakdown is counted from the trainer's buffers and checked against the peak resident \
             memory above the process's baseline. The roofline fraction compares useful FLOPs per second \
             (docs/finetune.md) with the sgemm throughput measured in the same process at the same thread count.
             """)
 
-    @Option(name: .long, help: "A model id from the catalog (tiny, small).")
+    @Option(name: .long, help: "A model id from the catalog (tiny, small), or a llama GGUF file (a path ending in .gguf) as the frozen base.")
     var model = "tiny"
 
     @Option(name: .long, help: ArgumentHelp("The catalog folder.", valueName: "dir"))
@@ -42,8 +45,8 @@ struct BenchFinetuneCommand: ParsableCommand {
     @Option(name: .long, help: "Projections with adapters: some of q,k,v,o,gate,up,down, or all.")
     var targets = "q,v"
 
-    @Option(name: .long, help: "Precision of the frozen base weights: f32, f16, q8_0 or q4_0 (QLoRA-style); not f32 only with --method lora.")
-    var precision = "f32"
+    @Option(name: .long, help: "Precision of the frozen base weights: f32, f16, q8_0 or q4_0 (QLoRA-style); not f32 only with --method lora. Default f32, or a GGUF file's own for lora (f32 dequantizes the file).")
+    var precision: String?
 
     @Option(name: .customLong("seq-len"), help: "Tokens per sequence.")
     var seqLen = 256
@@ -77,10 +80,10 @@ struct BenchFinetuneCommand: ParsableCommand {
 
     func validate() throws {
         guard ["lora", "full"].contains(method) else { throw ValidationError("--method: expected lora or full, got \(method)") }
-        guard ["f32", "f16", "q8_0", "q4_0"].contains(precision) else {
-            throw ValidationError("--precision: expected f32, f16, q8_0 or q4_0, got \(precision)")
+        guard precision.map({ ["f32", "f16", "q8_0", "q4_0"].contains($0) }) ?? true else {
+            throw ValidationError("--precision: expected f32, f16, q8_0 or q4_0, got \(precision ?? "")")
         }
-        guard precision == "f32" || method == "lora" else {
+        if let precision, precision != "f32", method != "lora" {
             throw ValidationError("--precision \(precision): full fine-tuning trains every weight in f32; a quantized frozen base is for --method lora")
         }
         if rank < 1 { throw ValidationError("--rank: expected a positive integer") }
@@ -97,9 +100,15 @@ struct BenchFinetuneCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let shape = try Catalog.load(directory: catalog).model(model)
+            let file = GGUFModelSource.isFile(model) ? try GGUFModelSource.describe(model) : nil
+            let shape = try file?.shape ?? Catalog.load(directory: catalog).model(model)
+            let precision = self.precision ?? (method == "lora" ? file?.precision.description ?? "f32" : "f32")
+            if let file, precision != "f32", precision != file.precision.description {
+                throw InputError(file: model, path: "", message: "--precision \(precision) given, but the file's matrices are \(file.precision); a frozen base from a file is kept as stored (\(file.precision)) or dequantized (f32)")
+            }
             guard seqLen <= shape.context else {
-                throw InputError(file: (catalog as NSString).appendingPathComponent("models.yaml"), path: "models.\(shape.id).context",
+                throw InputError(file: file == nil ? (catalog as NSString).appendingPathComponent("models.yaml") : model,
+                                 path: file == nil ? "models.\(shape.id).context" : "llama.context_length",
                                  message: "--seq-len \(seqLen) exceeds the model's context of \(shape.context)")
             }
             if let tokens {  // refuse a bad token file before spending time on the probe
@@ -113,7 +122,7 @@ struct BenchFinetuneCommand: ParsableCommand {
             var c = FinetuneCase(model: shape, method: method, seqLen: seqLen, batch: batch, steps: steps, threads: t)
             c.rank = rank; c.alpha = alpha; c.dropout = dropout; c.targets = try TrainProjection.parseList(targets).map(\.rawValue)
             c.precision = precision; c.warmup = warmup; c.checkpointing = checkpointing; c.learningRate = learningRate
-            c.seed = seed; c.tokenFile = tokens
+            c.seed = seed; c.tokenFile = tokens; c.modelFile = file == nil ? nil : model
 
             // The roofline: the probe's sgemm at the same thread count, in this process, before the trainer exists.
             let progress = Progress()
@@ -148,6 +157,8 @@ struct BenchFinetuneCommand: ParsableCommand {
 struct FinetuneJSON: Encodable {
     var kind = "measured"
     var model: String
+    /// The GGUF file whose tensors were the frozen base, when one was given.
+    var modelFile: String?
     var method: String
     var precision: String
     var rank: Int?
@@ -192,7 +203,7 @@ struct FinetuneJSON: Encodable {
     }
 
     init(_ c: FinetuneCase, _ r: FinetuneResult, sgemmGFLOPs: Double?, openblasCore: String) {
-        model = c.model.id; method = c.method; precision = c.precision
+        model = c.model.id; modelFile = c.modelFile; method = c.method; precision = c.precision
         if c.method == "lora" { rank = c.rank; alpha = c.alpha; dropout = c.dropout; targets = c.targets }
         seqLen = c.seqLen; batch = c.batch; steps = c.steps; warmup = c.warmup; checkpointing = c.checkpointing
         threads = c.threads; self.openblasCore = openblasCore

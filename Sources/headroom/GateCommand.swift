@@ -79,7 +79,7 @@ struct GateCommand: ParsableCommand {
                                  + "(\(MetricRules.named.keys.sorted().joined(separator: ", ")), or a name ending in _per_s, gflops, gbps, _ms, seconds or _bytes), got \"\(m)\"")
             }
             let scenarioFile = scenario
-            let loadedScenario = try scenarioFile.map { try Scenario.load($0) }   // validated before anything is measured
+            let loadedScenario = try scenarioFile.map { try Scenario.load($0, resolveModel: GGUFModelSource.resolver) }   // validated before anything is measured
             let db = try store.open()
             let isFile = baselineArg.hasSuffix(".json") || baselineArg.contains("/")
             let base = isFile ? try BaselineFile.load(baselineArg) : try db.loadBaseline(named: baselineArg)
@@ -102,7 +102,7 @@ struct GateCommand: ParsableCommand {
                     guard FileManager.default.fileExists(atPath: base.scenarioFile) else {
                         throw InputError(file: "command line", path: "--scenario", message: "missing, and the baseline's scenario file \(base.scenarioFile) is not here")
                     }
-                    sc = try Scenario.load(base.scenarioFile)
+                    sc = try Scenario.load(base.scenarioFile, resolveModel: GGUFModelSource.resolver)
                 }
                 if !threads.isEmpty { sc.measure.threads = threads }
                 settings = sc.gate

@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import HeadroomCore
 import HeadroomReport
+import HeadroomRunner
 import HeadroomStore
 
 struct PlanCommand: ParsableCommand {
@@ -40,7 +41,7 @@ struct PlanCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let loaded = try Scenario.load(scenario)
+            let loaded = try Scenario.load(scenario, resolveModel: GGUFModelSource.resolver)
             guard let settings = loaded.plan else {
                 throw InputError(file: scenario, path: "plan", message: "missing; `headroom plan` needs a plan: section")
             }

@@ -41,7 +41,7 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let files = scenarios.isEmpty ? ["Scenarios/default.yaml"] : scenarios
-            var loaded = try files.map { try Scenario.load($0) }
+            var loaded = try files.map { try Scenario.load($0, resolveModel: GGUFModelSource.resolver) }
             if !threads.isEmpty { for i in loaded.indices { loaded[i].measure.threads = threads } }
             let db = try store.open()
             Interrupt.install()

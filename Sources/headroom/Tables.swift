@@ -61,8 +61,9 @@ enum Tables {
             if let warning = GemmSection.busyProbeWarning(gemm, probe: probe) { out += "\nWarning: \(warning)\n" }
         }
         if let t = InferenceThroughputSection.table(run) {
-            let model = run.cases(kind: "inference").first?.params["model"] ?? ""
-            out += "\nThe whole \(model) model, synthetic weights (measured medians; rooflines from this run's probe)\n" + t.rendered + "\n"
+            let first = run.cases(kind: "inference").first
+            let model = first?.params["model"] ?? "", weights = first?.params["model_file"].map { "weights of \($0)" } ?? "synthetic weights"
+            out += "\nThe whole \(model) model, \(weights) (measured medians; rooflines from this run's probe)\n" + t.rendered + "\n"
         }
         return out
     }

@@ -73,6 +73,26 @@ extension ModelWeights {
 
 /// Writes the synthetic model of a configuration as a GGUF file that llama.cpp loads.
 public enum GGUFModelExport {
+    /// Writes `weights` to `path` as GGUF v3, every tensor in its own format (norms F32), with the llama
+    /// metadata of `weights.config`; the file type recorded is the first layer's Q projection's. Returns the bytes written.
+    @discardableResult
+    public static func write(_ weights: ModelWeights, to path: String) throws -> Int {
+        let config = weights.config
+        try config.validate()
+        let metadata: GGUFMetadata
+        let fileType = weights.layers.first?.wq.type ?? weights.type
+        do { metadata = try config.gguf.metadata(name: config.name, weightType: GGMLType(fileType)) } catch let e as GGUFError {
+            throw GGUFError(path: path, problem: e.problem)
+        }
+        var writer = GGUFWriter(metadata: metadata)
+        for (name, m) in weights.namedTensors {
+            let isNorm = name == ModelWeights.Name.outputNorm || name.hasSuffix("_norm.weight")
+            let bytes = [UInt8](UnsafeRawBufferPointer(start: m.data, count: m.bytes))
+            try writer.addTensor(name: name, type: GGMLType(m.type), dims: isNorm ? [m.cols * m.rows] : [m.cols, m.rows], bytes: bytes)
+        }
+        return try writer.write(to: path)
+    }
+
     /// Writes `ModelWeights.synthetic(config, type:, seed:)` to `path` as GGUF v3 (matrices in `type`, norms F32,
     /// llama metadata with the minimal tokenizer vocabulary). Each matrix is generated into the writer's scratch
     /// buffer as it is written, so memory holds one tensor, never the model. Returns the bytes written.

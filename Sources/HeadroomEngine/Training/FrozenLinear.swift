@@ -52,6 +52,10 @@ public final class QuantLinear: FrozenLinear {
         matrix = WeightMatrix.quantized(values, type: type, rows: outFeatures, cols: inFeatures)
         self.scratch = scratch; self.threads = threads
     }
+    /// Uses `matrix` as it is stored (a GGUF file's tensor, say): no copy, no re-quantization.
+    public init(matrix: WeightMatrix, scratch: TileScratch, threads: Int) {
+        self.matrix = matrix; self.scratch = scratch; self.threads = threads
+    }
     public var outFeatures: Int { matrix.rows }
     public var inFeatures: Int { matrix.cols }
     /// The quantized bytes only; the shared tile buffer is counted once by the trainer.

@@ -66,10 +66,15 @@ public final class Trainer {
         let loraMask: [UnsafeMutablePointer<Float>?]  // (BT, K) per projection when dropout > 0
     }
 
-    /// Builds the model with seeded synthetic weights (uniform, standard deviation `initStd`, norms at 1)
-    /// and allocates every buffer the step needs.
-    public init(config: TrainConfig, method: TrainMethod, options: TrainOptions, initStd: Float = 0.02) throws {
+    /// Builds the model with seeded synthetic weights (uniform, standard deviation `initStd`, norms at 1), or
+    /// from `base` (a GGUF file's weights, say) when given, and allocates every buffer the step needs.
+    /// With `base`, a quantized `options.precision` keeps each projection and the output in the base's own
+    /// bytes (no re-quantization, no copy); f32 dequantizes them into the parameter allocation (what full
+    /// fine-tuning trains). The embedding and norms are always f32.
+    public init(config: TrainConfig, method: TrainMethod, options: TrainOptions, initStd: Float = 0.02,
+                base: ModelWeights? = nil) throws {
         try config.validate()
+        if let base { try Self.check(base: base, against: config) }
         guard options.batch >= 1, options.seqLen >= 1 else { throw TrainError.badConfig("batch and sequence length must be positive") }
         guard options.seqLen <= config.context else {
             throw TrainError.badConfig("sequence length \(options.seqLen) exceeds the model's context \(config.context)")
@@ -110,6 +115,17 @@ public final class Trainer {
         let bound = initStd * Float(3).squareRoot()
         for e in Self.parameterLayout(config: config, quantized: false).entries {
             let kept = pt.entry(e.name)
+            if let base {
+                let source = Self.baseTensor(e.name, in: base)
+                if let kept {
+                    let values = source.dequantized()
+                    precondition(values.count == e.count, "\(e.name): \(values.count) values, expected \(e.count)")
+                    values.withUnsafeBufferPointer { (params.pointer + kept.offset).update(from: $0.baseAddress!, count: e.count) }
+                } else {
+                    quantLinears[e.name] = QuantLinear(matrix: source, scratch: scratch, threads: options.threads)
+                }
+                continue
+            }
             var temp: [Float] = kept == nil ? [Float](repeating: 0, count: e.count) : []
             temp.withUnsafeMutableBufferPointer { tb in
                 let p = kept.map { params.pointer + $0.offset } ?? tb.baseAddress!
@@ -184,6 +200,79 @@ public final class Trainer {
         TrainRoPE.tables(cos: ptr("rope_cos"), sin: ptr("rope_sin"), T: T, headDim: config.headDim, theta: config.ropeTheta)
         inputs = .allocate(capacity: BT); inputs.initialize(repeating: 0, count: BT)
         targets = .allocate(capacity: BT); targets.initialize(repeating: 0, count: BT)
+    }
+
+    /// Throws unless `base` has exactly the shape of `config`.
+    static func check(base: ModelWeights, against config: TrainConfig) throws {
+        let b = base.config
+        let got = [b.layers, b.dim, b.heads, b.kvHeads, b.ffnDim, b.vocab]
+        let want = [config.layers, config.dim, config.heads, config.kvHeads, config.ffnDim, config.vocab]
+        guard got == want else {
+            throw TrainError.badConfig("the base weights' shape (layers, dim, heads, kv_heads, ffn_dim, vocab) \(got) differs from the trainer's \(want)")
+        }
+    }
+
+    /// The base tensor behind one of the trainer's parameter names ("emb", "l0.q", "l0.attn_norm", "norm", "out").
+    static func baseTensor(_ name: String, in w: ModelWeights) -> WeightMatrix {
+        func vec(_ v: [Float]) -> WeightMatrix { WeightMatrix.quantized(v, type: .f32, rows: 1, cols: v.count) }
+        switch name {
+        case "emb": return w.tokenEmbedding
+        case "norm": return vec(w.outputNorm)
+        case "out": return w.output
+        default:
+            let parts = name.split(separator: ".")
+            guard parts.count == 2, parts[0].hasPrefix("l"), let l = Int(parts[0].dropFirst()), l < w.layers.count else {
+                preconditionFailure("no base tensor for \(name)")
+            }
+            let layer = w.layers[l]
+            switch parts[1] {
+            case "attn_norm": return vec(layer.attnNorm)
+            case "ffn_norm": return vec(layer.ffnNorm)
+            case "q": return layer.wq
+            case "k": return layer.wk
+            case "v": return layer.wv
+            case "o": return layer.wo
+            case "gate": return layer.gate
+            case "up": return layer.up
+            case "down": return layer.down
+            default: preconditionFailure("no base tensor for \(name)")
+            }
+        }
+    }
+
+    /// The frozen base as the engine's weights, by GGUF name: f32 tensors copied out of the parameter allocation,
+    /// quantized ones sharing their bytes. Written to a GGUF file, it loads back as this trainer's base.
+    public func baseWeights(name: String = "trainer") throws -> ModelWeights {
+        let c = config
+        let model = ModelConfig(name: name, layers: c.layers, dim: c.dim, heads: c.heads, kvHeads: c.kvHeads, ffnDim: c.ffnDim,
+                                vocab: c.vocab, context: c.context, ropeTheta: c.ropeTheta, normEps: c.normEps)
+        func f32(_ trainerName: String, rows: Int, cols: Int) -> WeightMatrix {
+            let e = parameterTable.entry(trainerName)!
+            let values = Array(UnsafeBufferPointer(start: parameters.pointer + e.offset, count: e.count))
+            return WeightMatrix.quantized(values, type: .f32, rows: rows, cols: cols)
+        }
+        func linear(_ l: Int, _ p: TrainProjection) -> WeightMatrix {
+            let slot = blocks[l][p]
+            if let q = slot.base as? QuantLinear { return q.matrix }
+            return f32("l\(l).\(p.rawValue)", rows: slot.n, cols: slot.k)
+        }
+        return try ModelWeights(config: model) { name in
+            typealias N = ModelWeights.Name
+            switch name {
+            case N.tokenEmbedding: return f32("emb", rows: c.vocab, cols: c.dim)
+            case N.outputNorm: return f32("norm", rows: 1, cols: c.dim)
+            case N.output: return (output as? QuantLinear)?.matrix ?? f32("out", rows: c.vocab, cols: c.dim)
+            default:
+                for l in 0..<c.layers {
+                    let map: [String: TrainProjection] = ["attn_q": .q, "attn_k": .k, "attn_v": .v, "attn_output": .o,
+                                                          "ffn_gate": .gate, "ffn_up": .up, "ffn_down": .down]
+                    for (part, p) in map where name == N.block(l, part) { return linear(l, p) }
+                    if name == N.block(l, "attn_norm") { return f32("l\(l).attn_norm", rows: 1, cols: c.dim) }
+                    if name == N.block(l, "ffn_norm") { return f32("l\(l).ffn_norm", rows: 1, cols: c.dim) }
+                }
+                return nil
+            }
+        }
     }
 
     deinit {
