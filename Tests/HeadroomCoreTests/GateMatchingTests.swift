@@ -94,6 +94,28 @@ final class GateMatchingTests: XCTestCase {
         XCTAssertEqual(strict.regressions.count, 2)
     }
 
+    func testCountsThatAreZeroAreNotRatios() throws {
+        // Full fine-tuning has no adapter: adapter_bytes is 0 in every run, which is unchanged, not an error.
+        func finetune(_ adapter: [Double], step: Double) -> MeasuredCase {
+            var samples = adapter.enumerated().map { MeasuredCase.Sample(metric: "adapter_bytes", unit: "B", repetition: $0.offset, value: $0.element) }
+            samples += (0..<5).map { MeasuredCase.Sample(metric: "step_ms", unit: "ms", repetition: $0, value: step + Double($0) * 0.01) }
+            return MeasuredCase(kind: "finetune", name: "full", threads: 2, params: ["model": "tiny"], samples: samples)
+        }
+        let zeros = [Double](repeating: 0, count: 5)
+        let same = try Gate.evaluate(baseline: run(threads: [2], seed: 1) + [finetune(zeros, step: 100)],
+                                     current: run(threads: [2], seed: 2) + [finetune(zeros, step: 100)], options: GateOptions())
+        XCTAssertEqual(same.exitCode, 0)
+        XCTAssertFalse(same.rows.contains { $0.metric == "adapter_bytes" })
+        XCTAssertTrue(same.rows.contains { $0.metric == "step_ms" })
+        XCTAssertTrue(same.notes.isEmpty, "\(same.notes)")
+        // Zero on one side only is reported, not compared.
+        let changed = try Gate.evaluate(baseline: run(threads: [2], seed: 1) + [finetune(zeros, step: 100)],
+                                        current: run(threads: [2], seed: 2) + [finetune([Double](repeating: 4096, count: 5), step: 100)],
+                                        options: GateOptions())
+        XCTAssertTrue(changed.notes.contains { $0.contains("zero or negative in one run and not the other") && $0.contains("adapter_bytes") },
+                      "\(changed.notes)")
+    }
+
     func testNothingInCommonIsAnError() {
         var other = run(threads: [2], seed: 2)
         for i in other.indices where other[i].kind == "gemm" { other[i].params["model"] = "small" }

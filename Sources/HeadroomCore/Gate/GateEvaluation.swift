@@ -126,7 +126,7 @@ public enum Gate {
         var notes: [String] = []
         var rows: [GateRow] = []
         var used = Set<Slot>()       // baseline cases compared
-        var unknown = Set<String>(), noRoofline = Set<String>(), unmatched: [String] = []
+        var unknown = Set<String>(), noRoofline = Set<String>(), nonPositive = Set<String>(), unmatched: [String] = []
 
         for c in gatedCur {
             guard let pair = pairs.first(where: { $0.current == c.threads }) else { continue }
@@ -142,6 +142,12 @@ public enum Gate {
                 guard let rule = MetricRules.rule(for: metric) else { unknown.insert(metric); continue }
                 let cur = c.values(metric), base = b.values(metric)
                 guard !cur.isEmpty, !base.isEmpty else { continue }
+                // A ratio needs positive figures. A count that is zero in both runs (full fine-tuning has no
+                // adapter bytes) is unchanged; zero on one side only is a different workload, not a speed.
+                if (base + cur).contains(where: { $0 <= 0 }) {
+                    if Set(base + cur).count > 1 { nonPositive.insert("\(c.kind) \(c.name) \(metric)") }
+                    continue
+                }
                 let threshold = options.settings.threshold(for: metric)
                 func row(_ bv: [Double], _ cv: [Double], _ label: String?, roofline: RatioEstimate? = nil, divide: Bool = true) throws {
                     var estimate = try RatioEstimate.compare(baseline: base, current: cur, confidence: options.settings.confidence)
@@ -194,6 +200,10 @@ public enum Gate {
             notes.append("\(missing.count) baseline case(s) were not measured in this run: \(listed(missing.map { "\($0.kind) \($0.name) ×\($0.threads)t" }))")
         }
         if !unknown.isEmpty { notes.append("not gated, direction unknown: \(unknown.sorted().joined(separator: ", "))") }
+        if !nonPositive.isEmpty {
+            notes.append("not gated, zero or negative in one run and not the other (a ratio needs positive figures): "
+                         + nonPositive.sorted().joined(separator: ", "))
+        }
         if !noRoofline.isEmpty { notes.append("not normalised, the probe did not measure \(noRoofline.sorted().joined(separator: "; "))") }
         if let selected {
             let measured = Set(gatedCur.flatMap { $0.samples.map(\.metric) })
