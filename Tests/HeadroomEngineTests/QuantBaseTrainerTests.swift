@@ -55,7 +55,7 @@ final class QuantBaseTrainerTests: XCTestCase {
     }
 
     /// Width 32 so every quantized matrix has whole 32-wide blocks; k/v are 16 rows (grouped-query).
-    let config = TrainConfig(layers: 2, dim: 32, heads: 4, kvHeads: 2, ffnDim: 32, vocab: 11, context: 8)
+    let config = ModelConfig(name: "test", layers: 2, dim: 32, heads: 4, kvHeads: 2, ffnDim: 32, vocab: 11, context: 8)
 
     func testAdapterGradientsMatchFiniteDifferencesOnAQuantizedBase() throws {
         for type in formats {
@@ -87,7 +87,7 @@ final class QuantBaseTrainerTests: XCTestCase {
 
     /// 100 LoRA steps on a q4_0 base halve the loss on the synthetic task (the shape of the f32 test).
     func testLoRAOnAQ4BaseHalvesTheLossInAHundredSteps() throws {
-        let config = TrainConfig(layers: 2, dim: 32, heads: 4, kvHeads: 2, ffnDim: 64, vocab: 32, context: 64)
+        let config = ModelConfig(name: "test", layers: 2, dim: 32, heads: 4, kvHeads: 2, ffnDim: 64, vocab: 32, context: 64)
         let lora = LoRAConfig(rank: 4, alpha: 8, dropout: 0, targets: TrainProjection.allCases)
         var options = TrainOptions(batch: 4, seqLen: 16, seed: 1, precision: .q4_0)
         options.optimizer = AdamWSettings(learningRate: 1e-2, weightDecay: 0)
@@ -125,7 +125,7 @@ final class QuantBaseTrainerTests: XCTestCase {
         XCTAssertThrowsError(try Trainer(config: config, method: .full, options: TrainOptions(batch: 1, seqLen: 4, precision: .q4_0))) { e in
             XCTAssertTrue("\(e)".contains("full fine-tuning trains every weight in f32"), "\(e)")
         }
-        let narrow = TrainConfig(layers: 1, dim: 16, heads: 4, kvHeads: 2, ffnDim: 32, vocab: 11, context: 8)
+        let narrow = ModelConfig(name: "test", layers: 1, dim: 16, heads: 4, kvHeads: 2, ffnDim: 32, vocab: 11, context: 8)
         XCTAssertThrowsError(try Trainer(config: narrow, method: .lora(LoRAConfig(rank: 1, alpha: 1, targets: [.q])),
                                          options: TrainOptions(batch: 1, seqLen: 4, precision: .q8_0))) { e in
             XCTAssertTrue("\(e)".contains("dim (16) to be a multiple of 32"), "\(e)")

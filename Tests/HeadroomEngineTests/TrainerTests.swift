@@ -33,7 +33,7 @@ func gradientCheck(_ trainer: Trainer, batch: TokenBatch, perEntry: Int, eps: Fl
 
 final class TrainerTests: XCTestCase {
     /// A model small enough for finite differences in a debug build: 2 layers, grouped-query (4 heads, 2 kv heads).
-    let tinyConfig = TrainConfig(layers: 2, dim: 16, heads: 4, kvHeads: 2, ffnDim: 24, vocab: 11, context: 8)
+    let tinyConfig = ModelConfig(name: "test", layers: 2, dim: 16, heads: 4, kvHeads: 2, ffnDim: 24, vocab: 11, context: 8)
 
     func testAdapterGradientsMatchFiniteDifferences() throws {
         let lora = LoRAConfig(rank: 2, alpha: 4, dropout: 0.2, targets: TrainProjection.allCases)
@@ -74,7 +74,7 @@ final class TrainerTests: XCTestCase {
     /// 100 LoRA steps halve the loss on the synthetic task. The shape is shrunk from `tiny` (768 wide,
     /// 12 layers, 32000 tokens) to 2 layers of width 32 and 32 tokens so a debug build runs it in seconds.
     func testLoRAHalvesTheLossInAHundredSteps() throws {
-        let config = TrainConfig(layers: 2, dim: 32, heads: 4, kvHeads: 2, ffnDim: 64, vocab: 32, context: 64)
+        let config = ModelConfig(name: "test", layers: 2, dim: 32, heads: 4, kvHeads: 2, ffnDim: 64, vocab: 32, context: 64)
         let lora = LoRAConfig(rank: 4, alpha: 8, dropout: 0, targets: TrainProjection.allCases)
         var options = TrainOptions(batch: 4, seqLen: 16, seed: 1)
         options.optimizer = AdamWSettings(learningRate: 1e-2, weightDecay: 0)
@@ -108,7 +108,7 @@ final class TrainerTests: XCTestCase {
 
     func testFlopsPerTokenMatchesAHandCount() throws {
         // One layer, dim 4, 1 head, ffn 8, vocab 5, T 3. Matrices: q,k,v,o 16 each, gate/up 32 each, down 32: 160; out 20.
-        let c = TrainConfig(layers: 1, dim: 4, heads: 1, kvHeads: 1, ffnDim: 8, vocab: 5, context: 3)
+        let c = ModelConfig(name: "test", layers: 1, dim: 4, heads: 1, kvHeads: 1, ffnDim: 8, vocab: 5, context: 3)
         let full = try Trainer(config: c, method: .full, options: TrainOptions(batch: 1, seqLen: 3))
         // Full: 6 per weight, attention 6·C·(T+1) = 96.
         let fullExpected: Double = 6 * 160 + 96 + 6 * 20
@@ -123,7 +123,7 @@ final class TrainerTests: XCTestCase {
 
     func testBadConfigurationsAreRefused() {
         let opts = TrainOptions(batch: 1, seqLen: 4)
-        XCTAssertThrowsError(try Trainer(config: TrainConfig(layers: 1, dim: 16, heads: 3, kvHeads: 1, ffnDim: 8, vocab: 5, context: 8),
+        XCTAssertThrowsError(try Trainer(config: ModelConfig(name: "test", layers: 1, dim: 16, heads: 3, kvHeads: 1, ffnDim: 8, vocab: 5, context: 8),
                                          method: .full, options: opts))
         XCTAssertThrowsError(try Trainer(config: tinyConfig, method: .full, options: TrainOptions(batch: 1, seqLen: 9))) // > context
         XCTAssertThrowsError(try TrainProjection.parseList("q,x")) { e in
