@@ -81,7 +81,7 @@ public enum FinetuneBench {
         guard let precision = QuantType(name: c.precision) else {
             throw TrainError.badConfig("precision \(c.precision): expected f32, f16, q8_0 or q4_0")
         }
-        let config = try TrainConfig(shape: c.model)
+        let config = try ModelConfig(training: c.model)
         let method = try c.trainMethod()
         var options = TrainOptions(batch: c.batch, seqLen: c.seqLen, checkpointing: c.checkpointing, threads: c.threads, seed: c.seed,
                                    precision: precision)
@@ -130,7 +130,7 @@ public enum FinetuneBench {
     }
 
     /// Refuses a case whose buffers would not fit in the memory available now, before allocating any.
-    static func checkFits(config: TrainConfig, method: TrainMethod, options: TrainOptions) throws {
+    static func checkFits(config: ModelConfig, method: TrainMethod, options: TrainOptions) throws {
         let bytes = Trainer.plannedMemory(config: config, method: method, options: options).totalBytes
         if let available = ProcessMemory.availableBytes(), bytes > available {
             throw TrainError.badConfig(String(format: "the step needs %.2f GB of buffers but only %.2f GB of memory is available",

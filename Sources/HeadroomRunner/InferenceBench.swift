@@ -26,13 +26,8 @@ public struct InferenceSpec: Sendable {
         self.generateTokens = generateTokens; self.batch = batch; self.repetitions = repetitions; self.warmup = warmup
     }
 
-    /// The engine's configuration for a catalog shape (the engine does not know the catalog).
-    public static func config(_ m: ModelShape) -> ModelConfig {
-        ModelConfig(name: m.id, layers: m.layers, dim: m.dim, heads: m.heads, kvHeads: m.kvHeads, ffnDim: m.ffnDim,
-                    vocab: m.vocab, context: m.context, ropeTheta: m.ropeTheta, normEps: Float(m.normEps))
-    }
-
-    public var config: ModelConfig { Self.config(model) }
+    /// The engine's configuration for `model`.
+    public var config: ModelConfig { ModelConfig(model) }
 
     /// Bytes read per decode step: every weight once, plus each sequence's KV cache at the middle of the generation.
     public var decodeBytesPerStep: Double {

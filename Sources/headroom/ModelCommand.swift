@@ -51,7 +51,7 @@ struct ModelExportCommand: ParsableCommand {
         try reportingErrors {
             let model = try Catalog.load(directory: catalog).model(shape)
             let type = QuantType(name: precision)!
-            let config = InferenceSpec.config(model)
+            let config = ModelConfig(model)
             do { try config.validate() } catch let e as EngineError {
                 throw InputError(file: catalog, path: "models.\(shape)", message: e.description)
             }

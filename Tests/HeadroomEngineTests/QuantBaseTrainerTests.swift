@@ -55,17 +55,15 @@ final class QuantBaseTrainerTests: XCTestCase {
     }
 
     /// Width 32 so every quantized matrix has whole 32-wide blocks; k/v are 16 rows (grouped-query).
-    let config = TrainConfig(layers: 2, dim: 32, heads: 4, kvHeads: 2, ffnDim: 32, vocab: 11, context: 8)
+    let config = ModelConfig(name: "quant", layers: 2, dim: 32, heads: 4, kvHeads: 2, ffnDim: 32, vocab: 11, context: 8)
 
     func testAdapterGradientsMatchFiniteDifferencesOnAQuantizedBase() throws {
         for type in formats {
             let lora = LoRAConfig(rank: 2, alpha: 4, dropout: 0.2, targets: TrainProjection.allCases)
             let trainer = try Trainer(config: config, method: .lora(lora),
                                       options: TrainOptions(batch: 2, seqLen: 5, seed: 7, precision: type), initStd: 0.3)
-            for e in trainer.adapterTable.entries where e.name.hasSuffix(".B") {
-                for i in 0..<e.count { trainer.trainedValues[e.offset + i] = Float((i * 37 + e.offset) % 13) / 13 - 0.5 }
-            }
-            let batch = SyntheticPatternTask(vocab: 11, period: 7, seed: 3).batch(step: 0, B: 2, T: 5)
+            makeAdapterBsNonZero(trainer)
+            let batch = TrainerFixtures.gradientTask.batch(step: 0, B: 2, T: 5)
             let (err, name) = gradientCheck(trainer, batch: batch, perEntry: 6)
             XCTAssertLessThan(err, 1e-2, "\(type): worst tensor \(name)")
         }
@@ -74,7 +72,7 @@ final class QuantBaseTrainerTests: XCTestCase {
     /// The quantized base keeps the f32 model's weights up to quantization: same seed, close losses.
     func testQuantizedBaseIsTheF32ModelQuantized() throws {
         let lora = LoRAConfig(rank: 2, alpha: 4, targets: [.q, .v])
-        let batch = SyntheticPatternTask(vocab: 11, period: 7, seed: 3).batch(step: 0, B: 2, T: 6)
+        let batch = TrainerFixtures.gradientTask.batch(step: 0, B: 2, T: 6)
         let f32 = try Trainer(config: config, method: .lora(lora), options: TrainOptions(batch: 2, seqLen: 6, seed: 5), initStd: 0.3)
         let ref = f32.loss(batch)
         for (type, tol) in [(QuantType.f16, 1e-3), (.q8_0, 2e-2), (.q4_0, 2e-1)] {
@@ -87,17 +85,7 @@ final class QuantBaseTrainerTests: XCTestCase {
 
     /// 100 LoRA steps on a q4_0 base halve the loss on the synthetic task (the shape of the f32 test).
     func testLoRAOnAQ4BaseHalvesTheLossInAHundredSteps() throws {
-        let config = TrainConfig(layers: 2, dim: 32, heads: 4, kvHeads: 2, ffnDim: 64, vocab: 32, context: 64)
-        let lora = LoRAConfig(rank: 4, alpha: 8, dropout: 0, targets: TrainProjection.allCases)
-        var options = TrainOptions(batch: 4, seqLen: 16, seed: 1, precision: .q4_0)
-        options.optimizer = AdamWSettings(learningRate: 1e-2, weightDecay: 0)
-        let trainer = try Trainer(config: config, method: .lora(lora), options: options, initStd: 0.1)
-        let task = SyntheticPatternTask(vocab: 32, period: 12, seed: 1)
-        var losses: [Double] = []
-        for s in 0..<100 { losses.append(trainer.trainStep(task.batch(step: s, B: 4, T: 16))) }
-        let first = losses[0], last = losses.suffix(5).reduce(0, +) / 5
-        XCTAssertTrue(losses.allSatisfy(\.isFinite))
-        XCTAssertLessThan(last, first / 2, "loss went from \(first) to \(last)")
+        try assertLoRAHalvesTheLossInAHundredSteps(precision: .q4_0)
     }
 
     func testMemoryCountsTheQuantizedBytesAndTheTileBuffer() throws {
@@ -115,7 +103,7 @@ final class QuantBaseTrainerTests: XCTestCase {
             XCTAssertEqual(t.memory.weightsBytes, f32Part + rows * type.rowBytes(32) + 32 * 32 * 4, "\(type)")
             XCTAssertEqual(t.parameters.bytes, f32Part)
             XCTAssertLessThan(t.memory.weightsBytes, f32.memory.weightsBytes + 32 * 32 * 4)
-            let batch = SyntheticPatternTask(vocab: 11, period: 7, seed: 3).batch(step: 0, B: 1, T: 4)
+            let batch = TrainerFixtures.gradientTask.batch(step: 0, B: 1, T: 4)
             _ = t.trainStep(batch)
             XCTAssertEqual(t.tileScratch.bytes, 32 * 32 * 4, "the tile buffer grew to what was planned")
         }
@@ -125,7 +113,7 @@ final class QuantBaseTrainerTests: XCTestCase {
         XCTAssertThrowsError(try Trainer(config: config, method: .full, options: TrainOptions(batch: 1, seqLen: 4, precision: .q4_0))) { e in
             XCTAssertTrue("\(e)".contains("full fine-tuning trains every weight in f32"), "\(e)")
         }
-        let narrow = TrainConfig(layers: 1, dim: 16, heads: 4, kvHeads: 2, ffnDim: 32, vocab: 11, context: 8)
+        let narrow = ModelConfig(name: "narrow", layers: 1, dim: 16, heads: 4, kvHeads: 2, ffnDim: 32, vocab: 11, context: 8)
         XCTAssertThrowsError(try Trainer(config: narrow, method: .lora(LoRAConfig(rank: 1, alpha: 1, targets: [.q])),
                                          options: TrainOptions(batch: 1, seqLen: 4, precision: .q8_0))) { e in
             XCTAssertTrue("\(e)".contains("dim (16) to be a multiple of 32"), "\(e)")

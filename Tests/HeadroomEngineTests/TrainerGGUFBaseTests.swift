@@ -8,7 +8,7 @@ import HeadroomKernels
 
 final class TrainerGGUFBaseTests: XCTestCase {
     /// Vocabulary 300: the minimal tokenizer in the file's metadata needs 259 entries. Width 64 for whole q4_0 blocks.
-    let config = TrainConfig(layers: 2, dim: 64, heads: 4, kvHeads: 2, ffnDim: 96, vocab: 300, context: 16)
+    let config = ModelConfig(name: "t", layers: 2, dim: 64, heads: 4, kvHeads: 2, ffnDim: 96, vocab: 300, context: 16)
     let lora = TrainMethod.lora(LoRAConfig(rank: 4, alpha: 8, targets: [.q, .v, .down]))
 
     func options(_ p: QuantType) -> TrainOptions { TrainOptions(batch: 2, seqLen: 8, threads: 2, seed: 7, precision: p) }
@@ -63,8 +63,9 @@ final class TrainerGGUFBaseTests: XCTestCase {
         // LoRA's B starts at zero, so the first loss is the base model's: the q4_0 base, and its dequantized copy.
         let lq = q.loss(b), lf = full.loss(b)
         XCTAssertEqual(lq, lf, accuracy: 1e-5 * abs(lq))
-        XCTAssertThrowsError(try Trainer(config: TrainConfig(layers: 1, dim: 64, heads: 4, kvHeads: 2, ffnDim: 96, vocab: 300, context: 16),
-                                         method: lora, options: options(.q4_0), base: weights)) { e in
+        var oneLayer = config
+        oneLayer.layers = 1
+        XCTAssertThrowsError(try Trainer(config: oneLayer, method: lora, options: options(.q4_0), base: weights)) { e in
             XCTAssertTrue("\(e)".contains("differs from the trainer's"), "\(e)")
         }
     }
@@ -74,8 +75,7 @@ final class TrainerGGUFBaseTests: XCTestCase {
         let dir = try GGUFScratchDirectory()
         defer { dir.remove() }
         let path = dir.file("e.gguf")
-        let model = ModelConfig(name: "e", layers: 2, dim: 64, heads: 4, kvHeads: 2, ffnDim: 96, vocab: 300, context: 16)
-        try GGUFModelExport.writeSynthetic(model, type: .f32, to: path)
+        try GGUFModelExport.writeSynthetic(config, type: .f32, to: path)
         let weights = try ModelWeights.load(gguf: path)
         let opts = TrainOptions(batch: 1, seqLen: 8, threads: 1, seed: 7, precision: .f32)
         let trainer = try Trainer(config: config, method: lora, options: opts, base: weights)

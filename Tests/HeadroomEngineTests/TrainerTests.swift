@@ -1,54 +1,23 @@
-// The trainer as a whole: adapter and full-model gradients against central finite differences,
+// The trainer as a whole: adapter and full-model gradients against central finite differences (TrainerFixtures),
 // checkpointing giving the same gradients, LoRA learning the synthetic task, data validation, memory.
 import Foundation
 import XCTest
 @testable import HeadroomEngine
 @testable import HeadroomKernels
 
-/// Central finite differences of the loss for some elements of every named slice of what is trained;
-/// returns the worst slice's ‖analytic − numeric‖ / ‖numeric‖, so no tensor hides behind a larger one.
-func gradientCheck(_ trainer: Trainer, batch: TokenBatch, perEntry: Int, eps: Float = 1e-2) -> (worst: Double, name: String) {
-    trainer.computeGradients(batch)
-    let values = trainer.trainedValues, grads = trainer.gradients
-    var worst = (0.0, "")
-    for e in trainer.trainedTable.entries {
-        var diff = 0.0, norm = 0.0
-        for i in stride(from: 0, to: e.count, by: max(1, e.count / perEntry)).map({ e.offset + $0 }) {
-            let saved = values[i]
-            values[i] = saved + eps
-            let plus = trainer.loss(batch)
-            values[i] = saved - eps
-            let minus = trainer.loss(batch)
-            values[i] = saved
-            let numeric = (plus - minus) / (2 * Double(eps))
-            diff += (Double(grads[i]) - numeric) * (Double(grads[i]) - numeric)
-            norm += numeric * numeric
-        }
-        XCTAssertGreaterThan(norm, 1e-14, "\(e.name): the gradients checked are all zero, so the check would prove nothing")
-        let err = (diff / max(norm, 1e-30)).squareRoot()
-        if err > worst.0 { worst = (err, e.name) }
-    }
-    return worst
-}
-
 final class TrainerTests: XCTestCase {
-    /// A model small enough for finite differences in a debug build: 2 layers, grouped-query (4 heads, 2 kv heads).
-    let tinyConfig = TrainConfig(layers: 2, dim: 16, heads: 4, kvHeads: 2, ffnDim: 24, vocab: 11, context: 8)
 
     func testAdapterGradientsMatchFiniteDifferences() throws {
         let lora = LoRAConfig(rank: 2, alpha: 4, dropout: 0.2, targets: TrainProjection.allCases)
-        let trainer = try Trainer(config: tinyConfig, method: .lora(lora), options: TrainOptions(batch: 2, seqLen: 5, seed: 7), initStd: 0.3)
-        // B starts at zero; make it non-zero so every adapter gradient (and the input gradients through them) is exercised.
-        for e in trainer.adapterTable.entries where e.name.hasSuffix(".B") {
-            for i in 0..<e.count { trainer.trainedValues[e.offset + i] = Float((i * 37 + e.offset) % 13) / 13 - 0.5 }
-        }
-        let batch = SyntheticPatternTask(vocab: 11, period: 7, seed: 3).batch(step: 0, B: 2, T: 5)
+        let trainer = try Trainer(config: TrainerFixtures.tiny, method: .lora(lora), options: TrainOptions(batch: 2, seqLen: 5, seed: 7), initStd: 0.3)
+        makeAdapterBsNonZero(trainer)
+        let batch = TrainerFixtures.gradientTask.batch(step: 0, B: 2, T: 5)
         let (err, name) = gradientCheck(trainer, batch: batch, perEntry: 12)
         XCTAssertLessThan(err, 1e-2, "worst tensor: \(name)")
     }
 
     func testFullFineTuningGradientsMatchFiniteDifferences() throws {
-        let trainer = try Trainer(config: tinyConfig, method: .full, options: TrainOptions(batch: 2, seqLen: 5, seed: 9), initStd: 0.3)
+        let trainer = try Trainer(config: TrainerFixtures.tiny, method: .full, options: TrainOptions(batch: 2, seqLen: 5, seed: 9), initStd: 0.3)
         let batch = SyntheticPatternTask(vocab: 11, period: 5, seed: 4).batch(step: 1, B: 2, T: 5)
         let (err, name) = gradientCheck(trainer, batch: batch, perEntry: 6)
         XCTAssertLessThan(err, 1e-2, "worst tensor: \(name)")
@@ -57,8 +26,8 @@ final class TrainerTests: XCTestCase {
     func testCheckpointingGivesTheSameGradients() throws {
         let lora = LoRAConfig(rank: 3, alpha: 6, dropout: 0.1, targets: [.q, .v, .gate, .down])
         for method in [TrainMethod.lora(lora), .full] {
-            let plain = try Trainer(config: tinyConfig, method: method, options: TrainOptions(batch: 2, seqLen: 6, seed: 5), initStd: 0.3)
-            let ckpt = try Trainer(config: tinyConfig, method: method, options: TrainOptions(batch: 2, seqLen: 6, checkpointing: true, seed: 5), initStd: 0.3)
+            let plain = try Trainer(config: TrainerFixtures.tiny, method: method, options: TrainOptions(batch: 2, seqLen: 6, seed: 5), initStd: 0.3)
+            let ckpt = try Trainer(config: TrainerFixtures.tiny, method: method, options: TrainOptions(batch: 2, seqLen: 6, checkpointing: true, seed: 5), initStd: 0.3)
             let task = SyntheticPatternTask(vocab: 11, period: 6, seed: 2)
             for s in 0..<3 { // a few steps, so B is non-zero and the dropout masks change
                 let batch = task.batch(step: s, B: 2, T: 6)
@@ -71,25 +40,14 @@ final class TrainerTests: XCTestCase {
         }
     }
 
-    /// 100 LoRA steps halve the loss on the synthetic task. The shape is shrunk from `tiny` (768 wide,
-    /// 12 layers, 32000 tokens) to 2 layers of width 32 and 32 tokens so a debug build runs it in seconds.
+    /// 100 LoRA steps halve the loss on the synthetic task (see the fixture for the shape).
     func testLoRAHalvesTheLossInAHundredSteps() throws {
-        let config = TrainConfig(layers: 2, dim: 32, heads: 4, kvHeads: 2, ffnDim: 64, vocab: 32, context: 64)
-        let lora = LoRAConfig(rank: 4, alpha: 8, dropout: 0, targets: TrainProjection.allCases)
-        var options = TrainOptions(batch: 4, seqLen: 16, seed: 1)
-        options.optimizer = AdamWSettings(learningRate: 1e-2, weightDecay: 0)
-        let trainer = try Trainer(config: config, method: .lora(lora), options: options, initStd: 0.1)
-        let task = SyntheticPatternTask(vocab: 32, period: 12, seed: 1)
-        var losses: [Double] = []
-        for s in 0..<100 { losses.append(trainer.trainStep(task.batch(step: s, B: 4, T: 16))) }
-        let first = losses[0], last = losses.suffix(5).reduce(0, +) / 5
-        XCTAssertTrue(losses.allSatisfy(\.isFinite))
-        XCTAssertLessThan(last, first / 2, "loss went from \(first) to \(last)")
+        try assertLoRAHalvesTheLossInAHundredSteps(precision: .f32)
     }
 
     func testMemoryIsCountedFromTheLayouts() throws {
         let lora = LoRAConfig(rank: 2, alpha: 4, targets: [.q, .v])
-        let t = try Trainer(config: tinyConfig, method: .lora(lora), options: TrainOptions(batch: 1, seqLen: 4))
+        let t = try Trainer(config: TrainerFixtures.tiny, method: .lora(lora), options: TrainOptions(batch: 1, seqLen: 4))
         let m = t.memory
         // Adapters: per layer q (A 2×16, B 16×2) and v (A 2×16, B 8×2) = 64 + 48 floats, 2 layers.
         XCTAssertEqual(t.trainableParameters, 2 * (64 + 48))
@@ -101,14 +59,14 @@ final class TrainerTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(m.weightsBytes, 4 * (t.totalParameters - t.trainableParameters))
         XCTAssertEqual(t.parameters.bytes, m.weightsBytes)
         XCTAssertEqual(t.activations.bytes, t.activationTable.bytes)
-        let full = try Trainer(config: tinyConfig, method: .full, options: TrainOptions(batch: 1, seqLen: 4))
+        let full = try Trainer(config: TrainerFixtures.tiny, method: .full, options: TrainOptions(batch: 1, seqLen: 4))
         XCTAssertEqual(full.memory.gradientBytes, full.memory.weightsBytes)
         XCTAssertEqual(full.memory.optimizerBytes, 2 * full.memory.weightsBytes)
     }
 
     func testFlopsPerTokenMatchesAHandCount() throws {
         // One layer, dim 4, 1 head, ffn 8, vocab 5, T 3. Matrices: q,k,v,o 16 each, gate/up 32 each, down 32: 160; out 20.
-        let c = TrainConfig(layers: 1, dim: 4, heads: 1, kvHeads: 1, ffnDim: 8, vocab: 5, context: 3)
+        let c = ModelConfig(name: "hand", layers: 1, dim: 4, heads: 1, kvHeads: 1, ffnDim: 8, vocab: 5, context: 3)
         let full = try Trainer(config: c, method: .full, options: TrainOptions(batch: 1, seqLen: 3))
         // Full: 6 per weight, attention 6·C·(T+1) = 96.
         let fullExpected: Double = 6 * 160 + 96 + 6 * 20
@@ -123,9 +81,9 @@ final class TrainerTests: XCTestCase {
 
     func testBadConfigurationsAreRefused() {
         let opts = TrainOptions(batch: 1, seqLen: 4)
-        XCTAssertThrowsError(try Trainer(config: TrainConfig(layers: 1, dim: 16, heads: 3, kvHeads: 1, ffnDim: 8, vocab: 5, context: 8),
+        XCTAssertThrowsError(try Trainer(config: ModelConfig(name: "bad", layers: 1, dim: 16, heads: 3, kvHeads: 1, ffnDim: 8, vocab: 5, context: 8),
                                          method: .full, options: opts))
-        XCTAssertThrowsError(try Trainer(config: tinyConfig, method: .full, options: TrainOptions(batch: 1, seqLen: 9))) // > context
+        XCTAssertThrowsError(try Trainer(config: TrainerFixtures.tiny, method: .full, options: TrainOptions(batch: 1, seqLen: 9))) // > context
         XCTAssertThrowsError(try TrainProjection.parseList("q,x")) { e in
             XCTAssertTrue("\(e)".contains("\"x\""))
         }

@@ -1,31 +1,14 @@
-// What a fine-tuning run trains: the decoder's shape (TrainConfig), the method (LoRA on chosen
-// projections, or full fine-tuning), and the step's settings (batch, sequence length, optimizer, threads).
+// What a fine-tuning run trains besides the decoder's shape (the engine's ModelConfig, checked here by training's
+// own rules): the method (LoRA on chosen projections, or full fine-tuning), and the step's settings (batch,
+// sequence length, optimizer, threads).
 import Foundation
 import HeadroomKernels
 
-/// A LLaMA-family decoder's shape, as the trainer needs it (the engine's own config will replace it).
-public struct TrainConfig: Sendable, Equatable {
-    public var layers: Int
-    public var dim: Int
-    public var heads: Int
-    public var kvHeads: Int
-    public var ffnDim: Int
-    public var vocab: Int
-    public var context: Int
-    public var ropeTheta: Double
-    public var normEps: Float
-
-    public init(layers: Int, dim: Int, heads: Int, kvHeads: Int, ffnDim: Int, vocab: Int, context: Int,
-                ropeTheta: Double = 10_000, normEps: Float = 1e-5) {
-        self.layers = layers; self.dim = dim; self.heads = heads; self.kvHeads = kvHeads; self.ffnDim = ffnDim
-        self.vocab = vocab; self.context = context; self.ropeTheta = ropeTheta; self.normEps = normEps
-    }
-
-    public var headDim: Int { dim / heads }
-    public var kvDim: Int { kvHeads * headDim }
-
-    /// Throws when the shape cannot be built (heads not dividing dim, odd head size for RoPE, ...).
-    public func validate() throws {
+/// Training's view of the engine's model shape: its own rules, and the widths of the projections it trains.
+extension ModelConfig {
+    /// Throws `TrainError` when the trainer cannot build this shape (heads not dividing dim, odd head size for RoPE, ...).
+    /// The trainer's rules, not the inference kernels' (`validate()`): training has no 32-wide block requirement in f32.
+    public func validateForTraining() throws {
         func fail(_ m: String) -> TrainError { .badConfig(m) }
         guard layers >= 1, dim >= 2, heads >= 1, kvHeads >= 1, ffnDim >= 1, vocab >= 2, context >= 1 else {
             throw fail("every size must be positive (layers \(layers), dim \(dim), heads \(heads), kv_heads \(kvHeads), ffn_dim \(ffnDim), vocab \(vocab), context \(context))")

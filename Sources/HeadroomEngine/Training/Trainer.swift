@@ -15,7 +15,7 @@ public struct TrainMemory: Sendable, Equatable {
 }
 
 public final class Trainer {
-    public let config: TrainConfig
+    public let config: ModelConfig
     public let method: TrainMethod
     public let options: TrainOptions
 
@@ -71,9 +71,9 @@ public final class Trainer {
     /// With `base`, a quantized `options.precision` keeps each projection and the output in the base's own
     /// bytes (no re-quantization, no copy); f32 dequantizes them into the parameter allocation (what full
     /// fine-tuning trains). The embedding and norms are always f32.
-    public init(config: TrainConfig, method: TrainMethod, options: TrainOptions, initStd: Float = 0.02,
+    public init(config: ModelConfig, method: TrainMethod, options: TrainOptions, initStd: Float = 0.02,
                 base: ModelWeights? = nil) throws {
-        try config.validate()
+        try config.validateForTraining()
         if let base { try Self.check(base: base, against: config) }
         guard options.batch >= 1, options.seqLen >= 1 else { throw TrainError.badConfig("batch and sequence length must be positive") }
         guard options.seqLen <= config.context else {
@@ -203,7 +203,7 @@ public final class Trainer {
     }
 
     /// Throws unless `base` has exactly the shape of `config`.
-    static func check(base: ModelWeights, against config: TrainConfig) throws {
+    static func check(base: ModelWeights, against config: ModelConfig) throws {
         let b = base.config
         let got = [b.layers, b.dim, b.heads, b.kvHeads, b.ffnDim, b.vocab]
         let want = [config.layers, config.dim, config.heads, config.kvHeads, config.ffnDim, config.vocab]
@@ -244,8 +244,8 @@ public final class Trainer {
     /// quantized ones sharing their bytes. Written to a GGUF file, it loads back as this trainer's base.
     public func baseWeights(name: String = "trainer") throws -> ModelWeights {
         let c = config
-        let model = ModelConfig(name: name, layers: c.layers, dim: c.dim, heads: c.heads, kvHeads: c.kvHeads, ffnDim: c.ffnDim,
-                                vocab: c.vocab, context: c.context, ropeTheta: c.ropeTheta, normEps: c.normEps)
+        var model = c
+        model.name = name
         func f32(_ trainerName: String, rows: Int, cols: Int) -> WeightMatrix {
             let e = parameterTable.entry(trainerName)!
             let values = Array(UnsafeBufferPointer(start: parameters.pointer + e.offset, count: e.count))
@@ -282,7 +282,7 @@ public final class Trainer {
 
     /// The parameter allocation's layout: the embedding, each block's norms and projections, the final norm, the output.
     /// `quantized` leaves out the projections and the output, which then live in their own format (QuantLinear).
-    static func parameterLayout(config: TrainConfig, quantized: Bool = false) -> BufferTable {
+    static func parameterLayout(config: ModelConfig, quantized: Bool = false) -> BufferTable {
         let C = config.dim, V = config.vocab
         var pt = BufferTable()
         pt.add("emb", V * C)
@@ -302,7 +302,7 @@ public final class Trainer {
     }
 
     /// Every tensor a quantized base keeps in its format: each block's projections and the output, as (name, K, N).
-    static func quantizedTensors(config: TrainConfig) -> [(name: String, k: Int, n: Int)] {
+    static func quantizedTensors(config: ModelConfig) -> [(name: String, k: Int, n: Int)] {
         var out: [(name: String, k: Int, n: Int)] = []
         for l in 0..<config.layers {
             for p in TrainProjection.allCases { let s = config.shape(of: p); out.append(("l\(l).\(p.rawValue)", s.k, s.n)) }
@@ -311,13 +311,13 @@ public final class Trainer {
         return out
     }
 
-    static func quantizedShape(_ name: String, config: TrainConfig) -> (k: Int, n: Int) {
+    static func quantizedShape(_ name: String, config: ModelConfig) -> (k: Int, n: Int) {
         guard let t = quantizedTensors(config: config).first(where: { $0.name == name }) else { preconditionFailure("\(name) is not quantized") }
         return (t.k, t.n)
     }
 
     /// The adapter allocation's layout: A (r,K) and B (N,r) for each target of each block.
-    static func adapterLayout(config: TrainConfig, lora: LoRAConfig?) -> BufferTable {
+    static func adapterLayout(config: ModelConfig, lora: LoRAConfig?) -> BufferTable {
         var at = BufferTable()
         guard let lora else { return at }
         for l in 0..<config.layers {
@@ -331,7 +331,7 @@ public final class Trainer {
     }
 
     /// The memory a trainer with these settings will allocate, computed without allocating it.
-    public static func plannedMemory(config: TrainConfig, method: TrainMethod, options: TrainOptions) -> TrainMemory {
+    public static func plannedMemory(config: ModelConfig, method: TrainMethod, options: TrainOptions) -> TrainMemory {
         let lora: LoRAConfig? = { if case .lora(let l) = method { return l } else { return nil } }()
         let quantized = options.precision != .f32
         let pt = parameterLayout(config: config, quantized: quantized), at = adapterLayout(config: config, lora: lora)
@@ -352,7 +352,7 @@ public final class Trainer {
     }
 
     /// The activation allocation's layout: what the step keeps for backward and the backward's scratch.
-    static func activationLayout(config: TrainConfig, lora: LoRAConfig?, B: Int, T: Int, actLayers: Int) -> BufferTable {
+    static func activationLayout(config: ModelConfig, lora: LoRAConfig?, B: Int, T: Int, actLayers: Int) -> BufferTable {
         let C = config.dim, CKV = config.kvDim, F = config.ffnDim, V = config.vocab, H = config.heads
         let BT = B * T
         var t = BufferTable()

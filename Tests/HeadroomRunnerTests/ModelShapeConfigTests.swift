@@ -1,0 +1,31 @@
+// The one mapping from the catalog's ModelShape to the engine's ModelConfig: every field carried over (the name is
+// the shape's id), and the training variant refusing what the trainer does not train, naming the model.
+import XCTest
+import HeadroomCore
+import HeadroomEngine
+import HeadroomRunner
+
+final class ModelShapeConfigTests: XCTestCase {
+    let shape = ModelShape(id: "mini", name: "Mini 1B", layers: 3, dim: 64, heads: 4, kvHeads: 2, ffnDim: 96, vocab: 300,
+                           context: 128, ropeTheta: 500_000, normEps: 1e-6, source: "test")
+
+    func testEveryFieldIsCarriedOver() throws {
+        let c = ModelConfig(shape)
+        XCTAssertEqual(c, ModelConfig(name: "mini", layers: 3, dim: 64, heads: 4, kvHeads: 2, ffnDim: 96, vocab: 300, context: 128,
+                                      ropeTheta: 500_000, normEps: 1e-6))
+        XCTAssertEqual(try ModelConfig(training: shape), c)
+    }
+
+    func testTrainingRefusesTiedEmbeddingsAndMixturesOfExperts() {
+        var tied = shape
+        tied.tiedEmbeddings = true
+        XCTAssertThrowsError(try ModelConfig(training: tied)) { e in
+            XCTAssertEqual("\(e)", "fine-tuning: model mini ties its embeddings; the trainer keeps a separate output projection")
+        }
+        var moe = shape
+        moe.experts = 8
+        XCTAssertThrowsError(try ModelConfig(training: moe)) { e in
+            XCTAssertEqual("\(e)", "fine-tuning: model mini is a mixture of experts; the trainer runs dense models")
+        }
+    }
+}
