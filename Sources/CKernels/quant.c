@@ -615,7 +615,7 @@ typedef struct { int type; const uint8_t *w; size_t n, k, rb; const float *x; si
 // Integer kernel: sixteen weight rows sit in the lanes of a register, so each VNNI instruction multiplies
 // 4 weights of 16 rows by 4 activations of one sequence broadcast from memory (a load, not an ALU
 // operation). Per block, the 16 rows' 16-byte payloads are loaded and transposed once (4×4 32-bit words
-// per 128-bit lane), split into nibbles (q4_0) or made unsigned (q8_0), and then serve up to 8 sequences;
+// per 128-bit lane), split into nibbles (q4_0) or made unsigned (q8_0), and then serve up to 16 sequences;
 // the 16 scales come in with one gather. After the transpose lane p holds row 4·(p mod 4) + p/4.
 #define ROW_OF_LANE(p) (4 * ((p) % 4) + (p) / 4)
 typedef int32_t __attribute__((may_alias)) i32a;   // 4 int8 activations read as one word
