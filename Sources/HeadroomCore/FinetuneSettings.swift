@@ -59,7 +59,12 @@ public struct FinetuneSettings: Codable, Equatable, Sendable {
                 return name
             }, f)
         } else if let f = m.optional("precision") {
-            s.precisions = try distinct(f.list { try $0.oneOf(["f32", "f16", "q8_0", "q4_0"]) }, f)
+            s.precisions = try distinct(f.list { p in
+                switch PrecisionNames.engineName(try p.string()) {
+                case .success(let name): return name
+                case .failure(let refusal): throw p.fail(refusal.expected)
+                }
+            }, f)
             if !s.precisions.contains("f32") && s.methods.contains("full") {
                 throw f.error("is \(s.precisions.joined(separator: ", ")), but method includes full: full fine-tuning trains every weight in f32; a quantized base is for lora only (add f32 to measure full)")
             }

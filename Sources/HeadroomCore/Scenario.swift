@@ -27,14 +27,33 @@ public struct Scenario: Sendable {
     /// Loads and validates `path`; models are looked up in `catalog`, or in the `catalog/` folder
     /// beside the scenario file when none is given, after `resolveModel` (a model file) when given.
     public static func load(_ path: String, catalog: Catalog? = nil, resolveModel: ModelResolver? = nil) throws -> Scenario {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw InputError(file: path, path: "", message: "cannot read the file (missing or unreadable)")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw InputError(file: path, path: "", message: "expected UTF-8 text")
-        }
-        let catalog = try catalog ?? Catalog.load(directory: Self.defaultCatalogDirectory(forScenario: path))
+        let text = try FileChecks.readText(path, what: "scenario file")
+        let catalog = try catalog ?? Catalog.load(layers: Self.catalogLayers(forScenario: path))
         return try parse(text, file: path, catalog: catalog, resolveModel: resolveModel)
+    }
+
+    /// The `name:` of a scenario's text, read alone (what-if reads only the plan section and the name).
+    public static func name(inText text: String, file: String) throws -> String {
+        let root = try YAMLField.document(text, file: file)
+        guard case .mapping(let m)? = root.node, let node = m.first(where: { $0.key.string == "name" })?.value else {
+            throw InputError(file: file, path: "name", message: "missing")
+        }
+        return try YAMLField(node: node, path: "name", file: file).identifier("a name (it names the report folder)")
+    }
+
+    /// How messages and reports name the built-in default scenario.
+    public static let builtinDefaultLabel = "built-in default scenario"
+
+    /// The default scenario the binary carries (Scenarios/default.yaml at build time).
+    public static func builtinDefault(catalog: Catalog? = nil, resolveModel: ModelResolver? = nil) throws -> Scenario {
+        try parse(Catalog.builtinDefaultScenario, file: builtinDefaultLabel, catalog: catalog ?? Catalog.builtin(), resolveModel: resolveModel)
+    }
+
+    /// The catalog folders that apply to the scenario at `path`: its `catalog/` folder, when there is one
+    /// (anything else at that path, a file say, is named so that the error says what it is).
+    public static func catalogLayers(forScenario path: String) -> [String] {
+        let dir = defaultCatalogDirectory(forScenario: path)
+        return FileKind.of(dir) == .missing ? [] : [dir]
     }
 
     public static func defaultCatalogDirectory(forScenario path: String) -> String {
@@ -50,10 +69,7 @@ public struct Scenario: Sendable {
         guard schema == schemaVersion else { throw schemaField.fail("schema version \(schemaVersion)") }
 
         let nameField = try root.required("name")
-        let name = try nameField.string()
-        guard name.range(of: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", options: .regularExpression) != nil else {
-            throw nameField.fail("a name of letters, digits, '.', '_' or '-' (it names the report folder)")
-        }
+        let name = try nameField.identifier("a name (it names the report folder)")
         let description = try root.optional("description")?.string() ?? ""
         let probe = try root.optional("probe").map(ProbeSettings.read) ?? ProbeSettings()
         let measure = try MeasureSettings.read(root.required("measure"), catalog: catalog, resolveModel: resolveModel,
@@ -135,9 +151,10 @@ public struct MeasureSettings: Sendable {
         let precisionsField = m.optional("precisions")
         let precisions = try precisionsField.map { f in
             try distinctStrings(f.list { p -> String in
-                let name = try p.string()
-                guard knownPrecisions.contains(name) else { throw p.fail("one of \(knownPrecisions.joined(separator: ", "))") }
-                return name
+                switch PrecisionNames.engineName(try p.string()) {
+                case .success(let name): return name
+                case .failure(let refusal): throw p.fail(refusal.expected)
+                }
             }, f)
         } ?? [modelFile?.precision ?? "f32"]
         if let modelFile, let precisionsField, precisions != [modelFile.precision] {

@@ -25,12 +25,7 @@ public struct YAMLField {
 
     /// Reads and parses a file.
     public static func load(_ path: String) throws -> YAMLField {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw InputError(file: path, path: "", message: "cannot read the file (missing or unreadable)")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw InputError(file: path, path: "", message: "expected UTF-8 text")
-        }
+        let text = try FileChecks.readText(path)
         return try document(text, file: path)
     }
 
@@ -101,6 +96,21 @@ public struct YAMLField {
 
     public func string() throws -> String {
         guard let s = scalar, !isNull, !s.isEmpty else { throw fail("a non-empty string") }
+        return s
+    }
+
+    /// What ids may contain: they name catalog entries, report folders and plot labels, so they are kept to
+    /// letters, digits, '.', '_' and '-' (starting with a letter or digit, at most 64 characters).
+    public static let identifierPattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+    public static func isIdentifier(_ s: String) -> Bool {
+        s.range(of: identifierPattern, options: .regularExpression) != nil
+    }
+
+    /// An id (see `identifierPattern`); `role` says what it names, for the message.
+    public func identifier(_ role: String = "an id") throws -> String {
+        let s = try string()
+        guard Self.isIdentifier(s) else { throw fail("\(role) of letters, digits, '.', '_' or '-' (at most 64, starting with a letter or digit)") }
         return s
     }
 

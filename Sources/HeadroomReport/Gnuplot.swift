@@ -1,5 +1,11 @@
 // Draws plots by piping a script to gnuplot; data goes through files in a temporary folder.
+// Every string that enters a script — titles, labels, file names — goes through `quote` or `label`,
+// which make it one inert single-quoted literal: gnuplot does no backquote or macro substitution
+// inside single quotes, `''` is its only escape, and control characters (a newline would end the
+// command and start another) are replaced. File names are made absolute, so none can start with
+// `|` or `<` (gnuplot's pipes to and from a shell).
 import Foundation
+import HeadroomCore
 
 public enum GnuplotError: Error, CustomStringConvertible {
     case notInstalled
@@ -49,9 +55,9 @@ public struct Gnuplot {
         for (name, text) in plot.data {
             let file = tmp.appendingPathComponent("\(name).dat")
             try text.write(to: file, atomically: true, encoding: .utf8)
-            script = script.replacingOccurrences(of: "{{\(name)}}", with: quote(file.path))
+            script = script.replacingOccurrences(of: "{{\(name)}}", with: quote(absolute(file.path)))
         }
-        script = script.replacingOccurrences(of: "{{OUTPUT}}", with: quote(plot.output))
+        script = script.replacingOccurrences(of: "{{OUTPUT}}", with: quote(absolute(plot.output)))
 
         let p = Process()
         p.executableURL = URL(fileURLWithPath: exe)
@@ -72,14 +78,26 @@ public struct Gnuplot {
         guard size > 0 else { throw GnuplotError.noOutput(plot.output) }
     }
 
-    /// A gnuplot string literal.
+    /// A gnuplot single-quoted string literal holding `s` as inert text.
     public static func quote(_ s: String) -> String {
-        "'" + s.replacingOccurrences(of: "'", with: "''") + "'"
+        "'" + inert(s) + "'"
     }
 
-    /// Text safe inside a gnuplot single-quoted title (no enhanced-text markup surprises).
+    /// Text to put between single quotes in a title or label: inert, and with `_` shown as itself
+    /// rather than as enhanced text's subscript.
     public static func label(_ s: String) -> String {
-        s.replacingOccurrences(of: "'", with: "''").replacingOccurrences(of: "_", with: "\\_")
+        inert(s).replacingOccurrences(of: "_", with: "\\_")
+    }
+
+    /// `s` with control characters written as visible escapes (so it stays on one line) and `'` doubled.
+    static func inert(_ s: String) -> String {
+        TerminalText.escape(s, keepNewlines: false).replacingOccurrences(of: "'", with: "''")
+    }
+
+    /// An absolute path: gnuplot reads a file name that starts with `|` or `<` as a shell command.
+    static func absolute(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        return (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(path)
     }
 
     /// The common preamble: PNG via cairo, readable fonts, a grid.

@@ -1,4 +1,5 @@
 // Plain-text tables for the terminal: columns padded to their widest cell, numbers right-aligned.
+import HeadroomCore
 
 public struct TextTable {
     public var header: [String]
@@ -11,7 +12,8 @@ public struct TextTable {
         self.rightAligned = rightAligned
     }
 
-    public mutating func add(_ row: [String]) { rows.append(row) }
+    /// Cells are escaped here, once, since they may hold names read from files.
+    public mutating func add(_ row: [String]) { rows.append(row.map { TerminalText.escape($0, keepNewlines: false) }) }
 
     public var rendered: String {
         let all = [header] + rows

@@ -15,7 +15,7 @@ struct BaselineCommand: ParsableCommand {
 
     static func validName(_ name: String) throws {
         guard name.range(of: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", options: .regularExpression) != nil else {
-            throw InputError(file: "command line", path: "NAME", message: "expected letters, digits, '.', '_' or '-', got \"\(name)\"")
+            throw ValidationError("NAME: expected letters, digits, '.', '_' or '-' (at most 64, starting with a letter or digit), got \"\(name)\"")
         }
     }
 
@@ -26,26 +26,37 @@ struct BaselineCommand: ParsableCommand {
         @Argument(help: "The baseline's name.")
         var name: String
 
-        @Argument(help: "The scenario file.")
-        var scenario: String
+        @Argument(help: ArgumentHelp("The scenario file (default: the built-in default scenario).", valueName: "scenario"))
+        var scenario: String?
 
-        @Option(name: .long, parsing: .upToNextOption, help: "Thread counts to measure, overriding the scenario's measure.threads.")
-        var threads: [Int] = []
+        @Option(name: .long, parsing: .upToNextOption,
+                help: ArgumentHelp("Thread counts to measure, overriding the scenario's measure.threads (\(listHelp)).", valueName: "n"))
+        var threads: [String] = []
 
+        @OptionGroup var catalog: CatalogOptions
         @OptionGroup var store: StoreOptions
+
+        @Flag(name: .long, help: "Print JSON on standard output instead of tables.")
+        var json = false
+
+        func validate() throws {
+            try BaselineCommand.validName(name)
+            _ = try threadCounts(threads)
+        }
 
         func run() throws {
             try reportingErrors {
-                try BaselineCommand.validName(name)
-                if threads.contains(where: { $0 < 1 || $0 > 256 }) {
-                    throw InputError(file: "command line", path: "--threads", message: "expected integers from 1 to 256")
-                }
-                var sc = try Scenario.load(scenario, resolveModel: GGUFModelSource.resolver)
+                var sc = try catalog.scenario(scenario)
+                let threads = try threadCounts(self.threads)
                 if !threads.isEmpty { sc.measure.threads = threads }
                 let db = try store.open()
                 let stored = try GateCommand.measure(sc, store: db)
                 let id = stored.run.id!
                 let replaced = try db.saveBaseline(name: name, runID: id)
+                if json {
+                    try printJSON(BaselineJSON(name: name, run: stored, samples: try db.sampleCount(runID: id), replacedRun: replaced))
+                    return
+                }
                 print("Baseline \(name): run \(id) (scenario \(sc.name), \(try db.sampleCount(runID: id)) samples, "
                       + "\(sc.gate.rounds) round\(sc.gate.rounds == 1 ? "" : "s"))" + (replaced.map { ", replacing run \($0)" } ?? ""))
                 print(Tables.runSummary(stored))
@@ -65,9 +76,13 @@ struct BaselineCommand: ParsableCommand {
 
         @OptionGroup var store: StoreOptions
 
+        @Flag(name: .long, help: "Print JSON on standard output instead of a line of text.")
+        var json = false
+
+        func validate() throws { try BaselineCommand.validName(name) }
+
         func run() throws {
             try reportingErrors {
-                try BaselineCommand.validName(name)
                 let db = try store.open()
                 let id: Int64
                 if let runID { id = runID } else {
@@ -78,6 +93,10 @@ struct BaselineCommand: ParsableCommand {
                 }
                 let replaced = try db.saveBaseline(name: name, runID: id)
                 let stored = try db.load(runID: id)
+                if json {
+                    try printJSON(BaselineJSON(name: name, run: stored, samples: try db.sampleCount(runID: id), replacedRun: replaced))
+                    return
+                }
                 print("Baseline \(name): run \(id) (scenario \(stored.run.scenarioName), \(try db.sampleCount(runID: id)) samples)"
                       + (replaced.map { $0 == id ? "" : ", replacing run \($0)" } ?? ""))
             }
@@ -132,17 +151,30 @@ struct BaselineCommand: ParsableCommand {
 
         func run() throws {
             try reportingErrors {
+                if let output { try FileChecks.requireWritableOutput(output, option: "--output") }
                 let db = try store.open()
                 let data = try BaselineFile.encode(try db.loadBaseline(named: name))
                 if let output {
-                    let dir = (output as NSString).deletingLastPathComponent
-                    if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-                    try (data + Data("\n".utf8)).write(to: URL(fileURLWithPath: output))
+                    try FileChecks.writeAtomically(data + Data("\n".utf8), to: output, option: "--output")
                     warn("baseline \(name) written to \(output)")
                 } else {
                     FileHandle.standardOutput.write(data + Data("\n".utf8))
                 }
             }
         }
+    }
+}
+
+/// `baseline record --json` and `baseline save --json`.
+struct BaselineJSON: Encodable {
+    var name: String
+    var runId: Int64
+    var scenario: String
+    var samples: Int
+    /// The run an earlier baseline of this name pointed to, when one was replaced.
+    var replacedRun: Int64?
+    init(name: String, run: StoredRun, samples: Int, replacedRun: Int64?) {
+        self.name = name; runId = run.run.id ?? 0; scenario = run.run.scenarioName; self.samples = samples
+        self.replacedRun = replacedRun == runId ? nil : replacedRun
     }
 }

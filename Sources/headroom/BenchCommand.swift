@@ -30,14 +30,14 @@ struct BenchInferCommand: ParsableCommand {
             causal attention). Every figure is measured; the rooflines are this run's probe.
             """)
 
-    @Option(name: .long, help: "A model shape from the catalog (tiny, small), or a GGUF file (llama; a path ending in .gguf).")
-    var model = "small"
+    @Option(name: .long, help: "A model id from the catalog (tiny; small for bandwidth rooflines), or a llama GGUF file (a path ending in .gguf).")
+    var model = "tiny"
 
-    @Option(name: .long, help: "Weight precision: f32, f16, q8_0, q4_0 (default q4_0; a GGUF file's own, which this must match if given).")
+    @Option(name: .long, help: "\(enginePrecisionHelp) Default q4_0; a GGUF file's own, which this must match if given.")
     var precision: String?
 
-    @Option(name: .long, help: "Threads (kernel pool and OpenBLAS).")
-    var threads = 1
+    @Option(name: .long, help: "Threads for the kernels and OpenBLAS (default: all cores).")
+    var threads: Int?
 
     @Option(name: .customLong("prompt-tokens"), help: "Prompt length.")
     var promptTokens = 128
@@ -54,15 +54,14 @@ struct BenchInferCommand: ParsableCommand {
     @Option(name: .customLong("read-mib"), help: "MiB the roofline's bandwidth probe reads (beyond the last-level cache).")
     var readMiB = 1024
 
-    @Option(name: .long, help: ArgumentHelp("The catalog folder.", valueName: "dir"))
-    var catalog = "Scenarios/catalog"
+    @OptionGroup var catalog: CatalogOptions
 
     @Flag(name: .long, help: "Print JSON on standard output instead of a table.")
     var json = false
 
     func validate() throws {
-        if let precision, QuantType(name: precision) == nil { throw ValidationError("--precision: expected f32, f16, q8_0 or q4_0, got \(precision)") }
-        if threads < 1 || threads > 256 { throw ValidationError("--threads: expected 1 to 256") }
+        if let precision { _ = try enginePrecision(precision) }
+        _ = try threadCount(threads)
         if promptTokens < 1 { throw ValidationError("--prompt-tokens: expected at least 1") }
         if generateTokens < 1 { throw ValidationError("--generate-tokens: expected at least 1") }
         if !(1...64).contains(batch) { throw ValidationError("--batch: expected 1 to 64") }
@@ -72,12 +71,14 @@ struct BenchInferCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            let threads = try threadCount(self.threads)
             let file = GGUFModelSource.isFile(model) ? try GGUFModelSource.describe(model) : nil
-            if let file, let precision, QuantType(name: precision) != file.precision {
-                throw InputError(file: model, path: "", message: "--precision \(precision) given, but the file's matrices are \(file.precision)")
+            let asked = try precision.map { try enginePrecision($0) }
+            if let file, let asked, asked != file.precision {
+                throw InputError(file: model, path: "", message: "--precision \(asked) given, but the file's matrices are \(file.precision)")
             }
-            let shape = try file?.shape ?? Catalog.load(directory: catalog).model(model)
-            let precision = file?.precision.description ?? precision ?? "q4_0"
+            let shape = try file?.shape ?? catalog.load().model(model)
+            let precision = (file?.precision ?? asked ?? .q4_0).description
             if promptTokens + generateTokens + 1 > shape.context {
                 throw InputError(file: "--prompt-tokens", path: "", message: "prompt \(promptTokens) + generate \(generateTokens) exceed the context of \(shape.id) (\(shape.context))")
             }

@@ -3,6 +3,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import HeadroomCore
 import HeadroomKernels
 import HeadroomReport
 
@@ -15,27 +16,52 @@ struct BenchMatvecCommand: ParsableCommand {
     var rows = 32768
     @Option(name: .long, help: "Columns of the weight matrix (a multiple of 32).")
     var cols = 8192
-    @Option(name: .long, parsing: .upToNextOption, help: "Precisions.")
-    var precisions: [String] = ["f32", "f16", "q8_0", "q4_0"]
-    @Option(name: .long, parsing: .upToNextOption, help: "Batch sizes.")
-    var batch: [Int] = [1]
-    @Option(name: .long, help: "Threads.")
-    var threads = 1
+    @Option(name: [.customLong("precision"), .customLong("precisions", withSingleDash: false)], parsing: .upToNextOption,
+            help: ArgumentHelp("Weight precisions (\(listHelp)): \(PrecisionNames.engineList). Default: all four.", valueName: "p"))
+    var precision: [String] = []
+    @Option(name: .long, parsing: .upToNextOption, help: ArgumentHelp("Batch sizes, 1 to 64 (\(listHelp); default 1).", valueName: "b"))
+    var batch: [String] = []
+    @Option(name: .long, help: "Threads for the kernels (default: all cores).")
+    var threads: Int?
     @Option(name: .long, help: "Timed repetitions (after one warm-up); the median is shown.")
     var repetitions = 5
+    @Flag(name: .long, help: "Print JSON on standard output instead of a table.")
+    var json = false
 
     func validate() throws {
-        if cols % 32 != 0 { throw ValidationError("--cols: expected a multiple of 32") }
-        if precisions.contains(where: { QuantType(name: $0) == nil }) { throw ValidationError("--precisions: expected f32, f16, q8_0, q4_0") }
-        if batch.contains(where: { !(1...64).contains($0) }) { throw ValidationError("--batch: expected 1 to 64") }
+        if rows < 1 || cols < 32 || cols % 32 != 0 { throw ValidationError("--rows/--cols: expected a positive row count and a multiple of 32 columns") }
+        if rows * cols > 1 << 32 { throw ValidationError("--rows × --cols: expected at most 2^32 weights") }
+        if repetitions < 1 { throw ValidationError("--repetitions: expected at least 1") }
+        _ = try precisions(); _ = try batches(); _ = try threadCount(threads)
     }
 
-    func run() throws {
+    func precisions() throws -> [QuantType] {
+        let names = try flatList(precision, option: "--precision")
+        return try names.isEmpty ? [.f32, .f16, .q8_0, .q4_0] : names.map { try enginePrecision($0) }
+    }
+
+    func batches() throws -> [Int] {
+        let items = try flatList(batch, option: "--batch")
+        return try items.isEmpty ? [1] : items.map { s in
+            guard let b = Int(s), (1...64).contains(b) else { throw ValidationError("--batch: expected batch sizes from 1 to 64, got \"\(s)\"") }
+            return b
+        }
+    }
+
+    struct Row: Encodable {
+        var precision: String, batch: Int, threads: Int, megabytes: Double, msMedian: Double, weightGbps: Double, tokensPerS: Double
+    }
+
+    func run() throws { try reportingErrors { try measure() } }
+
+    func measure() throws {
+        let threads = try threadCount(self.threads)
+        var rowsOut: [Row] = []
         var t = TextTable(["precision", "batch", "threads", "MB", "ms (median)", "weight GB/s", "tokens/s·matrix"], rightAligned: [1, 2, 3, 4, 5, 6])
-        for p in precisions {
-            let type = QuantType(name: p)!
+        for type in try precisions() {
+            let p = type.description
             let w = WeightMatrix.synthetic(type: type, rows: rows, cols: cols, seed: 1, scale: 0.1, threads: threads)
-            for b in batch {
+            for b in try batches() {
                 let x = FloatBuffer(count: b * cols), y = FloatBuffer(count: b * rows)
                 x.fillUniform(seed: 2)
                 var times: [Double] = []
@@ -46,11 +72,18 @@ struct BenchMatvecCommand: ParsableCommand {
                     if rep >= 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - s) / 1e9) }
                 }
                 let med = times.sorted()[times.count / 2]
+                rowsOut.append(Row(precision: p, batch: b, threads: threads, megabytes: Double(w.bytes) / 1e6, msMedian: med * 1e3,
+                                   weightGbps: Double(w.bytes) / med / 1e9, tokensPerS: Double(b) / med))
                 t.add([p, String(b), String(threads), String(format: "%.0f", Double(w.bytes) / 1e6), String(format: "%.2f", med * 1e3),
                        String(format: "%.1f", Double(w.bytes) / med / 1e9), String(format: "%.1f", Double(b) / med)])
             }
         }
-        print("Decode kernels (measured, median of \(repetitions), \(QMatmul.isa))")
-        print(t.rendered)
+        if json {
+            struct Out: Encodable { var kind = "measured"; var isa: String; var repetitions: Int; var rows: [Row] }
+            try printJSON(Out(isa: QMatmul.isa, repetitions: repetitions, rows: rowsOut))
+        } else {
+            print("Decode kernels (measured, median of \(repetitions), \(QMatmul.isa))")
+            print(t.rendered)
+        }
     }
 }

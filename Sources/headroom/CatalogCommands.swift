@@ -6,11 +6,6 @@ import HeadroomCore
 import HeadroomReport
 import HeadroomStore
 
-struct CatalogOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The catalog folder.", valueName: "dir"))
-    var catalog = "Scenarios/catalog"
-}
-
 struct ModelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "models", abstract: "The model architectures in the catalog, with parameter counts computed from each configuration.")
@@ -27,7 +22,7 @@ struct ModelsCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let c = try Catalog.load(directory: options.catalog)
+            let c = try options.load()
             let rows = c.modelList.map { m in
                 Row(id: m.id, name: m.name, layers: m.layers, dim: m.dim, heads: m.heads, kvHeads: m.kvHeads, ffnDim: m.ffnDim, vocab: m.vocab,
                     context: m.context, experts: m.experts, expertsPerToken: m.expertsPerToken, tiedEmbeddings: m.tiedEmbeddings,
@@ -45,7 +40,7 @@ struct ModelsCommand: ParsableCommand {
                        Fmt.bytes(r.kvCacheBytesPerTokenBf16), Fmt.bytes(r.weightBytesBf16)])
             }
             print(t.rendered)
-            print("\nSources: \(options.catalog)/models.yaml (each model's `source:`); parameter counts are computed from the configuration.")
+            print("\nSources: each model's `source:` in \(c.files.filter { $0.hasSuffix("models.yaml") }.joined(separator: ", ")); parameter counts are computed from the configuration.")
         }
     }
 }
@@ -60,7 +55,7 @@ struct HardwareCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let c = try Catalog.load(directory: options.catalog)
+            let c = try options.load()
             var profiles = c.hardware
             if let i = profiles.firstIndex(where: { $0.kind == .local }), let defaults = c.defaultEfficiency,
                let run = try PlanSupport.latestLocalRun(storePath: store.path), let machine = run.machine,
@@ -82,7 +77,7 @@ struct HardwareCommand: ParsableCommand {
                        String(h.devicesPerNode), h.powerWatts > 0 ? Fmt.sig(h.powerWatts) : "—", perDevice.map { String(format: "%.2f", $0) } ?? "—"])
             }
             print(t.rendered)
-            print("\nPeaks are dense (no sparsity), from each profile's `source:` in \(options.catalog)/hardware.yaml; local figures are measured by the probe.")
+            print("\nPeaks are dense (no sparsity), from each profile's `source:` in \(c.files.filter { $0.hasSuffix("hardware.yaml") }.joined(separator: ", ")); local figures are measured by the probe.")
             if let d = c.defaultEfficiency {
                 print("Default efficiencies: compute \(d.efficiency.compute), bandwidth \(d.efficiency.bandwidth), training MFU \(d.trainingMFU) — \(d.source)")
             }

@@ -27,11 +27,12 @@ struct BenchFinetuneCommand: ParsableCommand {
     @Option(name: .long, help: "A model id from the catalog (tiny, small), or a llama GGUF file (a path ending in .gguf) as the frozen base.")
     var model = "tiny"
 
-    @Option(name: .long, help: ArgumentHelp("The catalog folder.", valueName: "dir"))
-    var catalog = "Scenarios/catalog"
+    @OptionGroup var catalog: CatalogOptions
+
+    enum Method: String, ExpressibleByArgument, CaseIterable { case lora, full }
 
     @Option(name: .long, help: "lora (frozen base, trained adapters) or full (every weight in f32).")
-    var method = "lora"
+    var method: Method = .lora
 
     @Option(name: .long, help: "LoRA rank.")
     var rank = 8
@@ -45,7 +46,7 @@ struct BenchFinetuneCommand: ParsableCommand {
     @Option(name: .long, help: "Projections with adapters: some of q,k,v,o,gate,up,down, or all.")
     var targets = "q,v"
 
-    @Option(name: .long, help: "Precision of the frozen base weights: f32, f16, q8_0 or q4_0 (QLoRA-style); not f32 only with --method lora. Default f32, or a GGUF file's own for lora (f32 dequantizes the file).")
+    @Option(name: .long, help: "Precision of the frozen base weights: \(PrecisionNames.engineList) (QLoRA-style); other than f32 only with --method lora. Default f32, or a GGUF file's own for lora (f32 dequantizes the file).")
     var precision: String?
 
     @Option(name: .customLong("seq-len"), help: "Tokens per sequence.")
@@ -79,11 +80,7 @@ struct BenchFinetuneCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard ["lora", "full"].contains(method) else { throw ValidationError("--method: expected lora or full, got \(method)") }
-        guard precision.map({ ["f32", "f16", "q8_0", "q4_0"].contains($0) }) ?? true else {
-            throw ValidationError("--precision: expected f32, f16, q8_0 or q4_0, got \(precision ?? "")")
-        }
-        if let precision, precision != "f32", method != "lora" {
+        if let precision, try enginePrecision(precision) != .f32, method != .lora {
             throw ValidationError("--precision \(precision): full fine-tuning trains every weight in f32; a quantized frozen base is for --method lora")
         }
         if rank < 1 { throw ValidationError("--rank: expected a positive integer") }
@@ -94,20 +91,21 @@ struct BenchFinetuneCommand: ParsableCommand {
         if batch < 1 { throw ValidationError("--batch: expected a positive integer") }
         if steps < 1 { throw ValidationError("--steps: expected a positive integer") }
         if warmup < 0 { throw ValidationError("--warmup: expected a non-negative integer") }
-        if let threads, threads < 1 || threads > 256 { throw ValidationError("--threads: expected 1 to 256") }
+        _ = try threadCount(threads)
         if !(learningRate > 0) { throw ValidationError("--lr: expected a positive number") }
     }
 
     func run() throws {
         try reportingErrors {
             let file = GGUFModelSource.isFile(model) ? try GGUFModelSource.describe(model) : nil
-            let shape = try file?.shape ?? Catalog.load(directory: catalog).model(model)
-            let precision = self.precision ?? (method == "lora" ? file?.precision.description ?? "f32" : "f32")
+            let shape = try file?.shape ?? catalog.load().model(model)
+            let precision = try self.precision.map { try enginePrecision($0).description }
+                ?? (method == .lora ? file?.precision.description ?? "f32" : "f32")
             if let file, precision != "f32", precision != file.precision.description {
                 throw InputError(file: model, path: "", message: "--precision \(precision) given, but the file's matrices are \(file.precision); a frozen base from a file is kept as stored (\(file.precision)) or dequantized (f32)")
             }
             guard seqLen <= shape.context else {
-                throw InputError(file: file == nil ? (catalog as NSString).appendingPathComponent("models.yaml") : model,
+                throw InputError(file: file == nil ? "catalog" : model,
                                  path: file == nil ? "models.\(shape.id).context" : "llama.context_length",
                                  message: "--seq-len \(seqLen) exceeds the model's context of \(shape.context)")
             }
@@ -118,8 +116,8 @@ struct BenchFinetuneCommand: ParsableCommand {
                 }
             }
             Interrupt.install()
-            let t = threads ?? MachineInfo.current().cores
-            var c = FinetuneCase(model: shape, method: method, seqLen: seqLen, batch: batch, steps: steps, threads: t)
+            let t = try threadCount(threads)
+            var c = FinetuneCase(model: shape, method: method.rawValue, seqLen: seqLen, batch: batch, steps: steps, threads: t)
             c.rank = rank; c.alpha = alpha; c.dropout = dropout; c.targets = try TrainProjection.parseList(targets).map(\.rawValue)
             c.precision = precision; c.warmup = warmup; c.checkpointing = checkpointing; c.learningRate = learningRate
             c.seed = seed; c.tokenFile = tokens; c.modelFile = file == nil ? nil : model

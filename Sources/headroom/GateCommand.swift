@@ -23,8 +23,13 @@ struct GateCommand: ParsableCommand {
             Exit codes: 0 pass (or improvement, or not significant), 1 a regression, 2 bad input.
             """)
 
-    @Option(name: .long, help: ArgumentHelp("The scenario to run (default: the baseline's scenario file).", valueName: "file"))
-    var scenario: String?
+    @Argument(help: ArgumentHelp("The scenario to run (default: the scenario the baseline records).", valueName: "scenario"))
+    var scenarioArgument: String?
+
+    @Option(name: .customLong("scenario"), help: .hidden)
+    var scenarioOption: String?
+
+    @OptionGroup var catalog: CatalogOptions
 
     @Option(name: .long, help: ArgumentHelp("A stored baseline's name, or a baseline file (.json) from `headroom baseline export`.", valueName: "name|file"))
     var baseline: String?
@@ -32,14 +37,15 @@ struct GateCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The default largest tolerated worsening, such as 5% (default: the scenario's gate.max_regression, else 5%).", valueName: "percent"))
     var threshold: String?
 
-    @Option(name: .long, parsing: .upToNextOption, help: ArgumentHelp("Gate only these metrics (default: the scenario's gate.metrics, else every metric with a known direction).", valueName: "metric"))
+    @Option(name: .long, parsing: .upToNextOption, help: ArgumentHelp("Gate only these metrics (\(listHelp); default: the scenario's gate.metrics, else every metric with a known direction).", valueName: "metric"))
     var metric: [String] = []
 
     @Flag(name: .customLong("normalised-only"), help: "Gate only machine-normalised figures (and machine-independent ones such as bytes).")
     var normalisedOnly = false
 
-    @Option(name: .long, parsing: .upToNextOption, help: "Thread counts to measure, overriding the scenario's measure.threads.")
-    var threads: [Int] = []
+    @Option(name: .long, parsing: .upToNextOption,
+            help: ArgumentHelp("Thread counts to measure, overriding the scenario's measure.threads (\(listHelp)).", valueName: "n"))
+    var threads: [String] = []
 
     @Option(name: .customLong("run"), help: ArgumentHelp("Gate this stored run instead of measuring.", valueName: "id"))
     var runID: Int64?
@@ -58,6 +64,12 @@ struct GateCommand: ParsableCommand {
     @Flag(name: .long, help: "Print JSON on standard output instead of the table.")
     var json = false
 
+    func validate() throws {
+        if scenarioArgument != nil && scenarioOption != nil { throw ValidationError("give the scenario once: as the argument, or with --scenario") }
+        _ = try threadCounts(threads)
+        _ = try flatList(metric, option: "--metric")
+    }
+
     func run() throws {
         try reportingErrors {
             if let n = benchmarkDecision { try Self.benchmark(samples: n, json: json); return }
@@ -65,9 +77,11 @@ struct GateCommand: ParsableCommand {
             guard let baselineArg = baseline else {
                 throw InputError(file: "command line", path: "--baseline", message: "missing; name a stored baseline or a baseline .json file")
             }
-            if threads.contains(where: { $0 < 1 || $0 > 256 }) {
-                throw InputError(file: "command line", path: "--threads", message: "expected integers from 1 to 256")
-            }
+            let threads = try threadCounts(self.threads)
+            let metric = try flatList(self.metric, option: "--metric")
+            // Outputs are checked before anything is measured: a bad path is bad input (2), never a "regression" (1).
+            if let junit { try FileChecks.requireWritableOutput(junit, option: "--junit") }
+            if let markdown { try FileChecks.requireWritableOutput(markdown, option: "--markdown") }
             let cliThreshold = try threshold.map { t -> Double in
                 guard let v = GateSettings.parsePercentage(t) else {
                     throw InputError(file: "command line", path: "--threshold", message: "expected a percentage such as 5%, got \"\(t)\"")
@@ -78,8 +92,8 @@ struct GateCommand: ParsableCommand {
                 throw InputError(file: "command line", path: "--metric", message: "expected a metric whose direction is known "
                                  + "(\(MetricRules.named.keys.sorted().joined(separator: ", ")), or a name ending in _per_s, gflops, gbps, _ms, seconds or _bytes), got \"\(m)\"")
             }
-            let scenarioFile = scenario
-            let loadedScenario = try scenarioFile.map { try Scenario.load($0, resolveModel: GGUFModelSource.resolver) }   // validated before anything is measured
+            let scenarioFile = scenarioArgument ?? scenarioOption
+            let loadedScenario = try scenarioFile.map { try catalog.scenario($0) }   // validated before anything is measured
             let db = try store.open()
             let isFile = baselineArg.hasSuffix(".json") || baselineArg.contains("/")
             let base = isFile ? try BaselineFile.load(baselineArg) : try db.loadBaseline(named: baselineArg)
@@ -98,11 +112,13 @@ struct GateCommand: ParsableCommand {
                 settings = try loadedScenario?.gate ?? GateSettings.parse(scenarioText: current.run.scenarioText, file: "run \(runID)'s scenario")
             } else {
                 var sc: Scenario
-                if let loadedScenario { sc = loadedScenario } else {
+                if let loadedScenario { sc = loadedScenario } else if base.scenarioFile == Scenario.builtinDefaultLabel {
+                    sc = try catalog.scenario(nil)
+                } else {
                     guard FileManager.default.fileExists(atPath: base.scenarioFile) else {
-                        throw InputError(file: "command line", path: "--scenario", message: "missing, and the baseline's scenario file \(base.scenarioFile) is not here")
+                        throw InputError(file: "command line", path: "SCENARIO", message: "missing, and the baseline's scenario file \(base.scenarioFile) is not here")
                     }
-                    sc = try Scenario.load(base.scenarioFile, resolveModel: GGUFModelSource.resolver)
+                    sc = try catalog.scenario(base.scenarioFile)
                 }
                 if !threads.isEmpty { sc.measure.threads = threads }
                 settings = sc.gate
@@ -164,9 +180,7 @@ struct GateCommand: ParsableCommand {
     }
 
     func write(_ text: String, to path: String) throws {
-        let dir = (path as NSString).deletingLastPathComponent
-        if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        try FileChecks.writeAtomically(Data(text.utf8), to: path, option: path == junit ? "--junit" : "--markdown")
     }
 
     /// Times the decision for one metric over two synthetic sets of `samples` values each (a 3 % shift

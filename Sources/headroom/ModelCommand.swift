@@ -24,39 +24,47 @@ struct ModelExportCommand: ParsableCommand {
             and written one at a time, so memory holds one tensor, not the model.
             """)
 
-    @Option(name: .long, help: "A model shape from the catalog (tiny, small).")
-    var shape = "tiny"
+    @Option(name: [.long, .customLong("shape")], help: "A model id from the catalog (tiny, small; `headroom models` lists them).")
+    var model = "tiny"
 
-    @Option(name: .long, help: "Weight precision: f32, f16, q8_0, q4_0.")
+    @Option(name: .long, help: "\(enginePrecisionHelp) Default f32.")
     var precision = "f32"
 
     @Option(name: .long, help: "Seed of the synthetic weights.")
     var seed: UInt64 = 0x4845_4144
 
-    @Option(name: .long, help: "Threads generating the weights (the bytes do not depend on it).")
-    var threads = 1
+    @Option(name: .long, help: "Threads generating the weights (the bytes do not depend on it; default: all cores).")
+    var threads: Int?
 
-    @Option(name: .long, help: ArgumentHelp("The catalog folder.", valueName: "dir"))
-    var catalog = "Scenarios/catalog"
+    @OptionGroup var catalog: CatalogOptions
 
-    @Argument(help: ArgumentHelp("The GGUF file to write.", valueName: "out.gguf"))
+    @Flag(name: .long, help: "Print JSON on standard output instead of a line of text.")
+    var json = false
+
+    @Argument(help: ArgumentHelp("The GGUF file to write (replaced when it is a regular file; anything else is refused).", valueName: "out.gguf"))
     var output: String
 
     func validate() throws {
-        if QuantType(name: precision) == nil { throw ValidationError("--precision: expected f32, f16, q8_0 or q4_0, got \(precision)") }
-        if threads < 1 || threads > 256 { throw ValidationError("--threads: expected 1 to 256") }
+        _ = try enginePrecision(precision)
+        _ = try threadCount(threads)
     }
 
     func run() throws {
         try reportingErrors {
-            let model = try Catalog.load(directory: catalog).model(shape)
-            let type = QuantType(name: precision)!
+            try FileChecks.requireWritableOutput(output, option: "OUT.gguf")
+            let model = try catalog.load().model(self.model)
+            let type = try enginePrecision(precision)
             let config = ModelConfig(model)
             do { try config.validate() } catch let e as EngineError {
-                throw InputError(file: catalog, path: "models.\(shape)", message: e.description)
+                throw InputError(file: "catalog", path: "models.\(model.id)", message: e.description)
             }
-            let bytes = try GGUFModelExport.writeSynthetic(config, type: type, seed: seed, threads: threads, to: output)
-            print("wrote \(output): \(model.id) \(type), \(bytes) bytes (seed \(seed))")
+            let bytes = try GGUFModelExport.writeSynthetic(config, type: type, seed: seed, threads: try threadCount(threads), to: output)
+            if json {
+                struct Out: Encodable { var kind = "computed"; var file: String; var model: String; var precision: String; var bytes: Int; var seed: UInt64 }
+                try printJSON(Out(file: output, model: model.id, precision: type.description, bytes: bytes, seed: seed))
+            } else {
+                print("wrote \(output): \(model.id) \(type), \(bytes) bytes (seed \(seed))")
+            }
         }
     }
 }
@@ -67,14 +75,14 @@ struct ModelLogitsCommand: ParsableCommand {
         abstract: "Run a GGUF model on token ids and print the logits at the last position.",
         discussion: "Computed (not measured): the engine's forward pass in f32 accumulation, for comparison with other engines.")
 
-    @Option(name: .long, help: ArgumentHelp("The GGUF model file.", valueName: "file.gguf"))
+    @Option(name: .long, help: ArgumentHelp("The GGUF model file (llama architecture).", valueName: "file.gguf"))
     var model: String
 
     @Option(name: .long, help: ArgumentHelp("Comma-separated token ids.", valueName: "1,2,3"))
     var tokens: String
 
-    @Option(name: .long, help: "Threads.")
-    var threads = 1
+    @Option(name: .long, help: "Threads for the kernels and OpenBLAS (default: all cores).")
+    var threads: Int?
 
     @Option(name: .long, help: "How many of the highest logits to list.")
     var top = 10
@@ -96,7 +104,7 @@ struct ModelLogitsCommand: ParsableCommand {
 
     func validate() throws {
         _ = try parsedTokens()
-        if threads < 1 || threads > 256 { throw ValidationError("--threads: expected 1 to 256") }
+        _ = try threadCount(threads)
         if top < 1 { throw ValidationError("--top: expected at least 1") }
     }
 
@@ -111,7 +119,7 @@ struct ModelLogitsCommand: ParsableCommand {
             if ids.count > weights.config.context {
                 throw InputError(file: "--tokens", path: "", message: "\(ids.count) tokens exceed the context \(weights.config.context) of \(model)")
             }
-            let session = try InferenceSession(weights: weights, maxTokens: ids.count, threads: threads)
+            let session = try InferenceSession(weights: weights, maxTokens: ids.count, threads: try threadCount(threads))
             var logits: [Float]
             if decode {
                 logits = try session.prefill([ids[0]])

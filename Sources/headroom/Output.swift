@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import HeadroomCore
 import HeadroomEngine
+import HeadroomRunner
 import HeadroomStore
 
 /// Prints `value` as pretty JSON with sorted keys on standard output.
@@ -16,31 +17,56 @@ func printJSON<T: Encodable>(_ value: T) throws {
     print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
 
+/// A message on standard error, control characters escaped (it may quote names read from files).
 func warn(_ message: String) {
-    FileHandle.standardError.write(Data("headroom: \(message)\n".utf8))
+    FileHandle.standardError.write(Data("headroom: \(TerminalText.escape(message))\n".utf8))
 }
 
-/// Runs `body`, turning the errors a user can cause into a message and the documented exit code:
-/// 2 for bad input (a scenario, catalog or option), 1 for everything else.
+/// The documented exit codes, the same for every command.
+enum Exit {
+    static let ok: Int32 = 0
+    /// A failure while running (and, for `gate`, a significant regression).
+    static let failure: Int32 = 1
+    /// Bad input: a scenario, catalog, model file, option or value.
+    static let badInput: Int32 = 2
+    static let interrupted: Int32 = 130
+
+    /// The one mapping from an error to its exit code. Errors a user's input causes are 2.
+    static func code(for error: Error) -> Int32 {
+        switch error {
+        case let e as ExitCode: return e.rawValue
+        case is InputError, is StoreError, is GGUFError, is ValidationError: return badInput
+        case let e as TrainError:
+            if case .diverged = e { return failure }
+            return badInput
+        case is RunInterrupted: return interrupted
+        default:
+            // The argument parser's own errors (unknown option, missing value) are bad input too.
+            if Headroom.exitCode(for: error) == .validationFailure { return badInput }
+            return failure
+        }
+    }
+
+    /// The message for `error`: our errors' descriptions, the parser's message with its usage line.
+    static func message(for error: Error) -> String? {
+        switch error {
+        case is ExitCode: return nil
+        case let e as CustomStringConvertible where !(e is ValidationError) && Headroom.exitCode(for: error) != .validationFailure:
+            return e.description
+        default: return Headroom.fullMessage(for: error)
+        }
+    }
+}
+
+/// Runs `body`; an error becomes its message on standard error and the documented exit code (`Exit`).
 func reportingErrors(_ body: () throws -> Void) throws {
     do {
         try body()
-    } catch let e as InputError {
-        warn(e.description)
-        throw ExitCode(2)
-    } catch let e as StoreError {
-        warn(e.description)
-        throw ExitCode(2)
-    } catch let e as GGUFError {
-        warn(e.description)
-        throw ExitCode(2)
-    } catch let e as ExitCode {
-        throw e
     } catch let e as CleanExit {
         throw e
     } catch {
-        warn("\(error)")
-        throw ExitCode.failure
+        if let m = Exit.message(for: error) { warn(m) }
+        throw ExitCode(Exit.code(for: error))
     }
 }
 

@@ -19,8 +19,9 @@ struct PlanCommand: ParsableCommand {
             REPORTS/NAME/plan/ unless --no-report.
             """)
 
-    @Argument(help: "Scenario file with a plan: section.")
-    var scenario: String
+    @OptionGroup var scenario: ScenarioArgument
+
+    @OptionGroup var catalog: CatalogOptions
 
     @Option(name: .long, help: ArgumentHelp("A price sheet replacing the catalog's prices.yaml.", valueName: "file"))
     var prices: String?
@@ -41,11 +42,11 @@ struct PlanCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let loaded = try Scenario.load(scenario, resolveModel: GGUFModelSource.resolver)
+            let loaded = try catalog.scenario(scenario.path)
             guard let settings = loaded.plan else {
-                throw InputError(file: scenario, path: "plan", message: "missing; `headroom plan` needs a plan: section")
+                throw InputError(file: loaded.file, path: "plan", message: "missing; `headroom plan` needs a plan: section")
             }
-            let catalog = try Catalog.load(directory: Scenario.defaultCatalogDirectory(forScenario: scenario))
+            let catalog = try self.catalog.load(for: loaded)
             let calibrationRun = try PlanSupport.latestLocalRun(storePath: store.path, runID: runID)
             let plan = try PlanSupport.plan(settings, catalog: catalog, pricesFile: prices, calibrationRun: calibrationRun,
                                             leaveOneOut: true, curves: !noReport)

@@ -15,8 +15,9 @@ struct ProbeCommand: ParsableCommand {
             the repetitions (an upper bound), with the median beside it. Nothing is stored.
             """)
 
-    @Option(name: .long, parsing: .upToNextOption, help: "Thread counts to measure (default: 1 and all cores).")
-    var threads: [Int] = []
+    @Option(name: .long, parsing: .upToNextOption,
+            help: ArgumentHelp("Thread counts to measure (\(listHelp); default: 1 and all cores).", valueName: "n"))
+    var threads: [String] = []
 
     @Option(name: .customLong("read-mib"), help: "MiB read per bandwidth timing (at least 1024 to dwarf the cache).")
     var readMiB: Int = 1024
@@ -34,16 +35,19 @@ struct ProbeCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        if threads.contains(where: { $0 < 1 }) { throw ValidationError("--threads: expected positive integers") }
+        _ = try threadCounts(threads)
         if readMiB < 16 { throw ValidationError("--read-mib: expected at least 16") }
         if gemmSize < 16 { throw ValidationError("--gemm-size: expected at least 16") }
         if repetitions < 1 { throw ValidationError("--repetitions: expected at least 1") }
         if !(1...16).contains(rows) { throw ValidationError("--rows: expected 1 to 16") }
     }
 
-    func run() throws {
+    func run() throws { try reportingErrors { try probe() } }
+
+    func probe() throws {
         Interrupt.install()
         let machine = MachineInfo.current()
+        let threads = try threadCounts(self.threads)
         let counts = threads.isEmpty ? Array(Set([1, machine.cores])).sorted() : threads
         let settings = ProbeSettings(readMiB: readMiB, gemmSize: gemmSize, repetitions: repetitions)
         let workload = ProbeWorkload(settings: settings, threads: counts, rows: rows)

@@ -17,11 +17,15 @@ struct RunCommand: ParsableCommand {
             and records the run as interrupted.
             """)
 
-    @Argument(help: "Scenario files (default: Scenarios/default.yaml).")
+    @Argument(help: ArgumentHelp("Scenario files (default: the built-in default scenario, the same as Scenarios/default.yaml).",
+                                 valueName: "scenario"))
     var scenarios: [String] = []
 
-    @Option(name: .long, help: "Thread counts to measure, overriding the scenarios' measure.threads.")
-    var threads: [Int] = []
+    @Option(name: .long, parsing: .upToNextOption,
+            help: ArgumentHelp("Thread counts to measure, overriding each scenario's measure.threads (\(listHelp)).", valueName: "n"))
+    var threads: [String] = []
+
+    @OptionGroup var catalog: CatalogOptions
 
     @Option(name: .long, help: ArgumentHelp("Folder that receives one report folder per scenario.", valueName: "dir"))
     var reports = "Reports"
@@ -35,13 +39,14 @@ struct RunCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        if threads.contains(where: { $0 < 1 || $0 > 256 }) { throw ValidationError("--threads: expected integers from 1 to 256") }
+        _ = try threadCounts(threads)
     }
 
     func run() throws {
         try reportingErrors {
-            let files = scenarios.isEmpty ? ["Scenarios/default.yaml"] : scenarios
-            var loaded = try files.map { try Scenario.load($0, resolveModel: GGUFModelSource.resolver) }
+            // Every scenario is loaded (and so validated) before anything is measured.
+            var loaded = try scenarios.isEmpty ? [catalog.scenario(nil)] : scenarios.map { try catalog.scenario($0) }
+            let threads = try threadCounts(self.threads)
             if !threads.isEmpty { for i in loaded.indices { loaded[i].measure.threads = threads } }
             let db = try store.open()
             Interrupt.install()
@@ -60,7 +65,7 @@ struct RunCommand: ParsableCommand {
                 var builders = ReportWriter.standardBuilders
                 var computedPlan: PlanResult?
                 if let settings = scenario.plan {
-                    let plan = try PlanSupport.plan(settings, catalog: Catalog.load(directory: Scenario.defaultCatalogDirectory(forScenario: scenario.file)),
+                    let plan = try PlanSupport.plan(settings, catalog: catalog.load(for: scenario),
                                                     pricesFile: nil, calibrationRun: stored, leaveOneOut: true, curves: !noReport)
                     try db.savePlan(runID: outcome.runID, plan)
                     builders.append(PlanningSection(plan: plan))

@@ -11,28 +11,40 @@ struct WhatifCommand: ParsableCommand {
         commandName: "whatif",
         abstract: "Re-plan with changed inputs: users, tokens, SLO, hardware, precision, or any plan key.",
         discussion: """
-            Starts from the scenario's plan: section (default Scenarios/default.yaml) and replaces what the flags \
-            say; --set takes any key of the plan section as a dotted path with a YAML value \
-            (--set demand.peak_to_mean=5 --set 'hardware=[h100-sxm, l40s]'). Every figure is predicted.
+            Starts from the scenario's plan: section (default: the built-in default scenario, the same as \
+            Scenarios/default.yaml) and replaces what the flags say; --set takes any key of the plan section as a \
+            dotted path with a YAML value (--set demand.peak_to_mean=5 --set 'hardware=[h100-sxm, l40s]'). Every \
+            figure is predicted. Writes no report unless --reports is given (then REPORTS/NAME/plan/, as `plan` does).
             """)
 
-    @Option(name: .long, help: ArgumentHelp("Scenario whose plan: section is the starting point.", valueName: "file"))
-    var scenario = "Scenarios/default.yaml"
-    @Option(name: .long, help: "Model id from the catalog.") var model: String?
-    @Option(name: .long, help: "Number of users.") var users: String?
-    @Option(name: .customLong("requests-per-user"), help: "Requests per user per day.") var requestsPerUser: String?
-    @Option(name: .customLong("prompt-tokens"), help: "Prompt tokens per request.") var promptTokens: String?
-    @Option(name: .customLong("output-tokens"), help: "Output tokens per request.") var outputTokens: String?
-    @Option(name: .customLong("ttft-p95"), help: ArgumentHelp("p95 time to first token, ms.", valueName: "ms")) var ttftP95: String?
-    @Option(name: .customLong("tpot-p95"), help: ArgumentHelp("p95 time per output token, ms.", valueName: "ms")) var tpotP95: String?
-    @Option(name: .long, parsing: .upToNextOption, help: "Hardware ids to consider.") var hardware: [String] = []
-    @Option(name: .long, parsing: .upToNextOption, help: "Precisions to consider.") var precision: [String] = []
+    @OptionGroup var scenario: ScenarioArgument
+    @Option(name: .long, help: "Model id from the catalog (`headroom models`).") var model: String?
+    @Option(name: .long, parsing: .unconditional, help: "Number of users.") var users: String?
+    @Option(name: .customLong("requests-per-user"), parsing: .unconditional, help: "Requests per user per day.") var requestsPerUser: String?
+    @Option(name: .customLong("prompt-tokens"), parsing: .unconditional, help: "Prompt tokens per request.") var promptTokens: String?
+    @Option(name: .customLong("output-tokens"), parsing: .unconditional, help: "Output tokens per request.") var outputTokens: String?
+    @Option(name: .customLong("ttft-p95"), parsing: .unconditional, help: ArgumentHelp("p95 time to first token, ms.", valueName: "ms")) var ttftP95: String?
+    @Option(name: .customLong("tpot-p95"), parsing: .unconditional, help: ArgumentHelp("p95 time per output token, ms.", valueName: "ms")) var tpotP95: String?
+    @Option(name: .long, parsing: .upToNextOption, help: ArgumentHelp("Hardware ids to consider (\(listHelp); `headroom hardware` lists them).", valueName: "id"))
+    var hardware: [String] = []
+    @Option(name: .long, parsing: .upToNextOption, help: ArgumentHelp("Precisions to consider (\(listHelp)): \(PrecisionNames.plannerList).", valueName: "p"))
+    var precision: [String] = []
     @Option(name: .customLong("set"), help: ArgumentHelp("Any plan key: key.path=value (repeatable).", valueName: "key=value"))
     var sets: [String] = []
     @Option(name: .long, help: ArgumentHelp("A price sheet replacing the catalog's prices.yaml.", valueName: "file"))
     var prices: String?
+    @Option(name: .customLong("run"), help: ArgumentHelp("Calibrate `local` on this stored run instead of the latest complete one.", valueName: "id"))
+    var runID: Int64?
+    @Option(name: .long, help: ArgumentHelp("Also write the plan's report to DIR/NAME/plan/.", valueName: "dir"))
+    var reports: String?
+    @OptionGroup var catalog: CatalogOptions
     @OptionGroup var store: StoreOptions
     @Flag(name: .long, help: "Print JSON on standard output instead of tables.") var json = false
+
+    func validate() throws {
+        _ = try flatList(hardware, option: "--hardware")
+        _ = try plannerPrecisions(precision)
+    }
 
     func overrides() throws -> [PlanOverride] {
         var out: [PlanOverride] = []
@@ -44,8 +56,10 @@ struct WhatifCommand: ParsableCommand {
         add("demand.output_tokens", outputTokens)
         add("slo.ttft_p95_ms", ttftP95)
         add("slo.tpot_p95_ms", tpotP95)
+        let hardware = try flatList(self.hardware, option: "--hardware")
         if !hardware.isEmpty { add("hardware", "[\(hardware.joined(separator: ", "))]") }
-        if !precision.isEmpty { add("precisions", "[\(precision.joined(separator: ", "))]") }
+        let precisions = try plannerPrecisions(precision)
+        if !precisions.isEmpty { add("precisions", "[\(precisions.map(\.rawValue).joined(separator: ", "))]") }
         return try out + sets.map(PlanOverride.init)
     }
 
@@ -60,23 +74,30 @@ struct WhatifCommand: ParsableCommand {
             last = now
         }
         try reportingErrors {
-            guard let data = FileManager.default.contents(atPath: scenario), let text = String(data: data, encoding: .utf8) else {
-                throw InputError(file: scenario, path: "", message: "cannot read the file (missing or unreadable)")
-            }
-            let catalog = try Catalog.load(directory: Scenario.defaultCatalogDirectory(forScenario: scenario))
-            let settings = try PlanSettings.read(scenarioText: text, file: scenario, overrides: try overrides(), catalog: catalog)
+            let file = scenario.path ?? Scenario.builtinDefaultLabel
+            let text = try scenario.path.map { try FileChecks.readText($0, what: "scenario file") } ?? Catalog.builtinDefaultScenario
+            let catalog = try self.catalog.load(forScenario: scenario.path)
+            let settings = try PlanSettings.read(scenarioText: text, file: file, overrides: try overrides(), catalog: catalog)
             lap("catalog and scenario")
-            let calibrationRun = settings.hardware.contains("local") ? try PlanSupport.latestLocalRun(storePath: store.path) : nil
+            let calibrationRun = settings.hardware.contains("local") || runID != nil
+                ? try PlanSupport.latestLocalRun(storePath: store.path, runID: runID) : nil
             lap("store")
             let plan = try PlanSupport.plan(settings, catalog: catalog, pricesFile: prices, calibrationRun: calibrationRun,
-                                            leaveOneOut: false, curves: false)
+                                            leaveOneOut: false, curves: reports != nil)
             lap("calibration and plan")
+            var written: [String] = []
+            if let reports {
+                let name = try Scenario.name(inText: text, file: file)
+                let folder = ((reports as NSString).appendingPathComponent(name) as NSString).appendingPathComponent("plan")
+                written = try ReportWriter.writePlan(plan, scenario: name, folder: folder)
+            }
             if json {
                 try printJSON(plan)
             } else {
                 var out = PlanTables.preamble(plan) + "\n" + PlanTables.recommendation(plan) + "\n\nRanked (predicted):\n"
                 out += PlanTables.ranked(plan, limit: 8).rendered + "\n\nDo not fit or miss the SLO (predicted):\n" + PlanTables.notFitting(plan).rendered
                 if let f = PlanTables.finetune(plan) { out += "\n\nFine-tuning plan (predicted):\n" + f.rendered }
+                if let index = written.first(where: { $0.hasSuffix("index.html") }) { out += "\nReport: \(index)" }
                 print(out)
             }
             lap("output")

@@ -1,5 +1,8 @@
-// Entry point. Before anything else: make sure OpenBLAS runs the kernels this CPU deserves.
+// Entry point. Before anything else: make sure OpenBLAS runs the kernels this CPU deserves. Then parse
+// and run, mapping every error — the argument parser's included — to the documented exit codes.
+import ArgumentParser
 import Foundation
+import HeadroomCore
 import HeadroomKernels
 
 /// OpenBLAS picks its kernels when the library loads, from the CPU model. Debian's 0.3.21 does not
@@ -20,4 +23,19 @@ func relaunchWithFastBLASIfNeeded() {
 }
 
 relaunchWithFastBLASIfNeeded()
-Headroom.main()
+do {
+    var command = try Headroom.parseAsRoot()
+    try command.run()
+} catch {
+    // --help and --version: their text on standard output, exit 0.
+    if Headroom.exitCode(for: error) == .success { Headroom.exit(withError: error) }
+    if let message = Exit.message(for: error) {
+        // The parser's messages start "Error: "; ours are prefixed by warn().
+        if message.hasPrefix("Error: ") {
+            FileHandle.standardError.write(Data((TerminalText.escape(message) + "\n").utf8))
+        } else {
+            warn(message)
+        }
+    }
+    exit(Exit.code(for: error))
+}

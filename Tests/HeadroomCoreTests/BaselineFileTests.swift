@@ -66,7 +66,7 @@ final class BaselineFileTests: XCTestCase {
         good["created_at"] = "yesterday"
         XCTAssertEqual(message(edited { _ in }), "bad.json: created_at: expected an ISO 8601 date such as 2026-11-21T20:00:00Z, got \"yesterday\"")
         XCTAssertThrowsError(try BaselineFile.load("/nonexistent/b.json")) {
-            XCTAssertEqual("\($0)", "/nonexistent/b.json: cannot read the baseline file (missing or unreadable)")
+            XCTAssertEqual("\($0)", "/nonexistent/b.json: cannot read the baseline file: no such file")
         }
     }
 }

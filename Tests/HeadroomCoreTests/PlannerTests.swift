@@ -425,7 +425,7 @@ final class PlannerTests: XCTestCase {
                        "x.yaml: plan.hardware[1]: expected hardware in the catalog (h100-sxm, h100-pcie, h800, h200, a100-80g, a100-40g, a800, l40s, l4, rtx-4090, rtx-3090, xeon-8480, epyc-9654, local), got \"tpu-v9\"")
         XCTAssertEqual(try message(good.replacingOccurrences(of: "[bf16]", with: "[bf16, fp4]")
                                     + "  demand: { users: 1, requests_per_user_per_day: 4, prompt_tokens: 8, output_tokens: 8 }\n"),
-                       "x.yaml: plan.precisions[1]: expected one of fp32, bf16, fp16, fp8, int8, int4, got \"fp4\"")
+                       "x.yaml: plan.precisions[1]: expected one of fp32 (f32), bf16, fp16 (f16), fp8, int8 (q8_0), int4 (q4_0), got \"fp4\"")
     }
 
     /// A catalog folder with one file broken: the message names the file, the key path and what was expected.

@@ -73,7 +73,7 @@ final class ScenarioTests: XCTestCase {
         XCTAssertEqual(s.name, "default")
         XCTAssertEqual(s.measure.model.id, "small")
         XCTAssertThrowsError(try Scenario.load("/nonexistent/x.yaml")) { e in
-            XCTAssertEqual("\(e)", "/nonexistent/x.yaml: cannot read the file (missing or unreadable)")
+            XCTAssertEqual("\(e)", "/nonexistent/x.yaml: cannot read the scenario file: no such file")
         }
     }
 

@@ -122,7 +122,7 @@ final class GateCommandTests: XCTestCase {
         XCTAssertEqual(r.stdout, "")
         let missing = try run(["gate", "--baseline", "nope.json", "--run", "1", "--db", "h.sqlite"], cwd: dir)
         XCTAssertEqual(missing.status, 2)
-        XCTAssertEqual(missing.stderr, "headroom: nope.json: cannot read the baseline file (missing or unreadable)\n")
+        XCTAssertEqual(missing.stderr, "headroom: nope.json: cannot read the baseline file: no such file\n")
         let threshold = try run(["gate", "--baseline", "bad.json", "--threshold", "five", "--db", "h.sqlite"], cwd: dir)
         XCTAssertEqual(threshold.status, 2)
         XCTAssertEqual(threshold.stderr, "headroom: command line: --threshold: expected a percentage such as 5%, got \"five\"\n")

@@ -111,9 +111,7 @@ public enum BaselineFile {
 
     /// Reads and validates a baseline file; every problem is an `InputError` naming the file and the key.
     public static func load(_ path: String) throws -> Baseline {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw InputError(file: path, path: "", message: "cannot read the baseline file (missing or unreadable)")
-        }
+        let data = try FileChecks.readData(path, what: "baseline file", maxBytes: 1 << 30)
         return try decode(data, file: path)
     }
 

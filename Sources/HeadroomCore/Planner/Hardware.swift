@@ -144,9 +144,18 @@ public struct HardwareProfile: Codable, Equatable, Sendable {
     // MARK: loading
 
     static func loadCatalog(_ file: String) throws -> ([HardwareProfile], DefaultEfficiency) {
-        let root = try YAMLField.load(file).mapping(allowed: ["schema", "default_efficiency", "hardware"])
+        try readCatalog(YAMLField.load(file), inherited: nil)
+    }
+
+    /// Reads a hardware.yaml document. `default_efficiency` is required unless `inherited` (an earlier
+    /// catalog's) stands in for it; either applies to the profiles of this document.
+    static func readCatalog(_ doc: YAMLField, inherited: DefaultEfficiency?) throws -> ([HardwareProfile], DefaultEfficiency) {
+        let root = try doc.mapping(allowed: ["schema", "default_efficiency", "hardware"])
         let schema = try root.required("schema")
         guard try schema.int(min: 1) == 1 else { throw schema.fail("schema version 1") }
+        if let inherited, !root.has("default_efficiency") {
+            return (try readProfiles(root, defaults: inherited), inherited)
+        }
         let d = try root.required("default_efficiency").mapping(allowed: ["compute", "bandwidth", "training_mfu", "source"])
         func fraction(_ m: YAMLMapping, _ key: String) throws -> Double {
             let f = try m.required(key)
@@ -157,14 +166,17 @@ public struct HardwareProfile: Codable, Equatable, Sendable {
         let defaults = DefaultEfficiency(
             efficiency: Efficiency(compute: try fraction(d, "compute"), bandwidth: try fraction(d, "bandwidth")),
             trainingMFU: try fraction(d, "training_mfu"), source: try d.required("source").string())
+        return (try readProfiles(root, defaults: defaults), defaults)
+    }
+
+    static func readProfiles(_ root: YAMLMapping, defaults: DefaultEfficiency) throws -> [HardwareProfile] {
         var seen = Set<String>()
-        let list = try root.required("hardware").list { field -> HardwareProfile in
+        return try root.required("hardware").list { field -> HardwareProfile in
             let h = try read(field, defaults: defaults)
             if seen.contains(h.id) { throw field.error("hardware id \"\(h.id)\" appears twice") }
             seen.insert(h.id)
             return h
         }
-        return (list, defaults)
     }
 
     static let dtypes = ["fp32", "bf16", "fp16", "fp8", "int8"]
@@ -173,7 +185,7 @@ public struct HardwareProfile: Codable, Equatable, Sendable {
         let probe = try field.mapping(allowed: ["id", "name", "kind", "peak_tflops", "memory_gib", "memory_bandwidth_gbps",
                                                 "interconnect", "devices_per_node", "power_watts", "efficiency", "source"])
         let kind = HardwareProfile.Kind(rawValue: try probe.required("kind").oneOf(["gpu", "cpu", "local"]))!
-        let id = try probe.required("id").string()
+        let id = try probe.required("id").identifier("a hardware id")
         let name = try probe.optional("name")?.string() ?? id
         let source = try probe.required("source").string()
         let label = "default efficiencies (compute \(defaults.efficiency.compute), bandwidth \(defaults.efficiency.bandwidth); hardware.yaml default_efficiency)"

@@ -59,7 +59,11 @@ public struct PlanSettings: Sendable {
         if Set(hardware).count != hardware.count { throw hwField.error("lists a hardware id twice") }
         let precField = try m.required("precisions")
         let precisions = try precField.list { f -> Precision in
-            guard let p = Precision(rawValue: try f.oneOf(Precision.names)) else { throw f.fail("a precision") }
+            let p: Precision
+            switch PrecisionNames.plannerPrecision(try f.string()) {
+            case .success(let found): p = found
+            case .failure(let refusal): throw f.fail(refusal.expected)
+            }
             return p
         }
         if Set(precisions).count != precisions.count { throw precField.error("lists a precision twice") }

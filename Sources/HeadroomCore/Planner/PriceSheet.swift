@@ -102,8 +102,35 @@ public struct PriceSheet: Codable, Equatable, Sendable {
 
     /// Reads a sheet; every `hardware:` must name a profile in `hardware` (when that list is not empty).
     public static func load(_ file: String, hardware: [HardwareProfile]) throws -> PriceSheet {
-        let root = try YAMLField.load(file).mapping(allowed: ["schema", "currency", "hours_per_month", "pricing",
-                                                              "amortisation_months", "power", "offers", "on_prem"])
+        try read(YAMLField.load(file), file: file, hardware: hardware)
+    }
+
+    static let topLevelKeys = ["schema", "currency", "hours_per_month", "pricing", "amortisation_months", "power", "offers", "on_prem"]
+
+    /// Applies an override sheet entry by entry: its offers replace those of the same hardware, provider and
+    /// instance size and add the others; its on-premises entries replace those of the same hardware; the
+    /// settings it states (`stated`: the override's top-level keys) replace this sheet's.
+    mutating func merge(_ other: PriceSheet, stated: YAMLMapping) {
+        for o in other.offers {
+            if let i = offers.firstIndex(where: { $0.hardware == o.hardware && $0.provider == o.provider && $0.devices == o.devices }) {
+                offers[i] = o
+            } else {
+                offers.append(o)
+            }
+        }
+        for o in other.onPrem {
+            if let i = onPrem.firstIndex(where: { $0.hardware == o.hardware }) { onPrem[i] = o } else { onPrem.append(o) }
+        }
+        if stated.has("hours_per_month") { hoursPerMonth = other.hoursPerMonth }
+        if stated.has("pricing") { pricing = other.pricing }
+        if stated.has("amortisation_months") { amortisationMonths = other.amortisationMonths }
+        if stated.has("power") { usdPerKWh = other.usdPerKWh; pue = other.pue; powerSource = other.powerSource }
+        file = other.file
+    }
+
+    /// Reads a prices.yaml document; every `hardware:` must name a profile in `hardware` (when that list is not empty).
+    static func read(_ doc: YAMLField, file: String, hardware: [HardwareProfile]) throws -> PriceSheet {
+        let root = try doc.mapping(allowed: topLevelKeys)
         let schema = try root.required("schema")
         guard try schema.int(min: 1) == 1 else { throw schema.fail("schema version 1") }
         if let c = root.optional("currency") { _ = try c.oneOf(["USD"]) }

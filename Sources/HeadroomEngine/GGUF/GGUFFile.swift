@@ -48,7 +48,8 @@ public final class GGUFFile: @unchecked Sendable {
     /// Opens and validates `path`. Throws `GGUFError` naming the file and what was wrong.
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO must not wait for a writer; fstat below refuses anything not regular.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw GGUFError(path: path, problem: .io(operation: "open", reason: Self.errnoText())) }
         defer { close(fd) }  // the mapping outlives the descriptor
         var st = stat()

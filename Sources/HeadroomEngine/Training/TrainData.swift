@@ -65,6 +65,10 @@ public struct TokenFileSource: TrainDataSource {
     /// tokens, and every id must be below `vocab`.
     public init(path: String, vocab: Int, seqLen: Int) throws {
         func fail(_ m: String) -> TrainError { .tokenFile(path: path, message: m) }
+        // A FIFO or device would block or stream forever: only regular files are read.
+        if let type = (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType, type != .typeRegular {
+            throw fail("expected a regular file of token ids, got a special file (\(type.rawValue))")
+        }
         guard let data = FileManager.default.contents(atPath: path) else { throw fail("cannot read the token file (missing or unreadable)") }
         guard data.count % 4 == 0 else {
             throw fail("size \(data.count) bytes is not a multiple of 4: expected little-endian uint32 token ids")
