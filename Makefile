@@ -6,8 +6,9 @@ SCENARIO  ?= Scenarios/default.yaml
 APT_PKGS  := libopenblas-dev libsqlite3-dev gnuplot-nox pkg-config
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN       := .build/release/headroom
+PREFIX    ?= /usr/local
 
-.PHONY: all deps build run test bench clean
+.PHONY: all deps build run test bench install uninstall catalog clean
 
 all: build
 
@@ -52,6 +53,21 @@ bench: build
 	  $(BIN) bench finetune --model tiny --method lora --rank 8 --alpha 16 --targets q,v --seq-len 256 --batch 4 --threads 2 --steps 5 $$args || status=1; \
 	done; \
 	exit $$status
+
+# Installs the release binary to $(PREFIX)/bin. The catalog and default scenario are compiled in, so
+# `headroom` works from any folder.
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/headroom
+	@echo "installed $(DESTDIR)$(PREFIX)/bin/headroom"
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/headroom
+
+# Regenerates the built-in catalog from Scenarios/catalog/*.yaml and Scenarios/default.yaml (a test fails
+# when they differ).
+catalog:
+	scripts/embed-catalog.sh
 
 clean:
 	rm -rf .build .headroom

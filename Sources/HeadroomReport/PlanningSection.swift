@@ -21,6 +21,7 @@ public enum PlanTables {
                        p.demand.outputTokens, p.peakRequestsPerSecond, p.outputTokensPerMonth)
         s += String(format: "SLO: p95 TTFT ≤ %.0f ms, p95 TPOT ≤ %.0f ms. Prices: %@ (%@).\n", p.slo.ttftP95 * 1000, p.slo.tpotP95 * 1000,
                     p.priceSheet ?? "none", p.pricing)
+        if !p.catalogFiles.isEmpty { s += "Catalog: \(p.catalogFiles.joined(separator: ", ")).\n" }
         s += "Every figure below is PREDICTED by the performance model and \(p.servingModel).\n"
         s += "Calibration: modeled devices use the catalog's default efficiencies (hardware.yaml default_efficiency)"
         if let c = p.calibration { s += "; local: \(c.label)" }

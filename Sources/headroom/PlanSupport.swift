@@ -30,6 +30,7 @@ enum PlanSupport {
         let (input, skipped) = try settings.input(catalog: catalog, prices: prices, local: local, calibration: calibration)
         var result = Planner().plan(input, curves: curves)
         result.skipped = skipped
+        result.catalogFiles = catalog.files
         if calibrationRun != nil && local == nil && settings.hardware.contains("local") {
             result.skipped["local"] = "the run used for calibration has no probe figures"
         }

@@ -25,6 +25,9 @@ func relaunchWithFastBLASIfNeeded() {
 relaunchWithFastBLASIfNeeded()
 do {
     var command = try Headroom.parseAsRoot()
+    // HEADROOM_PARSE_ONLY=1: parse and validate the command line, run nothing (the documentation's
+    // examples are checked this way).
+    if ProcessInfo.processInfo.environment["HEADROOM_PARSE_ONLY"] == "1" { exit(Exit.ok) }
     try command.run()
 } catch {
     // --help and --version: their text on standard output, exit 0.

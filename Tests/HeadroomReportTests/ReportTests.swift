@@ -87,3 +87,30 @@ final class ReportTests: XCTestCase {
         }
     }
 }
+
+final class GnuplotQuotingTests: XCTestCase {
+    /// A label with a newline and a gnuplot shell call stays one inert string literal.
+    func testQuotedTextCannotEndTheCommand() {
+        let hostile = "x'\nsystem('touch /tmp/headroom-pwned')\n#"
+        let q = Gnuplot.quote(hostile)
+        XCTAssertFalse(q.contains("\n"))
+        XCTAssertEqual(q, "'x''\\nsystem(''touch /tmp/headroom-pwned'')\\n#'")
+        XCTAssertFalse(Gnuplot.label(hostile).contains("\n"))
+        XCTAssertEqual(Gnuplot.absolute("|cmd/plot.png").first, "/", "an output name never starts with a pipe")
+    }
+
+    /// The same text through gnuplot itself: the plot is drawn and no command runs.
+    func testHostileTitleDrawsAndRunsNothing() throws {
+        guard Gnuplot.executable() != nil else { throw XCTSkip("gnuplot is not installed") }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gp-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let marker = dir.appendingPathComponent("pwned").path
+        let title = "t\nsystem('touch \(marker)')\nprint 1"
+        let plot = Gnuplot.Plot(output: dir.appendingPathComponent("p.png").path,
+                                script: Gnuplot.preamble(title: title) + "\nplot {{d}} using 1:2 with lines title '\(Gnuplot.label(title))'\n",
+                                data: ["d": "1\t2\n2\t3\n"])
+        try Gnuplot.render(plot)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: marker), "gnuplot ran a shell command from a title")
+    }
+}

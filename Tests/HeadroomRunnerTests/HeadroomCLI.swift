@@ -15,11 +15,12 @@ enum HeadroomCLI {
     }
 
     /// Runs `headroom args…` in `cwd`; returns its exit status and both outputs.
-    static func run(_ args: [String], cwd: URL) throws -> (status: Int32, stdout: String, stderr: String) {
+    static func run(_ args: [String], cwd: URL, environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
         let p = Process()
         p.executableURL = binary
         p.arguments = args
         p.currentDirectoryURL = cwd
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err

@@ -178,6 +178,8 @@ public struct PlanResult: Codable, Equatable, Sendable {
     public var local: HardwareProfile?
     /// Hardware the plan asked for but could not consider, and why (e.g. `local` before any probe).
     public var skipped: [String: String] = [:]
+    /// The catalog files the plan read, in the order they were applied (built-in first, then overrides).
+    public var catalogFiles: [String] = []
 
     /// Candidates meeting the SLO with a price, cheapest first.
     public var ranked: [Candidate] {

@@ -1,0 +1,178 @@
+// The command-line contract (docs/cli.md) as a user meets it: every command explains itself, exit codes
+// are the documented ones, the binary works from any folder, list options take commas, and every
+// `headroom` command in the README and docs parses.
+import Foundation
+import XCTest
+
+final class ConventionsTests: XCTestCase {
+    func run(_ args: [String], cwd: URL? = nil, environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+        try HeadroomCLI.run(args, cwd: cwd ?? HeadroomCLI.repo, environment: environment)
+    }
+
+    func tempDir() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("conv-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// Every command and subcommand, as `headroom --help` and its subcommands' help list them.
+    static let commands = ["run", "probe", "history", "report", "plan", "whatif", "models", "hardware", "gate",
+                           "baseline record", "baseline save", "baseline list", "baseline export",
+                           "bench infer", "bench finetune", "bench summary", "bench matvec", "model export", "model logits"]
+
+    func testEveryCommandsHelpRendersOnStandardOutput() throws {
+        let top = try run(["--help"])
+        XCTAssertEqual(top.status, 0)
+        for cmd in Self.commands {
+            let r = try run(cmd.split(separator: " ").map(String.init) + ["--help"])
+            XCTAssertEqual(r.status, 0, cmd)
+            XCTAssertTrue(r.stdout.contains("OVERVIEW:") && r.stdout.contains("USAGE: headroom \(cmd)"), "\(cmd): \(r.stdout)")
+            XCTAssertEqual(r.stderr, "", cmd)
+            if let first = cmd.split(separator: " ").first, cmd.contains(" ") {
+                XCTAssertTrue(try run([String(first), "--help"]).stdout.contains(String(cmd.split(separator: " ")[1])), cmd)
+            } else {
+                XCTAssertTrue(top.stdout.contains("  \(cmd)"), "headroom --help lists \(cmd)")
+            }
+        }
+    }
+
+    func testOptionErrorsExitTwoWithTheOptionNamed() throws {
+        let cases: [([String], String)] = [
+            (["hardware", "--bogus"], "Unknown option '--bogus'"),
+            (["whatif", "--users", "-5"], "plan.demand.users: expected a positive integer, got \"-5\""),
+            (["bench", "infer", "--precision", "q4_k_m"], "--precision: expected one of f32 (fp32), f16 (fp16), q8_0 (int8), q4_0 (int4); q4_k_m is a GGUF format"),
+            (["bench", "infer", "--threads", "0"], "--threads: expected a thread count from 1 to 256, got 0"),
+            (["bench", "finetune", "--method", "qlora"], "qlora"),
+            (["probe", "--threads", "1,x"], "--threads: expected thread counts from 1 to 256, got \"x\""),
+            (["run", "--threads", "1,,2"], "--threads: expected a comma-separated list without blanks"),
+            (["whatif", "--precision", "fp4"], "--precision: expected one of fp32 (f32), bf16, fp16 (f16), fp8, int8 (q8_0), int4 (q4_0), got \"fp4\""),
+            (["baseline", "save", "bad name"], "NAME: expected letters, digits"),
+        ]
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (args, message) in cases {
+            let r = try run(args + (args.first == "whatif" || args.first == "baseline" ? ["--db", dir.appendingPathComponent("h.sqlite").path] : []), cwd: dir)
+            XCTAssertEqual(r.status, 2, "\(args): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains(message), "\(args): \(r.stderr)")
+            XCTAssertEqual(r.stdout, "", "\(args)")
+        }
+    }
+
+    /// From a folder with no Scenarios/ in sight: the catalog and default scenario travel with the binary.
+    func testRunsFromAnyFolderWithTheBuiltInCatalog() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let hw = try run(["hardware", "--db", "h.sqlite"], cwd: dir)
+        XCTAssertEqual(hw.status, 0, hw.stderr)
+        XCTAssertTrue(hw.stdout.contains("h100-sxm") && hw.stdout.contains("built-in hardware.yaml"), hw.stdout)
+        let w = try run(["whatif", "--model", "llama-3.1-8b", "--users", "5000", "--db", "h.sqlite"], cwd: dir)
+        XCTAssertEqual(w.status, 0, w.stderr)
+        XCTAssertTrue(w.stdout.contains("5000 users"), w.stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("h.sqlite").path), "whatif only reads the store")
+
+        // A catalog folder overrides the built-in one entry by entry: one new model, the rest still there.
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("mine"), withIntermediateDirectories: true)
+        try """
+            schema: 1
+            models:
+              - { id: my-model, layers: 2, dim: 64, heads: 4, ffn_dim: 128, vocab: 256, context: 64, source: "test" }
+            """.write(to: dir.appendingPathComponent("mine/models.yaml"), atomically: true, encoding: .utf8)
+        let m = try run(["models", "--catalog", "mine", "--json"], cwd: dir)
+        XCTAssertEqual(m.status, 0, m.stderr)
+        let ids = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(m.stdout.utf8)) as? [[String: Any]]).compactMap { $0["id"] as? String }
+        XCTAssertTrue(ids.contains("my-model") && ids.contains("llama-3.1-8b"), "\(ids)")
+        let missing = try run(["models", "--catalog", "nowhere"], cwd: dir)
+        XCTAssertEqual(missing.status, 2)
+        XCTAssertEqual(missing.stderr, "headroom: nowhere: the catalog folder does not exist\n")
+    }
+
+    func testListOptionsTakeCommasAndRepeats() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func configurations(_ args: [String]) throws -> Set<String> {
+            let r = try run(["whatif", "--json", "--db", "h.sqlite"] + args, cwd: dir)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+            let rows = (obj["candidates"] as? [[String: Any]] ?? []) + (obj["rejected"] as? [[String: Any]] ?? [])
+            return Set(rows.compactMap { r in (r["hardware"] as? String).flatMap { h in (r["precision"] as? String).map { "\(h)/\($0)" } } })
+        }
+        let commas = try configurations(["--hardware", "h100-sxm,l40s", "--precision", "int4,q8_0"])
+        let repeats = try configurations(["--hardware", "h100-sxm", "--hardware", "l40s", "--precision", "q4_0", "int8"])
+        XCTAssertEqual(commas, repeats)
+        XCTAssertEqual(Set(commas.map { String($0.split(separator: "/")[0]) }), ["h100-sxm", "l40s"])
+        XCTAssertEqual(Set(commas.map { String($0.split(separator: "/")[1]) }), ["int4", "int8"])
+    }
+
+    /// Special files: an output that is a device is refused (and left alone); an input FIFO does not hang.
+    func testSpecialFilesAreRefusedAtInputsAndOutputs() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let export = try run(["model", "export", "--model", "tiny", "/dev/null"], cwd: dir)
+        XCTAssertEqual(export.status, 2, export.stderr)
+        XCTAssertTrue(export.stderr.contains("/dev/null is a character device"), export.stderr)
+        var st = stat()
+        XCTAssertEqual(stat("/dev/null", &st), 0)
+        XCTAssertEqual(st.st_mode & S_IFMT, S_IFCHR, "/dev/null is still a device")
+
+        let fifo = dir.appendingPathComponent("model.gguf").path
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        let logits = try run(["model", "logits", "--model", fifo, "--tokens", "1,2"], cwd: dir)
+        XCTAssertEqual(logits.status, 2, logits.stderr)
+        XCTAssertTrue(logits.stderr.contains("not a regular file"), logits.stderr)
+        let scenario = dir.appendingPathComponent("s.yaml").path
+        XCTAssertEqual(mkfifo(scenario, 0o600), 0)
+        let plan = try run(["plan", scenario, "--db", "h.sqlite"], cwd: dir)
+        XCTAssertEqual(plan.status, 2, plan.stderr)
+        XCTAssertTrue(plan.stderr.contains("expected a regular file as the scenario file, got a FIFO"), plan.stderr)
+
+        // gate checks its report paths before measuring: a missing folder is bad input, not a regression.
+        let gate = try run(["gate", "--baseline", "b.json", "--junit", "no/such/dir/j.xml", "--db", "h.sqlite"], cwd: dir)
+        XCTAssertEqual(gate.status, 2, gate.stderr)
+        XCTAssertTrue(gate.stderr.contains("--junit: cannot write no/such/dir/j.xml: the folder no/such/dir does not exist"), gate.stderr)
+    }
+
+    /// Every `headroom …` line in a fenced code block of the README and docs/ parses and validates.
+    func testDocumentedCommandsParse() throws {
+        var files = [HeadroomCLI.repo.appendingPathComponent("README.md")]
+        let docs = HeadroomCLI.repo.appendingPathComponent("docs")
+        files += (try? FileManager.default.contentsOfDirectory(at: docs, includingPropertiesForKeys: nil))?.filter { $0.pathExtension == "md" } ?? []
+        var checked = 0
+        for file in files {
+            let text = try String(contentsOf: file, encoding: .utf8)
+            var inBlock = false, pending = ""
+            for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+                var line = raw.trimmingCharacters(in: .whitespaces)
+                if line.hasPrefix("```") { inBlock.toggle(); pending = ""; continue }
+                guard inBlock else { continue }
+                if line.hasSuffix("\\") { pending += line.dropLast() + " "; continue }  // a continued line
+                line = pending + line
+                pending = ""
+                let command = line.hasPrefix("$ ") ? String(line.dropFirst(2)) : line
+                guard command.hasPrefix("headroom ") else { continue }
+                let words = Self.shellWords(String(command.split(separator: "#", maxSplits: 1)[0]))
+                let r = try run(Array(words.dropFirst()), environment: ["HEADROOM_PARSE_ONLY": "1"])
+                XCTAssertEqual(r.status, 0, "\(file.lastPathComponent): \(command)\n\(r.stderr)")
+                checked += 1
+            }
+        }
+        XCTAssertGreaterThan(checked, 0, "the README shows at least one headroom command")
+    }
+
+    /// Splits a shell command line into words: spaces separate, single and double quotes group.
+    static func shellWords(_ s: String) -> [String] {
+        var words: [String] = [], current = "", quote: Character? = nil, inWord = false
+        for ch in s {
+            if let q = quote {
+                if ch == q { quote = nil } else { current.append(ch) }
+            } else if ch == "'" || ch == "\"" {
+                quote = ch; inWord = true
+            } else if ch == " " || ch == "\t" {
+                if inWord { words.append(current); current = ""; inWord = false }
+            } else {
+                current.append(ch); inWord = true
+            }
+        }
+        if inWord { words.append(current) }
+        return words
+    }
+}
