@@ -317,9 +317,12 @@ extension ReportWriter {
     /// index.html and the plots.
     @discardableResult
     public static func writePlan(_ plan: PlanResult, scenario: String, folder: String) throws -> [String] {
-        let fm = FileManager.default
-        try fm.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try ReportWriter.prepareFolder(folder)
         let section = PlanningSection(plan: plan).section(folder: folder)
+        // gnuplot writes its images in place: every output is checked before the first is drawn.
+        for path in section.plots.map(\.output) + ["index.md", "index.html"].map({ (folder as NSString).appendingPathComponent($0) }) {
+            try FileChecks.requireWritableOutput(path, option: "the report")
+        }
         var written: [String] = []
         for p in section.plots { try Gnuplot.render(p); written.append(p.output) }
         let title = "Headroom plan: \(scenario)"

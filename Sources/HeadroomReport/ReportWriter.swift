@@ -36,7 +36,7 @@ public struct ReportWriter {
     @discardableResult
     public func write(run: StoredRun, folder: String) throws -> [String] {
         let fm = FileManager.default
-        try fm.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try Self.prepareFolder(folder)
         let staging = (folder as NSString).appendingPathComponent(".staging-\(getpid())")
         try? fm.removeItem(atPath: staging)
         try fm.createDirectory(atPath: staging, withIntermediateDirectories: true)
@@ -54,6 +54,8 @@ public struct ReportWriter {
         try html(run: run, sections: sections).write(toFile: (staging as NSString).appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
         written += ["index.md", "index.html"]
         var final: [String] = []
+        // Every destination is checked before any is replaced: a FIFO or device at one is refused, not removed.
+        for name in written { try FileChecks.requireWritableOutput((folder as NSString).appendingPathComponent(name), option: "the report") }
         for name in written {
             let dst = (folder as NSString).appendingPathComponent(name)
             try? fm.removeItem(atPath: dst)
@@ -61,6 +63,19 @@ public struct ReportWriter {
             final.append(dst)
         }
         return final
+    }
+
+    /// Creates `folder` (and its parents) unless it exists; refuses one that exists and is not a folder.
+    static func prepareFolder(_ folder: String) throws {
+        switch FileKind.of(folder) {
+        case .directory: return
+        case .missing:
+            do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
+                throw OutputError(path: folder, reason: "cannot create the report folder: \((error as NSError).localizedDescription)")
+            }
+        case let kind:
+            throw InputError(file: "the report", path: "", message: "\(folder) is \(kind.phrase); expected a folder for the report")
+        }
     }
 
     static func header(_ run: StoredRun) -> [(String, String)] {

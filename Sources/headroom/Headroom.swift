@@ -15,6 +15,17 @@ struct Headroom: ParsableCommand {
         discussion: """
             Every figure Headroom prints is either measured (on this machine, with its sample count and spread) \
             or predicted (by the performance model, with the calibration it used), and says which.
+
+            Start here:
+              headroom whatif --model llama-3.1-8b --users 5000
+                  size a fleet for your traffic (predicted, no measuring, instant)
+              headroom run
+                  measure this machine, store the samples, plan, write a report
+              headroom bench infer --model small --precision q4_0
+                  one inference measurement against this machine's limits
+
+            Exit codes, for every command: 0 ok; 1 a failure while running (for gate: a significant \
+            regression); 2 bad input (a file, option or value; the message names it); 130 interrupted.
             """,
         version: version,
         subcommands: [RunCommand.self, ProbeCommand.self, BenchCommand.self, HistoryCommand.self, ReportCommand.self,
