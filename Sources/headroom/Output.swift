@@ -51,6 +51,10 @@ enum Exit {
     static func message(for error: Error) -> String? {
         switch error {
         case is ExitCode: return nil
+        case let e as CocoaError:
+            // Foundation's file errors: name the file, which their own text leaves out.
+            let path = e.filePath ?? e.url?.path
+            return path.map { "\($0): \(e.localizedDescription)" } ?? e.localizedDescription
         case let e as CustomStringConvertible where !(e is ValidationError) && Headroom.exitCode(for: error) != .validationFailure:
             return e.description
         default: return Headroom.fullMessage(for: error)

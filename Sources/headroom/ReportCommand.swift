@@ -9,8 +9,17 @@ struct ReportCommand: ParsableCommand {
         abstract: "Rewrite a report from the store, without measuring again.",
         discussion: "Writes DIR/SCENARIO/index.md, index.html and the PNG plots for RUN (default: the latest complete run).")
 
-    @Argument(help: ArgumentHelp("Run id (see `headroom history`).", valueName: "run"))
-    var runID: Int64?
+    @Argument(help: ArgumentHelp("Run id (see `headroom history`; default: the latest complete run).", valueName: "run"))
+    var positionalRunID: Int64?
+
+    @Option(name: .customLong("run"), help: ArgumentHelp("The run, as the other commands name it (same as the argument).", valueName: "id"))
+    var optionRunID: Int64?
+
+    var runID: Int64? { positionalRunID ?? optionRunID }
+
+    func validate() throws {
+        if positionalRunID != nil && optionRunID != nil { throw ValidationError("give the run once: as the argument, or with --run") }
+    }
 
     @Option(name: .long, help: ArgumentHelp("Folder that receives the report folder.", valueName: "dir"))
     var reports = "Reports"
