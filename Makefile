@@ -32,7 +32,7 @@ run: build
 test: deps
 	$(SWIFT) test
 
-# The inference benchmark of issue 3 on `small`, 2 threads: decode at batch 1 in every precision and prefill
+# The inference benchmark on `small`, 2 threads: decode at batch 1 in every precision and prefill
 # of 512 tokens (one run each), batch 16 against batch 1 in q4_0; then every figure against its bar.
 BENCH_DIR := .headroom/bench
 BENCH_RUN := $(BIN) bench infer --model small --threads 2 --repetitions 3 --json

@@ -20,7 +20,7 @@ enum BuiltinCatalog {
             context: 2048
             rope_theta: 10000
             norm_eps: 1.0e-5
-            source: "Headroom's own test shape (issue 'Real inference engine'), 2026-11"
+            source: "Headroom's own test shape, 2026-11"
           - id: small
             name: TinyLlama-1.1B
             layers: 22
@@ -217,7 +217,7 @@ enum BuiltinCatalog {
             on H100 = 42 %, × 79 tok/s on A100 SXM = 58 %, × 44 tok/s on L40S = 76 % of peak bandwidth; Koyeb GPU
             benchmarks as tabulated by aihardwareindex.com, 2025-12-31); compute 0.5: between Llama 3's 38-43 %
             BF16 MFU in training (The Llama 3 Herd of Models, arXiv:2407.21783, Table 4, 2024-07) and the 92-96 %
-            of sgemm peak Headroom measures for large GEMMs here (README, 2026-11-21); training_mfu 0.40: the
+            of sgemm peak Headroom measures for large GEMMs here (docs/performance.md, measured 2026-11-21); training_mfu 0.40: the
             Llama 3 figure.
         hardware:
           - id: h100-sxm
@@ -377,7 +377,7 @@ enum BuiltinCatalog {
           source: "US average industrial/commercial electricity rate ~0.08-0.13 $/kWh (EIA Electric Power Monthly, 2025); PUE 1.3 a typical modern colocation figure (Uptime Institute survey average 1.56, 2024) — an assumption, change it"
         offers:
           # RunPod per-GPU pods: spot (interruptible) and on-demand, as tabulated by deploybase.ai, 2026-03-10.
-          # max_devices: pods of up to 8 GPUs at the per-GPU rate (RunPod's pod configurator; not re-checked in this session).
+          # max_devices: pods of up to 8 GPUs at the per-GPU rate (RunPod's pod configurator; as listed in 2024, not re-checked since).
           - { hardware: rtx-3090, provider: runpod, devices: 1, max_devices: 8, on_demand_usd_per_hour: 0.39, spot_usd_per_hour: 0.22, source: "RunPod pricing via deploybase.ai/articles/runpod-gpu-pricing, 2026-03-10" }
           - { hardware: rtx-4090, provider: runpod, devices: 1, max_devices: 8, on_demand_usd_per_hour: 0.60, spot_usd_per_hour: 0.34, source: "RunPod pricing via deploybase.ai/articles/runpod-gpu-pricing, 2026-03-10" }
           - { hardware: l4, provider: runpod, devices: 1, max_devices: 8, on_demand_usd_per_hour: 0.78, spot_usd_per_hour: 0.44, source: "RunPod pricing via deploybase.ai/articles/runpod-gpu-pricing, 2026-03-10" }
@@ -387,14 +387,14 @@ enum BuiltinCatalog {
           - { hardware: h100-sxm, provider: runpod, devices: 1, max_devices: 8, on_demand_usd_per_hour: 4.76, spot_usd_per_hour: 2.69, source: "RunPod pricing via deploybase.ai/articles/runpod-gpu-pricing, 2026-03-10" }
           - { hardware: h200, provider: runpod, devices: 1, max_devices: 8, on_demand_usd_per_hour: 6.35, spot_usd_per_hour: 3.59, source: "RunPod pricing via deploybase.ai/articles/runpod-gpu-pricing, 2026-03-10" }
           # Lambda on-demand instances, as listed by techbytes.app (prices verified 2026-05-07); max_devices: Lambda
-          # also lists 2x/4x/8x instances, assumed here at the same per-GPU rate (not re-checked in this session).
+          # also lists 2x/4x/8x instances, assumed here at the same per-GPU rate (as listed in 2024, not re-checked since).
           - { hardware: h100-pcie, provider: lambda, devices: 1, max_devices: 8, on_demand_usd_per_hour: 2.86, source: "Lambda 1x H100 PCIe via techbytes.app serverless GPU pricing matrix, verified 2026-05-07" }
           - { hardware: h100-sxm, provider: lambda, devices: 1, max_devices: 8, on_demand_usd_per_hour: 3.78, source: "Lambda 1x H100 SXM via techbytes.app serverless GPU pricing matrix, verified 2026-05-07" }
           - { hardware: a100-40g, provider: lambda, devices: 1, max_devices: 8, on_demand_usd_per_hour: 1.48, source: "Lambda 1x A100 40GB via techbytes.app serverless GPU pricing matrix, verified 2026-05-07" }
           # AWS: the 8-GPU H100 instance (on-demand list price as quoted by wring.co, 2026-03-08) and two CPU servers.
           - { hardware: h100-sxm, provider: aws p5.48xlarge, devices: 8, on_demand_usd_per_hour: 98.32, source: "AWS EC2 p5.48xlarge on-demand, us-east-1, as quoted in wring.co AWS EC2 pricing guide, 2026-03-08" }
-          - { hardware: xeon-8480, provider: aws m7i.48xlarge, devices: 2, on_demand_usd_per_hour: 9.6768, source: "AWS EC2 m7i.48xlarge (2 sockets of 4th-gen Xeon 8488C, the 8480+ class), us-east-1 on-demand = 96 × m7i.large $0.1008/h (AWS price list, 2024; not re-checked in this session)" }
-          - { hardware: epyc-9654, provider: aws c7a.48xlarge, devices: 2, on_demand_usd_per_hour: 9.85344, source: "AWS EC2 c7a.48xlarge (2 sockets of 4th-gen EPYC 9R14, the 9654 class), us-east-1 on-demand = 96 × c7a.large $0.10264/h (AWS price list, 2024; not re-checked in this session)" }
+          - { hardware: xeon-8480, provider: aws m7i.48xlarge, devices: 2, on_demand_usd_per_hour: 9.6768, source: "AWS EC2 m7i.48xlarge (2 sockets of 4th-gen Xeon 8488C, the 8480+ class), us-east-1 on-demand = 96 × m7i.large $0.1008/h (AWS price list, 2024; not re-checked since)" }
+          - { hardware: epyc-9654, provider: aws c7a.48xlarge, devices: 2, on_demand_usd_per_hour: 9.85344, source: "AWS EC2 c7a.48xlarge (2 sockets of 4th-gen EPYC 9R14, the 9654 class), us-east-1 on-demand = 96 × c7a.large $0.10264/h (AWS price list, 2024; not re-checked since)" }
           # China: A800 rental, 8-12 CNY per card-hour (zhitaoyun.cn GPU cloud price survey, 2023 figures, published 2025-04-19), midpoint at 7.2 CNY/USD.
           - { hardware: a800, provider: china-cloud, devices: 1, on_demand_usd_per_hour: 1.39, source: "zhitaoyun.cn/2153110.html, A100/A800 8-12 CNY/hour (2023), midpoint 10 CNY at 7.2 CNY/USD" }
         on_prem:
