@@ -70,7 +70,6 @@ struct RunCommand: ParsableCommand {
                     try db.savePlan(runID: outcome.runID, plan)
                     builders.append(PlanningSection(plan: plan))
                     computedPlan = plan
-                    if !json { print(PlanTables.recommendation(plan)) }
                 }
                 var reportPath: String?
                 if !noReport {
@@ -86,6 +85,7 @@ struct RunCommand: ParsableCommand {
                     print("Scenario \(scenario.name): run \(outcome.runID) complete, \(try db.sampleCount(runID: outcome.runID)) samples in \(store.path)")
                     print(Tables.runSummary(stored))
                     if let finetune = Tables.finetune(stored) { print("\n" + finetune) }
+                    if let computedPlan { print("\n" + PlanTables.recommendation(computedPlan)) }
                     if let reportPath { print("Report: \(reportPath)") }
                 }
             }
