@@ -46,7 +46,7 @@ public struct Scenario: Sendable {
         let doc = try YAMLField.document(text, file: file)
         let root = try doc.mapping(allowed: ["schema", "name", "description", "probe", "measure", "plan", "gate"])
         let schemaField = try root.required("schema")
-        let schema = try schemaField.int(min: 1)
+        let schema = try schemaField.int(min: 1, max: Int.max)
         guard schema == schemaVersion else { throw schemaField.fail("schema version \(schemaVersion)") }
 
         let nameField = try root.required("name")

@@ -66,7 +66,7 @@ final class PlanCommandLineTests: XCTestCase {
         let db = dir.appendingPathComponent("none.sqlite").path
         let r = try cli.run(["whatif", "--db", db, "--users", "many"], cwd: repo)
         XCTAssertEqual(r.status, 2)
-        XCTAssertEqual(r.stderr, "headroom: Scenarios/default.yaml with command-line overrides: plan.demand.users: expected a positive integer, got \"many\"\n")
+        XCTAssertEqual(r.stderr, "headroom: Scenarios/default.yaml with command-line overrides: plan.demand.users: expected an integer from 1 to 1000000000000, got \"many\"\n")
         XCTAssertEqual(r.stdout, "")
         let bad = dir.appendingPathComponent("bad.yaml")
         try "schema: 1\noffers:\n  - { hardware: l40s, provider: x, devices: 0, on_demand_usd_per_hour: 1, source: s }\n"
