@@ -94,7 +94,7 @@ struct BaselineCommand: ParsableCommand {
 
         func run() throws {
             try reportingErrors {
-                let db = try store.open()
+                let db = try store.openReadOnly()
                 let records = try db.baselines()
                 let runs = try records.map { try db.load(runID: $0.runId).run }
                 if json {
@@ -132,7 +132,7 @@ struct BaselineCommand: ParsableCommand {
 
         func run() throws {
             try reportingErrors {
-                let db = try store.open()
+                let db = try store.openReadOnly()
                 let data = try BaselineFile.encode(try db.loadBaseline(named: name))
                 if let output {
                     let dir = (output as NSString).deletingLastPathComponent

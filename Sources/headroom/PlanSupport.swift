@@ -17,7 +17,7 @@ enum PlanSupport {
     /// where there is none.
     static func latestLocalRun(storePath: String, runID: Int64? = nil) throws -> StoredRun? {
         guard storePath == ":memory:" || FileManager.default.fileExists(atPath: storePath) else { return nil }
-        let store = try Store(path: storePath)
+        let store = try Store(path: storePath, mode: .readOnly)
         if let runID { return try store.load(runID: runID) }
         return try store.latestCompleteRun(fingerprint: MachineInfo.current().fingerprint)
     }
