@@ -81,6 +81,11 @@ final class GateStatisticsTests: XCTestCase {
     func testConstantSamplesGiveAZeroWidthInterval() throws {
         let e = try RatioEstimate.compare(baseline: Array(repeating: 5, count: 200), current: Array(repeating: 5, count: 200))
         XCTAssertEqual([e.lower, e.ratio, e.upper], [1, 1, 1])
+        // The tie-corrected variance of an all-equal pool is 0 up to rounding, which must not go negative.
+        for (n, m) in [(101, 101), (333, 97), (1000, 1000), (4, 30_000)] {
+            let c = try RatioEstimate.compare(baseline: Array(repeating: 7.3, count: n), current: Array(repeating: 7.3, count: m))
+            XCTAssertEqual([c.lower, c.ratio, c.upper], [1, 1, 1], "\(n) × \(m)")
+        }
     }
 
     func testTwentyPercentDropWithTwoPercentNoiseIsARegression() throws {

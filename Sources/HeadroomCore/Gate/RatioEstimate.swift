@@ -102,10 +102,10 @@ public struct RatioEstimate: Codable, Equatable, Sendable {
         }
         // Normal approximation with the tie-corrected variance and a continuity correction.
         let nm = Double(pairs), total = Double(n + m)
-        let variance = nm / 12 * ((total + 1) - tieSum / (total * (total - 1)))
+        // A pool of all-equal values has variance 0 in exact arithmetic; rounding can take it a hair below.
+        let variance = Swift.max(0, nm / 12 * ((total + 1) - tieSum / (total * (total - 1))))
         let z = Normal.quantile(1 - alphaHalf)
-        let k = Int((nm / 2 - z * variance.squareRoot() + 0.5).rounded(.down))
-        return max(0, min(k, pairs / 2))
+        return Int(saturating: nm / 2 - z * variance.squareRoot() + 0.5, rounding: .down, into: 0...pairs / 2)
     }
 
     /// Σ (t³ − t) over groups of equal values in the pooled sample (both inputs sorted).
