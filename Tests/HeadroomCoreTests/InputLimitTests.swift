@@ -79,6 +79,21 @@ final class InputLimitTests: XCTestCase {
         XCTAssertThrowsError(try field.double(min: -Double.greatestFiniteMagnitude, max: .greatestFiniteMagnitude))
     }
 
+    /// A model file may state any context; the token counts measured against it are bounded all the same,
+    /// so prompt + generate cannot overflow before the context check.
+    func testMeasureTokensAreBoundedWhateverTheModelFileSays() throws {
+        let huge = ModelShape(id: "f", name: "f", layers: 1, dim: 64, heads: 4, kvHeads: 2, ffnDim: 96, vocab: 300, context: Int.max, source: "file")
+        let resolver: ModelResolver = { _, _ in ResolvedModel(shape: huge, file: ModelFile(path: "f.gguf", bytes: 1, precision: "f32")) }
+        let text = """
+            schema: 1
+            name: m
+            measure: { model: f.gguf, threads: 1, prompt_tokens: [9223372036854775807], generate_tokens: 9223372036854775807 }
+            """
+        XCTAssertThrowsError(try Scenario.parse(text, file: "m.yaml", catalog: repoCatalog(), resolveModel: resolver)) { e in
+            XCTAssertEqual("\(e)", "m.yaml: measure.generate_tokens: expected an integer from 0 to 10000000, got \"9223372036854775807\"")
+        }
+    }
+
     func priceMessage(_ onPrem: String) throws -> String {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("prices-\(UUID().uuidString).yaml")
         defer { try? FileManager.default.removeItem(at: file) }
