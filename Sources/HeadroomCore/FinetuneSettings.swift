@@ -42,9 +42,9 @@ public struct FinetuneSettings: Codable, Equatable, Sendable {
         var s = FinetuneSettings()
         if let f = m.optional("method") { s.methods = try distinct(f.list { try $0.oneOf(["lora", "full"]) }, f) }
         if let f = m.optional("rank") { s.rank = try f.int(min: 1, max: 4096) }
-        if let f = m.optional("alpha") { s.alpha = try f.double(min: 0, exclusiveMin: true) }
+        if let f = m.optional("alpha") { s.alpha = try f.double(min: 0, exclusiveMin: true, max: 1e6) }
         if let f = m.optional("dropout") {
-            s.dropout = try f.double(min: 0)
+            s.dropout = try f.double(min: 0, max: 1)
             if s.dropout >= 1 { throw f.fail("a dropout probability below 1") }
         }
         if let f = m.optional("targets") { s.targets = try distinct(f.list { try $0.oneOf(projections) }, f) }
@@ -74,7 +74,7 @@ public struct FinetuneSettings: Codable, Equatable, Sendable {
         if let f = m.optional("steps") { s.steps = try f.int(min: 1, max: 100_000) }
         if let f = m.optional("warmup") { s.warmup = try f.int(min: 0, max: 1000) }
         if let f = m.optional("checkpointing") { s.checkpointing = try distinct(f.list { try $0.bool() }, f) }
-        if let f = m.optional("learning_rate") { s.learningRate = try f.double(min: 0, exclusiveMin: true) }
+        if let f = m.optional("learning_rate") { s.learningRate = try f.double(min: 0, exclusiveMin: true, max: 10) }
         return s
     }
 

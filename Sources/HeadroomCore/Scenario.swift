@@ -65,7 +65,7 @@ public struct Scenario: Sendable {
         let doc = try YAMLField.document(text, file: file)
         let root = try doc.mapping(allowed: ["schema", "name", "description", "probe", "measure", "plan", "gate"])
         let schemaField = try root.required("schema")
-        let schema = try schemaField.int(min: 1)
+        let schema = try schemaField.int(min: 1, max: Int.max)
         guard schema == schemaVersion else { throw schemaField.fail("schema version \(schemaVersion)") }
 
         let nameField = try root.required("name")
@@ -165,15 +165,17 @@ public struct MeasureSettings: Sendable {
             return values
         }
         let generateField = m.optional("generate_tokens")
-        let generate = try generateField?.int(min: 0, max: model.context) ?? 32
-        let prompts = try promptField.list { try $0.int(min: 1, max: model.context) }
+        // A model file states its own context, which may be any integer: bounded here, so the sum below cannot overflow.
+        let maxTokens = min(model.context, PlanLimits.tokensPerRequest)
+        let generate = try generateField?.int(min: 0, max: maxTokens) ?? 32
+        let prompts = try promptField.list { try $0.int(min: 1, max: maxTokens) }
         if let longest = prompts.max(), longest + generate > model.context {
             throw (generateField ?? promptField).error("prompt_tokens \(longest) + generate_tokens \(generate) exceed the context of \(model.id) (\(model.context))")
         }
         var settings = MeasureSettings(
             model: model,
             threads: try distinct(threadsField.list { try $0.int(min: 1, max: 256) }, threadsField),
-            promptTokens: try distinct(promptField.list { try $0.int(min: 1, max: model.context) }, promptField),
+            promptTokens: try distinct(promptField.list { try $0.int(min: 1, max: maxTokens) }, promptField),
             batch: try batchField.map { try distinct($0.list { try $0.int(min: 1, max: 1024) }, $0) } ?? [1],
             repetitions: try m.optional("repetitions")?.int(min: 1, max: 10_000) ?? 5,
             warmup: try m.optional("warmup")?.int(min: 0, max: 1000) ?? 1,

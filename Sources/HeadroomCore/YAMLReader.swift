@@ -114,31 +114,41 @@ public struct YAMLField {
         return s
     }
 
-    public func int(min: Int? = nil, max: Int? = nil) throws -> Int {
+    /// An integer in `min...max`. Every field states its maximum: a number the reader accepts is one the
+    /// code downstream can hold (no overflow, no trap on conversion).
+    public func int(min: Int, max: Int) throws -> Int {
         let expected = Self.intExpectation(min: min, max: max)
         guard let s = scalar, let v = Int(s.replacingOccurrences(of: "_", with: "")) else { throw fail(expected) }
-        if let min, v < min { throw fail(expected) }
-        if let max, v > max { throw fail(expected) }
+        if v < min || v > max { throw fail(expected) }
         return v
     }
 
-    static func intExpectation(min: Int?, max: Int?) -> String {
-        switch (min, max) {
-        case (1?, nil): return "a positive integer"
-        case (0?, nil): return "a non-negative integer"
-        case (let lo?, let hi?): return "an integer from \(lo) to \(hi)"
-        case (let lo?, nil): return "an integer of at least \(lo)"
-        case (nil, let hi?): return "an integer of at most \(hi)"
-        default: return "an integer"
+    static func intExpectation(min: Int, max: Int) -> String {
+        "an integer from \(min) to \(max)"
+    }
+
+    /// A finite number from `min` (or above it, when `exclusiveMin`) to `max`. NaN and infinities
+    /// (`.nan`, `.inf`, or a literal such as 1e999 that overflows) are refused like any other bad value.
+    public func double(min: Double, exclusiveMin: Bool = false, max: Double) throws -> Double {
+        let expected = Self.doubleExpectation(min: min, exclusiveMin: exclusiveMin, max: max)
+        guard let s = scalar, let v = Double(s.replacingOccurrences(of: "_", with: "")), v.isFinite else { throw fail(expected) }
+        if exclusiveMin ? v <= min : v < min { throw fail(expected) }
+        if v > max { throw fail(expected) }
+        return v
+    }
+
+    static func doubleExpectation(min: Double, exclusiveMin: Bool, max: Double) -> String {
+        switch (min, exclusiveMin) {
+        case (0, true): return "a positive number of at most \(show(max))"
+        case (_, true): return "a number above \(show(min)) and at most \(show(max))"
+        default: return "a number from \(show(min)) to \(show(max))"
         }
     }
 
-    public func double(min: Double? = nil, exclusiveMin: Bool = false) throws -> Double {
-        var expected = "a number"
-        if let min { expected = min == 0 && exclusiveMin ? "a positive number" : "a number \(exclusiveMin ? ">" : ">=") \(min)" }
-        guard let s = scalar, let v = Double(s.replacingOccurrences(of: "_", with: "")), v.isFinite else { throw fail(expected) }
-        if let min, exclusiveMin ? v <= min : v < min { throw fail(expected) }
-        return v
+    /// A bound as a reader types it: whole numbers in digits (1000000000000), the rest as Swift prints them (1e+16, 0.001).
+    static func show(_ v: Double) -> String {
+        if v == v.rounded(), abs(v) < 1e15 { return String(Int(v)) }
+        return "\(v)"
     }
 
     public func bool() throws -> Bool {

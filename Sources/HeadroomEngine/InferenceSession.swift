@@ -104,44 +104,58 @@ public final class InferenceSession {
         reservePrefill(T, context: pos0 + T)
         BLASThreads.set(threads)
         let n = threads
-        for (t, tok) in tokens.enumerated() { embed(tok, into: px.pointer + t * c.dim) }
         let X = px.pointer, XN = pxn.pointer
         func rows(_ body: @escaping (Int) -> Void) {
             ThreadPool.run(n) { th in for t in T * th / n..<T * (th + 1) / n { body(t) } }
         }
-        for (l, w) in weights.layers.enumerated() {
-            w.attnNorm.withUnsafeBufferPointer { g in
-                rows { t in RMSNorm.forward(out: XN + t * c.dim, inp: X + t * c.dim, weight: g.baseAddress!, T: 1, C: c.dim, eps: c.normEps) }
+        func embedTokens() { for (t, tok) in tokens.enumerated() { embed(tok, into: X + t * c.dim) } }
+        /// Every layer over X; with `check`, stops at the first layer after which X holds a non-finite value.
+        func runLayers(check: Bool) -> Int? {
+            for (l, w) in weights.layers.enumerated() {
+                w.attnNorm.withUnsafeBufferPointer { g in
+                    rows { t in RMSNorm.forward(out: XN + t * c.dim, inp: X + t * c.dim, weight: g.baseAddress!, T: 1, C: c.dim, eps: c.normEps) }
+                }
+                QMatmul.forward(w.wq, inp: XN, m: T, out: pq.pointer, scratch: tiles, threads: n)
+                QMatmul.forward(w.wk, inp: XN, m: T, out: pk.pointer, scratch: tiles, threads: n)
+                QMatmul.forward(w.wv, inp: XN, m: T, out: pv.pointer, scratch: tiles, threads: n)
+                let Q = pq.pointer, K = pk.pointer
+                rows { t in
+                    RoPE.forward(x: Q + t * c.dim, T: 1, heads: c.heads, headDim: c.headDim, pos0: pos0 + t, theta: c.ropeTheta)
+                    RoPE.forward(x: K + t * c.kvDim, T: 1, heads: c.kvHeads, headDim: c.headDim, pos0: pos0 + t, theta: c.ropeTheta)
+                }
+                let kc = kCache.pointer + cacheOffset(s, l), vc = vCache.pointer + cacheOffset(s, l)
+                (kc + pos0 * c.kvDim).update(from: pk.pointer, count: T * c.kvDim)
+                (vc + pos0 * c.kvDim).update(from: pv.pointer, count: T * c.kvDim)
+                Attention.prefill(q: Q, kCache: kc, vCache: vc, pos0: pos0, T: T, shape: c.attentionShape,
+                                  out: patt.pointer, scores: scores.pointer, threads: n)
+                QMatmul.forward(w.wo, inp: patt.pointer, m: T, out: X, accumulate: true, scratch: tiles, threads: n)
+                w.ffnNorm.withUnsafeBufferPointer { g in
+                    rows { t in RMSNorm.forward(out: XN + t * c.dim, inp: X + t * c.dim, weight: g.baseAddress!, T: 1, C: c.dim, eps: c.normEps) }
+                }
+                QMatmul.forward(w.gate, inp: XN, m: T, out: pgate.pointer, scratch: tiles, threads: n)
+                QMatmul.forward(w.up, inp: XN, m: T, out: pup.pointer, scratch: tiles, threads: n)
+                let G = pgate.pointer, U = pup.pointer
+                rows { t in SwiGLU.forward(out: G + t * c.ffnDim, gate: G + t * c.ffnDim, up: U + t * c.ffnDim, n: c.ffnDim) }
+                QMatmul.forward(w.down, inp: G, m: T, out: X, accumulate: true, scratch: tiles, threads: n)
+                if check && !Self.allFinite(X, count: T * c.dim) { return l }
             }
-            QMatmul.forward(w.wq, inp: XN, m: T, out: pq.pointer, scratch: tiles, threads: n)
-            QMatmul.forward(w.wk, inp: XN, m: T, out: pk.pointer, scratch: tiles, threads: n)
-            QMatmul.forward(w.wv, inp: XN, m: T, out: pv.pointer, scratch: tiles, threads: n)
-            let Q = pq.pointer, K = pk.pointer
-            rows { t in
-                RoPE.forward(x: Q + t * c.dim, T: 1, heads: c.heads, headDim: c.headDim, pos0: pos0 + t, theta: c.ropeTheta)
-                RoPE.forward(x: K + t * c.kvDim, T: 1, heads: c.kvHeads, headDim: c.headDim, pos0: pos0 + t, theta: c.ropeTheta)
-            }
-            let kc = kCache.pointer + cacheOffset(s, l), vc = vCache.pointer + cacheOffset(s, l)
-            (kc + pos0 * c.kvDim).update(from: pk.pointer, count: T * c.kvDim)
-            (vc + pos0 * c.kvDim).update(from: pv.pointer, count: T * c.kvDim)
-            Attention.prefill(q: Q, kCache: kc, vCache: vc, pos0: pos0, T: T, shape: c.attentionShape,
-                              out: patt.pointer, scores: scores.pointer, threads: n)
-            QMatmul.forward(w.wo, inp: patt.pointer, m: T, out: X, accumulate: true, scratch: tiles, threads: n)
-            w.ffnNorm.withUnsafeBufferPointer { g in
-                rows { t in RMSNorm.forward(out: XN + t * c.dim, inp: X + t * c.dim, weight: g.baseAddress!, T: 1, C: c.dim, eps: c.normEps) }
-            }
-            QMatmul.forward(w.gate, inp: XN, m: T, out: pgate.pointer, scratch: tiles, threads: n)
-            QMatmul.forward(w.up, inp: XN, m: T, out: pup.pointer, scratch: tiles, threads: n)
-            let G = pgate.pointer, U = pup.pointer
-            rows { t in SwiGLU.forward(out: G + t * c.ffnDim, gate: G + t * c.ffnDim, up: U + t * c.ffnDim, n: c.ffnDim) }
-            QMatmul.forward(w.down, inp: G, m: T, out: X, accumulate: true, scratch: tiles, threads: n)
+            return nil
         }
-        positions[s] = pos0 + T
+        embedTokens()
+        _ = runLayers(check: false)
+        // The KV cache rows just written are rewritten identically by the re-check, and the position only
+        // advances on success: a refused prefill leaves the sequence as it was.
+        try requireFinite(X, count: T * c.dim) {
+            embedTokens()
+            return Self.allFinite(X, count: T * c.dim) ? runLayers(check: true).map(ActivationSite.layer) : .embedding
+        }
         // Only the last position's logits are needed to sample the next token.
         weights.outputNorm.withUnsafeBufferPointer { g in
             RMSNorm.forward(out: xn.pointer, inp: X + (T - 1) * c.dim, weight: g.baseAddress!, T: 1, C: c.dim, eps: c.normEps)
         }
         QMatmul.matvec(weights.output, x: xn.pointer, y: logits.pointer, threads: n)
+        try requireFinite(logits.pointer, count: c.vocab) { .output }
+        positions[s] = pos0 + T
         return Array(UnsafeBufferPointer(start: logits.pointer, count: c.vocab))
     }
 
@@ -180,36 +194,107 @@ public final class InferenceSession {
             if B == 1 { QMatmul.matvec(w, x: inp.pointer, y: out.pointer, threads: n) }
             else { QMatmul.matvecBatch(w, x: inp.pointer, batch: B, y: out.pointer, threads: n) }
         }
-        for (b, tok) in tokens.enumerated() { embed(tok, into: x.pointer + b * c.dim) }
+        func embedTokens() { for (b, tok) in tokens.enumerated() { embed(tok, into: x.pointer + b * c.dim) } }
         let rope = seqs.map { RoPE.Table(position: positions[$0], headDim: c.headDim, theta: c.ropeTheta) }
-        for (l, w) in weights.layers.enumerated() {
-            w.attnNorm.withUnsafeBufferPointer { RMSNorm.forward(out: xn.pointer, inp: x.pointer, weight: $0.baseAddress!, T: B, C: c.dim, eps: c.normEps) }
-            if B == 1 { QMatmul.matvec([w.wq, w.wk, w.wv], x: xn.pointer, outputs: [q.pointer, k.pointer, v.pointer], threads: n) }
-            else { QMatmul.matvecBatch([w.wq, w.wk, w.wv], x: xn.pointer, batch: B, outputs: [q.pointer, k.pointer, v.pointer], threads: n) }
-            var kcs: [UnsafePointer<Float>] = [], vcs: [UnsafePointer<Float>] = [], npos: [Int] = []
-            for (b, s) in seqs.enumerated() {
-                let pos = positions[s]
-                RoPE.apply(x: q.pointer + b * c.dim, heads: c.heads, rope[b])
-                RoPE.apply(x: k.pointer + b * c.kvDim, heads: c.kvHeads, rope[b])
-                let kc = kCache.pointer + cacheOffset(s, l), vc = vCache.pointer + cacheOffset(s, l)
-                (kc + pos * c.kvDim).update(from: k.pointer + b * c.kvDim, count: c.kvDim)
-                (vc + pos * c.kvDim).update(from: v.pointer + b * c.kvDim, count: c.kvDim)
-                kcs.append(UnsafePointer(kc)); vcs.append(UnsafePointer(vc)); npos.append(pos + 1)
+        /// Every layer over x; with `check`, stops at the first layer after which x holds a non-finite value.
+        func runLayers(check: Bool) -> Int? {
+            for (l, w) in weights.layers.enumerated() {
+                w.attnNorm.withUnsafeBufferPointer { RMSNorm.forward(out: xn.pointer, inp: x.pointer, weight: $0.baseAddress!, T: B, C: c.dim, eps: c.normEps) }
+                if B == 1 { QMatmul.matvec([w.wq, w.wk, w.wv], x: xn.pointer, outputs: [q.pointer, k.pointer, v.pointer], threads: n) }
+                else { QMatmul.matvecBatch([w.wq, w.wk, w.wv], x: xn.pointer, batch: B, outputs: [q.pointer, k.pointer, v.pointer], threads: n) }
+                var kcs: [UnsafePointer<Float>] = [], vcs: [UnsafePointer<Float>] = [], npos: [Int] = []
+                for (b, s) in seqs.enumerated() {
+                    let pos = positions[s]
+                    RoPE.apply(x: q.pointer + b * c.dim, heads: c.heads, rope[b])
+                    RoPE.apply(x: k.pointer + b * c.kvDim, heads: c.kvHeads, rope[b])
+                    let kc = kCache.pointer + cacheOffset(s, l), vc = vCache.pointer + cacheOffset(s, l)
+                    (kc + pos * c.kvDim).update(from: k.pointer + b * c.kvDim, count: c.kvDim)
+                    (vc + pos * c.kvDim).update(from: v.pointer + b * c.kvDim, count: c.kvDim)
+                    kcs.append(UnsafePointer(kc)); vcs.append(UnsafePointer(vc)); npos.append(pos + 1)
+                }
+                Attention.decodeBatch(q: q.pointer, kCaches: kcs, vCaches: vcs, npos: npos, shape: c.attentionShape, out: att.pointer, threads: n)
+                mv(w.wo, att, tmp)
+                for i in 0..<B * c.dim { x[i] += tmp[i] }
+                w.ffnNorm.withUnsafeBufferPointer { RMSNorm.forward(out: xn.pointer, inp: x.pointer, weight: $0.baseAddress!, T: B, C: c.dim, eps: c.normEps) }
+                if B == 1 { QMatmul.matvec([w.gate, w.up], x: xn.pointer, outputs: [gate.pointer, up.pointer], threads: n) }
+                else { QMatmul.matvecBatch([w.gate, w.up], x: xn.pointer, batch: B, outputs: [gate.pointer, up.pointer], threads: n) }
+                SwiGLU.forward(out: gate.pointer, gate: gate.pointer, up: up.pointer, n: B * c.ffnDim, threads: n)
+                mv(w.down, gate, tmp)
+                for i in 0..<B * c.dim { x[i] += tmp[i] }
+                if check && !Self.allFinite(x.pointer, count: B * c.dim) { return l }
             }
-            Attention.decodeBatch(q: q.pointer, kCaches: kcs, vCaches: vcs, npos: npos, shape: c.attentionShape, out: att.pointer, threads: n)
-            mv(w.wo, att, tmp)
-            for i in 0..<B * c.dim { x[i] += tmp[i] }
-            w.ffnNorm.withUnsafeBufferPointer { RMSNorm.forward(out: xn.pointer, inp: x.pointer, weight: $0.baseAddress!, T: B, C: c.dim, eps: c.normEps) }
-            if B == 1 { QMatmul.matvec([w.gate, w.up], x: xn.pointer, outputs: [gate.pointer, up.pointer], threads: n) }
-            else { QMatmul.matvecBatch([w.gate, w.up], x: xn.pointer, batch: B, outputs: [gate.pointer, up.pointer], threads: n) }
-            SwiGLU.forward(out: gate.pointer, gate: gate.pointer, up: up.pointer, n: B * c.ffnDim, threads: n)
-            mv(w.down, gate, tmp)
-            for i in 0..<B * c.dim { x[i] += tmp[i] }
+            return nil
         }
-        for s in seqs { positions[s] += 1 }
+        embedTokens()
+        _ = runLayers(check: false)
+        // One scan of the final hidden state per step (B·dim floats, against the layers' B·dim² work); the
+        // layer-by-layer re-check runs only when it fails. Positions advance only on success.
+        try requireFinite(x.pointer, count: B * c.dim) {
+            embedTokens()
+            return Self.allFinite(x.pointer, count: B * c.dim) ? runLayers(check: true).map(ActivationSite.layer) : .embedding
+        }
         weights.outputNorm.withUnsafeBufferPointer { RMSNorm.forward(out: xn.pointer, inp: x.pointer, weight: $0.baseAddress!, T: B, C: c.dim, eps: c.normEps) }
         mv(weights.output, xn, logits)
+        try requireFinite(logits.pointer, count: B * c.vocab) { .output }
+        for s in seqs { positions[s] += 1 }
     }
+
+    // MARK: non-finite activations
+
+    /// Throws `NonFiniteActivations` when any of `count` floats at `p` is NaN or infinite, naming the site
+    /// `locate` finds (it runs only then, so the check costs one pass over the floats).
+    private func requireFinite(_ p: UnsafePointer<Float>, count: Int, locate: () -> ActivationSite?) throws {
+        guard !Self.allFinite(p, count: count) else { return }
+        // The forward pass is deterministic: the re-check finds the layer. Should it not, the last layer's
+        // output is where the first pass saw the value.
+        let site = locate() ?? .layer(config.layers - 1)
+        throw NonFiniteActivations(model: weights.file ?? "model \(config.name)", site: site)
+    }
+
+    /// Whether every one of `count` floats is finite. x · 0 is 0 for a finite x and NaN for NaN or ±∞, so one
+    /// bad value turns the sum NaN: a branch-free pass of 16-wide vector multiply-adds.
+    static func allFinite(_ p: UnsafePointer<Float>, count n: Int) -> Bool {
+        let raw = UnsafeRawPointer(p)
+        var acc = SIMD16<Float>(repeating: 0)
+        var i = 0
+        while i + 16 <= n {
+            acc += raw.loadUnaligned(fromByteOffset: i * MemoryLayout<Float>.stride, as: SIMD16<Float>.self) * 0
+            i += 16
+        }
+        var tail: Float = 0
+        while i < n { tail += p[i] * 0; i += 1 }
+        return acc.sum() + tail == 0
+    }
+}
+
+/// Where a forward pass first held a NaN or an infinity.
+public enum ActivationSite: Equatable, Sendable, CustomStringConvertible {
+    /// The embedded tokens, before the first layer.
+    case embedding
+    /// The hidden state after layer `l` (0-based, as GGUF's `blk.l`): its attention and MLP residual adds.
+    case layer(Int)
+    /// The logits: the final norm and the output head.
+    case output
+
+    public var description: String {
+        switch self {
+        case .embedding: return "the token embedding (token_embd)"
+        case .layer(let l): return "layer \(l) (blk.\(l))"
+        case .output: return "the output head (output_norm, output)"
+        }
+    }
+}
+
+/// A forward pass that produced NaN or infinity: the weights hold such a value, or values so large that
+/// the activations overflow. Prefill and decode refuse it the same way, so no command prints such logits.
+public struct NonFiniteActivations: Error, CustomStringConvertible, Equatable {
+    /// The model file (or "model NAME" for synthetic weights).
+    public var model: String
+    public var site: ActivationSite
+
+    public init(model: String, site: ActivationSite) { self.model = model; self.site = site }
+
+    public var description: String { "\(model): the activations became non-finite (NaN or infinity) in \(site)" }
 }
 
 /// Picks the next token from logits: greedy (temperature 0) or sampled from softmax(logits / temperature).

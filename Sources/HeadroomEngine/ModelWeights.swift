@@ -15,6 +15,8 @@ public final class ModelWeights: @unchecked Sendable {
     public let layers: [Layer]
     public let outputNorm: [Float]
     public let output: WeightMatrix
+    /// The file the weights were read from (nil for synthetic weights): what errors about the model name.
+    public internal(set) var file: String?
 
     /// The GGUF (llama.cpp) name of each tensor.
     public enum Name {

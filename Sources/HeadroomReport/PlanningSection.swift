@@ -10,13 +10,15 @@ import HeadroomStore
 public enum PlanTables {
     static func money(_ v: Double?) -> String {
         guard let v, v.isFinite else { return "—" }
-        return v >= 100 ? "$" + String(Int(v.rounded())) : String(format: "$%.2f", v)
+        // Printed from the Double: a figure beyond Int's range is text, not a trap.
+        return v >= 100 ? "$" + String(format: "%.0f", v.rounded()) : String(format: "$%.2f", v)
     }
     static func num(_ v: Double?) -> String { v.map(Fmt.sig) ?? "—" }
 
     /// One line per figure kind: what the numbers are and what they rest on.
     public static func preamble(_ p: PlanResult) -> String {
-        var s = String(format: "Plan for %@ (%.2fB parameters): %d users × %g requests/day, %d prompt + %d output tokens; peak %.2f req/s, %.3g output tokens/month.\n",
+        // %ld: Int is 64 bits (%d would print 999999999999 users as -727379969).
+        var s = String(format: "Plan for %@ (%.2fB parameters): %ld users × %g requests/day, %ld prompt + %ld output tokens; peak %.2f req/s, %.3g output tokens/month.\n",
                        p.modelName, p.parameters / 1e9, p.demand.users, p.demand.requestsPerUserPerDay, p.demand.promptTokens,
                        p.demand.outputTokens, p.peakRequestsPerSecond, p.outputTokensPerMonth)
         s += String(format: "SLO: p95 TTFT ≤ %.0f ms, p95 TPOT ≤ %.0f ms. Prices: %@ (%@).\n", p.slo.ttftP95 * 1000, p.slo.tpotP95 * 1000,
@@ -125,7 +127,8 @@ public enum PlanTables {
         guard !p.training.isEmpty else { return nil }
         var t = TextTable(["hardware", "ZFLOP (6·N·D)", "devices", "days", "cost", "provider"], rightAligned: [1, 2, 3, 4])
         for r in p.training {
-            t.add([r.hardware, Fmt.sig(r.flops / 1e21), String(r.devices), Fmt.sig(r.days), money(r.usd), r.provider ?? "no price"])
+            t.add([r.hardware, Fmt.sig(r.flops / 1e21), r.devices.map(String.init) ?? "—", num(r.days), money(r.usd),
+                   r.provider ?? (r.whyNot ?? "no price")])
         }
         return t
     }
@@ -176,7 +179,7 @@ public enum PlanTables {
         if let u = unpriced(p) { out += "\nMeet the SLO but have no price in the sheet (predicted):\n" + u.rendered + "\n" }
         out += "\nDo not fit or miss the SLO (predicted):\n" + notFitting(p).rendered + "\n"
         out += "\nPareto set, cost against p95 TPOT (predicted):\n" + pareto(p).rendered + "\n"
-        if let o = onPrem(p) { out += "\nBuying instead of renting (predicted, purchase over \(Int(p.candidates.compactMap { $0.cost?.onPrem?.amortisationMonths }.first ?? 36)) months + power):\n" + o.rendered + "\n" }
+        if let o = onPrem(p) { out += "\nBuying instead of renting (predicted, purchase over \(Fmt.sig(p.candidates.compactMap { $0.cost?.onPrem?.amortisationMonths }.first ?? 36)) months + power):\n" + o.rendered + "\n" }
         if let f = finetune(p) { out += "\nFine-tuning plan (predicted, training MFU from the catalog):\n" + f.rendered + "\n" }
         if let t = training(p) { out += "\nTraining plan (predicted, 6·N·D at the training MFU):\n" + t.rendered + "\n" }
         if let c = calibration(p) { out += "\nCalibration of the local profile: each measurement against a fit made without it:\n" + c.rendered + "\n" }

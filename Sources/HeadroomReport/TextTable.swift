@@ -84,7 +84,9 @@ public enum Fmt {
         guard v.isFinite else { return "—" }
         let a = abs(v)
         if a == 0 { return "0" }
-        if a >= 1000 { return String(Int(v.rounded())) }
+        // Printed from the Double (never through Int, which traps beyond 9.2e18); an exponent past 1e15.
+        if a >= 1e15 { return String(format: "%.3g", v) }
+        if a >= 1000 { return String(format: "%.0f", v.rounded()) }
         if a >= 100 { return String(format: "%.0f", v) }
         if a >= 10 { return String(format: "%.1f", v) }
         if a >= 1 { return String(format: "%.2f", v) }

@@ -1,5 +1,6 @@
-// `headroom run`: probe, measure, store, report. Cases are stored one transaction each as they
-// finish; the run is marked complete only at the end, so an interruption never passes for a result.
+// `headroom run`: probe, measure, store, plan, report. Cases are stored one transaction each as they
+// finish; the run is marked complete only at the end, after its plan (when the scenario has one) is
+// computed and stored, so neither an interruption nor a failed plan ever passes for a result.
 import Foundation
 import HeadroomCore
 import HeadroomKernels
@@ -9,6 +10,8 @@ public struct RunOutcome: Sendable {
     public var runID: Int64
     public var status: RunStatus
     public var cases: [MeasuredCase]
+    /// The plan computed from this run's measurements, when the run was given a `PlanJob`.
+    public var plan: PlanResult?
 }
 
 public struct Runner {
@@ -25,10 +28,14 @@ public struct Runner {
         Array(Set(scenario.measure.threads + [1, cores])).sorted()
     }
 
-    /// Runs `workloads` in order under one run record. An error or interruption marks the run
-    /// failed or interrupted (what was stored stays, flagged) and is rethrown.
+    /// Runs `workloads` in order under one run record, then plans `plan` (calibrated on this run) and
+    /// stores the plan beside it. An error or interruption marks the run failed or interrupted (what was
+    /// stored stays, flagged) and is rethrown; a plan that fails after measuring is `RunPlanningFailed`.
+    /// Chosen over keeping such a run complete: `complete` means everything `run` promises was done, so
+    /// history, baselines and calibration never pick up a run whose plan and report are missing.
     public func run(scenario: Scenario, workloads: [(label: String, workload: any Workload)],
-                    machine: MachineInfo = .current(), gitRevision: String = GitRevision.current()) throws -> RunOutcome {
+                    machine: MachineInfo = .current(), gitRevision: String = GitRevision.current(),
+                    plan job: PlanJob? = nil) throws -> RunOutcome {
         let machineJson = String(decoding: try JSONEncoder().encode(machine), as: UTF8.self)
         let runID = try store.beginRun(RunRecord(
             scenarioName: scenario.name, scenarioFile: scenario.file, scenarioHash: scenario.hash,
@@ -46,8 +53,17 @@ public struct Runner {
                 }
                 progress.end()
             }
+            var plan: PlanResult?
+            if let job {
+                do {
+                    plan = try job.plan(calibrationRun: try store.load(runID: runID), leaveOneOut: true)
+                } catch {
+                    throw RunPlanningFailed(runID: runID, scenario: scenario.name, reason: "\(error)")
+                }
+                try store.savePlan(runID: runID, plan!)
+            }
             try store.finish(runID: runID, status: .complete)
-            return RunOutcome(runID: runID, status: .complete, cases: all)
+            return RunOutcome(runID: runID, status: .complete, cases: all, plan: plan)
         } catch let error as RunInterrupted {
             progress.stop()
             progress.note("interrupted: run \(runID) is recorded as interrupted")

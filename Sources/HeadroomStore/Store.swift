@@ -24,36 +24,130 @@ public struct StoredRun: Sendable {
 public enum StoreError: Error, CustomStringConvertible {
     case noSuchRun(Int64)
     case cannotOpen(String, String)
+    /// A database that is not a Headroom store (another program's), left exactly as it was.
+    case notAHeadroomStore(String, String)
+    /// A store path whose folder does not exist (only the default `.headroom/` folder is created).
+    case folderMissing(String, folder: String)
+    /// Opened read-only, a Headroom store written before these migrations, which only a write can apply.
+    case olderSchema(String, missing: [String])
 
     public var description: String {
         switch self {
         case .noSuchRun(let id): return "no run with id \(id) in the store"
         case .cannotOpen(let path, let why): return "\(path): cannot open the results store: \(why)"
+        case .notAHeadroomStore(let path, let why):
+            return "\(path): not a Headroom results store (\(why)); it was left unchanged: name a new file or a Headroom store"
+        case .folderMissing(let path, let folder):
+            return "\(path): cannot create the results store: the folder \(folder) does not exist"
+        case .olderSchema(let path, let missing):
+            return "\(path): the results store was written by an older Headroom (it lacks migrations \(missing.joined(separator: ", "))); "
+                + "a command that writes to it (headroom run, baseline save) upgrades it"
         }
     }
 }
 
 public final class Store: @unchecked Sendable {
+    /// How a command may use the store file.
+    public enum OpenMode: Equatable, Sendable {
+        /// For commands that only read: nothing is created, migrated or written (SQLite opens the file read-only,
+        /// abandoned runs are not reaped). A missing or empty file reads as an empty store; a file that is not a
+        /// Headroom store, or one older than this Headroom's schema, is refused.
+        case readOnly
+        /// Creates the file when missing — and its folder only when `createFolder` — refuses a database that is
+        /// not a Headroom store without touching it, and migrates to the latest schema.
+        case readWrite(createFolder: Bool)
+    }
+
     public let dbQueue: DatabaseQueue
     public let path: String
+    public let mode: OpenMode
 
-    /// Opens (creating folders and the file as needed) and migrates to the latest schema.
-    public init(path: String) throws {
+    /// Opens read-write, creating the file (not its folder) as needed, and migrates to the latest schema.
+    public convenience init(path: String) throws {
+        try self.init(path: path, mode: .readWrite(createFolder: false))
+    }
+
+    /// Opens `path` (`:memory:` for a private in-memory store) as `mode` says.
+    public init(path: String, mode: OpenMode) throws {
         self.path = path
+        self.mode = mode
         do {
-            if path != ":memory:" {
-                let dir = (path as NSString).deletingLastPathComponent
-                if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-            }
-            var config = Configuration()
-            config.busyMode = .timeout(10)
-            config.prepareDatabase { db in try db.execute(sql: "PRAGMA foreign_keys = ON") }
-            dbQueue = path == ":memory:" ? try DatabaseQueue(configuration: config)
-                                         : try DatabaseQueue(path: path, configuration: config)
-            try Self.migrator.migrate(dbQueue)
+            dbQueue = try Self.openQueue(path: path, mode: mode)
         } catch let error as DatabaseError {
             throw StoreError.cannotOpen(path, error.message ?? "\(error)")
         }
+    }
+
+    static func configuration(readonly: Bool) -> Configuration {
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        config.readonly = readonly
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA foreign_keys = ON") }
+        return config
+    }
+
+    /// An empty store of the latest schema that lives in memory only.
+    static func emptyQueue() throws -> DatabaseQueue {
+        let queue = try DatabaseQueue(configuration: configuration(readonly: false))
+        try migrator.migrate(queue)
+        return queue
+    }
+
+    static func openQueue(path: String, mode: OpenMode) throws -> DatabaseQueue {
+        if path == ":memory:" { return try emptyQueue() }
+        let fm = FileManager.default
+        switch mode {
+        case .readOnly:
+            let size = (try? fm.attributesOfItem(atPath: path))?[.size] as? Int
+            guard let size, size > 0 else { return try emptyQueue() }  // no store yet: no runs, and nothing created
+            let queue = try DatabaseQueue(path: path, configuration: configuration(readonly: true))
+            switch try queue.read({ db in try recognise(db, path: path) }) {
+            case .empty:
+                return try emptyQueue()
+            case .headroom(let applied):
+                let missing = migrator.migrations.filter { !applied.contains($0) }
+                if !missing.isEmpty { throw StoreError.olderSchema(path, missing: missing) }
+                return queue
+            }
+        case .readWrite(let createFolder):
+            let dir = (path as NSString).deletingLastPathComponent
+            var isDirectory: ObjCBool = false
+            if !dir.isEmpty && !(fm.fileExists(atPath: dir, isDirectory: &isDirectory) && isDirectory.boolValue) {
+                guard createFolder else { throw StoreError.folderMissing(path, folder: dir) }
+                try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            }
+            let queue = try DatabaseQueue(path: path, configuration: configuration(readonly: false))
+            // Recognised in a read, before the migrator runs and outside any write transaction, so another
+            // program's database is refused exactly as it was (no migrations table, no Headroom tables).
+            _ = try queue.read { db in try recognise(db, path: path) }
+            try migrator.migrate(queue)
+            return queue
+        }
+    }
+
+    enum Recognised: Equatable {
+        /// No tables at all (a new or zero-length file), or only an empty migrations table.
+        case empty
+        /// A Headroom store with these migrations applied.
+        case headroom(applied: Set<String>)
+    }
+
+    /// A store is recognised by its migrations table holding Headroom's first migration; anything else with
+    /// tables is another program's database.
+    static func recognise(_ db: Database, path: String) throws -> Recognised {
+        let tables = try String.fetchAll(db, sql: """
+            SELECT name FROM sqlite_master
+            WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'grdb_migrations' ORDER BY name
+            """)
+        let applied = try migrator.appliedIdentifiers(db)
+        if tables.isEmpty && applied.isEmpty { return .empty }
+        guard let first = migrator.migrations.first, applied.contains(first) else {
+            let listed = tables.prefix(5).joined(separator: ", ") + (tables.count > 5 ? ", …" : "")
+            let why = applied.isEmpty ? "it holds tables \(listed) and no Headroom migrations"
+                                      : "its migrations (\(applied.sorted().joined(separator: ", "))) are not Headroom's"
+            throw StoreError.notAHeadroomStore(path, why)
+        }
+        return .headroom(applied: applied)
     }
 
     /// Append-only list of schema migrations.

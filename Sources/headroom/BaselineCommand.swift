@@ -113,7 +113,7 @@ struct BaselineCommand: ParsableCommand {
 
         func run() throws {
             try reportingErrors {
-                let db = try store.open()
+                let db = try store.openReadOnly()
                 let records = try db.baselines()
                 let runs = try records.map { try db.load(runID: $0.runId).run }
                 if json {
@@ -152,7 +152,7 @@ struct BaselineCommand: ParsableCommand {
         func run() throws {
             try reportingErrors {
                 if let output { try FileChecks.requireWritableOutput(output, option: "--output") }
-                let db = try store.open()
+                let db = try store.openReadOnly()
                 let data = try BaselineFile.encode(try db.loadBaseline(named: name))
                 if let output {
                     try FileChecks.writeAtomically(data + Data("\n".utf8), to: output, option: "--output")

@@ -30,7 +30,7 @@ struct HistoryCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let db = try store.open()
+            let db = try store.openReadOnly()
             let runs = try db.runs().filter { scenario == nil || $0.scenarioName == scenario }.prefix(limit)
             let summaries = try db.scenarioHistories().filter { scenario == nil || $0.scenario == scenario }
             if json {

@@ -78,13 +78,19 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The results store (SQLite).", discussion: "Default: $HEADROOM_DB, else .headroom/history.sqlite.", valueName: "path"))
     var db: String?
 
-    var path: String { db ?? ProcessInfo.processInfo.environment["HEADROOM_DB"] ?? ".headroom/history.sqlite" }
+    var path: String { db ?? ProcessInfo.processInfo.environment["HEADROOM_DB"] ?? Self.defaultPath }
 
+    static let defaultPath = ".headroom/history.sqlite"
+
+    /// For commands that write: creates the file, and its folder only when it is the default `.headroom/`.
     func open() throws -> Store {
-        let store = try Store(path: path)
+        let store = try Store(path: path, mode: .readWrite(createFolder: path == Self.defaultPath))
         try store.reapAbandonedRuns()
         return store
     }
+
+    /// For commands that only read: never creates, migrates or writes anything (a missing file reads as no runs).
+    func openReadOnly() throws -> Store { try Store(path: path, mode: .readOnly) }
 }
 
 /// A summary as JSON: median, p95, min, max and the sample count.

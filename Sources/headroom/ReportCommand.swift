@@ -31,7 +31,7 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let db = try store.open()
+            let db = try store.openReadOnly()
             let id: Int64
             if let runID {
                 id = runID

@@ -48,28 +48,30 @@ struct RunCommand: ParsableCommand {
             var loaded = try scenarios.isEmpty ? [catalog.scenario(nil)] : scenarios.map { try catalog.scenario($0) }
             let threads = try threadCounts(self.threads)
             if !threads.isEmpty { for i in loaded.indices { loaded[i].measure.threads = threads } }
+            // Plan input is checked with the scenarios, before the store opens: bad input exits 2 with nothing written.
+            let jobs = try loaded.map { s in
+                try s.plan.map { try PlanJob(settings: $0, catalog: catalog.load(for: s),
+                                             curves: !noReport) }
+            }
             let db = try store.open()
             Interrupt.install()
             let machine = MachineInfo.current()
             let runner = Runner(store: db, progress: Progress(), version: Headroom.version)
             var results: [RunJSON] = []
-            for scenario in loaded {
+            for (scenario, job) in zip(loaded, jobs) {
                 let outcome: RunOutcome
                 do {
-                    outcome = try runner.run(scenario: scenario, workloads: Self.workloads(for: scenario, machine: machine), machine: machine)
+                    outcome = try runner.run(scenario: scenario, workloads: Self.workloads(for: scenario, machine: machine), machine: machine,
+                                             plan: job)
                 } catch is RunInterrupted {
                     throw ExitCode(130)
                 }
                 let stored = try db.load(runID: outcome.runID)
-                // The plan is computed once, from this run's measurements, and stored beside it; the report draws it.
+                // The plan was computed once, from this run's measurements, and stored beside it; the report draws it.
                 var builders = ReportWriter.standardBuilders
-                var computedPlan: PlanResult?
-                if let settings = scenario.plan {
-                    let plan = try PlanSupport.plan(settings, catalog: catalog.load(for: scenario),
-                                                    pricesFile: nil, calibrationRun: stored, leaveOneOut: true, curves: !noReport)
-                    try db.savePlan(runID: outcome.runID, plan)
+                let computedPlan = outcome.plan
+                if let plan = computedPlan {
                     builders.append(PlanningSection(plan: plan))
-                    computedPlan = plan
                 }
                 var reportPath: String?
                 if !noReport {

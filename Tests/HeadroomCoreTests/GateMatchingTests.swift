@@ -39,6 +39,21 @@ final class GateMatchingTests: XCTestCase {
         XCTAssertEqual(pairs([4], [1, 2]), [[4, 1]])
     }
 
+    /// A baseline of 50,000 identical samples against one current sample 30 % worse: not significant, exit 0.
+    func testOneCurrentSampleNeverFailsTheGate() throws {
+        func run(_ values: [Double]) -> [MeasuredCase] {
+            [MeasuredCase(kind: "inference", name: "small", threads: 1, params: ["precision": "f32"],
+                          samples: values.enumerated().map { .init(metric: "peak_rss_bytes", unit: "bytes", repetition: $0.offset, value: $0.element) })]
+        }
+        let out = try Gate.evaluate(baseline: run(Array(repeating: 1e9, count: 50_000)), current: run([1.3e9]), options: GateOptions())
+        XCTAssertEqual(out.rows.map(\.decision.verdict), [.notSignificant])
+        XCTAssertEqual(out.exitCode, 0)
+        let four = try Gate.evaluate(baseline: run(Array(repeating: 1e9, count: 4)), current: run(Array(repeating: 1.3e9, count: 4)),
+                                     options: GateOptions())
+        XCTAssertEqual(four.rows.map(\.decision.verdict), [.regression], "four identical bytes each side: a real change")
+        XCTAssertEqual(four.exitCode, 1)
+    }
+
     func testSameConfigurationPasses() throws {
         let out = try Gate.evaluate(baseline: run(threads: [2], seed: 1), current: run(threads: [2], seed: 2), options: GateOptions())
         // 2 cases × (seconds raw, gflops raw + normalised, weight_gbps raw + normalised).

@@ -81,6 +81,11 @@ final class GateStatisticsTests: XCTestCase {
     func testConstantSamplesGiveAZeroWidthInterval() throws {
         let e = try RatioEstimate.compare(baseline: Array(repeating: 5, count: 200), current: Array(repeating: 5, count: 200))
         XCTAssertEqual([e.lower, e.ratio, e.upper], [1, 1, 1])
+        // The tie-corrected variance of an all-equal pool is 0 up to rounding, which must not go negative.
+        for (n, m) in [(101, 101), (333, 97), (1000, 1000), (4, 30_000)] {
+            let c = try RatioEstimate.compare(baseline: Array(repeating: 7.3, count: n), current: Array(repeating: 7.3, count: m))
+            XCTAssertEqual([c.lower, c.ratio, c.upper], [1, 1, 1], "\(n) × \(m)")
+        }
     }
 
     func testTwentyPercentDropWithTwoPercentNoiseIsARegression() throws {
@@ -140,6 +145,57 @@ final class GateStatisticsTests: XCTestCase {
         let e = try RatioEstimate.compare(baseline: [100, 101, 99], current: [50, 51, 49])
         XCTAssertFalse(e.isBounded)
         XCTAssertEqual(Decision(estimate: e, direction: .higherIsBetter, threshold: 0.05).verdict, .notSignificant)
+    }
+
+    /// 50,000 copies of one value against a single sample: the rank test alone bounds a zero-wide interval
+    /// there, but one sample is fewer than four, so it is not significant whatever its size.
+    func testOneSampleAgainstAHugeConstantBaselineIsNotSignificant() throws {
+        let e = try RatioEstimate.compare(baseline: Array(repeating: 100, count: 50_000), current: [130])
+        XCTAssertEqual(e.ratio, 1.3, accuracy: 1e-12)
+        XCTAssertFalse(e.isBounded)
+        XCTAssertEqual([e.lower, e.upper], [0, .infinity])
+        XCTAssertEqual(Decision(estimate: e, direction: .lowerIsBetter, threshold: 0.05).verdict, .notSignificant)
+        XCTAssertEqual(Decision(estimate: e, direction: .higherIsBetter, threshold: 0.05).verdict, .notSignificant)
+        // Three current samples against many: the rank distribution would allow an interval; the floor does not.
+        XCTAssertGreaterThan(RatioEstimate.criticalRank(n: 3, m: 50, confidence: 0.95), 0)
+        XCTAssertFalse(try RatioEstimate.compare(baseline: (1...50).map { 100 + Double($0) / 100 }, current: [200, 201, 202]).isBounded)
+    }
+
+    /// The boundary: three against three is never significant, four against four can be.
+    func testThreeAgainstThreeAndFourAgainstFour() throws {
+        let three = try RatioEstimate.compare(baseline: [100, 101, 102], current: [200, 201, 202])
+        XCTAssertFalse(three.isBounded)
+        XCTAssertEqual(Decision(estimate: three, direction: .lowerIsBetter, threshold: 0.05).verdict, .notSignificant)
+        let four = try RatioEstimate.compare(baseline: [100, 101, 102, 103], current: [200, 201, 202, 203])
+        XCTAssertTrue(four.isBounded)
+        // K = 1: the interval runs from the smallest to the largest pairwise ratio.
+        XCTAssertEqual(four.lower, 200 / 103, accuracy: 1e-12)
+        XCTAssertEqual(four.upper, 203 / 100, accuracy: 1e-12)
+        XCTAssertEqual(Decision(estimate: four, direction: .lowerIsBetter, threshold: 0.05).verdict, .regression)
+        let fourByThree = try RatioEstimate.compare(baseline: [100, 101, 102, 103], current: [200, 201, 202])
+        XCTAssertFalse(fourByThree.isBounded, "four on one side is not enough when the other has three")
+    }
+
+    /// Identical values on each side with four or more of each: a deterministic change, significant when it
+    /// is one (a zero-width interval at the shift), and "no change" when the values agree.
+    func testZeroSpreadOnBothSidesIsADeterministicChange() throws {
+        let up = try RatioEstimate.compare(baseline: Array(repeating: 100, count: 4), current: Array(repeating: 120, count: 4))
+        XCTAssertEqual(up.lower, 1.2, accuracy: 1e-12)
+        XCTAssertEqual(up.ratio, 1.2, accuracy: 1e-12)
+        XCTAssertEqual(up.upper, 1.2, accuracy: 1e-12)
+        XCTAssertEqual(Decision(estimate: up, direction: .lowerIsBetter, threshold: 0.05).verdict, .regression)
+        XCTAssertEqual(Decision(estimate: up, direction: .higherIsBetter, threshold: 0.05).verdict, .improvement)
+        // Significant but within the threshold: pass.
+        let small = try RatioEstimate.compare(baseline: Array(repeating: 100, count: 6), current: Array(repeating: 101, count: 6))
+        XCTAssertEqual(Decision(estimate: small, direction: .lowerIsBetter, threshold: 0.05).verdict, .pass)
+        // A large constant baseline against four constant samples takes the normal approximation with its tie
+        // correction (200,000 pairs): still a zero-width interval at the shift.
+        let many = try RatioEstimate.compare(baseline: Array(repeating: 100, count: 50_000), current: Array(repeating: 130, count: 4))
+        XCTAssertEqual([many.lower, many.upper].map { ($0 * 1e9).rounded() / 1e9 }, [1.3, 1.3])
+        XCTAssertEqual(Decision(estimate: many, direction: .lowerIsBetter, threshold: 0.05).verdict, .regression)
+        // Three constant samples are still too few.
+        let three = try RatioEstimate.compare(baseline: Array(repeating: 100, count: 3), current: Array(repeating: 120, count: 3))
+        XCTAssertEqual(Decision(estimate: three, direction: .lowerIsBetter, threshold: 0.05).verdict, .notSignificant)
     }
 
     func testNonPositiveOrMissingSamplesAreRefused() {

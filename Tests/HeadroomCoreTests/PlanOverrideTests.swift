@@ -31,7 +31,7 @@ final class PlanOverrideTests: XCTestCase {
     func testABadOverrideGetsTheFileMessage() throws {
         XCTAssertThrowsError(try PlanSettings.read(scenarioText: scenario, file: "w.yaml", overrides: [try PlanOverride("demand.users=lots")],
                                                    catalog: repoCatalog())) { e in
-            XCTAssertEqual("\(e)", "w.yaml with command-line overrides: plan.demand.users: expected a positive integer, got \"lots\"")
+            XCTAssertEqual("\(e)", "w.yaml with command-line overrides: plan.demand.users: expected an integer from 1 to 1000000000000, got \"lots\"")
         }
         XCTAssertThrowsError(try PlanSettings.read(scenarioText: scenario, file: "w.yaml", overrides: [try PlanOverride("demand.user=5")],
                                                    catalog: repoCatalog())) { e in

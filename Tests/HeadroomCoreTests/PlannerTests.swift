@@ -419,7 +419,7 @@ final class PlannerTests: XCTestCase {
 
             """
         XCTAssertEqual(try message(good + "  demand: { users: many, requests_per_user_per_day: 4, prompt_tokens: 8, output_tokens: 8 }\n"),
-                       "x.yaml: plan.demand.users: expected a positive integer, got \"many\"")
+                       "x.yaml: plan.demand.users: expected an integer from 1 to 1000000000000, got \"many\"")
         XCTAssertEqual(try message(good.replacingOccurrences(of: "[h100-sxm]", with: "[h100-sxm, tpu-v9]")
                                     + "  demand: { users: 1, requests_per_user_per_day: 4, prompt_tokens: 8, output_tokens: 8 }\n"),
                        "x.yaml: plan.hardware[1]: expected hardware in the catalog (h100-sxm, h100-pcie, h800, h200, a100-80g, a100-40g, a800, l40s, l4, rtx-4090, rtx-3090, xeon-8480, epyc-9654, local), got \"tpu-v9\"")
@@ -447,11 +447,11 @@ final class PlannerTests: XCTestCase {
         }
         XCTAssertEqual(try broken("hardware.yaml") { $0.replacingOccurrences(of: "memory_gib: 80\n    memory_bandwidth_gbps: 3350\n    interconnect: { kind: nvlink, bandwidth_gbps: 900",
                                                                                with: "memory_gib: lots\n    memory_bandwidth_gbps: 3350\n    interconnect: { kind: nvlink, bandwidth_gbps: 900") },
-                       "hardware.yaml: hardware[0].memory_gib: expected a positive number, got \"lots\"")
+                       "hardware.yaml: hardware[0].memory_gib: expected a positive number of at most 1000000, got \"lots\"")
         XCTAssertEqual(try broken("hardware.yaml") { $0.replacingOccurrences(of: "    source: \"measured at run time", with: "    memory_gib: 16\n    source: \"measured at run time") },
                        "hardware.yaml: hardware[13].memory_gib: unknown key; expected one of id, name, kind, source")
         XCTAssertEqual(try broken("prices.yaml") { $0.replacingOccurrences(of: "on_demand_usd_per_hour: 0.39", with: "on_demand_usd_per_hour: free") },
-                       "prices.yaml: offers[0].on_demand_usd_per_hour: expected a positive number, got \"free\"")
+                       "prices.yaml: offers[0].on_demand_usd_per_hour: expected a positive number of at most 10000000, got \"free\"")
         XCTAssertEqual(try broken("prices.yaml") { $0.replacingOccurrences(of: "hardware: rtx-3090, provider: runpod", with: "hardware: rtx-9090, provider: runpod") },
                        "prices.yaml: offers[0].hardware: expected hardware in the catalog (h100-sxm, h100-pcie, h800, h200, a100-80g, a100-40g, a800, l40s, l4, rtx-4090, rtx-3090, xeon-8480, epyc-9654, local), got \"rtx-9090\"")
         XCTAssertEqual(try broken("models.yaml") { $0.replacingOccurrences(of: "qkv_bias: true", with: "qkv_bias: maybe") },

@@ -48,6 +48,21 @@ final class PlanningSectionTests: XCTestCase {
         XCTAssertTrue(s.html.contains("Model &lt;b&gt;&amp;"))
     }
 
+    /// Figures beyond Int's range are printed from the Double, and a 64-bit user count is printed whole.
+    func testHugeFiguresPrintWithoutTrapping() throws {
+        XCTAssertEqual(PlanTables.money(1e19), "$10000000000000000000")
+        XCTAssertEqual(PlanTables.money(1234.5), "$1235")
+        XCTAssertEqual(Fmt.sig(1e20), "1e+20")
+        XCTAssertEqual(Fmt.sig(-9.5e18), "-9.5e+18")
+        XCTAssertEqual(Fmt.sig(123_456.5), "123457")
+        var p = plan()
+        p.demand.users = 999_999_999_999
+        XCTAssertTrue(PlanTables.preamble(p).contains(": 999999999999 users × 20 requests/day, 200 prompt + 100 output tokens;"),
+                      PlanTables.preamble(p))
+        p.training = [TrainingPlanRow(hardware: "a", flops: 1e38, devices: nil, days: nil, whyNot: "needs 1.4e+10 devices")]
+        XCTAssertTrue(try XCTUnwrap(PlanTables.training(p)).rendered.contains("needs 1.4e+10 devices"))
+    }
+
     func testPlanReportRendersWhenGnuplotIsThere() throws {
         guard Gnuplot.executable() != nil else { throw XCTSkip("gnuplot not installed") }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("plan-\(UUID().uuidString)").path

@@ -39,7 +39,7 @@ final class ConventionsTests: XCTestCase {
     func testOptionErrorsExitTwoWithTheOptionNamed() throws {
         let cases: [([String], String)] = [
             (["hardware", "--bogus"], "Unknown option '--bogus'"),
-            (["whatif", "--users", "-5"], "plan.demand.users: expected a positive integer, got \"-5\""),
+            (["whatif", "--users", "-5"], "plan.demand.users: expected an integer from 1 to 1000000000000, got \"-5\""),
             (["bench", "infer", "--precision", "q4_k_m"], "--precision: expected one of f32 (fp32), f16 (fp16), q8_0 (int8), q4_0 (int4); q4_k_m is a GGUF format"),
             (["bench", "infer", "--threads", "0"], "--threads: expected a thread count from 1 to 256, got 0"),
             (["bench", "finetune", "--method", "qlora"], "qlora"),

@@ -1,6 +1,8 @@
 // `headroom model export` and `model logits` as a user runs them: on a tiny catalog shape written by the test,
 // JSON that parses, and a truncated file refused with exit 2 and its name.
 import Foundation
+import HeadroomEngine
+import HeadroomKernels
 import XCTest
 
 final class ModelCommandTests: XCTestCase {
@@ -75,6 +77,33 @@ final class ModelCommandTests: XCTestCase {
         let missing = try HeadroomCLI.run(["bench", "infer", "--model", "nothere.gguf"], cwd: dir)
         XCTAssertEqual(missing.status, 2)
         XCTAssertTrue(missing.stderr.hasPrefix("headroom: nothere.gguf: open failed"), missing.stderr)
+    }
+
+    /// `model logits` (prefill and decode) and `bench infer` answer a model whose activations turn NaN the same
+    /// way: exit 1, naming the file and the first layer, and no logits printed.
+    func testNonFiniteActivationsExitOneNamingTheLayer() throws {
+        let dir = try workspace()
+        let config = ModelConfig(name: "mini", layers: 2, dim: 64, heads: 4, kvHeads: 2, ffnDim: 96, vocab: 300, context: 64)
+        let base = try ModelWeights.synthetic(config, type: .f32)
+        let named = Dictionary(uniqueKeysWithValues: base.namedTensors.map { ($0.name, $0.matrix) })
+        let bad = try ModelWeights(config: config) { name in
+            guard let m = named[name] else { return nil }
+            guard name == "blk.1.ffn_down.weight" else { return m }
+            var values = m.dequantized()
+            values[10] = .nan
+            return WeightMatrix.quantized(values, type: .f32, rows: m.rows, cols: m.cols)
+        }
+        try GGUFModelExport.write(bad, to: dir.appendingPathComponent("bad.gguf").path)
+        let message = "headroom: bad.gguf: the activations became non-finite (NaN or infinity) in layer 1 (blk.1)\n"
+        for args in [["model", "logits", "--model", "bad.gguf", "--tokens", "1,2,3"],
+                     ["model", "logits", "--model", "bad.gguf", "--tokens", "1,2,3", "--decode", "--json"],
+                     ["bench", "infer", "--model", "bad.gguf", "--precision", "f32", "--prompt-tokens", "4", "--generate-tokens", "2",
+                      "--repetitions", "1"]] {
+            let r = try HeadroomCLI.run(args, cwd: dir)
+            XCTAssertEqual(r.status, 1, "\(args): \(r.stderr)")
+            XCTAssertEqual(r.stderr, message, "\(args)")
+            XCTAssertEqual(r.stdout, "", "\(args)")
+        }
     }
 
     func testDecodePathAgreesWithPrefillInF32() throws {

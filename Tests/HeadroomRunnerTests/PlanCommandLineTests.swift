@@ -66,7 +66,7 @@ final class PlanCommandLineTests: XCTestCase {
         let db = dir.appendingPathComponent("none.sqlite").path
         let r = try cli.run(["whatif", "--db", db, "--users", "many"], cwd: repo)
         XCTAssertEqual(r.status, 2)
-        XCTAssertEqual(r.stderr, "headroom: built-in default scenario with command-line overrides: plan.demand.users: expected a positive integer, got \"many\"\n")
+        XCTAssertEqual(r.stderr, "headroom: built-in default scenario with command-line overrides: plan.demand.users: expected an integer from 1 to 1000000000000, got \"many\"\n")
         XCTAssertEqual(r.stdout, "")
         let bad = dir.appendingPathComponent("bad.yaml")
         try "schema: 1\noffers:\n  - { hardware: l40s, provider: x, devices: 0, on_demand_usd_per_hour: 1, source: s }\n"
@@ -76,6 +76,41 @@ final class PlanCommandLineTests: XCTestCase {
         XCTAssertEqual(p.status, 2)
         XCTAssertEqual(p.stderr, "headroom: \(bad.path): offers[0].devices: expected an integer from 1 to 1024, got \"0\"\n")
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("out").path), "nothing is written")
+    }
+
+    /// A count the reader accepts is printed whole (it was -727379969 through %d); one past the bound exits 2 naming it.
+    func testWhatifUserCountsAtAndBeyondTheBound() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let db = dir.appendingPathComponent("none.sqlite").path
+        let r = try cli.run(["whatif", "--db", db, "--users", "999999999999", "--hardware", "h100-sxm", "--precision", "bf16"], cwd: repo)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains(": 999999999999 users × 40 requests/day"), r.stdout)
+        let big = try cli.run(["whatif", "--db", db, "--users", "9223372036854775807"], cwd: repo)
+        XCTAssertEqual(big.status, 2)
+        XCTAssertEqual(big.stderr, "headroom: built-in default scenario with command-line overrides: plan.demand.users: expected an integer "
+                       + "from 1 to 1000000000000, got \"9223372036854775807\"\n")
+        let inf = try cli.run(["whatif", "--db", db, "--set", "finetune={method: lora, documents: 10, tokens_per_document: 10, epochs: .inf}"],
+                              cwd: repo)
+        XCTAssertEqual(inf.status, 2)
+        XCTAssertTrue(inf.stderr.hasSuffix("plan.finetune.epochs: expected a positive number of at most 1000, got \".inf\"\n"), inf.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: db))
+    }
+
+    /// `run` checks the plan with the scenario: out-of-range plan input exits 2 before the store or a report exists.
+    func testRunWithAnOutOfRangePlanExitsTwoAndWritesNothing() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createSymbolicLink(at: dir.appendingPathComponent("catalog"),
+                                                   withDestinationURL: repo.appendingPathComponent("Scenarios/catalog"))
+        let text = try String(contentsOf: repo.appendingPathComponent("Scenarios/default.yaml"), encoding: .utf8)
+            .replacingOccurrences(of: "users: 2000", with: "users: 9223372036854775807")
+        try text.write(to: dir.appendingPathComponent("big.yaml"), atomically: true, encoding: .utf8)
+        let r = try cli.run(["run", "big.yaml", "--db", "h.sqlite", "--reports", "out"], cwd: dir)
+        XCTAssertEqual(r.status, 2)
+        XCTAssertEqual(r.stderr, "headroom: big.yaml: plan.demand.users: expected an integer from 1 to 1000000000000, got \"9223372036854775807\"\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("h.sqlite").path), "no store")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("out").path), "no report")
     }
 
     func testCatalogCommands() throws {

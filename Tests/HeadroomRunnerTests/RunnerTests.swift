@@ -96,6 +96,53 @@ final class RunnerTests: XCTestCase {
         XCTAssertEqual(try store.runs().first?.status, .failed)
     }
 
+    func planJob() throws -> PlanJob {
+        let catalog = try Catalog.load(directory: HeadroomCLI.repo.appendingPathComponent("Scenarios/catalog").path)
+        let settings = try PlanSettings.read(scenarioText: """
+            plan:
+              model: llama-3.1-8b
+              demand: { users: 2000, requests_per_user_per_day: 40, prompt_tokens: 800, output_tokens: 250 }
+              slo: { ttft_p95_ms: 1000, tpot_p95_ms: 60 }
+              hardware: [l40s, local]
+              precisions: [bf16]
+              tensor_parallel: [1]
+            """, file: "p.yaml", overrides: [], catalog: catalog)
+        return try PlanJob(settings: settings, catalog: catalog, curves: false)
+    }
+
+    func testThePlanIsStoredBeforeTheRunIsComplete() throws {
+        let store = try Store(path: ":memory:")
+        let s = smallScenario()
+        let runner = Runner(store: store, progress: Progress(enabled: false), version: "test")
+        let outcome = try runner.run(scenario: s, workloads: [("probe", ProbeWorkload(settings: s.probe, threads: [1]))], plan: try planJob())
+        let plan = try XCTUnwrap(outcome.plan)
+        XCTAssertEqual(try store.plan(runID: outcome.runID), plan)
+        XCTAssertEqual(try store.load(runID: outcome.runID).run.status, .complete)
+        XCTAssertNotNil(plan.local, "calibrated on the run's own probe")
+    }
+
+    /// Planning that fails after measuring (here: the plan input changed after it was checked) leaves the
+    /// measurements stored, the run failed with the reason, no plan, and an error that is not bad input.
+    func testAPlanThatFailsAfterMeasuringMarksTheRunFailed() throws {
+        let store = try Store(path: ":memory:")
+        let s = smallScenario()
+        let runner = Runner(store: store, progress: Progress(enabled: false), version: "test")
+        var job = try planJob()
+        job.settings.hardware = ["tpu-v9"]
+        XCTAssertThrowsError(try runner.run(scenario: s, workloads: [("probe", ProbeWorkload(settings: s.probe, threads: [1]))], plan: job)) { e in
+            XCTAssertTrue(e is RunPlanningFailed, "\(e)")
+            XCTAssertFalse(e is InputError)
+            XCTAssertTrue("\(e)".hasPrefix("scenario unit: run 1 was measured and stored, but planning its plan: section failed: "), "\(e)")
+            XCTAssertTrue("\(e)".contains("no hardware \"tpu-v9\""), "\(e)")
+        }
+        let run = try XCTUnwrap(store.runs().first)
+        XCTAssertEqual(run.status, .failed)
+        XCTAssertTrue(run.note.contains("planning its plan: section failed"), run.note)
+        XCTAssertEqual(try store.load(runID: run.id!).cases.count, 4, "the measurements stay, flagged")
+        XCTAssertNil(try store.plan(runID: run.id!))
+        XCTAssertTrue(try store.completeRuns().isEmpty)
+    }
+
     func testProbeCoversScenarioThreadsAndAllCores() {
         XCTAssertEqual(Runner.probeThreads(for: smallScenario(threads: [3]), cores: 2), [1, 2, 3])
     }

@@ -21,7 +21,7 @@ func sampleCase(_ name: String, values: [Double]) -> MeasuredCase {
 final class StoreTests: XCTestCase {
     func testMigratesAnEmptyFileAndRoundTripsARun() throws {
         let path = tempPath("h.sqlite")
-        let store = try Store(path: path)
+        let store = try Store(path: path, mode: .readWrite(createFolder: true))
         XCTAssertTrue(FileManager.default.fileExists(atPath: path))
         XCTAssertEqual(try store.appliedMigrations().first, "v1: runs, measurements, samples")
 

@@ -71,7 +71,7 @@ public struct Catalog: Sendable {
         switch name {
         case "models.yaml":
             let root = try doc.mapping(allowed: ["schema", "models"])
-            let schema = try root.required("schema").int(min: 1)
+            let schema = try root.required("schema").int(min: 1, max: Int.max)
             guard schema == 1 else { throw try root.required("schema").fail("schema version 1") }
             var seen = Set<String>()
             let list = try root.required("models").list { field -> ModelShape in
@@ -105,28 +105,28 @@ public struct Catalog: Sendable {
         let m = try field.mapping(allowed: ["id", "name", "layers", "dim", "heads", "kv_heads", "ffn_dim", "vocab",
                                              "context", "rope_theta", "norm_eps", "tied_embeddings", "experts",
                                              "experts_per_token", "qkv_bias", "published_params", "source"])
-        let dim = try m.required("dim").int(min: 1)
-        let heads = try m.required("heads").int(min: 1)
+        let dim = try m.required("dim").int(min: 1, max: CatalogLimits.dim)
+        let heads = try m.required("heads").int(min: 1, max: dim)
         if dim % heads != 0 { throw try m.required("heads").fail("a divisor of dim \(dim)") }
-        let kvHeads = try m.optional("kv_heads")?.int(min: 1) ?? heads
+        let kvHeads = try m.optional("kv_heads")?.int(min: 1, max: heads) ?? heads
         if heads % kvHeads != 0 { throw try m.required("kv_heads").fail("a divisor of heads \(heads)") }
-        let experts = try m.optional("experts")?.int(min: 1) ?? 1
+        let experts = try m.optional("experts")?.int(min: 1, max: CatalogLimits.experts) ?? 1
         let perToken = try m.optional("experts_per_token")?.int(min: 1, max: experts) ?? 1
         var shape = ModelShape(
             id: try m.required("id").identifier("a model id"),
             name: try m.optional("name")?.string() ?? m.required("id").string(),
-            layers: try m.required("layers").int(min: 1),
+            layers: try m.required("layers").int(min: 1, max: CatalogLimits.layers),
             dim: dim, heads: heads, kvHeads: kvHeads,
-            ffnDim: try m.required("ffn_dim").int(min: 1),
-            vocab: try m.required("vocab").int(min: 1),
-            context: try m.required("context").int(min: 1),
-            ropeTheta: try m.optional("rope_theta")?.double(min: 0, exclusiveMin: true) ?? 10_000,
-            normEps: try m.optional("norm_eps")?.double(min: 0, exclusiveMin: true) ?? 1e-5,
+            ffnDim: try m.required("ffn_dim").int(min: 1, max: CatalogLimits.ffnDim),
+            vocab: try m.required("vocab").int(min: 1, max: CatalogLimits.vocab),
+            context: try m.required("context").int(min: 1, max: CatalogLimits.context),
+            ropeTheta: try m.optional("rope_theta")?.double(min: 0, exclusiveMin: true, max: CatalogLimits.ropeTheta) ?? 10_000,
+            normEps: try m.optional("norm_eps")?.double(min: 0, exclusiveMin: true, max: CatalogLimits.normEps) ?? 1e-5,
             tiedEmbeddings: try m.optional("tied_embeddings")?.bool() ?? false,
             experts: experts, expertsPerToken: perToken,
             source: try m.required("source").string())
         shape.qkvBias = try m.optional("qkv_bias")?.bool() ?? false
-        shape.publishedParams = try m.optional("published_params")?.double(min: 0, exclusiveMin: true)
+        shape.publishedParams = try m.optional("published_params")?.double(min: 0, exclusiveMin: true, max: CatalogLimits.publishedParams)
         return shape
     }
 

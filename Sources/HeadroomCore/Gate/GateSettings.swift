@@ -51,7 +51,7 @@ public struct GateSettings: Codable, Equatable, Sendable {
             }
         }
         if let f = m.optional("confidence") {
-            let c = try f.double(min: 0, exclusiveMin: true)
+            let c = try f.double(min: 0, exclusiveMin: true, max: 1)
             guard c >= 0.5 && c < 1 else { throw f.fail("a confidence from 0.5 to below 1, such as 0.95") }
             s.confidence = c
         }

@@ -33,8 +33,18 @@ public struct RatioEstimate: Codable, Equatable, Sendable {
     /// Pairs up to which the critical rank comes from the exact null distribution of U.
     public static let exactLimit = 10_000
 
+    /// Samples each side needs before an interval is computed; with fewer on either side the interval is
+    /// unbounded, so the verdict is "not significant" (the README's rule). Four against four is the smallest
+    /// balanced design with a 95 % interval (P(U = 0) = 1/70). The rank test alone would bound an interval
+    /// for lopsided designs — 50,000 baseline samples against one current sample — whose one or few values
+    /// decide everything; with a baseline of identical values that interval is zero-wide and a single
+    /// sample became a "regression". Zero spread with enough samples on both sides is different: it is a
+    /// deterministic change (bytes, counts), and its zero-width interval at the shift is the right answer.
+    public static let minimumSamples = 4
+
     /// Compares two sample sets. Non-finite values are dropped; a non-positive value has no logarithm
-    /// and is an error, as is an empty set.
+    /// and is an error, as is an empty set. Fewer than `minimumSamples` on a side: the estimate with an
+    /// unbounded interval.
     public static func compare(baseline: [Double], current: [Double], confidence: Double = 0.95) throws -> RatioEstimate {
         precondition(confidence > 0 && confidence < 1, "confidence must lie in (0, 1)")
         let b = baseline.filter(\.isFinite), c = current.filter(\.isFinite)
@@ -45,8 +55,12 @@ public struct RatioEstimate: Codable, Equatable, Sendable {
         let pairs = diffs.count
         let estimate = pairs % 2 == 1 ? diffs.kth((pairs + 1) / 2)
                                       : (diffs.kth(pairs / 2) + diffs.kth(pairs / 2 + 1)) / 2
-        let ties = pairs > exactLimit ? tieSum(x, y) : 0
-        let k = criticalRank(n: x.count, m: y.count, confidence: confidence, tieSum: ties)
+        let k: Int
+        if Swift.min(x.count, y.count) < minimumSamples {
+            k = 0
+        } else {
+            k = criticalRank(n: x.count, m: y.count, confidence: confidence, tieSum: pairs > exactLimit ? tieSum(x, y) : 0)
+        }
         let lo = k >= 1 ? Foundation.exp(diffs.kth(k)) : 0
         let hi = k >= 1 ? Foundation.exp(diffs.kth(pairs + 1 - k)) : .infinity
         return RatioEstimate(ratio: Foundation.exp(estimate), lower: lo, upper: hi, confidence: confidence,
@@ -88,10 +102,10 @@ public struct RatioEstimate: Codable, Equatable, Sendable {
         }
         // Normal approximation with the tie-corrected variance and a continuity correction.
         let nm = Double(pairs), total = Double(n + m)
-        let variance = nm / 12 * ((total + 1) - tieSum / (total * (total - 1)))
+        // A pool of all-equal values has variance 0 in exact arithmetic; rounding can take it a hair below.
+        let variance = Swift.max(0, nm / 12 * ((total + 1) - tieSum / (total * (total - 1))))
         let z = Normal.quantile(1 - alphaHalf)
-        let k = Int((nm / 2 - z * variance.squareRoot() + 0.5).rounded(.down))
-        return max(0, min(k, pairs / 2))
+        return Int(saturating: nm / 2 - z * variance.squareRoot() + 0.5, rounding: .down, into: 0...pairs / 2)
     }
 
     /// Σ (t³ − t) over groups of equal values in the pooled sample (both inputs sorted).

@@ -95,7 +95,9 @@ public enum CostModel {
         let alwaysOn = Double(instances(replicas: replicas, devicesPerReplica: devicesPerReplica, instance: instance)) * rate * sheet.hoursPerMonth
         var autoscaled = 0.0
         for piece in demand.hourly {
-            let need = max(minReplicas, Int((piece.rps / capacityRPS).rounded(.up)))
+            // At most the peak's replicas, which the planner has already checked against PlanLimits.replicas.
+            guard let hourly = Int(checking: piece.rps / capacityRPS, rounding: .up, within: 0...PlanLimits.replicas) else { return nil }
+            let need = max(minReplicas, hourly)
             autoscaled += Double(instances(replicas: need, devicesPerReplica: devicesPerReplica, instance: instance)) * rate
                 * piece.hours * sheet.hoursPerMonth / 24
         }

@@ -138,7 +138,7 @@ public struct HardwareProfile: Codable, Equatable, Sendable {
             memoryGib: Double(machine.memoryBytes) / 1_073_741_824, bandwidthGbps: bw,
             interconnect: Interconnect(kind: "none", bandwidthGbps: 0, latencyUs: 0), devicesPerNode: 1, powerWatts: 0,
             efficiency: efficiency, calibration: calibration,
-            source: "measured: probe sgemm \(Int(gflops.rounded())) GFLOP/s and read \(String(format: "%.1f", bw)) GB/s at \(best.threads) threads; \(machine.cpuModel)")
+            source: "measured: probe sgemm \(String(format: "%.0f", gflops)) GFLOP/s and read \(String(format: "%.1f", bw)) GB/s at \(best.threads) threads; \(machine.cpuModel)")
     }
 
     // MARK: loading
@@ -152,16 +152,14 @@ public struct HardwareProfile: Codable, Equatable, Sendable {
     static func readCatalog(_ doc: YAMLField, inherited: DefaultEfficiency?) throws -> ([HardwareProfile], DefaultEfficiency) {
         let root = try doc.mapping(allowed: ["schema", "default_efficiency", "hardware"])
         let schema = try root.required("schema")
-        guard try schema.int(min: 1) == 1 else { throw schema.fail("schema version 1") }
+        guard try schema.int(min: 1, max: Int.max) == 1 else { throw schema.fail("schema version 1") }
         if let inherited, !root.has("default_efficiency") {
             return (try readProfiles(root, defaults: inherited), inherited)
         }
         let d = try root.required("default_efficiency").mapping(allowed: ["compute", "bandwidth", "training_mfu", "source"])
         func fraction(_ m: YAMLMapping, _ key: String) throws -> Double {
             let f = try m.required(key)
-            let v = try f.double(min: 0, exclusiveMin: true)
-            if v > 1 { throw f.fail("a fraction in (0, 1]") }
-            return v
+            return try f.double(min: CatalogLimits.fractionMin, max: 1)
         }
         let defaults = DefaultEfficiency(
             efficiency: Efficiency(compute: try fraction(d, "compute"), bandwidth: try fraction(d, "bandwidth")),
@@ -200,26 +198,26 @@ public struct HardwareProfile: Codable, Equatable, Sendable {
         let peaksField = try probe.required("peak_tflops")
         let peaks = try peaksField.mapping(allowed: dtypes)
         var peak: [String: Double] = [:]
-        for d in dtypes { if let f = peaks.optional(d) { peak[d] = try f.double(min: 0, exclusiveMin: true) } }
+        for d in dtypes { if let f = peaks.optional(d) { peak[d] = try f.double(min: CatalogLimits.peakTflopsMin, max: CatalogLimits.peakTflops) } }
         if peak["fp32"] == nil { throw peaksField.child("fp32", nil).error("missing; this key is required") }
         let ic = try probe.required("interconnect").mapping(allowed: ["kind", "bandwidth_gbps", "latency_us"])
         var eff = defaults.efficiency
         var calibration = label
         if let e = probe.optional("efficiency") {
             let m = try e.mapping(allowed: ["compute", "bandwidth", "source"])
-            eff = Efficiency(compute: try m.required("compute").double(min: 0, exclusiveMin: true),
-                             bandwidth: try m.required("bandwidth").double(min: 0, exclusiveMin: true))
+            eff = Efficiency(compute: try m.required("compute").double(min: CatalogLimits.fractionMin, max: 1),
+                             bandwidth: try m.required("bandwidth").double(min: CatalogLimits.fractionMin, max: 1))
             calibration = "catalog efficiencies for \(id): \(try m.required("source").string())"
         }
         return HardwareProfile(
             id: id, name: name, kind: kind, peakTflops: peak,
-            memoryGib: try probe.required("memory_gib").double(min: 0, exclusiveMin: true),
-            bandwidthGbps: try probe.required("memory_bandwidth_gbps").double(min: 0, exclusiveMin: true),
+            memoryGib: try probe.required("memory_gib").double(min: 0, exclusiveMin: true, max: CatalogLimits.memoryGib),
+            bandwidthGbps: try probe.required("memory_bandwidth_gbps").double(min: CatalogLimits.bandwidthGbpsMin, max: CatalogLimits.bandwidthGbps),
             interconnect: Interconnect(kind: try ic.required("kind").string(),
-                                       bandwidthGbps: try ic.required("bandwidth_gbps").double(min: 0, exclusiveMin: true),
-                                       latencyUs: try ic.optional("latency_us")?.double(min: 0) ?? 0),
+                                       bandwidthGbps: try ic.required("bandwidth_gbps").double(min: CatalogLimits.bandwidthGbpsMin, max: CatalogLimits.bandwidthGbps),
+                                       latencyUs: try ic.optional("latency_us")?.double(min: 0, max: CatalogLimits.latencyUs) ?? 0),
             devicesPerNode: try probe.required("devices_per_node").int(min: 1, max: 64),
-            powerWatts: try probe.required("power_watts").double(min: 0, exclusiveMin: true),
+            powerWatts: try probe.required("power_watts").double(min: 0, exclusiveMin: true, max: CatalogLimits.powerWatts),
             efficiency: eff, trainingMFU: defaults.trainingMFU, calibration: calibration, source: source)
     }
 }

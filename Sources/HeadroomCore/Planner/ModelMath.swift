@@ -92,10 +92,10 @@ public enum MemoryModel {
         let workspace = workspaceBytes(m, p, tokens: chunkTokens, sequences: maxBatchCap, tp: tp)
         let perSeq = kvBytesPerTokenPerDevice(m, p, tp: tp) * Double(contextTokens)
         let budget = usable - weights - workspace
-        let maxBatch = budget > 0 ? min(maxBatchCap, Int((budget / perSeq).rounded(.down))) : 0
+        let maxBatch = budget > 0 ? Int(saturating: budget / perSeq, rounding: .down, into: 0...maxBatchCap) : 0
         var why: String?
         if maxBatch < 1 {
-            why = String(format: "weights %.1f GiB + workspace %.1f GiB + KV for one %d-token request %.2f GiB exceed %.1f GiB usable (90%% of %.0f GiB) per device at tp=%d",
+            why = String(format: "weights %.1f GiB + workspace %.1f GiB + KV for one %ld-token request %.2f GiB exceed %.1f GiB usable (90%% of %.0f GiB) per device at tp=%ld",
                          weights / gib, workspace / gib, contextTokens, perSeq / gib, usable / gib, deviceBytes / gib, tp)
         }
         return Serving(deviceBytes: deviceBytes, usableBytes: usable, weightBytes: weights, workspaceBytes: workspace,

@@ -27,13 +27,15 @@ public struct PlanSettings: Sendable {
 
         let d = try m.required("demand").mapping(allowed: ["users", "requests_per_user_per_day", "peak_to_mean", "hourly_profile",
                                                             "prompt_tokens", "output_tokens"])
-        var demand = Demand(users: try d.required("users").int(min: 1),
-                            requestsPerUserPerDay: try d.required("requests_per_user_per_day").double(min: 0, exclusiveMin: true),
-                            peakToMean: try d.optional("peak_to_mean")?.double(min: 1) ?? 1,
-                            promptTokens: try d.required("prompt_tokens").int(min: 1),
-                            outputTokens: try d.required("output_tokens").int(min: 1))
+        // Every bound is in PlanLimits, with why it is safe.
+        var demand = Demand(users: try d.required("users").int(min: 1, max: PlanLimits.users),
+                            requestsPerUserPerDay: try d.required("requests_per_user_per_day")
+                                .double(min: 0, exclusiveMin: true, max: PlanLimits.requestsPerUserPerDay),
+                            peakToMean: try d.optional("peak_to_mean")?.double(min: 1, max: PlanLimits.peakToMean) ?? 1,
+                            promptTokens: try d.required("prompt_tokens").int(min: 1, max: PlanLimits.tokensPerRequest),
+                            outputTokens: try d.required("output_tokens").int(min: 1, max: PlanLimits.tokensPerRequest))
         if let f = d.optional("hourly_profile") {
-            let profile = try f.list { try $0.double(min: 0) }
+            let profile = try f.list { try $0.double(min: 0, max: PlanLimits.hourlyWeight) }
             if profile.count != 24 { throw f.fail("a list of 24 non-negative numbers (one per hour)") }
             if profile.reduce(0, +) <= 0 { throw f.fail("at least one hour with a positive weight") }
             if d.has("peak_to_mean") { throw f.error("give either hourly_profile or peak_to_mean, not both") }
@@ -44,8 +46,8 @@ public struct PlanSettings: Sendable {
         }
 
         let s = try m.required("slo").mapping(allowed: ["ttft_p95_ms", "tpot_p95_ms"])
-        let slo = SLO(ttftP95: try s.required("ttft_p95_ms").double(min: 0, exclusiveMin: true) / 1000,
-                      tpotP95: try s.required("tpot_p95_ms").double(min: 0, exclusiveMin: true) / 1000)
+        let slo = SLO(ttftP95: try s.required("ttft_p95_ms").double(min: 0, exclusiveMin: true, max: PlanLimits.sloMs) / 1000,
+                      tpotP95: try s.required("tpot_p95_ms").double(min: 0, exclusiveMin: true, max: PlanLimits.sloMs) / 1000)
 
         let hwField = try m.required("hardware")
         if catalog.hardware.isEmpty {
@@ -75,10 +77,11 @@ public struct PlanSettings: Sendable {
             let ft = try f.mapping(allowed: ["method", "rank", "documents", "tokens_per_document", "epochs", "seq_len", "micro_batch",
                                              "checkpointing"])
             let method = MemoryModel.Method(rawValue: try ft.required("method").oneOf(MemoryModel.Method.allCases.map(\.rawValue)))!
-            let tpd = try ft.required("tokens_per_document").int(min: 1)
+            let tpd = try ft.required("tokens_per_document").int(min: 1, max: PlanLimits.tokensPerRequest)
             finetune = FineTuneSettings(method: method, rank: try ft.optional("rank")?.int(min: 1, max: 1024) ?? 8,
-                                        documents: try ft.required("documents").int(min: 1), tokensPerDocument: tpd,
-                                        epochs: try ft.required("epochs").double(min: 0, exclusiveMin: true),
+                                        documents: try ft.required("documents").int(min: 1, max: PlanLimits.documents),
+                                        tokensPerDocument: tpd,
+                                        epochs: try ft.required("epochs").double(min: 0, exclusiveMin: true, max: PlanLimits.epochs),
                                         seqLen: try ft.optional("seq_len")?.int(min: 1, max: model.context) ?? min(tpd, model.context),
                                         microBatch: try ft.optional("micro_batch")?.int(min: 1, max: 1024) ?? 1,
                                         checkpointing: try ft.optional("checkpointing")?.bool() ?? true)
@@ -86,8 +89,8 @@ public struct PlanSettings: Sendable {
         var training: TrainingSettings?
         if let f = m.optional("training") {
             let t = try f.mapping(allowed: ["tokens", "days"])
-            training = TrainingSettings(tokens: try t.required("tokens").double(min: 0, exclusiveMin: true),
-                                        days: try t.required("days").double(min: 0, exclusiveMin: true))
+            training = TrainingSettings(tokens: try t.required("tokens").double(min: 0, exclusiveMin: true, max: PlanLimits.trainingTokens),
+                                        days: try t.required("days").double(min: PlanLimits.trainingDaysMin, max: PlanLimits.trainingDays))
         }
         return PlanSettings(model: model, demand: demand, slo: slo, hardware: hardware, precisions: precisions, tensorParallel: tp,
                             minReplicas: try m.optional("min_replicas")?.int(min: 0, max: 10_000) ?? 1, pricing: pricing,

@@ -113,11 +113,18 @@ public struct FineTunePlanRow: Codable, Equatable, Sendable {
 public struct TrainingPlanRow: Codable, Equatable, Sendable {
     public var hardware: String
     public var flops: Double
-    /// Devices to finish in the requested days at the training MFU.
-    public var devices: Int
-    public var days: Double
+    /// Devices to finish in the requested days at the training MFU (nil, with `whyNot`, beyond `PlanLimits.devices`).
+    public var devices: Int?
+    public var days: Double?
     public var usd: Double?
     public var provider: String?
+    public var whyNot: String?
+
+    public init(hardware: String, flops: Double, devices: Int?, days: Double?, usd: Double? = nil, provider: String? = nil,
+                whyNot: String? = nil) {
+        self.hardware = hardware; self.flops = flops; self.devices = devices; self.days = days; self.usd = usd
+        self.provider = provider; self.whyNot = whyNot
+    }
 }
 
 public struct Recommendation: Codable, Equatable, Sendable {
@@ -241,7 +248,14 @@ public struct Planner: Sendable {
             return c
         }
         let peak = input.demand.peakRequestsPerSecond
-        c.replicas = max(input.minReplicas, Int((peak / cap * (1 - 1e-9)).rounded(.up)))
+        let needed = peak / cap * (1 - 1e-9)
+        guard let replicas = Int(checking: needed, rounding: .up, within: 0...PlanLimits.replicas) else {
+            c.fits = false
+            c.whyNot = String(format: "needs %.3g replicas for the peak of %.3g req/s at %.3g req/s each, more than the %@ the planner sizes",
+                              needed, peak, cap, String(PlanLimits.replicas))
+            return c
+        }
+        c.replicas = max(input.minReplicas, replicas)
         c.meetsSlo = true
         if let at = servingModel.load(perf, requestsPerSecond: peak / Double(c.replicas), outputTokens: input.demand.outputTokens) {
             c.predictedTtftP95Ms = at.ttftP95Seconds * 1000
@@ -357,7 +371,13 @@ public struct Planner: Sendable {
         return input.hardware.compactMap { h in
             guard let peak = h.peakFLOPs(.bf16) ?? h.peakFLOPs(.fp16) else { return nil }
             let perDevicePerDay = peak * h.trainingMFU * 86_400
-            let devices = max(1, Int((flops / (perDevicePerDay * tr.days)).rounded(.up)))
+            let needed = flops / (perDevicePerDay * tr.days)
+            guard let n = Int(checking: needed, rounding: .up, within: 0...PlanLimits.devices) else {
+                return TrainingPlanRow(hardware: h.id, flops: flops, devices: nil, days: nil,
+                                       whyNot: String(format: "needs %.3g devices to finish in %g days, more than the %@ the planner sizes",
+                                                      needed, tr.days, String(PlanLimits.devices)))
+            }
+            let devices = max(1, n)
             let days = flops / (perDevicePerDay * Double(devices))
             var row = TrainingPlanRow(hardware: h.id, flops: flops, devices: devices, days: days)
             if let sheet = input.prices, let cost = sheet.hourly(hardware: h.id, devices: devices, mode: input.pricing) {
@@ -377,7 +397,8 @@ public struct Planner: Sendable {
             var points: [CostCurve.Point] = []
             for f in factors {
                 var scaled = input
-                scaled.demand.users = max(1, Int((Double(input.demand.users) * f).rounded()))
+                scaled.demand.users = Int(saturating: Double(input.demand.users) * f, rounding: .toNearestOrAwayFromZero,
+                                          into: 1...PlanLimits.users * 8)
                 var best: Candidate?
                 for p in input.precisions {
                     for tp in input.tensorParallel {

@@ -132,7 +132,7 @@ public struct PriceSheet: Codable, Equatable, Sendable {
     static func read(_ doc: YAMLField, file: String, hardware: [HardwareProfile]) throws -> PriceSheet {
         let root = try doc.mapping(allowed: topLevelKeys)
         let schema = try root.required("schema")
-        guard try schema.int(min: 1) == 1 else { throw schema.fail("schema version 1") }
+        guard try schema.int(min: 1, max: Int.max) == 1 else { throw schema.fail("schema version 1") }
         if let c = root.optional("currency") { _ = try c.oneOf(["USD"]) }
         let known = hardware.map(\.id)
         func hardwareID(_ f: YAMLField) throws -> String {
@@ -141,13 +141,13 @@ public struct PriceSheet: Codable, Equatable, Sendable {
             return id
         }
         var sheet = PriceSheet(file: file, offers: [])
-        if let f = root.optional("hours_per_month") { sheet.hoursPerMonth = try f.double(min: 0, exclusiveMin: true) }
+        if let f = root.optional("hours_per_month") { sheet.hoursPerMonth = try f.double(min: PriceLimits.hoursPerMonthMin, max: PriceLimits.hoursPerMonth) }
         if let f = root.optional("pricing") { sheet.pricing = PricingMode(rawValue: try f.oneOf(PricingMode.allCases.map(\.rawValue)))! }
-        if let f = root.optional("amortisation_months") { sheet.amortisationMonths = try f.double(min: 0, exclusiveMin: true) }
+        if let f = root.optional("amortisation_months") { sheet.amortisationMonths = try f.double(min: PriceLimits.amortisationMonthsMin, max: PriceLimits.amortisationMonths) }
         if let p = root.optional("power") {
             let m = try p.mapping(allowed: ["usd_per_kwh", "pue", "source"])
-            sheet.usdPerKWh = try m.required("usd_per_kwh").double(min: 0)
-            sheet.pue = try m.optional("pue")?.double(min: 1) ?? 1
+            sheet.usdPerKWh = try m.required("usd_per_kwh").double(min: 0, max: PriceLimits.usdPerKWh)
+            sheet.pue = try m.optional("pue")?.double(min: 1, max: PriceLimits.pue) ?? 1
             sheet.powerSource = try m.required("source").string()
         }
         sheet.offers = try root.required("offers").list { f -> Offer in
@@ -156,9 +156,9 @@ public struct PriceSheet: Codable, Equatable, Sendable {
             let devices = try m.required("devices").int(min: 1, max: 1024)
             var offer = Offer(hardware: try hardwareID(m.required("hardware")), provider: try m.required("provider").string(),
                          devices: devices,
-                         onDemandUSDPerHour: try m.required("on_demand_usd_per_hour").double(min: 0, exclusiveMin: true),
-                         spotUSDPerHour: try m.optional("spot_usd_per_hour")?.double(min: 0, exclusiveMin: true),
-                         committedUSDPerHour: try m.optional("committed_usd_per_hour")?.double(min: 0, exclusiveMin: true),
+                         onDemandUSDPerHour: try m.required("on_demand_usd_per_hour").double(min: 0, exclusiveMin: true, max: PriceLimits.usdPerHour),
+                         spotUSDPerHour: try m.optional("spot_usd_per_hour")?.double(min: 0, exclusiveMin: true, max: PriceLimits.usdPerHour),
+                         committedUSDPerHour: try m.optional("committed_usd_per_hour")?.double(min: 0, exclusiveMin: true, max: PriceLimits.usdPerHour),
                          source: try m.required("source").string())
             if let mf = m.optional("max_devices") {
                 let mx = try mf.int(min: devices, max: 1024)
@@ -171,7 +171,7 @@ public struct PriceSheet: Codable, Equatable, Sendable {
             sheet.onPrem = try f.list(nonEmpty: false) { f -> OnPrem in
                 let m = try f.mapping(allowed: ["hardware", "purchase_usd_per_device", "source"])
                 return OnPrem(hardware: try hardwareID(m.required("hardware")),
-                              purchaseUSDPerDevice: try m.required("purchase_usd_per_device").double(min: 0, exclusiveMin: true),
+                              purchaseUSDPerDevice: try m.required("purchase_usd_per_device").double(min: 0, exclusiveMin: true, max: PriceLimits.purchaseUSD),
                               source: try m.required("source").string())
             }
         }

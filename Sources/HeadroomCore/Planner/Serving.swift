@@ -76,14 +76,15 @@ public struct QueueingServingModel: ServingModel {
         var n = 1.0
         var step = r.decodeStepSeconds(1)
         for _ in 0..<100 {
-            let b = min(r.maxBatch, max(1, Int(n.rounded(.up))))
+            let b = Int(saturating: n, rounding: .up, into: 1...r.maxBatch)
             step = r.decodeStepSeconds(b)
             let next = lambda * O * step / (1 - rho)
-            if next > Double(r.maxBatch) { return nil }
+            // NaN compares false with everything: refuse it here rather than carry it into the batch size.
+            if !(next <= Double(r.maxBatch)) { return nil }
             if abs(next - n) < 1e-6 * max(1, n) { n = next; break }
             n = next
         }
-        let b = min(r.maxBatch, max(1, Int(n.rounded(.up))))
+        let b = Int(saturating: n, rounding: .up, into: 1...r.maxBatch)
         step = r.decodeStepSeconds(b)
         let meanWait = rho * S / (2 * (1 - rho))
         let wait95 = rho > 0.05 ? (meanWait / rho) * log(rho / 0.05) : 0

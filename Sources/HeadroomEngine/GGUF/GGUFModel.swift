@@ -63,6 +63,7 @@ extension ModelWeights {
             let lookup = (tied && name == Name.output) ? Name.tokenEmbedding : name
             return try file.tensor(named: lookup).map(matrix)
         }
+        self.file = file.path
     }
 
     /// Opens, validates and loads `path` (see `init(gguf:)`).

@@ -1,0 +1,70 @@
+// A scenario's `plan:` section made ready to plan: the price sheet loaded, the hardware catalog and
+// every hardware id checked. `headroom run` prepares it before it measures anything, so bad plan input
+// stops with exit 2 and nothing written; after measuring it plans from the run's own calibration before
+// the run is marked complete (see `Runner.run`). `plan` and `whatif` use the same path.
+import Foundation
+import HeadroomCore
+import HeadroomStore
+
+public struct PlanJob: Sendable {
+    /// Checked by `init`; a caller that changes it afterwards gets its errors from `plan` instead.
+    public var settings: PlanSettings
+    public let catalog: Catalog
+    /// The sheet the plan prices with: `--prices`, else the catalog's prices.yaml (nil: no prices).
+    public let prices: PriceSheet?
+    public let defaults: DefaultEfficiency
+    /// Whether the plan computes the report's curves (cost against users, latency against load, batch).
+    public var curves: Bool
+
+    /// Loads what the plan needs and checks it; throws `InputError` naming the file and key.
+    public init(settings: PlanSettings, catalog: Catalog, pricesFile: String? = nil, curves: Bool = true) throws {
+        guard let defaults = catalog.defaultEfficiency else {
+            throw InputError(file: (catalog.directory as NSString).appendingPathComponent("hardware.yaml"), path: "",
+                             message: "cannot read the file (missing): the planner needs the hardware catalog")
+        }
+        self.settings = settings; self.catalog = catalog; self.defaults = defaults; self.curves = curves
+        prices = try pricesFile.map { try PriceSheet.load($0, hardware: catalog.hardware) } ?? catalog.prices
+        // Every hardware id resolves (a scenario read against another catalog could name one this one lacks).
+        _ = try settings.input(catalog: catalog, prices: prices, local: nil, calibration: nil)
+    }
+
+    /// Plans; `calibrationRun` (when there is one) provides this machine's probe figures and the
+    /// measurements its efficiencies are fitted to. `leaveOneOut` also checks each measurement against a
+    /// fit made without it (slower: off for what-if).
+    public func plan(calibrationRun: StoredRun?, leaveOneOut: Bool) throws -> PlanResult {
+        var local: HardwareProfile?
+        var calibration: CalibrationResult?
+        if let run = calibrationRun, let machine = run.machine {
+            let probe = ProbeFigures(cases: run.cases)
+            let points = Calibration.points(cases: run.cases, probe: probe, models: catalog.models)
+            let cal = Calibration.calibrate(points, fallback: defaults.efficiency,
+                                            fallbackLabel: "local uses the default efficiencies", leaveOneOut: leaveOneOut)
+            calibration = cal
+            local = HardwareProfile.local(probe: probe, machine: machine, efficiency: cal.efficiency,
+                                          calibration: "\(cal.label) (run \(run.run.id ?? 0))")
+            local?.trainingMFU = defaults.trainingMFU
+        }
+        let (input, skipped) = try settings.input(catalog: catalog, prices: prices, local: local, calibration: calibration)
+        var result = Planner().plan(input, curves: curves)
+        result.skipped = skipped
+        result.catalogFiles = catalog.files
+        if calibrationRun != nil && local == nil && settings.hardware.contains("local") {
+            result.skipped["local"] = "the run used for calibration has no probe figures"
+        }
+        return result
+    }
+}
+
+/// A run whose measurements are stored but whose plan failed: the run is recorded as failed (its note
+/// says why) and the command exits 1 — a failure while running, not bad input, which `PlanJob` refused
+/// before measuring.
+public struct RunPlanningFailed: Error, CustomStringConvertible {
+    public var runID: Int64
+    public var scenario: String
+    public var reason: String
+
+    public var description: String {
+        "scenario \(scenario): run \(runID) was measured and stored, but planning its plan: section failed: \(reason); "
+            + "the run is recorded as failed"
+    }
+}
