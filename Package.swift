@@ -26,6 +26,8 @@ let package = Package(
             cSettings: [.unsafeFlags(["-O3", "-fno-strict-aliasing"])]
         ),
         .target(name: "HeadroomKernels", dependencies: ["CBLAS", "CKernels"]),
+        // The serving scheduler's policy as pure logic, shared by the engine and the simulator: no dependencies.
+        .target(name: "HeadroomScheduling"),
         .target(name: "HeadroomEngine", dependencies: ["HeadroomKernels"]),
         .target(name: "HeadroomCore", dependencies: ["Yams"]),
         .target(name: "HeadroomStore", dependencies: ["HeadroomCore", .product(name: "GRDB", package: "GRDB.swift")]),
@@ -42,6 +44,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "HeadroomKernelsTests", dependencies: ["HeadroomKernels", "CKernels"]),
+        .testTarget(name: "HeadroomSchedulingTests", dependencies: ["HeadroomScheduling"]),
         .testTarget(name: "HeadroomEngineTests", dependencies: ["HeadroomEngine", "HeadroomKernels"]),
         .testTarget(name: "HeadroomCoreTests", dependencies: ["HeadroomCore"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HeadroomStoreTests", dependencies: ["HeadroomStore", "HeadroomCore"]),
