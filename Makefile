@@ -64,7 +64,7 @@ VOCAB_DIR     := .cache/llama-vocab
 VOCAB_PYPKG   := llama-cpp-python
 VOCAB_VERSION := 0.3.36
 VOCAB_SDIST   := $(VOCAB_DIR)/sdist/llama_cpp_python-$(VOCAB_VERSION).tar.gz
-VOCAB_NAMES   := llama-spm llama-bpe qwen2 gpt-2 phi-3
+VOCAB_NAMES   := llama-spm llama-bpe qwen2 gpt-2 phi-3 starcoder refact command-r mpt
 VOCAB_FILES   := $(foreach v,$(VOCAB_NAMES),$(foreach e,gguf gguf.inp gguf.out,$(VOCAB_DIR)/ggml-vocab-$(v).$(e)))
 vocab-fixtures:
 	@for f in $(VOCAB_FILES); do [ -f $$f ] || missing=1; done; [ -z "$$missing" ] && exit 0; \

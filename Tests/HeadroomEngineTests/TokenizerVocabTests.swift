@@ -16,6 +16,11 @@ final class TokenizerVocabTests: XCTestCase {
     func testLlamaBPE() throws { try checkVocabulary("llama-bpe", kind: .bpe, roundTrips: false) }
     func testQwen2() throws { try checkVocabulary("qwen2", kind: .bpe, roundTrips: true) }
     func testGPT2() throws { try checkVocabulary("gpt-2", kind: .bpe, roundTrips: false) }
+    // The smollm expressions (each digit apart, then GPT-2's) under three of their names, and GPT-2's under MPT's.
+    func testStarcoder() throws { try checkVocabulary("starcoder", kind: .bpe, roundTrips: false) }
+    func testRefact() throws { try checkVocabulary("refact", kind: .bpe, roundTrips: false) }
+    func testCommandR() throws { try checkVocabulary("command-r", kind: .bpe, roundTrips: false) }
+    func testMPT() throws { try checkVocabulary("mpt", kind: .bpe, roundTrips: false) }
 
     /// One case of a vocabulary's test file: the text and the ids llama.cpp produced for it.
     struct Case {
