@@ -40,7 +40,7 @@ final class TokenizerVocabTests: XCTestCase {
             let next = input.range(of: separator, in: position..<input.endIndex)
             let end = next?.lowerBound ?? input.endIndex
             guard let text = String(data: input[position..<end], encoding: .utf8) else {
-                throw XCTSkip("\(path).inp case \(texts.count) is not UTF-8")
+                throw GGUFError(path: path + ".inp", problem: .invalidInput("case \(texts.count) is not UTF-8"))
             }
             texts.append(text)
             guard let next else { break }
@@ -49,10 +49,14 @@ final class TokenizerVocabTests: XCTestCase {
         var lines = output.components(separatedBy: "\n")
         if lines.last == "" { lines.removeLast() }  // getline does not yield the empty tail after the last newline
         XCTAssertEqual(texts.count, lines.count, "\(path): .inp has \(texts.count) cases but .out has \(lines.count) lines")
-        return zip(texts, lines).map { text, line in
-            let ids = line.split(separator: " ", omittingEmptySubsequences: true)
-                .compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-            return Case(text: text, expected: ids)
+        return try zip(texts, lines).enumerated().map { i, pair in
+            let ids = try pair.1.split(separator: " ", omittingEmptySubsequences: true).map { field -> Int32 in
+                guard let id = Int32(field.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+                    throw GGUFError(path: path + ".out", problem: .invalidInput("line \(i + 1): \"\(field)\" is not a token id"))
+                }
+                return id
+            }
+            return Case(text: pair.0, expected: ids)
         }
     }
 
