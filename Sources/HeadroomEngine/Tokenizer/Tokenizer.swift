@@ -47,8 +47,10 @@ public struct Tokenizer: Sendable {
     public var endOfGeneration: Set<Int32> { vocab.endOfGeneration }
 
     /// The token's text exactly as the vocabulary stores it (with "▁" or GPT-2 byte characters).
+    /// `id` must be in `0..<vocabularySize`.
     public func text(of id: Int32) -> String {
-        String(decoding: vocab.texts[Int(id)], as: UTF8.self)
+        precondition(id >= 0 && Int(id) < vocab.texts.count, "token id \(id) is outside the vocabulary of \(vocab.texts.count)")
+        return String(decoding: vocab.texts[Int(id)], as: UTF8.self)
     }
 
     // MARK: - Encoding
