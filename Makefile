@@ -7,7 +7,7 @@ APT_PKGS  := libopenblas-dev libsqlite3-dev gnuplot-nox pkg-config
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN       := .build/release/headroom
 
-.PHONY: all deps build run test bench clean vocab-fixtures
+.PHONY: all deps build run test bench clean
 
 all: build
 
@@ -66,6 +66,7 @@ VOCAB_VERSION := 0.3.36
 VOCAB_SDIST   := $(VOCAB_DIR)/sdist/llama_cpp_python-$(VOCAB_VERSION).tar.gz
 VOCAB_NAMES   := llama-spm llama-bpe qwen2 gpt-2 phi-3 starcoder refact command-r mpt
 VOCAB_FILES   := $(foreach v,$(VOCAB_NAMES),$(foreach e,gguf gguf.inp gguf.out,$(VOCAB_DIR)/ggml-vocab-$(v).$(e)))
+.PHONY: vocab-fixtures
 vocab-fixtures:
 	@for f in $(VOCAB_FILES); do [ -f $$f ] || missing=1; done; [ -z "$$missing" ] && exit 0; \
 	mkdir -p $(VOCAB_DIR)/sdist; \
