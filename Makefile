@@ -29,7 +29,7 @@ build: deps
 run: build
 	$(BIN) run $(SCENARIO)
 
-test: deps
+test: deps vocab-fixtures
 	$(SWIFT) test
 
 # The inference benchmark on `small`, 2 threads: decode at batch 1 in every precision and prefill
@@ -71,3 +71,26 @@ catalog:
 
 clean:
 	rm -rf .build .headroom
+
+# llama.cpp's tokenizer test vocabularies (models/ggml-vocab-*.gguf with their .inp/.out pairs), taken from
+# the llama-cpp-python source package into an ignored cache; does nothing once they are there. Only this
+# package is forced to source (--no-binary :all: would also build its build dependencies, cmake
+# among them, from source just to read its metadata).
+VOCAB_DIR     := .cache/llama-vocab
+VOCAB_PYPKG   := llama-cpp-python
+VOCAB_VERSION := 0.3.36
+VOCAB_SDIST   := $(VOCAB_DIR)/sdist/llama_cpp_python-$(VOCAB_VERSION).tar.gz
+VOCAB_NAMES   := llama-spm llama-bpe qwen2 gpt-2 phi-3 starcoder refact command-r mpt
+VOCAB_FILES   := $(foreach v,$(VOCAB_NAMES),$(foreach e,gguf gguf.inp gguf.out,$(VOCAB_DIR)/ggml-vocab-$(v).$(e)))
+.PHONY: vocab-fixtures
+vocab-fixtures:
+	@for f in $(VOCAB_FILES); do [ -f $$f ] || missing=1; done; [ -z "$$missing" ] && exit 0; \
+	mkdir -p $(VOCAB_DIR)/sdist; \
+	if [ ! -f $(VOCAB_SDIST) ]; then \
+	  echo "make: downloading $(VOCAB_PYPKG) $(VOCAB_VERSION) (source) for llama.cpp's vocabulary tests" >&2; \
+	  python3 -m pip download -q --no-deps --no-binary $(VOCAB_PYPKG) $(VOCAB_PYPKG)==$(VOCAB_VERSION) -d $(VOCAB_DIR)/sdist || exit 1; \
+	fi; \
+	echo "make: extracting models/ggml-vocab-*.gguf* into $(VOCAB_DIR)" >&2; \
+	tar -xzf $(VOCAB_SDIST) -C $(VOCAB_DIR) --strip-components=4 --wildcards \
+	  'llama_cpp_python-$(VOCAB_VERSION)/vendor/llama.cpp/models/ggml-vocab-*.gguf*' || exit 1; \
+	for f in $(VOCAB_FILES); do [ -f $$f ] || { echo "make: $$f is not in $(VOCAB_PYPKG) $(VOCAB_VERSION)" >&2; exit 1; }; done

@@ -54,6 +54,10 @@ public struct GGUFError: Error, CustomStringConvertible, Equatable, Sendable {
         case wrongTensorShape(tensor: String, expected: [Int], found: [Int])
         /// The writer was handed something it cannot encode (mismatched sizes, bad names, mixed arrays).
         case invalidInput(String)
+        /// A tokenizer key holds a value Headroom does not implement (`tokenizer.ggml.model`, `tokenizer.ggml.pre`).
+        case unsupportedTokenizer(key: String, value: String, supported: [String])
+        /// A tokenizer key is malformed: `index` is the array element at fault, when one is.
+        case invalidTokenizer(key: String, index: Int?, reason: String)
 
         public var description: String {
             switch self {
@@ -119,6 +123,11 @@ public struct GGUFError: Error, CustomStringConvertible, Equatable, Sendable {
                 return "tensor \(tensor) has dims \(found), expected \(expected)"
             case let .invalidInput(reason):
                 return reason
+            case let .unsupportedTokenizer(key, value, supported):
+                return "metadata \(key) is \"\(value)\", which Headroom's tokenizer does not implement; supported: "
+                    + supported.joined(separator: ", ")
+            case let .invalidTokenizer(key, index, reason):
+                return "metadata \(key)\(index.map { "[\($0)]" } ?? ""): \(reason)"
             }
         }
     }
