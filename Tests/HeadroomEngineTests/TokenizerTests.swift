@@ -340,3 +340,15 @@ final class TokenizerTests: XCTestCase {
         XCTAssertEqual(file.metadata.string("tokenizer.ggml.model"), "llama")
     }
 }
+
+extension TokenizerTests {
+    /// Ids can come from a client: one outside the vocabulary decodes to U+FFFD instead of stopping the process.
+    func testIdsOutsideTheVocabularyDecodeToTheReplacementCharacter() throws {
+        let tokenizer = try self.tokenizer(Self.spmMetadata())
+        let n = Int32(tokenizer.vocabularySize)
+        XCTAssertEqual(tokenizer.piece(for: n), [0xEF, 0xBF, 0xBD])
+        XCTAssertEqual(tokenizer.piece(for: -1), [0xEF, 0xBF, 0xBD])
+        XCTAssertEqual(tokenizer.text(of: Int32.max), "\u{FFFD}")
+        XCTAssertTrue(tokenizer.decode([n, -5]).allSatisfy { $0 == "\u{FFFD}" })
+    }
+}

@@ -47,9 +47,9 @@ public struct Tokenizer: Sendable {
     public var endOfGeneration: Set<Int32> { vocab.endOfGeneration }
 
     /// The token's text exactly as the vocabulary stores it (with "▁" or GPT-2 byte characters).
-    /// `id` must be in `0..<vocabularySize`.
+    /// An id outside `0..<vocabularySize` reads as U+FFFD (ids can come from a client; none may stop the process).
     public func text(of id: Int32) -> String {
-        precondition(id >= 0 && Int(id) < vocab.texts.count, "token id \(id) is outside the vocabulary of \(vocab.texts.count)")
+        guard id >= 0 && Int(id) < vocab.texts.count else { return "\u{FFFD}" }
         return String(decoding: vocab.texts[Int(id)], as: UTF8.self)
     }
 
@@ -169,9 +169,9 @@ public struct Tokenizer: Sendable {
     /// The bytes token `id` stands for. A piece can be part of a UTF-8 character (byte tokens), so stream
     /// output by collecting pieces and decoding complete characters. Control and unknown tokens render as
     /// their text when `renderSpecial`, else as nothing; user-defined tokens always render.
-    /// `id` must be in `0..<vocabularySize`.
+    /// An id outside `0..<vocabularySize` is the bytes of U+FFFD (ids can come from a client; none may stop the process).
     public func piece(for id: Int32, renderSpecial: Bool = true) -> [UInt8] {
-        precondition(id >= 0 && Int(id) < vocab.texts.count, "token id \(id) is outside the vocabulary of \(vocab.texts.count)")
+        guard id >= 0 && Int(id) < vocab.texts.count else { return [0xEF, 0xBF, 0xBD] }
         let attributes = vocab.attributes[Int(id)]
         let text = vocab.texts[Int(id)]
         if !renderSpecial && !attributes.isDisjoint(with: [.unknown, .control]) { return [] }
