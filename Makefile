@@ -87,6 +87,8 @@ vocab-fixtures:
 	@for f in $(VOCAB_FILES); do [ -f $$f ] || missing=1; done; [ -z "$$missing" ] && exit 0; \
 	mkdir -p $(VOCAB_DIR)/sdist; \
 	if [ ! -f $(VOCAB_SDIST) ]; then \
+	  python3 -m pip --version >/dev/null 2>&1 || { echo "make: installing python3-pip (to download the test vocabularies)" >&2; \
+	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends python3-pip >/dev/null; }; \
 	  echo "make: downloading $(VOCAB_PYPKG) $(VOCAB_VERSION) (source) for llama.cpp's vocabulary tests" >&2; \
 	  python3 -m pip download -q --no-deps --no-binary $(VOCAB_PYPKG) $(VOCAB_PYPKG)==$(VOCAB_VERSION) -d $(VOCAB_DIR)/sdist || exit 1; \
 	fi; \
