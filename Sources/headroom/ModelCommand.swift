@@ -10,8 +10,8 @@ import HeadroomRunner
 struct ModelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
-        abstract: "Export a synthetic model as GGUF, or print a GGUF model's logits.",
-        subcommands: [ModelExportCommand.self, ModelLogitsCommand.self])
+        abstract: "GGUF model files: export a synthetic model, tokenize text, print logits.",
+        subcommands: [ModelExportCommand.self, ModelTokenizeCommand.self, ModelLogitsCommand.self])
 }
 
 struct ModelExportCommand: ParsableCommand {
@@ -156,4 +156,62 @@ struct ModelLogitsJSON: Codable {
     var path: String
     var logits: [Float]
     var top: [Entry]
+}
+
+/// A GGUF file named as the argument or with `--model` (the convention of every other command).
+struct ModelFileArgument: ParsableArguments {
+    @Argument(help: ArgumentHelp("The GGUF model file (or give it with --model).", valueName: "file.gguf"))
+    var positional: String?
+
+    @Option(name: .long, help: ArgumentHelp("The GGUF model file.", valueName: "file.gguf"))
+    var model: String?
+
+    func validate() throws {
+        if positional != nil && model != nil { throw ValidationError("give the model file once: as the argument, or with --model") }
+        if positional == nil && model == nil { throw ValidationError("missing the model file: headroom model … FILE.gguf") }
+    }
+
+    var path: String { positional ?? model ?? "" }
+}
+
+struct ModelTokenizeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokenize",
+        abstract: "Turn text into a GGUF model's token ids with the model's own tokenizer.",
+        discussion: """
+            Reads the tokenizer from the file's metadata (SentencePiece-style or byte-level BPE, with its \
+            pre-tokenizer, special tokens and BOS/EOS rules) and prints the ids, one per line with each token's \
+            text, or as a JSON list. The same tokenizer passes llama.cpp's own tokenizer tests.
+            """)
+
+    @OptionGroup var file: ModelFileArgument
+
+    @Option(name: .long, help: "The text to tokenize.")
+    var text: String
+
+    @Flag(name: .customLong("no-special"), help: "Do not add the BOS/EOS tokens the model asks for.")
+    var noSpecial = false
+
+    @Flag(name: .customLong("parse-special"), help: "Let the text name control tokens such as <|eot_id|>.")
+    var parseSpecial = false
+
+    @Flag(name: .long, help: "Print the ids as a JSON list on standard output.")
+    var json = false
+
+    func run() throws {
+        try reportingErrors {
+            let tokenizer = try Tokenizer.load(path: file.path)
+            let ids = tokenizer.encode(text, addSpecial: !noSpecial, parseSpecial: parseSpecial)
+            if json {
+                try printJSON(ids)
+            } else {
+                // Each token's text as it decodes (a byte token may hold part of a character: shown escaped).
+                for id in ids {
+                    let text = String(decoding: tokenizer.piece(for: id), as: UTF8.self)
+                    print("\(id)\t\"\(TerminalText.escape(text, keepNewlines: false))\"")
+                }
+                warn("\(ids.count) token\(ids.count == 1 ? "" : "s") (\(tokenizer.kind), vocabulary of \(tokenizer.vocabularySize))")
+            }
+        }
+    }
 }

@@ -122,3 +122,19 @@ final class ModelCommandTests: XCTestCase {
         XCTAssertLessThan(zip(a, b).map { abs($0 - $1) }.max()!, 1e-4)
     }
 }
+
+final class ModelTokenizeCommandTests: XCTestCase {
+    /// llama.cpp's Llama-3 vocabulary (from `make vocab-fixtures`): the ids Llama-3 gives this sentence.
+    func testTokenizeUsesTheModelsOwnTokenizer() throws {
+        let file = HeadroomCLI.repo.appendingPathComponent(".cache/llama-vocab/ggml-vocab-llama-bpe.gguf")
+        if ProcessInfo.processInfo.environment["HEADROOM_SKIP_VOCAB"] == "1" { throw XCTSkip("HEADROOM_SKIP_VOCAB=1") }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: file.path), "missing \(file.path): run `make vocab-fixtures`")
+        let r = try HeadroomCLI.run(["model", "tokenize", file.path, "--text", "The capital of France is", "--json"], cwd: HeadroomCLI.repo)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [Int], [128000, 791, 6864, 315, 9822, 374])
+        let plain = try HeadroomCLI.run(["model", "tokenize", "--model", file.path, "--text", "The capital", "--no-special"], cwd: HeadroomCLI.repo)
+        XCTAssertEqual(plain.stdout, "791\t\"The\"\n6864\t\" capital\"\n")
+        let both = try HeadroomCLI.run(["model", "tokenize", file.path, "--model", file.path, "--text", "x"], cwd: HeadroomCLI.repo)
+        XCTAssertEqual(both.status, 2)
+    }
+}
