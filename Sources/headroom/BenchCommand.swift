@@ -22,12 +22,14 @@ struct BenchInferCommand: ParsableCommand {
         discussion: """
             Builds seeded synthetic weights of a catalog shape in the chosen precision (or maps a GGUF file, every \
             page touched before timing), then repeats: prefill the \
-            prompt, decode --generate-tokens tokens (greedy) for --batch sequences that share the prompt. Afterwards \
-            (with the model freed) it probes this machine at the same thread count: multi-row read bandwidth over \
-            --read-mib MiB and a square sgemm. The decode roofline is that bandwidth divided by the bytes one decode \
-            step reads (every weight once, plus each sequence's KV cache at the middle of the generation), times the \
-            batch; the prefill roofline is the sgemm throughput divided by the FLOPs per prompt token (weights and \
-            causal attention). Every figure is measured; the rooflines are this run's probe.
+            prompt, decode --generate-tokens tokens (greedy) for --batch sequences that share the prompt. Before the \
+            weights are built and again after the model is freed, it probes this machine's read bandwidth at the same \
+            thread count over --read-mib MiB (one stream, several rows, and the decode kernels' own prefetched walk on \
+            their thread pool); afterwards it also times a square sgemm. The decode roofline is the best read of both \
+            probes divided by the bytes one decode step reads (every weight once, plus each sequence's KV cache at the \
+            middle of the generation), times the batch; both probes' figures are printed, so drift shows. The prefill \
+            roofline is the sgemm throughput divided by the FLOPs per prompt token (weights and causal attention). \
+            Every figure is measured; the rooflines are this run's probes, whose buffers never count in the peak RSS.
             """)
 
     @Option(name: .long, help: "A model shape from the catalog (tiny, small), or a GGUF file (llama; a path ending in .gguf).")
@@ -86,8 +88,20 @@ struct BenchInferCommand: ParsableCommand {
                                      generateTokens: generateTokens, batch: batch, repetitions: repetitions, warmup: 1)
             spec.modelFile = file == nil ? nil : model
             let progress = Progress()
+            let settings = ProbeSettings(readMiB: readMiB, gemmSize: 2048, repetitions: 3)
+            func probe(_ workload: ProbeWorkload, _ label: String, _ keep: (CaseSpec) -> Bool) throws -> [MeasuredCase] {
+                let specs = workload.cases().filter(keep)
+                progress.begin(label, total: specs.reduce(0) { $0 + $1.steps })
+                defer { progress.end() }
+                return try specs.map { s in try workload.measure(s) { progress.step() } }
+            }
+            let isRead = { (s: CaseSpec) in ProbeFigures.readPatterns.contains(s.name) }
             var m: InferenceMeasurement
+            var probed: [MeasuredCase]
             do {
+                // Read bandwidth before the weights exist: its buffer is freed when the workload goes, and the peak
+                // is reset after the weights are built.
+                probed = try probe(ProbeWorkload(settings: settings, threads: [threads]), "probe before", isRead)
                 progress.begin("weights \(shape.id) \(precision)", total: 1)
                 var weights: ModelWeights? = try InferenceBench.weights(spec)
                 progress.step(); progress.end()
@@ -96,15 +110,11 @@ struct BenchInferCommand: ParsableCommand {
                 m = try InferenceBench.measure(spec, weights: weights!) { try checkInterrupt(); progress.step() }
                 progress.end()
                 weights = nil
+                // Again after the model is freed, so its buffers never count in the peak above.
+                probed += try probe(ProbeWorkload(settings: settings, threads: [threads], closing: true), "probe after", isRead)
+                probed += try probe(ProbeWorkload(settings: settings, threads: [threads]), "sgemm") { $0.name == "sgemm" }
             } catch is RunInterrupted { throw ExitCode(130) }
-            // The roofline probe runs after the model is freed, so its buffers never count in the peak above.
-            let settings = ProbeSettings(readMiB: readMiB, gemmSize: 2048, repetitions: 3)
-            let probe = ProbeWorkload(settings: settings, threads: [threads])
-            let specs = probe.cases().filter { $0.name == "read_rows" || $0.name == "sgemm" }
-            progress.begin("probe", total: specs.reduce(0) { $0 + $1.steps })
-            let cases = try specs.map { s in try probe.measure(s) { progress.step() } }
-            progress.end()
-            let figures = ProbeFigures(cases: cases)
+            let figures = ProbeFigures(cases: probed)
             let result = BenchInferJSON(spec: spec, m: m, probe: figures, readMiB: readMiB)
             if json { try printJSON(result) } else { print(result.table) }
         }
@@ -138,7 +148,12 @@ struct BenchInferJSON: Codable {
     var kvCacheBytes: Int
     var activationBytes: Int
     var peakRssBytes: Int
+    /// The decode roofline's bandwidth: the best read of the probes before and after the measurement.
     var probeReadGbps: Double?
+    /// Each probe's best read (nil in files written before there were two), and the pattern that read fastest.
+    var probeReadBeforeGbps: Double?
+    var probeReadAfterGbps: Double?
+    var probeReadPattern: String?
     var probeReadMib: Int
     var probeSgemmGflops: Double?
     var decodeBytesPerStep: Double
@@ -156,7 +171,9 @@ struct BenchInferJSON: Codable {
         prefillTokensPerS = Stat(m.prefillTokensPerS); decodeTokensPerS = Stat(m.decodeTokensPerS)
         ttftMs = Stat(m.ttftMs); tpotMs = Stat(m.tpotMs)
         weightsBytes = m.weightsBytes; kvCacheBytes = m.kvCacheBytes; activationBytes = m.activationBytes; peakRssBytes = m.peakRSSBytes
-        probeReadGbps = probe.at(threads: spec.threads)?.readRowsGBps
+        let p = probe.at(threads: spec.threads)
+        probeReadGbps = probe.readGBps(threads: spec.threads)
+        probeReadBeforeGbps = p?.readBeforeGBps; probeReadAfterGbps = p?.readAfterGBps; probeReadPattern = p?.bestRead?.pattern
         probeReadMib = readMiB
         probeSgemmGflops = probe.at(threads: spec.threads)?.sgemmGFLOPs
         decodeBytesPerStep = spec.decodeBytesPerStep
@@ -175,6 +192,7 @@ struct BenchInferJSON: Codable {
             return String(format: "%.\(digits)f (p95 %.\(digits)f, %.\(digits)f–%.\(digits)f)", s.median, s.p95, s.min, s.max)
         }
         func pct(_ x: Double?) -> String { x.map { String(format: "%.0f %%", $0 * 100) } ?? "—" }
+        func gbps(_ x: Double?) -> String { x.map { String(format: "%.1f GB/s", $0) } ?? "—" }
         var t = TextTable(["figure (measured)", "median (p95, min–max)", "roofline", "of roofline"], rightAligned: [2, 3])
         t.add(["prefill tokens/s", stat(prefillTokensPerS), prefillRooflineTokensPerS.map { String(format: "%.1f", $0) } ?? "—", pct(prefillRooflineFraction)])
         t.add(["decode tokens/s", stat(decodeTokensPerS), decodeRooflineTokensPerS.map { String(format: "%.1f", $0) } ?? "—", pct(decodeRooflineFraction)])
@@ -186,7 +204,8 @@ struct BenchInferJSON: Codable {
             n=\(repetitions) (\(isa), OpenBLAS \(openblasCore))
             \(t.rendered)
             memory: weights \(mib(weightsBytes)), KV cache \(mib(kvCacheBytes)), activations \(mib(activationBytes)), peak RSS \(mib(peakRssBytes)) (measured, VmHWM)
-            rooflines (probe, this run, \(threads) thread\(threads == 1 ? "" : "s")): read \(probeReadGbps.map { String(format: "%.1f GB/s", $0) } ?? "—") over \(probeReadMib) MiB, \
+            rooflines (probe, this run, \(threads) thread\(threads == 1 ? "" : "s")): read \(gbps(probeReadGbps)) \
+            (best of before \(gbps(probeReadBeforeGbps)) and after \(gbps(probeReadAfterGbps)), \(probeReadPattern ?? "—")) over \(probeReadMib) MiB, \
             sgemm \(probeSgemmGflops.map { String(format: "%.0f GFLOP/s", $0) } ?? "—"); \
             \(String(format: "%.0f", decodeBytesPerStep / 1e6)) MB read per decode step, \(String(format: "%.2f", prefillFlopsPerToken / 1e9)) GFLOP per prompt token
             """

@@ -79,6 +79,10 @@ final class BenchCommandTests: XCTestCase {
         let median = try XCTUnwrap((obj["decode_tokens_per_s"] as? [String: Any])?["median"] as? Double)
         let roof = try XCTUnwrap(obj["decode_roofline_tokens_per_s"] as? Double)
         XCTAssertEqual(try XCTUnwrap(obj["decode_roofline_fraction"] as? Double), median / roof, accuracy: 1e-9)
+        // Read bandwidth probed before and after the measurement; the roofline is the better of the two.
+        let before = try XCTUnwrap(obj["probe_read_before_gbps"] as? Double), after = try XCTUnwrap(obj["probe_read_after_gbps"] as? Double)
+        XCTAssertEqual(try XCTUnwrap(obj["probe_read_gbps"] as? Double), max(before, after))
+        XCTAssertTrue(["read_stream", "read_rows", "read_prefetch"].contains(obj["probe_read_pattern"] as? String ?? ""))
         XCTAssertEqual(obj["kind"] as? String, "measured")
         try r.stdout.write(to: dir.appendingPathComponent("r.json"), atomically: true, encoding: .utf8)
         let s = try run(["bench", "summary", "r.json"], cwd: dir)
