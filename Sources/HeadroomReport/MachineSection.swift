@@ -32,7 +32,14 @@ public struct MachineSection: ReportSectionBuilder {
         }
         // Clustered bars: one cluster per thread count, one bar per read pattern (best, with min as error bar).
         let threads = Set(probe.map(\.threads)).sorted()
-        let patterns = ProbeFigures.readPatterns + ["triad"]
+        // Only the patterns this run measured: gnuplot refuses a column with no valid point (a run recorded before
+        // read_prefetch existed has none).
+        let styles = ["read_stream": ("read, 1 stream/thread", "#4c72b0"), "read_rows": ("read, rows side by side", "#dd8452"),
+                      "read_prefetch": ("read, decode kernels' walk", "#c44e52"), "triad": ("STREAM triad", "#55a868")]
+        let patterns = (ProbeFigures.readPatterns + ["triad"]).filter { p in probe.contains { $0.name == p } }
+        let plots = patterns.enumerated().map { i, p in
+            "\(i == 0 ? "{{bw}}" : "''") using \(i + 2)\(i == 0 ? ":xtic(1)" : "") title \"\(styles[p]!.0)\" lc rgb '\(styles[p]!.1)'"
+        }
         var data = "threads\t" + patterns.joined(separator: "\t") + "\n"
         for t in threads {
             // Best over every case of the pattern: before and after the workloads.
@@ -52,16 +59,17 @@ public struct MachineSection: ReportSectionBuilder {
             set yrange [0:*]
             set key inside left top
             set offsets 0.3, 0.3, 0, 0
-            plot {{bw}} using 2:xtic(1) title 'read, 1 stream/thread' lc rgb '#4c72b0', \
-                 '' using 3 title 'read, rows side by side' lc rgb '#dd8452', \
-                 '' using 4 title "read, decode kernels' walk" lc rgb '#c44e52', \
-                 '' using 5 title 'STREAM triad' lc rgb '#55a868'
+            plot \(plots.joined(separator: ", \\\n     "))
             """
         let plot = Gnuplot.Plot(output: (folder as NSString).appendingPathComponent(file), script: script, data: ["bw": data])
         let note = "Best of the repetitions is the machine's limit (an upper bound); GB = 10⁹ bytes. " +
             "The decode roofline is the best of the three read patterns, before and after the workloads (when the run read " +
             "again after them): one stream per thread, several rows side by side per thread, and the decode kernels' own walk " +
             "(four rows at a time with software prefetch, shared out by their thread pool), whichever this machine serves fastest."
+        guard !patterns.isEmpty else {   // sgemm alone: the table, no bandwidth plot
+            return ReportSection(title: "Machine limits (measured by the probe)", markdown: "\(note)\n\n\(table.markdown)\n",
+                                 html: "<p>\(HTML.escape(note))</p>\n\(table.html)", plots: [])
+        }
         return ReportSection(
             title: "Machine limits (measured by the probe)",
             markdown: "\(note)\n\n\(table.markdown)\n\n\(imageMarkdown(file, "memory bandwidth per thread count"))\n",
