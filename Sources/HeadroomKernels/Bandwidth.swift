@@ -1,5 +1,5 @@
-// Memory-bandwidth kernels for the probe: read-only (one stream and several rows per thread)
-// and the STREAM triad, split across threads, timed as one wall-clock interval.
+// Memory-bandwidth kernels for the probe: read-only (one stream and several rows per thread, and the
+// decode kernels' own walk on their thread pool) and the STREAM triad, timed as one wall-clock interval.
 import CKernels
 import Dispatch
 import Foundation
@@ -11,10 +11,19 @@ public enum Bandwidth {
         case stream
         /// `rows` rows side by side per thread, the way a matrix-vector product reads weights.
         case rows(Int)
+        /// As the decode kernels read a weight matrix of rows `rowFloats` wide: four rows at a time with
+        /// software prefetch, chunks of 64 rows shared by the kernels' thread pool (not one slice per thread).
+        case prefetched(rowFloats: Int)
     }
 
     /// The instruction set the C kernels chose on this CPU.
     public static var isa: String { String(cString: hr_isa()) }
+
+    /// The instruction set `pattern` runs on: the prefetched walk follows the decode kernels' choice.
+    public static func isa(of pattern: ReadPattern) -> String {
+        if case .prefetched = pattern { return String(cString: hr_quant_isa()) }
+        return isa
+    }
 
     /// Reads all of `buffer` once, split evenly across `threads`; returns seconds of wall time.
     /// The sum is returned too so the reads cannot be optimised away.
@@ -22,6 +31,12 @@ public enum Bandwidth {
         let n = buffer.count
         let per = n / threads
         let base = UnsafePointer(buffer.pointer)
+        if case .prefetched(let row) = pattern {
+            // The pool shares the work out itself: one call, on the calling thread and the pool's workers.
+            let start = DispatchTime.now().uptimeNanoseconds
+            let sum = hr_read_prefetch(base, n, max(row, 1), Int32(threads))
+            return (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, sum)
+        }
         let sums = UnsafeMutablePointer<Float>.allocate(capacity: threads)
         defer { sums.deallocate() }
         let start = DispatchTime.now().uptimeNanoseconds
@@ -31,6 +46,7 @@ public enum Bandwidth {
             switch pattern {
             case .stream: sums[t] = hr_read_stream(p, count)
             case .rows(let r): sums[t] = hr_read_rows(p, count, r)
+            case .prefetched: preconditionFailure("handled above")
             }
         }
         let end = DispatchTime.now().uptimeNanoseconds

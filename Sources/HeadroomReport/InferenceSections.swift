@@ -20,7 +20,7 @@ struct InferencePoint {
     var kvBytes: Double { Double(c.params["kv_cache_bytes"] ?? "") ?? 0 }
     var peakRSS: Double? { c.values("peak_rss_bytes").max() }
 
-    /// Decode roofline tokens/s: probe read bandwidth over the bytes one step reads, times the batch.
+    /// Decode roofline tokens/s: the probe's best read bandwidth over the bytes one step reads, times the batch.
     func decodeRoofline(_ probe: ProbeFigures) -> Double? {
         guard let bw = probe.readGBps(threads: threads), let bytes = Double(c.params["decode_bytes_per_step"] ?? ""), bytes > 0 else { return nil }
         return bw * 1e9 / bytes * Double(batch)
@@ -63,7 +63,7 @@ public struct InferenceThroughputSection: ReportSectionBuilder {
         let weights = pts.first?.c.params["model_file"].map { "the weights of `\($0)` (mapped)" } ?? "synthetic weights"
         let note = "The whole model `\(model)` on \(weights): prefill of the prompt, then greedy decode of " +
             "\(pts.first?.c.params["generate_tokens"] ?? "?") tokens per sequence (a batch shares the prompt). Medians of n repetitions. " +
-            "Decode roofline = the probe's multi-row read bandwidth ÷ bytes one step reads (all weights once, plus each sequence's KV cache), × batch; " +
+            "Decode roofline = the probe's best read bandwidth (every read pattern, before and after the workloads) ÷ bytes one step reads (all weights once, plus each sequence's KV cache), × batch; " +
             "prefill roofline = the probe's sgemm GFLOP/s ÷ FLOPs per prompt token."
         var md = "\(note)\n\n\(t.markdown)\n"
         var html = "<p>\(HTML.escape(note.replacingOccurrences(of: "`", with: "")))</p>\n\(t.html)\n"

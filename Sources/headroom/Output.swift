@@ -115,9 +115,14 @@ struct CaseJSON: Encodable {
 }
 
 struct ProbeFiguresJSON: Encodable {
-    /// The decode roofline: best multi-row read, GB/s, keyed by thread count.
+    /// The decode roofline: the best read of every pattern (and of the closing probe, if any), GB/s, keyed by thread count.
     var memoryBandwidthGbps: [String: Double]
     var readStreamGbps: [String: Double]
+    var readRowsGbps: [String: Double]
+    var readPrefetchGbps: [String: Double]
+    /// The best read before the workloads and after them (empty when nothing was read after): the drift.
+    var readBeforeGbps: [String: Double]
+    var readAfterGbps: [String: Double]
     var triadGbps: [String: Double]
     var sgemmGflops: [String: Double]
     init(_ f: ProbeFigures) {
@@ -126,6 +131,10 @@ struct ProbeFiguresJSON: Encodable {
         }
         memoryBandwidthGbps = table { p in f.readGBps(threads: p.threads) }
         readStreamGbps = table(\.readStreamGBps)
+        readRowsGbps = table(\.readRowsGBps)
+        readPrefetchGbps = table(\.readPrefetchGBps)
+        readBeforeGbps = table(\.readBeforeGBps)
+        readAfterGbps = table(\.readAfterGBps)
         triadGbps = table(\.triadGBps)
         sgemmGflops = table(\.sgemmGFLOPs)
     }
@@ -144,6 +153,8 @@ struct ProbeJSON: Encodable {
     var rowsPerThread: Int
     var memoryBandwidthGbps: [String: Double]
     var readStreamGbps: [String: Double]
+    var readRowsGbps: [String: Double]
+    var readPrefetchGbps: [String: Double]
     var triadGbps: [String: Double]
     var sgemmGflops: [String: Double]
     var cases: [CaseJSON]
@@ -156,6 +167,7 @@ struct ProbeJSON: Encodable {
         self.rowsPerThread = rowsPerThread
         let f = ProbeFiguresJSON(figures)
         memoryBandwidthGbps = f.memoryBandwidthGbps; readStreamGbps = f.readStreamGbps
+        readRowsGbps = f.readRowsGbps; readPrefetchGbps = f.readPrefetchGbps
         triadGbps = f.triadGbps; sgemmGflops = f.sgemmGflops
         self.cases = cases.map(CaseJSON.init)
     }

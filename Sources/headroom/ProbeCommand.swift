@@ -9,10 +9,11 @@ struct ProbeCommand: ParsableCommand {
         commandName: "probe",
         abstract: "Measure this machine's memory bandwidth and sgemm throughput.",
         discussion: """
-            Reads arrays far larger than the last-level cache, once as one stream per thread and once as \
-            several rows side by side per thread (the pattern of a matrix-vector product, and the decode \
-            roofline), runs a STREAM triad, and times a square OpenBLAS sgemm. Each figure is the best of \
-            the repetitions (an upper bound), with the median beside it. Nothing is stored.
+            Reads arrays far larger than the last-level cache three ways: one stream per thread, several rows \
+            side by side per thread, and as the decode kernels walk a weight matrix (four rows at a time with \
+            software prefetch, chunks shared out by their thread pool). The best of the three is the decode \
+            roofline. Then runs a STREAM triad and times a square OpenBLAS sgemm. Each figure is the best of \
+            the repetitions (an upper bound). Nothing is stored.
             """)
 
     @Option(name: .long, parsing: .upToNextOption,

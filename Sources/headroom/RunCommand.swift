@@ -97,13 +97,17 @@ struct RunCommand: ParsableCommand {
 }
 
 extension RunCommand {
-    /// What a scenario measures, in order: the probe first (every case needs its roofline), then the workloads.
+    /// What a scenario measures, in order: the probe first (every case needs its roofline), then the workloads,
+    /// with the read patterns probed again after the inference (a few seconds): the decode roofline is the best
+    /// of both, and a machine that changed during the run shows as two read figures.
     /// `headroom gate` runs the same list.
     static func workloads(for scenario: Scenario, machine: MachineInfo) -> [(label: String, workload: any Workload)] {
-        let probe = ProbeWorkload(settings: scenario.probe, threads: Runner.probeThreads(for: scenario, cores: machine.cores))
+        let threads = Runner.probeThreads(for: scenario, cores: machine.cores)
+        let probe = ProbeWorkload(settings: scenario.probe, threads: threads)
         var workloads: [(label: String, workload: any Workload)] = [
             ("probe", probe), ("gemm \(scenario.measure.model.id)", GemmWorkload(scenario.measure)),
             ("inference \(scenario.measure.model.id)", InferenceWorkload(scenario.measure)),
+            ("probe, reads after", ProbeWorkload(settings: scenario.probe, threads: threads, closing: true)),
         ]
         if let finetune = FinetuneWorkload(scenario.measure) { workloads.append(("finetune \(scenario.measure.model.id)", finetune)) }
         return workloads

@@ -6,16 +6,20 @@ import HeadroomStore
 
 enum Tables {
     static func probe(machine: MachineInfo, figures: ProbeFigures, cases: [MeasuredCase], rows: Int) -> String {
-        var t = TextTable(["threads", "read 1 stream GB/s", "read \(rows) rows GB/s", "triad GB/s", "sgemm GFLOP/s", "n"],
-                          rightAligned: [0, 1, 2, 3, 4, 5])
+        var t = TextTable(["threads", "read 1 stream GB/s", "read \(rows) rows GB/s", "read prefetched GB/s", "decode roofline GB/s",
+                           "triad GB/s", "sgemm GFLOP/s", "n"], rightAligned: [0, 1, 2, 3, 4, 5, 6, 7])
         for p in figures.perThreads {
             let n = cases.first { $0.threads == p.threads }?.values("seconds").count ?? 0
             t.add([String(p.threads), p.readStreamGBps.map(Fmt.sig) ?? "—", p.readRowsGBps.map(Fmt.sig) ?? "—",
+                   p.readPrefetchGBps.map(Fmt.sig) ?? "—", p.bestRead.map { Fmt.sig($0.gbps) } ?? "—",
                    p.triadGBps.map(Fmt.sig) ?? "—", p.sgemmGFLOPs.map(Fmt.sig) ?? "—", String(n)])
         }
+        let width = cases.first { $0.name == "read_prefetch" }?.params["row_floats"] ?? "?"
         return """
             \(machine.cpuModel), \(machine.cores) cores — measured, best of n repetitions (GB = 1e9 bytes)
             \(t.rendered)
+            prefetched: the decode kernels' walk (4 rows of \(width) floats at a time, software prefetch, their thread pool); \
+            decode roofline: the best read pattern
             """
     }
 
@@ -23,11 +27,16 @@ enum Tables {
     /// whole layer's GEMM time and its share of the sgemm peak.
     static func runSummary(_ run: StoredRun) -> String {
         let probe = ProbeFigures(cases: run.cases)
-        var out = probe.perThreads.isEmpty ? "" : "Machine limits (measured, best of n)\n" + {
-            var t = TextTable(["threads", "read GB/s", "sgemm GFLOP/s", "n"], rightAligned: [0, 1, 2, 3])
+        var out = probe.perThreads.isEmpty ? "" : "Machine limits (measured, best of n; read: the best pattern, the decode roofline)\n" + {
+            // Reads before and after the workloads side by side when the run read again: the drift over the run.
+            let drift = probe.perThreads.contains { $0.readAfterGBps != nil }
+            let headers: [String] = drift ? ["threads", "read GB/s", "before", "after", "sgemm GFLOP/s", "n"]
+                                          : ["threads", "read GB/s", "sgemm GFLOP/s", "n"]
+            var t = TextTable(headers, rightAligned: Set(headers.indices))
+            func sig(_ x: Double?) -> String { x.map(Fmt.sig) ?? "—" }
             for p in probe.perThreads {
-                t.add([String(p.threads), probe.readGBps(threads: p.threads).map(Fmt.sig) ?? "—",
-                       p.sgemmGFLOPs.map(Fmt.sig) ?? "—", String(p.repetitions)])
+                let read: [String] = drift ? [sig(p.bestRead?.gbps), sig(p.readBeforeGBps), sig(p.readAfterGBps)] : [sig(p.bestRead?.gbps)]
+                t.add([String(p.threads)] + read + [sig(p.sgemmGFLOPs), String(p.repetitions)])
             }
             return t.rendered
         }() + "\n"

@@ -30,6 +30,32 @@ final class GateMatchingTests: XCTestCase {
         return cases
     }
 
+    func testReadRooflineComparesOnlyThePatternsBothRunsMeasured() throws {
+        // The current run adds the prefetched walk, which reads 30 % faster than read_rows on the same machine:
+        // a new yardstick, not slower code, so the decode-shape GEMM's weight_gbps ÷ read must not regress.
+        let base = run(threads: [2], seed: 1)
+        var cur = run(threads: [2], seed: 2)
+        var g = SyntheticSamples(seed: 9)
+        cur.append(MeasuredCase(kind: "probe", name: "read_prefetch", threads: 2, params: ["bytes": "1", "row_floats": "2048"],
+                                samples: g.set(15, center: 39, noise: 0.02).enumerated().map {
+                                    .init(metric: "gbps", unit: "GB/s", repetition: $0.offset, value: $0.element) }))
+        XCTAssertEqual(ProbeRoofline.sharedReadPatterns(base, cur), ["read_rows"])
+        XCTAssertEqual(ProbeRoofline.readBandwidth.samples(in: cur, threads: 2).max() ?? 0, 39, accuracy: 3, "alone, the best pattern")
+        let out = try Gate.evaluate(baseline: base, current: cur, options: GateOptions(metrics: ["weight_gbps"], normalisedOnly: true))
+        let rows = out.rows.filter { $0.normalisation == "÷ read GB/s" }
+        XCTAssertEqual(rows.count, 2)
+        for r in rows {
+            XCTAssertNotEqual(r.decision.verdict, .regression, "\(r.caseLabel) \(r.decision.estimate)")
+            XCTAssertEqual(r.decision.estimate.ratio, 1, accuracy: 0.05, "\(r.caseLabel)")
+        }
+        // With the pattern in both runs, it is the yardstick in both: the same figure ProbeFigures.readGBps takes.
+        var base2 = base
+        base2.append(cur.last!)
+        XCTAssertEqual(ProbeRoofline.sharedReadPatterns(base2, cur), ["read_rows", "read_prefetch"])
+        let shared = ProbeRoofline.readBandwidth.samples(in: base2, threads: 2, patterns: ["read_rows", "read_prefetch"])
+        XCTAssertEqual(shared.max(), ProbeFigures(cases: base2).readGBps(threads: 2))
+    }
+
     func testThreadCountsPairLikeWithLikeThenByPosition() {
         func pairs(_ c: [Int], _ b: [Int]) -> [[Int]] { Gate.pairThreads(current: c, baseline: b).map { [$0.current, $0.baseline] } }
         XCTAssertEqual(pairs([1, 2], [1, 2]), [[1, 1], [2, 2]])

@@ -153,4 +153,50 @@ final class SummaryTests: XCTestCase {
         XCTAssertEqual(f.at(threads: 2)?.repetitions, 1)
         XCTAssertNil(f.at(threads: 1))
     }
+
+    /// One probe case of `name` at 2 threads with these GB/s samples, opening or closing.
+    private func read(_ name: String, _ gbps: [Double], after: Bool = false) -> MeasuredCase {
+        MeasuredCase(kind: "probe", name: name, threads: 2, params: after ? [ProbeFigures.stageParam: ProbeFigures.closingStage] : [:],
+                     samples: gbps.enumerated().flatMap { i, v in
+                         [MeasuredCase.Sample(metric: "gbps", unit: "GB/s", repetition: i, value: v),
+                          MeasuredCase.Sample(metric: "seconds", unit: "s", repetition: i, value: 1 / v)]
+                     })
+    }
+
+    func testDecodeRooflineIsTheBestOfEveryReadPattern() throws {
+        // The prefetched walk reads fastest here: it sets the roofline, whatever the order of the cases.
+        let cases = [read("read_stream", [24, 23.5]), read("read_prefetch", [28.5, 27]), read("read_rows", [22.4, 21])]
+        let f = ProbeFigures(cases: cases)
+        let p = try XCTUnwrap(f.at(threads: 2))
+        XCTAssertEqual(p.readPrefetchGBps, 28.5)
+        XCTAssertEqual(p.readStreamGBps, 24)
+        XCTAssertEqual(p.readRowsGBps, 22.4)
+        XCTAssertEqual(f.readGBps(threads: 2), 28.5)
+        XCTAssertEqual(p.bestRead?.pattern, "read_prefetch")
+        XCTAssertEqual(ProbeFigures(cases: cases.reversed()).readGBps(threads: 2), 28.5)
+        // Without it, the plain patterns' best (a baseline recorded before the pattern existed).
+        XCTAssertEqual(ProbeFigures(cases: cases.filter { $0.name != "read_prefetch" }).readGBps(threads: 2), 24)
+        XCTAssertNil(p.readAfterGBps, "nothing was read after the workloads")
+        XCTAssertEqual(p.readBeforeGBps, 28.5)
+    }
+
+    func testDecodeRooflineIsTheBestOfTheProbesBeforeAndAfter() throws {
+        // The machine sped up during the run: the closing probe's stream read (26) is the best figure before or after,
+        // but every pattern counts; each stage's best is kept so the drift shows.
+        let before = [read("read_stream", [20]), read("read_rows", [19]), read("read_prefetch", [21])]
+        let after = [read("read_stream", [26, 25], after: true), read("read_rows", [22], after: true), read("read_prefetch", [24], after: true)]
+        let f = ProbeFigures(cases: before + after)
+        let p = try XCTUnwrap(f.at(threads: 2))
+        XCTAssertEqual(p.readBeforeGBps, 21)
+        XCTAssertEqual(p.readAfterGBps, 26)
+        XCTAssertEqual(f.readGBps(threads: 2), 26)
+        XCTAssertEqual(p.readStreamGBps, 26, "a pattern's figure is its best over both probes")
+        XCTAssertEqual(p.readPrefetchGBps, 24)
+        // And the other way round: the machine slowed down, the opening probe bounds.
+        let g = ProbeFigures(cases: after.map { var c = $0; c.params = [:]; return c } + before.map {
+            var c = $0; c.params = [ProbeFigures.stageParam: ProbeFigures.closingStage]; return c })
+        XCTAssertEqual(g.at(threads: 2)?.readBeforeGBps, 26)
+        XCTAssertEqual(g.at(threads: 2)?.readAfterGBps, 21)
+        XCTAssertEqual(g.readGBps(threads: 2), 26)
+    }
 }

@@ -1,3 +1,4 @@
+import CKernels
 import XCTest
 @testable import HeadroomKernels
 
@@ -45,6 +46,37 @@ final class BandwidthTests: XCTestCase {
                 }
             }
         }
+    }
+
+    func testPrefetchedReadSumsEveryElementOnEveryPath() {
+        // The decode kernels' walk on every instruction-set path they have (AVX-512, AVX2, scalar: as far as
+        // this CPU goes), with row widths that leave column tails (7, 33, 100), rows short of a group of four,
+        // several 64-row chunks (n = 65_537 at width 7: 9362 rows), and a row wider than the whole buffer.
+        defer { hr_set_isa_limit(-1) }
+        let best = hr_set_isa_limit(-1)
+        for n in [1, 31, 1000, 4099, 65_537] {
+            let b = FloatBuffer(count: n)
+            for i in 0..<n { b[i] = Float(i % 7) }
+            let expected = (0..<n).reduce(0.0) { $0 + Double($1 % 7) }
+            for level in 0...best {
+                hr_set_isa_limit(level)
+                for row in [1, 7, 32, 33, 100, 2048, 100_000] {
+                    for threads in [1, 2, 3] {
+                        let r = Bandwidth.timeRead(b, threads: threads, pattern: .prefetched(rowFloats: row))
+                        XCTAssertEqual(Double(r.checksum), expected, accuracy: expected * 1e-5 + 1e-3,
+                                       "n=\(n) row=\(row) ×\(threads) level \(level)")
+                        XCTAssertGreaterThan(r.seconds, 0)
+                    }
+                }
+            }
+        }
+    }
+
+    func testPrefetchedReadFollowsTheDecodeKernelsISA() {
+        defer { hr_set_isa_limit(-1) }
+        hr_set_isa_limit(0)
+        XCTAssertEqual(Bandwidth.isa(of: .prefetched(rowFloats: 64)), "scalar")
+        XCTAssertEqual(Bandwidth.isa(of: .stream), Bandwidth.isa, "the plain patterns keep the probe's own choice")
     }
 
     func testTriadComputesBPlusThreeC() {

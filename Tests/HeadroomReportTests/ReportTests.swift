@@ -51,6 +51,32 @@ final class ReportTests: XCTestCase {
         XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: folder).contains { $0.hasPrefix(".staging") })
     }
 
+    func testMachineSectionShowsThePrefetchedWalkAndTheReadsAfterTheWorkloads() throws {
+        // A run recorded with the decode kernels' walk, read again after the workloads (faster then: 40 GB/s at 2 threads).
+        var run = syntheticRun()
+        for (t, after) in [(1, false), (2, false), (2, true)] {
+            let v = after ? 40.0 : 18 * Double(t)
+            run.cases.append(MeasuredCase(kind: "probe", name: "read_prefetch", threads: t,
+                                          params: ["row_floats": "2048"].merging(after ? [ProbeFigures.stageParam: ProbeFigures.closingStage] : [:]) { $1 },
+                                          samples: [.init(metric: "gbps", unit: "GB/s", repetition: 0, value: v),
+                                                    .init(metric: "seconds", unit: "s", repetition: 0, value: 1 / v)]))
+        }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("report-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let section = try XCTUnwrap(MachineSection().section(for: run, folder: folder))
+        XCTAssertTrue(section.markdown.contains("| read, decode kernels' walk (4 rows of 2048 floats, prefetched, kernel pool) | 2 | 36.0 |"),
+                      section.markdown)
+        XCTAssertTrue(section.markdown.contains("prefetched, kernel pool), after the workloads | 2 | 40.0 |"), section.markdown)
+        // The plot's bars: each pattern's best over both probes, one column per pattern measured.
+        let data = try XCTUnwrap(section.plots.first?.data["bw"])
+        XCTAssertEqual(data.split(separator: "\n").first, "threads\tread_stream\tread_rows\tread_prefetch\ttriad")
+        XCTAssertEqual(data.split(separator: "\n").last, "2\t32.0\t34.0\t40.0\t42.0")
+        XCTAssertEqual(ProbeFigures(cases: run.cases).readGBps(threads: 2), 40)
+        try ReportWriter().write(run: run, folder: folder)
+        let png = try Data(contentsOf: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("memory_bandwidth.png")))
+        XCTAssertEqual(Array(png.prefix(4)), [0x89, 0x50, 0x4E, 0x47])
+    }
+
     func testUserTextIsEscapedInHTML() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("report-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: folder) }

@@ -79,6 +79,10 @@ final class BenchCommandTests: XCTestCase {
         let median = try XCTUnwrap((obj["decode_tokens_per_s"] as? [String: Any])?["median"] as? Double)
         let roof = try XCTUnwrap(obj["decode_roofline_tokens_per_s"] as? Double)
         XCTAssertEqual(try XCTUnwrap(obj["decode_roofline_fraction"] as? Double), median / roof, accuracy: 1e-9)
+        // Read bandwidth probed before and after the measurement; the roofline is the better of the two.
+        let before = try XCTUnwrap(obj["probe_read_before_gbps"] as? Double), after = try XCTUnwrap(obj["probe_read_after_gbps"] as? Double)
+        XCTAssertEqual(try XCTUnwrap(obj["probe_read_gbps"] as? Double), max(before, after))
+        XCTAssertTrue(["read_stream", "read_rows", "read_prefetch"].contains(obj["probe_read_pattern"] as? String ?? ""))
         XCTAssertEqual(obj["kind"] as? String, "measured")
         try r.stdout.write(to: dir.appendingPathComponent("r.json"), atomically: true, encoding: .utf8)
         let s = try run(["bench", "summary", "r.json"], cwd: dir)
@@ -87,5 +91,46 @@ final class BenchCommandTests: XCTestCase {
         let bad = try run(["bench", "infer", "--model", "huge", "--catalog", "catalog"], cwd: dir)
         XCTAssertEqual(bad.status, 2)
         XCTAssertTrue(bad.stderr.contains("no model \"huge\"; the catalog has ") && bad.stderr.contains(" micro, "), bad.stderr)
+    }
+
+    /// A `bench infer --json` result as written to disk, with the figures the summary judges set by hand:
+    /// batch 16 and prompt 16 (no decode or prefill bar applies), peak RSS far under its limit.
+    func benchFile(decodeFraction: Double, prefillFraction: Double) -> [String: Any] {
+        func stat(_ v: Double) -> [String: Any] { ["median": v, "p95": v, "min": v, "max": v, "samples": 3] }
+        return ["kind": "measured", "model": "small", "precision": "f32", "threads": 2, "prompt_tokens": 16, "generate_tokens": 16,
+                "batch": 16, "repetitions": 3, "isa": "avx512-vnni", "openblas_core": "SkylakeX",
+                "prefill_tokens_per_s": stat(100 * prefillFraction), "decode_tokens_per_s": stat(50 * decodeFraction),
+                "weights_bytes": 4_000_000_000, "kv_cache_bytes": 1_000_000, "activation_bytes": 1_000_000, "peak_rss_bytes": 3_000_000_000,
+                "probe_read_gbps": 30.0, "probe_read_mib": 1024, "probe_sgemm_gflops": 200.0, "decode_bytes_per_step": 4.16e9,
+                "prefill_flops_per_token": 2e9, "decode_roofline_tokens_per_s": 50.0, "prefill_roofline_tokens_per_s": 100.0,
+                "decode_roofline_fraction": decodeFraction, "prefill_roofline_fraction": prefillFraction, "sample_tokens": [1, 2]]
+    }
+
+    func testSummaryMissesAFigureAboveItsRoofline() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("summary-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func summary(_ name: String, decode: Double, prefill: Double) throws -> (status: Int32, stdout: String, stderr: String) {
+            try JSONSerialization.data(withJSONObject: benchFile(decodeFraction: decode, prefillFraction: prefill))
+                .write(to: dir.appendingPathComponent(name))
+            return try run(["bench", "summary", name], cwd: dir)
+        }
+        // At and under the roofline: every verdict passes.
+        let ok = try summary("ok.json", decode: 1.0, prefill: 0.55)
+        XCTAssertEqual(ok.status, 0, ok.stdout + ok.stderr)
+        XCTAssertFalse(ok.stdout.contains("MISS"), ok.stdout)
+        XCTAssertTrue(ok.stdout.contains("≤ 100 %"), ok.stdout)
+        // Decode at 104 % of its roofline (the f32 case): a miss, reported at 104 %, not capped at 100.
+        let over = try summary("over.json", decode: 1.04, prefill: 0.55)
+        XCTAssertEqual(over.status, 1, over.stdout + over.stderr)
+        XCTAssertTrue(over.stdout.contains("104 %"), over.stdout)
+        XCTAssertTrue(over.stdout.contains("MISS over.json: decode at 104 % of the roofline measured with it"), over.stdout)
+        XCTAssertTrue(over.stdout.contains("1 bar missed."), over.stdout)
+        // Prefill above its sgemm roofline is as wrong.
+        let prefill = try summary("prefill.json", decode: 0.9, prefill: 1.2)
+        XCTAssertEqual(prefill.status, 1, prefill.stdout + prefill.stderr)
+        XCTAssertTrue(prefill.stdout.contains("MISS prefill.json: prefill at 120 %"), prefill.stdout)
+        // A file written before the probe ran twice still reads (the before/after fields are optional).
+        XCTAssertFalse(ok.stdout.contains("expected the JSON"), ok.stdout + ok.stderr)
     }
 }

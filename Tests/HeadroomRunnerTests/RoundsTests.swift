@@ -22,7 +22,7 @@ final class RoundsTests: XCTestCase {
         XCTAssertEqual(rounds, [3, 3])
         let stored = try store.load(runID: outcome.runID)
         XCTAssertEqual(stored.run.status, .complete)
-        XCTAssertEqual(stored.cases.count, 4 + 12, "each case stored once")
+        XCTAssertEqual(stored.cases.count, 5 + 12, "each case stored once")
         for c in stored.cases {
             let n = c.kind == "probe" ? 4 : 6
             XCTAssertEqual(c.values("seconds").count, n, "\(c.kind) \(c.name)")

@@ -16,16 +16,39 @@ final class ProbeTests: XCTestCase {
     func testProbeFiguresArePositiveAndFinite() throws {
         let w = ProbeWorkload(settings: ProbeSettings(readMiB: 16, gemmSize: 64, repetitions: 2), threads: [1, 2], rows: 4)
         let cases = try w.cases().map { try w.measure($0) {} }
-        XCTAssertEqual(cases.count, 8)
+        XCTAssertEqual(cases.count, 10)
         let f = ProbeFigures(cases: cases)
         for t in [1, 2] {
             let p = try XCTUnwrap(f.at(threads: t))
-            for v in [p.readStreamGBps, p.readRowsGBps, p.triadGBps, p.sgemmGFLOPs] {
+            for v in [p.readStreamGBps, p.readRowsGBps, p.readPrefetchGBps, p.triadGBps, p.sgemmGFLOPs] {
                 let v = try XCTUnwrap(v)
                 XCTAssertTrue(v.isFinite && v > 0, "\(v)")
             }
             XCTAssertEqual(p.repetitions, 2)
+            XCTAssertEqual(f.readGBps(threads: t), [p.readStreamGBps!, p.readRowsGBps!, p.readPrefetchGBps!].max())
         }
+        XCTAssertEqual(cases.first { $0.name == "read_prefetch" }?.params["row_floats"], "2048")
+    }
+
+    func testClosingProbeReadsAgainAndTheRooflineTakesTheBestOfBoth() throws {
+        let settings = ProbeSettings(readMiB: 16, gemmSize: 64, repetitions: 2)
+        let opening = ProbeWorkload(settings: settings, threads: [1])
+        let closing = ProbeWorkload(settings: settings, threads: [1], closing: true)
+        XCTAssertEqual(closing.cases().map(\.name), ["read_stream", "read_rows", "read_prefetch"], "reads only: cheap after a run")
+        XCTAssertTrue(closing.cases().allSatisfy { $0.params[ProbeFigures.stageParam] == ProbeFigures.closingStage })
+        XCTAssertTrue(opening.cases().allSatisfy { $0.params[ProbeFigures.stageParam] == nil }, "the opening probe's cases as before")
+        let before = try opening.cases().map { try opening.measure($0) {} }
+        XCTAssertFalse(opening.holdsArrays, "the buffers go after the last case, before any later workload's peak RSS")
+        let after = try closing.cases().map { try closing.measure($0) {} }
+        XCTAssertFalse(closing.holdsArrays)
+        let f = ProbeFigures(cases: before + after)
+        let p = try XCTUnwrap(f.at(threads: 1))
+        let reads = (before + after).filter { ProbeFigures.readPatterns.contains($0.name) }
+        let beforeBest = reads.filter { !ProbeFigures.isClosing($0) }.flatMap { $0.values("gbps") }.max()
+        let afterBest = reads.filter(ProbeFigures.isClosing).flatMap { $0.values("gbps") }.max()
+        XCTAssertEqual(p.readBeforeGBps, beforeBest)
+        XCTAssertEqual(p.readAfterGBps, afterBest)
+        XCTAssertEqual(f.readGBps(threads: 1), max(beforeBest!, afterBest!))
     }
 }
 
@@ -53,9 +76,9 @@ final class RunnerTests: XCTestCase {
         let stored = try store.load(runID: outcome.runID)
         XCTAssertEqual(stored.run.status, .complete)
         XCTAssertEqual(stored.run.gitRevision, "rev")
-        XCTAssertEqual(stored.cases.count, 4 + 12)
-        // probe: 4 cases × 2 reps × 2 metrics; gemm: 12 cases × 3 reps × 3 metrics
-        XCTAssertEqual(try store.sampleCount(runID: outcome.runID), 16 + 108)
+        XCTAssertEqual(stored.cases.count, 5 + 12)
+        // probe: 5 cases × 2 reps × 2 metrics; gemm: 12 cases × 3 reps × 3 metrics
+        XCTAssertEqual(try store.sampleCount(runID: outcome.runID), 20 + 108)
         XCTAssertNotNil(stored.run.endedAt)
     }
 

@@ -25,6 +25,12 @@ float hr_read_stream(const float *x, size_t n);
 /// product walks its weight rows; returns the sum. `rows` is clamped to 1...16.
 float hr_read_rows(const float *x, size_t n, size_t rows);
 
+/// Reads x[0..<n] the way the decode kernels read a weight matrix: rows of `row` floats four at a time, each
+/// row's line 1 KiB ahead prefetched, chunks of 64 rows shared across `threads` by the kernel pool
+/// (hr_pool_for); the floats past the last whole group of four rows are read on the caller. Returns the sum.
+/// The ISA is the decode kernels' (hr_isa_level).
+float hr_read_prefetch(const float *x, size_t n, size_t row, int threads);
+
 /// STREAM triad: a[i] = b[i] + s * c[i]. Uses non-temporal stores when `a` is 64-byte aligned,
 /// so the figure counts 12 bytes per element with no hidden write-allocate traffic.
 void hr_triad(float *a, const float *b, const float *c, float s, size_t n);

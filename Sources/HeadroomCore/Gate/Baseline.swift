@@ -66,6 +66,7 @@ public enum BaselineFile {
         var sgemmGflops: Double?
         var readStreamGbps: Double?
         var readRowsGbps: Double?
+        var readPrefetchGbps: Double?
         var triadGbps: Double?
         var repetitions: Int
     }
@@ -95,7 +96,8 @@ public enum BaselineFile {
                                              fingerprint: $0.fingerprint) },
             probe: figures.perThreads.map {
                 Probe(threads: $0.threads, readGbps: figures.readGBps(threads: $0.threads), sgemmGflops: $0.sgemmGFLOPs,
-                      readStreamGbps: $0.readStreamGBps, readRowsGbps: $0.readRowsGBps, triadGbps: $0.triadGBps, repetitions: $0.repetitions)
+                      readStreamGbps: $0.readStreamGBps, readRowsGbps: $0.readRowsGBps, readPrefetchGbps: $0.readPrefetchGBps, triadGbps: $0.triadGBps,
+                      repetitions: $0.repetitions)
             },
             cases: b.cases.map { c in
                 var metrics: [String] = []

@@ -123,6 +123,7 @@ public enum Gate {
         var index: [WorkloadKey: [Int: MeasuredCase]] = [:]
         for c in gatedBase { index[WorkloadKey(kind: c.kind, name: c.name, params: c.params), default: [:]][c.threads] = c }
         let selected = options.metrics ?? options.settings.metrics
+        let readPatterns = ProbeRoofline.sharedReadPatterns(baseline, current)
         var notes: [String] = []
         var rows: [GateRow] = []
         var used = Set<Slot>()       // baseline cases compared
@@ -165,7 +166,8 @@ public enum Gate {
                     if !options.normalisedOnly { try row(base, cur, nil) }
                 case .divide(let roof), .multiply(let roof):
                     if !options.normalisedOnly { try row(base, cur, nil) }
-                    let sb = roof.samples(in: baseline, threads: pair.baseline), sc = roof.samples(in: current, threads: c.threads)
+                    let sb = roof.samples(in: baseline, threads: pair.baseline, patterns: readPatterns)
+                    let sc = roof.samples(in: current, threads: c.threads, patterns: readPatterns)
                     guard let rb = Summary(sb)?.median, let rc = Summary(sc)?.median, rb > 0, rc > 0 else {
                         noRoofline.insert("\(roof.label) at \(c.threads) (current) / \(pair.baseline) (baseline) threads"); continue
                     }

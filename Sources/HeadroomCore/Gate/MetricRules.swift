@@ -5,7 +5,7 @@
 public enum ProbeRoofline: String, Codable, Sendable {
     /// The best sgemm GFLOP/s: the compute roofline.
     case sgemm
-    /// The best read bandwidth in GB/s (the larger of the stream and multi-row patterns): the memory roofline.
+    /// The best read bandwidth in GB/s (the best of the probe's read patterns): the memory roofline.
     case readBandwidth = "read"
 
     public var label: String { self == .sgemm ? "sgemm GFLOP/s" : "read GB/s" }
@@ -18,16 +18,30 @@ public enum ProbeRoofline: String, Codable, Sendable {
         }
     }
 
-    /// The raw probe samples behind `value`: the sgemm case, or the read pattern whose best is the larger.
-    public func samples(in cases: [MeasuredCase], threads: Int) -> [Double] {
+    /// The raw probe samples behind `value`: the sgemm case, or the read pattern whose best is the largest
+    /// (its samples from every case of that name: before and after the workloads).
+    ///
+    /// `patterns` limits the read patterns considered: a comparison of two runs passes those both measured, so
+    /// a pattern one run lacks (a baseline recorded before `read_prefetch` existed) does not change the
+    /// yardstick between them; with every pattern in both, this is the pattern `ProbeFigures.readGBps` takes.
+    public func samples(in cases: [MeasuredCase], threads: Int, patterns: Set<String>? = nil) -> [Double] {
         let probe = cases.filter { $0.kind == "probe" && $0.threads == threads }
         switch self {
         case .sgemm:
-            return probe.first { $0.name == "sgemm" }?.values("gflops") ?? []
+            return probe.filter { $0.name == "sgemm" }.flatMap { $0.values("gflops") }
         case .readBandwidth:
-            let reads = probe.filter { $0.name == "read_rows" || $0.name == "read_stream" }.map { $0.values("gbps") }
+            let names = ProbeFigures.readPatterns.filter { patterns?.contains($0) ?? true }
+            let reads = names.map { name in probe.filter { $0.name == name }.flatMap { $0.values("gbps") } }.filter { !$0.isEmpty }
             return reads.max { ($0.max() ?? 0) < ($1.max() ?? 0) } ?? []
         }
+    }
+
+    /// The read patterns both runs measured (at any thread count): what `samples` may compare between them.
+    public static func sharedReadPatterns(_ a: [MeasuredCase], _ b: [MeasuredCase]) -> Set<String> {
+        func names(_ cases: [MeasuredCase]) -> Set<String> {
+            Set(cases.filter { $0.kind == "probe" && ProbeFigures.readPatterns.contains($0.name) }.map(\.name))
+        }
+        return names(a).intersection(names(b))
     }
 }
 
