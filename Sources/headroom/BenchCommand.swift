@@ -219,7 +219,7 @@ struct BenchSummaryCommand: ParsableCommand {
         abstract: "Hold saved `bench infer --json` results against the inference bars.",
         discussion: """
             Reads the JSON files and prints one row per file: decode and prefill against their rooflines, and peak \
-            memory against weights + KV cache + 15 % + 64 MiB. The bars (issue 'Real inference engine'): decode at \
+            memory against weights + KV cache + 15 % + 64 MiB. The bars: decode at \
             batch 1 ≥ 80 % of the bandwidth roofline for f32/f16, ≥ 60 % for q8_0/q4_0; prefill ≥ 60 % of sgemm for \
             f32, ≥ 50 % for q8_0/q4_0; batch 16 ≥ 8× batch 1 decode tokens/s in q4_0 (from files of the same model, \
             precision and prompt). Every decode and prefill, at any batch, must also be at most 100 % of the roofline \
@@ -230,12 +230,24 @@ struct BenchSummaryCommand: ParsableCommand {
     @Argument(help: "JSON files written by `headroom bench infer --json`.")
     var files: [String]
 
+    @Flag(name: .long, help: "Print the verdicts as JSON on standard output instead of a table.")
+    var json = false
+
+    /// One file's verdicts, for `--json`.
+    struct Row: Encodable {
+        var file: String, model: String, precision: String, threads: Int, promptTokens: Int, batch: Int
+        var decodeRooflineFraction: Double?, decodeBar: Double?, decodeVerdict: String
+        var prefillRooflineFraction: Double?, prefillBar: Double?, prefillVerdict: String
+        var peakRssBytes: Int, peakRssLimitBytes: Double, memoryVerdict: String
+    }
+    struct Scaling: Encodable { var model: String, precision: String, threads: Int, promptTokens: Int, ratio: Double, bar: Double?, verdict: String }
+
     func run() throws {
         try reportingErrors {
             let decoder = JSONDecoder()
             decoder.keyDecodingStrategy = .convertFromSnakeCase
             let results = try files.map { f -> BenchInferJSON in
-                guard let data = FileManager.default.contents(atPath: f) else { throw InputError(file: f, path: "", message: "cannot read the file") }
+                let data = try FileChecks.readData(f, what: "bench infer JSON file")
                 do { return try decoder.decode(BenchInferJSON.self, from: data) } catch {
                     throw InputError(file: f, path: "", message: "expected the JSON of `headroom bench infer --json` (\(error))")
                 }
@@ -262,6 +274,7 @@ struct BenchSummaryCommand: ParsableCommand {
             var t = TextTable(["model", "precision", "thr", "prompt", "batch", "decode tok/s", "roofline", "% roof", "bar", "",
                                "prefill tok/s", "roofline", "% roof", "bar", "", "peak RSS MiB", "limit MiB", ""],
                               rightAligned: [2, 3, 4, 5, 6, 7, 10, 11, 12, 15, 16])
+            var rows: [Row] = [], scaling: [Scaling] = []
             for (file, r) in zip(files, results) {
                 let decodeBar: Double? = r.batch != 1 ? nil : (r.precision == "f32" || r.precision == "f16" ? 0.8 : 0.6)
                 let prefillBar: Double? = r.promptTokens < 512 ? nil : [ "f32": 0.6, "q8_0": 0.5, "q4_0": 0.5 ][r.precision]
@@ -277,10 +290,13 @@ struct BenchSummaryCommand: ParsableCommand {
                        prefill.text, prefill.verdict,
                        String(format: "%.0f", Double(r.peakRssBytes) / 1048576), String(format: "%.0f", limit / 1048576),
                        verdict(Double(r.peakRssBytes) <= limit)])
+                rows.append(Row(file: file, model: r.model, precision: r.precision, threads: r.threads, promptTokens: r.promptTokens,
+                                batch: r.batch, decodeRooflineFraction: r.decodeRooflineFraction, decodeBar: decodeBar,
+                                decodeVerdict: decode.verdict, prefillRooflineFraction: r.prefillRooflineFraction, prefillBar: prefillBar,
+                                prefillVerdict: prefill.verdict, peakRssBytes: r.peakRssBytes, peakRssLimitBytes: limit,
+                                memoryVerdict: t.rows.last?.last ?? "—"))
             }
-            print("Inference bars (all figures measured; medians; rooflines from each run's own probes)")
-            print(t.rendered)
-            for line in unbounded { print("MISS \(line)") }
+            var lines: [String] = unbounded.map { "MISS \($0)" }
             // Batch scaling: B=16 against B=1 of the same model, precision, threads and prompt.
             for big in results where big.batch == 16 {
                 guard let one = results.first(where: { $0.batch == 1 && $0.model == big.model && $0.precision == big.precision
@@ -288,13 +304,21 @@ struct BenchSummaryCommand: ParsableCommand {
                       let a = one.decodeTokensPerS?.median, let b = big.decodeTokensPerS?.median else { continue }
                 let ratio = b / a
                 let bar = big.precision == "q4_0" ? verdict(ratio >= 8) : "—"
-                print(String(format: "batch 16 vs 1, %@ %@, %d threads, prompt %d: %.1f vs %.1f decode tokens/s = %.1f× (bar ≥ 8× for q4_0: %@)",
+                scaling.append(Scaling(model: big.model, precision: big.precision, threads: big.threads, promptTokens: big.promptTokens,
+                                       ratio: ratio, bar: big.precision == "q4_0" ? 8 : nil, verdict: bar))
+                lines.append(String(format: "batch 16 vs 1, %@ %@, %d threads, prompt %d: %.1f vs %.1f decode tokens/s = %.1f× (bar ≥ 8× for q4_0: %@)",
                              big.model, big.precision, big.threads, big.promptTokens, b, a, ratio, bar))
             }
-            if missed > 0 {
-                print("\(missed) bar\(missed == 1 ? "" : "s") missed.")
-                throw ExitCode(1)
+            if json {
+                struct Out: Encodable { var kind = "measured"; var rows: [Row]; var batchScaling: [Scaling]; var unbounded: [String]; var missed: Int }
+                try printJSON(Out(rows: rows, batchScaling: scaling, unbounded: unbounded, missed: missed))
+            } else {
+                print("Inference bars (all figures measured; medians; rooflines from each run's own probes)")
+                print(t.rendered)
+                for line in lines { print(line) }
+                if missed > 0 { print("\(missed) bar\(missed == 1 ? "" : "s") missed.") }
             }
+            if missed > 0 { throw ExitCode(1) }
         }
     }
 }
