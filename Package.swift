@@ -41,7 +41,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "HeadroomKernelsTests", dependencies: ["HeadroomKernels", "CKernels"]),
+        .testTarget(name: "HeadroomKernelsTests", dependencies: ["HeadroomKernels", "CKernels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HeadroomEngineTests", dependencies: ["HeadroomEngine", "HeadroomKernels"]),
         .testTarget(name: "HeadroomCoreTests", dependencies: ["HeadroomCore"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HeadroomStoreTests", dependencies: ["HeadroomStore", "HeadroomCore"]),
