@@ -16,6 +16,8 @@
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,f16c,fma")))
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 #define QK_K HR_QK_K
+// Kernels written once for q4_K and q5_K are inlined into each so that the format is a constant there.
+#define INLINE static inline __attribute__((always_inline))
 
 static inline uint16_t ld16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
 static inline void st16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
@@ -452,6 +454,9 @@ void hr_rows_q6_k_scalar(const uint8_t *w, size_t rb, size_t k, const float *x, 
 
 // ---- AVX2: 32 weights per register, maddubs (u8 × s8 pairs → s16) then madd by the sub-block's scale ---------
 
+// The vector paths convert scales with F16C (one instruction), the scalar path with the portable conversion.
+AVX2 static inline float f16c(const uint8_t *p) { return _cvtsh_ss(ld16(p)); }
+
 AVX2 static inline float hsum256(__m256 v) {
     __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     h = _mm_add_ps(h, _mm_movehl_ps(h, h));
@@ -459,18 +464,24 @@ AVX2 static inline float hsum256(__m256 v) {
     return _mm_cvtss_f32(h);
 }
 
-// The 8 scales (bytes 0-7) and 8 minimums (bytes 8-15) of a q4_K/q5_K block's 12 packed bytes.
-static inline void unpack_k4_bytes(const uint8_t *s, uint8_t out[16]) {
+// The 8 scales (bytes 0-7) and 8 minimums (bytes 8-15) of a q4_K/q5_K block's 12 packed bytes, as four words.
+static inline void unpack_k4_words(const uint8_t *s, uint32_t out[4]) {
     uint32_t w0, w1, w2;
     memcpy(&w0, s, 4); memcpy(&w1, s + 4, 4); memcpy(&w2, s + 8, 4);
-    const uint32_t sc_lo = w0 & 0x3f3f3f3fu, m_lo = w1 & 0x3f3f3f3fu;
-    const uint32_t sc_hi = (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4);
-    const uint32_t m_hi = ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4);
-    memcpy(out, &sc_lo, 4); memcpy(out + 4, &sc_hi, 4); memcpy(out + 8, &m_lo, 4); memcpy(out + 12, &m_hi, 4);
+    out[0] = w0 & 0x3f3f3f3fu;
+    out[1] = (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4);
+    out[2] = w1 & 0x3f3f3f3fu;
+    out[3] = ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4);
+}
+
+static inline void unpack_k4_bytes(const uint8_t *s, uint8_t out[16]) {
+    uint32_t w[4];
+    unpack_k4_words(s, w);
+    memcpy(out, w, 16);
 }
 
 // q4_K and q5_K (hb: the fifth bits, NULL for q4_K).
-AVX2 static inline void k4_rows_avx2(int five, size_t bb, const uint8_t *w, size_t rb, size_t k, const hr_q8k_block *a,
+AVX2 INLINE void k4_rows_avx2(int five, size_t bb, const uint8_t *w, size_t rb, size_t k, const hr_q8k_block *a,
                                      size_t r0, size_t r1, float *y) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10);
     const size_t qoff = five ? 48 : 16;
@@ -487,9 +498,10 @@ AVX2 static inline void k4_rows_avx2(int five, size_t bb, const uint8_t *w, size
                                                 _mm_loadu_si128((const __m128i *)x->bsum32));
             __m128i ms = _mm_add_epi32(mins, _mm_shuffle_epi32(mins, 0x4E));
             ms = _mm_add_epi32(ms, _mm_shuffle_epi32(ms, 0xB1));
-            accm += x->d * f16(b + 2) * (float)_mm_cvtsi128_si32(ms);
+            accm += x->d * f16c(b + 2) * (float)_mm_cvtsi128_si32(ms);
             __m256i hb = five ? _mm256_loadu_si256((const __m256i *)(b + 16)) : _mm256_setzero_si256();
             __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+#pragma clang loop unroll(full)
             for (int c = 0; c < 4; c++) {
                 const __m256i v = _mm256_loadu_si256((const __m256i *)(b + qoff + 32 * c));
                 __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
@@ -503,7 +515,7 @@ AVX2 static inline void k4_rows_avx2(int five, size_t bb, const uint8_t *w, size
                 s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(plo, _mm256_set1_epi16(sm[2 * c])));
                 s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(phi, _mm256_set1_epi16(sm[2 * c + 1])));
             }
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), _mm256_set1_ps(x->d * f16(b)), acc);
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), _mm256_set1_ps(x->d * f16c(b)), acc);
         }
         y[r] = hsum256(acc) - accm;
     }
@@ -548,7 +560,7 @@ AVX2 void hr_rows_q6_k_avx2(const uint8_t *w, size_t rb, size_t k, const float *
                     else s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(pr, sv));
                 }
             }
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), _mm256_set1_ps(x->d * f16(b + 208)), acc);
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), _mm256_set1_ps(x->d * f16c(b + 208)), acc);
         }
         y[r] = hsum256(acc);
     }
@@ -565,17 +577,23 @@ AVX512 static inline __m512i scale_pairs(__m512i sc, int a, int b) {
     return _mm512_permutexvar_epi16(idx, sc);
 }
 
-AVX512 static inline void k4_block_avx512(int five, const uint8_t *b, const hr_q8k_block *x, __m512 *acc, __m128 *accm) {
+AVX512 INLINE void k4_block_avx512(int five, const uint8_t *b, const hr_q8k_block *x, __m512 *acc, __m128 *accm) {
     const __m512i m4 = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10);
-    uint8_t sm[16];
-    unpack_k4_bytes(b + 4, sm);
-    const __m128i s8 = _mm_loadu_si128((const __m128i *)sm);
+    // unpack_k4_words on one vector: the 12 bytes (and 4 of the block's next) as words w0 w1 w2, then
+    // lanes (w0 & 3f, w2 & 0f | (w0 >> 2) & 30, w1 & 3f, (w2 >> 4) & 0f | (w1 >> 2) & 30) per byte.
+    const __m128i raw = _mm_loadu_si128((const __m128i *)(b + 4));
+    const __m128i lo = _mm_and_si128(_mm_srlv_epi32(_mm_shuffle_epi32(raw, _MM_SHUFFLE(2, 1, 2, 0)), _mm_setr_epi32(0, 0, 0, 4)),
+                                     _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+    const __m128i hi = _mm_and_si128(_mm_srli_epi32(_mm_shuffle_epi32(raw, _MM_SHUFFLE(1, 1, 0, 0)), 2),
+                                     _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
+    const __m128i s8 = _mm_or_si128(lo, hi);
     const __m512i sc = _mm512_castsi128_si512(_mm_cvtepu8_epi16(s8));
     const __m128i mins = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(s8, 8)), _mm_loadu_si128((const __m128i *)x->bsum32));
-    *accm = _mm_fmadd_ps(_mm_cvtepi32_ps(mins), _mm_set1_ps(x->d * f16(b + 2)), *accm);
+    *accm = _mm_fmadd_ps(_mm_cvtepi32_ps(mins), _mm_set1_ps(x->d * _cvtsh_ss(ld16(b + 2))), *accm);
     const uint8_t *qs = b + (five ? 48 : 16);
     const __m512i hb = five ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b + 16))) : _mm512_setzero_si512();
     __m512i s0 = _mm512_setzero_si512(), s1 = s0;
+#pragma clang loop unroll(full)
     for (int c = 0; c < 4; c++) {
         __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(qs + 32 * c)));
         v = _mm512_and_si512(_mm512_mask_srli_epi16(v, HI_HALF, v, 4), m4);
@@ -589,7 +607,7 @@ AVX512 static inline void k4_block_avx512(int five, const uint8_t *b, const hr_q
         if (c & 1) s1 = _mm512_dpwssd_epi32(s1, pr, scale_pairs(sc, 2 * c, 2 * c + 1));
         else s0 = _mm512_dpwssd_epi32(s0, pr, scale_pairs(sc, 2 * c, 2 * c + 1));
     }
-    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), _mm512_set1_ps(x->d * f16(b)), *acc);
+    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), _mm512_set1_ps(x->d * _cvtsh_ss(ld16(b))), *acc);
 }
 
 AVX512 static inline float hsum128(__m128 h) {
@@ -603,7 +621,7 @@ AVX512 static inline float hsum128(__m128 h) {
 static inline void prefetch_block(const uint8_t *b, size_t bb) {
     for (size_t o = 0; o < bb; o += 64) _mm_prefetch((const char *)b + PF + o, _MM_HINT_T0);
 }
-AVX512 static inline void k4_rows_avx512(int five, size_t bb, const uint8_t *w, size_t rb, size_t k, const hr_q8k_block *a,
+AVX512 INLINE void k4_rows_avx512(int five, size_t bb, const uint8_t *w, size_t rb, size_t k, const hr_q8k_block *a,
                                          size_t r0, size_t r1, float *y) {
     const size_t nb = k / QK_K;
     size_t r = r0;
@@ -641,7 +659,7 @@ AVX512 void hr_rows_q5_k_avx512(const uint8_t *w, size_t rb, size_t k, const flo
 static const int16_t lane_eighths[32] = { 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
                                           2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3 };
 
-AVX512 static inline void q6k_block_avx512(const uint8_t *b, const hr_q8k_block *x, __m512 *acc) {
+AVX512 INLINE void q6k_block_avx512(const uint8_t *b, const hr_q8k_block *x, __m512 *acc) {
     const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(0x30);
     const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 192)));
     const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)x->bsum16)), 5);
@@ -660,7 +678,7 @@ AVX512 static inline void q6k_block_avx512(const uint8_t *b, const hr_q8k_block 
         s0 = _mm512_dpwssd_epi32(s0, pa, _mm512_permutexvar_epi16(ia, sc));
         s1 = _mm512_dpwssd_epi32(s1, pb, _mm512_permutexvar_epi16(_mm512_add_epi16(ia, _mm512_set1_epi16(4)), sc));
     }
-    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), _mm512_set1_ps(x->d * f16(b + 208)), *acc);
+    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), _mm512_set1_ps(x->d * _cvtsh_ss(ld16(b + 208))), *acc);
 }
 
 AVX512 void hr_rows_q6_k_avx512(const uint8_t *w, size_t rb, size_t k, const float *xf, const void *xa, size_t r0, size_t r1, float *y) {
