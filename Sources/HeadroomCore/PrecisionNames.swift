@@ -31,7 +31,7 @@ public enum PrecisionNames {
         return entries.first { $0.name == k || $0.aliases.contains(k) }
     }
 
-    /// The engine's formats, as `--help` lists them: "f32 (fp32), f16 (fp16), q8_0 (int8), q4_0 (int4)".
+    /// The engine's formats, as `--help` lists them: "f32 (fp32), f16 (fp16), bf16, q8_0 (int8), q4_0 (int4), q4_1, …".
     public static var engineList: String {
         entries.filter(\.engine).map { $0.aliases.isEmpty ? $0.name : "\($0.name) (\($0.aliases.joined(separator: ", ")))" }
             .joined(separator: ", ")
