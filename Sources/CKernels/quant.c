@@ -1,7 +1,9 @@
-// The GGUF/ggml weight formats (f32, f16, q8_0, q4_0) and the kernels that read them: quantize,
-// dequantize, matrix-vector products for decode (one sequence, and up to 64 at once reading each
-// weight row once). AVX-512 (with VNNI) and AVX2 versions, a scalar fallback, chosen at run time.
+// The first GGUF/ggml weight formats (f32, f16, q8_0, q4_0) and the kernels that read every format:
+// quantize, dequantize, matrix-vector products for decode (one sequence, and up to 64 at once reading each
+// weight row once). AVX-512 (with VNNI) and AVX2 versions, a scalar fallback, chosen at run time. What is
+// per format goes through the table of formats (formats.c); the other formats' kernels are in quant_k.c.
 #include "CKernels.h"
+#include "formats_impl.h"
 #include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
@@ -53,13 +55,8 @@ __attribute__((constructor)) static void fill_f16_table(void) {
 static inline void store_u16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
 
 size_t hr_row_bytes(int type, size_t k) {
-    switch (type) {
-    case HR_TYPE_F32: return 4 * k;
-    case HR_TYPE_F16: return 2 * k;
-    case HR_TYPE_Q8_0: return k / QK * Q8_BYTES;
-    case HR_TYPE_Q4_0: return k / QK * Q4_BYTES;
-    default: return 0;
-    }
+    const hr_format *f = hr_format_of(type);
+    return f ? k / (size_t)f->block * (size_t)f->block_bytes : 0;
 }
 
 // ---- ISA choice ---------------------------------------------------------------------------------
@@ -86,7 +83,7 @@ const char *hr_quant_isa(void) {
 
 // ---- reference quantization (ggml's quantize_row_*_ref) ------------------------------------------
 
-static void quantize_row(int type, const float *x, size_t k, uint8_t *out) {
+static void quantize_row_legacy(int type, const float *x, size_t k, uint8_t *out) {
     switch (type) {
     case HR_TYPE_F32: memcpy(out, x, 4 * k); return;
     case HR_TYPE_F16: for (size_t i = 0; i < k; i++) store_u16(out + 2 * i, hr_f32_to_f16(x[i])); return;
@@ -115,12 +112,14 @@ static void quantize_row(int type, const float *x, size_t k, uint8_t *out) {
     }
 }
 
+static void quantize_row(int type, const float *x, size_t k, uint8_t *out) { hr_format_of(type)->quantize(x, k, out); }
+
 void hr_quantize_rows(int type, const float *x, size_t rows, size_t k, void *out) {
     const size_t rb = hr_row_bytes(type, k);
     for (size_t r = 0; r < rows; r++) quantize_row(type, x + r * k, k, (uint8_t *)out + r * rb);
 }
 
-static void dequantize_row(int type, const uint8_t *w, size_t k, float *out) {
+static void dequantize_row_legacy(int type, const uint8_t *w, size_t k, float *out) {
     switch (type) {
     case HR_TYPE_F32: memcpy(out, w, 4 * k); return;
     case HR_TYPE_F16: for (size_t i = 0; i < k; i++) out[i] = hr_f16_to_f32(load_u16(w + 2 * i)); return;
@@ -141,6 +140,8 @@ static void dequantize_row(int type, const uint8_t *w, size_t k, float *out) {
         return;
     }
 }
+
+static void dequantize_row(int type, const uint8_t *w, size_t k, float *out) { hr_format_of(type)->dequantize[0](w, k, out); }
 
 __attribute__((target("avx512f,avx512bw,avx512vl,f16c,fma")))
 static void dequantize_row_avx512(int type, const uint8_t *w, size_t k, float *out) {
@@ -168,12 +169,11 @@ static void dequantize_row_avx512(int type, const uint8_t *w, size_t k, float *o
         }
         return;
     }
-    dequantize_row(type, w, k, out);
+    dequantize_row_legacy(type, w, k, out);
 }
 
 static void dequant_row_fast(int type, const uint8_t *w, size_t k, float *out) {
-    if (level() >= 2) dequantize_row_avx512(type, w, k, out);
-    else dequantize_row(type, w, k, out);
+    hr_format_dequant(hr_format_of(type), level())(w, k, out);
 }
 
 typedef struct { int type; const uint8_t *w; size_t k, r0, rows; float *out; } dq_job;
@@ -501,7 +501,38 @@ AVX2 static void rows_avx2(int type, const uint8_t *w, size_t rb, size_t k, cons
     }
 }
 
-typedef struct { int type; const uint8_t *w; size_t n, k; const float *x; const xq_t *xq; float *y; } mv_job;
+// The first four formats' entries in the table of formats.
+#define LEGACY_DEF(T, t) \
+    void hr_dequant_##t(const uint8_t *b, size_t k, float *out) { dequantize_row_legacy(T, b, k, out); } \
+    void hr_dequant_##t##_avx512(const uint8_t *b, size_t k, float *out) { dequantize_row_avx512(T, b, k, out); } \
+    void hr_quant_##t(const float *x, size_t k, uint8_t *out) { quantize_row_legacy(T, x, k, out); } \
+    void hr_rows_##t##_scalar(const uint8_t *w, size_t rb, size_t k, const float *x, const void *xa, size_t r0, size_t r1, float *y) { \
+        for (size_t r = r0; r < r1; r++) y[r] = dot_scalar(T, w + r * rb, k, x, xa); \
+    } \
+    void hr_rows_##t##_avx2(const uint8_t *w, size_t rb, size_t k, const float *x, const void *xa, size_t r0, size_t r1, float *y) { \
+        rows_avx2(T, w, rb, k, x, xa, r0, r1, y); \
+    } \
+    void hr_rows_##t##_avx512(const uint8_t *w, size_t rb, size_t k, const float *x, const void *xa, size_t r0, size_t r1, float *y) { \
+        rows_avx512(T, w, rb, k, x, xa, r0, r1, y); \
+    }
+LEGACY_DEF(HR_TYPE_F32, f32)
+LEGACY_DEF(HR_TYPE_F16, f16)
+LEGACY_DEF(HR_TYPE_Q8_0, q8_0)
+LEGACY_DEF(HR_TYPE_Q4_0, q4_0)
+
+typedef struct { int type; const uint8_t *w; size_t n, k; const float *x; const xq_t *xq; float *y; const void *xk; } mv_job;
+
+// The activations each format's dot product reads, quantized once per product on the calling thread.
+typedef struct { const xq_t *q8_0; const void *q8_k; } acts_t;
+
+static acts_t quantize_acts(int count, const int *types, const float *x, size_t k) {
+    int need = 0;
+    for (int i = 0; i < count; i++) { const hr_format *f = hr_format_of(types[i]); if (f) need |= 1 << f->act; }
+    acts_t a = { &xq_tls, NULL };
+    if (need & (1 << HR_ACT_Q8_0)) quantize_x(x, k, &xq_tls);
+    if (need & (1 << HR_ACT_Q8_K)) a.q8_k = hr_q8k_quantize(x, k);
+    return a;
+}
 
 static void mv_rows(const mv_job *j, size_t r0, size_t r1);
 
@@ -520,14 +551,11 @@ void hr_matvec_multi(int count, const int *types, const void *const *ws, const s
                      float *const *ys, int threads) {
     if (count < 1) return;
     if (count > 4) count = 4;
-    xq_t *xq = &xq_tls;
-    int quantized = 0;
-    for (int i = 0; i < count; i++) quantized |= types[i] == HR_TYPE_Q4_0 || types[i] == HR_TYPE_Q8_0;
-    if (quantized) quantize_x(x, k, xq);
+    const acts_t a = quantize_acts(count, types, x, k);
     mv_multi m = { .count = count };
     m.start[0] = 0;
     for (int i = 0; i < count; i++) {
-        m.parts[i] = (mv_job){ types[i], ws[i], ns[i], k, x, xq, ys[i] };
+        m.parts[i] = (mv_job){ types[i], ws[i], ns[i], k, x, a.q8_0, ys[i], a.q8_k };
         // Each matrix's rows start on a multiple of 64 in the stacked range, so chunks never straddle two.
         m.start[i + 1] = m.start[i] + (ns[i] + 63) / 64 * 64;
     }
@@ -539,18 +567,14 @@ static void mv_range(void *p, size_t r0, size_t r1) { mv_rows(p, r0, r1); }
 static void mv_rows(const mv_job *j, size_t r0, size_t r1) {
     if (r1 > j->n) r1 = j->n;
     if (r0 >= r1) return;
-    const size_t rb = hr_row_bytes(j->type, j->k);
-    switch (level()) {
-    case 2: rows_avx512(j->type, j->w, rb, j->k, j->x, j->xq, r0, r1, j->y); break;
-    case 1: rows_avx2(j->type, j->w, rb, j->k, j->x, j->xq, r0, r1, j->y); break;
-    default: for (size_t r = r0; r < r1; r++) j->y[r] = dot_scalar(j->type, j->w + r * rb, j->k, j->x, j->xq);
-    }
+    const hr_format *f = hr_format_of(j->type);
+    const void *xa = f->act == HR_ACT_Q8_0 ? (const void *)j->xq : f->act == HR_ACT_Q8_K ? j->xk : NULL;
+    hr_format_rows(f, level(), j->w, hr_row_bytes(j->type, j->k), j->k, j->x, xa, r0, r1, j->y);
 }
 
 void hr_matvec(int type, const void *w, size_t n, size_t k, const float *x, float *y, int threads) {
-    xq_t *xq = &xq_tls;
-    if (type == HR_TYPE_Q4_0 || type == HR_TYPE_Q8_0) quantize_x(x, k, xq);
-    mv_job j = { type, w, n, k, x, xq, y };
+    const acts_t a = quantize_acts(1, &type, x, k);
+    mv_job j = { type, w, n, k, x, a.q8_0, y, a.q8_k };
     // Chunks of 64 rows (a multiple of the kernels' 4-row groups), claimed by whichever thread is free.
     hr_pool_for(threads < 1 ? 1 : threads, n, 64, mv_range, &j);
 }
@@ -753,6 +777,28 @@ AVX512 static void batch_rows_float(const bmv_job *j, size_t r0, size_t r1) {
     }
 }
 
+// The other formats with AVX-512: dequantize the row into a per-thread buffer, then the f32 kernel.
+AVX512 static void batch_rows_dequant(const bmv_job *j, size_t r0, size_t r1) {
+    if (fw_cap < j->k) { free(fw_tls); fw_tls = malloc(j->k * sizeof(float)); fw_cap = j->k; }
+    const hr_dequant_fn dq = hr_format_dequant(hr_format_of(j->type), 2);
+    for (size_t r = r0; r < r1; r++) {
+        dq(j->w + r * j->rb, j->k, fw_tls);
+        const uint8_t *p = (const uint8_t *)fw_tls;
+        size_t s = 0;
+        while (s < j->b) {
+            const size_t left = j->b - s;
+            const float *xs = j->x + s * j->k;
+            float *ys = j->y + s * j->n;
+            // row index 0 of a one-row "matrix" at p, written to ys[.. * n + r]
+            if (left >= 16) { batch_float_16(HR_TYPE_F32, p, j->k, xs, j->n, r, ys); s += 16; }
+            else if (left >= 8) { batch_float_8(HR_TYPE_F32, p, j->k, xs, j->n, r, ys); s += 8; }
+            else if (left >= 4) { batch_float_4(HR_TYPE_F32, p, j->k, xs, j->n, r, ys); s += 4; }
+            else if (left >= 2) { batch_float_2(HR_TYPE_F32, p, j->k, xs, j->n, r, ys); s += 2; }
+            else { batch_float_1(HR_TYPE_F32, p, j->k, xs, j->n, r, ys); s += 1; }
+        }
+    }
+}
+
 // Without AVX-512: dequantize the row once into a per-thread buffer, then dot it with every sequence.
 static void batch_rows_generic(const bmv_job *j, size_t r0, size_t r1) {
     if (fw_cap < j->k) { free(fw_tls); fw_tls = malloc(j->k * sizeof(float)); fw_cap = j->k; }
@@ -775,7 +821,8 @@ static void bmv_range(void *p, size_t r0, size_t r1) {
     bmv_job *j = p;
     if (level() >= 2) {
         if (j->type == HR_TYPE_Q4_0 || j->type == HR_TYPE_Q8_0) batch_rows_int(j, r0, r1);
-        else batch_rows_float(j, r0, r1);
+        else if (j->type == HR_TYPE_F32 || j->type == HR_TYPE_F16) batch_rows_float(j, r0, r1);
+        else batch_rows_dequant(j, r0, r1);
     } else {
         batch_rows_generic(j, r0, r1);
     }

@@ -1,7 +1,7 @@
 // One vocabulary for numeric formats, shared by every command and file: the engine's GGUF names
-// (f32, f16, q8_0, q4_0), the planner's (fp32, fp16, bf16, fp8, int8, int4), each an alias of the other
-// where they are the same bytes, and the GGUF K-quant and legacy block names, recognised so that a user
-// who types one is told plainly that the engine does not compute it.
+// (f32, f16, q8_0, q4_0, bf16, the other legacy blocks and the K-quants), the planner's (fp32, fp16, bf16, fp8,
+// int8, int4), each an alias of the other where they are the same bytes, and the GGUF names of mixes and
+// activation formats, recognised so that a user who types one is told plainly that the engine does not compute it.
 
 public enum PrecisionNames {
     public struct Entry: Sendable, Equatable {
@@ -18,12 +18,12 @@ public enum PrecisionNames {
     public static let entries: [Entry] = [
         Entry(name: "f32", aliases: ["fp32"], engine: true, planner: .fp32),
         Entry(name: "f16", aliases: ["fp16"], engine: true, planner: .fp16),
-        Entry(name: "bf16", aliases: [], engine: false, planner: .bf16),
+        Entry(name: "bf16", aliases: [], engine: true, planner: .bf16),
         Entry(name: "fp8", aliases: [], engine: false, planner: .fp8),
         Entry(name: "q8_0", aliases: ["int8"], engine: true, planner: .int8),
         Entry(name: "q4_0", aliases: ["int4"], engine: true, planner: .int4),
-    ] + ["q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q3_k_s", "q3_k_m", "q3_k_l", "q4_k", "q4_k_s", "q4_k_m",
-         "q5_k", "q5_k_s", "q5_k_m", "q6_k", "q8_k"].map { Entry(name: $0, aliases: [], engine: false, planner: nil) }
+    ] + ["q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k"].map { Entry(name: $0, aliases: [], engine: true, planner: nil) }
+      + ["q3_k_s", "q3_k_m", "q3_k_l", "q4_k_s", "q4_k_m", "q5_k_s", "q5_k_m", "q8_k"].map { Entry(name: $0, aliases: [], engine: false, planner: nil) }
 
     /// The entry for any spelling (case-insensitive), or nil for a name nobody uses.
     public static func entry(_ s: String) -> Entry? {
@@ -31,7 +31,7 @@ public enum PrecisionNames {
         return entries.first { $0.name == k || $0.aliases.contains(k) }
     }
 
-    /// The engine's formats, as `--help` lists them: "f32 (fp32), f16 (fp16), q8_0 (int8), q4_0 (int4)".
+    /// The engine's formats, as `--help` lists them: "f32 (fp32), f16 (fp16), bf16, q8_0 (int8), q4_0 (int4), q4_1, …".
     public static var engineList: String {
         entries.filter(\.engine).map { $0.aliases.isEmpty ? $0.name : "\($0.name) (\($0.aliases.joined(separator: ", ")))" }
             .joined(separator: ", ")

@@ -26,14 +26,19 @@ public struct ModelConfig: Equatable, Sendable {
     public var kvDim: Int { kvHeads * headDim }
     var attentionShape: Attention.Shape { Attention.Shape(heads: heads, kvHeads: kvHeads, headDim: headDim) }
 
-    /// Throws when the kernels cannot run this shape (the block formats need widths that are multiples of 32).
-    public func validate() throws {
+    /// Throws when the kernels cannot run this shape: the widths must be multiples of 32 (the f32 kernels' step and
+    /// the 32-element blocks), and of `weights`' block size when given (256 for the K-quants).
+    public func validate(for weights: QuantType? = nil) throws {
         func need(_ ok: Bool, _ what: String) throws { if !ok { throw EngineError.badConfig(name, what) } }
         try need(layers >= 1 && dim >= 1 && heads >= 1 && kvHeads >= 1 && ffnDim >= 1 && vocab >= 1 && context >= 1, "every size must be positive")
         try need(dim % heads == 0, "dim \(dim) must be a multiple of heads \(heads)")
         try need(heads % kvHeads == 0, "heads \(heads) must be a multiple of kv_heads \(kvHeads)")
         try need(headDim % 2 == 0, "head dim \(headDim) must be even for rotary embedding")
         try need(dim % 32 == 0 && ffnDim % 32 == 0, "dim \(dim) and ffn_dim \(ffnDim) must be multiples of 32 (block formats)")
+        if let weights, weights.blockSize > 32 {
+            try need(dim % weights.blockSize == 0 && ffnDim % weights.blockSize == 0,
+                     "dim \(dim) and ffn_dim \(ffnDim) must be multiples of \(weights.blockSize) for \(weights) (its block size)")
+        }
     }
 
     /// Weights of the matrix products run per token: the layers' projections and the output head.

@@ -63,7 +63,7 @@ public final class ModelWeights: @unchecked Sendable {
     /// projection keeps its input's variance, and the residual branches (attention output, down projection)
     /// add 1/(2·layers) each: activations stay of order one through any depth. Norm weights are 1.
     public static func synthetic(_ config: ModelConfig, type: QuantType, seed: UInt64 = 0x4845_4144, threads: Int = 1) throws -> ModelWeights {
-        try config.validate()
+        try config.validate(for: type)
         var tensors: [String: WeightMatrix] = [:]
         for t in syntheticPlan(config) {
             if let seedIndex = t.seedIndex {

@@ -1,32 +1,72 @@
-// The weight formats Headroom runs (GGUF/ggml's f32, f16, q8_0 and q4_0, byte for byte), a weight
-// matrix that points at such bytes wherever they live (our allocation or a memory-mapped file), and
-// the products that read them: decode (matrix-vector), batched decode, prefill (matrix-matrix).
+// The weight formats Headroom runs (GGUF/ggml's blocks, byte for byte), as the kernels' one table of
+// formats lists them (CKernels' formats.h); a weight matrix that points at such bytes wherever they live
+// (our allocation or a memory-mapped file), and the products that read them: decode (matrix-vector),
+// batched decode, prefill (matrix-matrix).
 import CBLAS
 import CKernels
 import Foundation
 
-/// A weight precision, with GGUF's type id as its raw value.
-public enum QuantType: Int32, CaseIterable, Sendable, CustomStringConvertible {
-    case f32 = 0, f16 = 1, q4_0 = 2, q8_0 = 8
+/// A weight format: an entry of the kernels' table of formats, with GGUF's type id as its raw value.
+/// Everything about a format (name, block layout, activation form, kernels) is read from the table, so a
+/// format added there appears here, in `allCases`, in the GGUF type map and in `--precision`, unedited.
+public struct QuantType: RawRepresentable, Hashable, CaseIterable, Sendable, CustomStringConvertible {
+    public let rawValue: Int32
 
-    /// Parses "f32", "f16", "q8_0", "q4_0".
+    /// The format with GGUF type id `rawValue`, or nil when the kernels' table has none.
+    public init?(rawValue: Int32) {
+        guard hr_format_of(rawValue) != nil else { return nil }
+        self.rawValue = rawValue
+    }
+
+    private init<I: BinaryInteger>(_ id: I) { rawValue = Int32(id) }
+
+    public static let f32 = QuantType(HR_TYPE_F32), f16 = QuantType(HR_TYPE_F16), bf16 = QuantType(HR_TYPE_BF16)
+    public static let q8_0 = QuantType(HR_TYPE_Q8_0), q4_0 = QuantType(HR_TYPE_Q4_0), q4_1 = QuantType(HR_TYPE_Q4_1)
+    public static let q5_0 = QuantType(HR_TYPE_Q5_0), q5_1 = QuantType(HR_TYPE_Q5_1)
+    public static let q2_K = QuantType(HR_TYPE_Q2_K), q3_K = QuantType(HR_TYPE_Q3_K), q4_K = QuantType(HR_TYPE_Q4_K)
+    public static let q5_K = QuantType(HR_TYPE_Q5_K), q6_K = QuantType(HR_TYPE_Q6_K)
+
+    /// Every format of the table, in its order (f32, f16, q4_0, q8_0 first).
+    public static let allCases: [QuantType] = (0..<hr_format_count()).map { QuantType(Int(hr_format_at($0)!.pointee.type)) }
+
+    private var entry: hr_format { hr_format_of(rawValue)!.pointee }
+
+    /// Parses a table name ("f32", "q8_0", "q4_k", "bf16"), case-insensitively.
     public init?(name: String) {
         guard let t = Self.allCases.first(where: { $0.description == name.lowercased() }) else { return nil }
         self = t
     }
 
-    public var description: String {
-        switch self { case .f32: return "f32"; case .f16: return "f16"; case .q8_0: return "q8_0"; case .q4_0: return "q4_0" }
-    }
+    /// The table's lower-case name ("q4_k").
+    public var description: String { String(cString: entry.name) }
 
-    /// Elements per block (32 for the block formats, 1 for floats).
-    public var blockSize: Int { self == .f32 || self == .f16 ? 1 : 32 }
+    /// Elements per block (1 for the float formats, 32, or 256 for K-quants): a row's length is a multiple of it.
+    public var blockSize: Int { Int(entry.block) }
+
+    /// Bytes per block.
+    public var blockBytes: Int { Int(entry.block_bytes) }
 
     /// Bytes of a row of `k` elements (`k` a multiple of `blockSize`).
     public func rowBytes(_ k: Int) -> Int { Int(hr_row_bytes(rawValue, k)) }
 
-    /// Bytes per weight, averaged over a block (4, 2, 1.0625, 0.5625).
-    public var bytesPerWeight: Double { Double(rowBytes(32)) / 32 }
+    /// Bytes per weight, averaged over a block (f32 4, q8_0 1.0625, q4_K 0.5625, q6_K 0.8203125).
+    public var bytesPerWeight: Double { Double(blockBytes) / Double(blockSize) }
+
+    /// llama.cpp's `general.file_type` for a file whose matrices are all of this format.
+    public var llamaFileType: UInt32 { UInt32(entry.llama_ftype) }
+
+    /// The form decode's dot products read the activations in.
+    public enum Activations: Sendable { case f32, q8_0, q8_K }
+    public var activations: Activations {
+        switch Int(entry.act) {
+        case Int(HR_ACT_Q8_0): return .q8_0
+        case Int(HR_ACT_Q8_K): return .q8_K
+        default: return .f32
+        }
+    }
+
+    /// Whether decode has a dot-product kernel of this format's own (otherwise it dequantizes each row and dots floats).
+    public var hasDotKernel: Bool { entry.dot.0 != nil }
 }
 
 /// A row-major (rows, cols) weight matrix in one of the formats, one row per output feature.
@@ -104,7 +144,8 @@ public enum QMatmul {
     public static var isa: String { String(cString: hr_quant_isa()) }
 
     /// Decode: y (rows) = W (rows, cols) · x (cols), rows split across `threads` of the pool.
-    /// For q8_0 and q4_0, x is quantized to q8_0 blocks first, as llama.cpp does, and accumulation is f32.
+    /// For q8_0 and q4_0, x is quantized to q8_0 blocks first, for q4_K, q5_K and q6_K to Q8_K blocks, as llama.cpp
+    /// does (`activations`), and accumulation is f32. Formats without a dot kernel dequantize each row and dot floats.
     public static func matvec(_ w: WeightMatrix, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, threads: Int) {
         hr_matvec(w.type.rawValue, w.data, w.rows, w.cols, x, y, Int32(threads))
     }
@@ -194,8 +235,8 @@ public final class TileScratch: @unchecked Sendable {
     public var bytes: Int { storage.bytes }
 }
 
-/// Naive Swift versions of the formats, written from the GGUF/ggml layout independently of the C code,
-/// so tests can check the C kernels byte for byte.
+/// Naive Swift versions of the first four formats, written from the GGUF/ggml layout independently of the C
+/// code, so tests can check the C kernels byte for byte (the other formats are checked against gguf-py's output).
 public enum QuantReference {
     /// Quantizes one row (count a multiple of 32 for the block types) into its bytes.
     public static func quantize(_ x: [Float], type: QuantType) -> [UInt8] {
@@ -227,6 +268,8 @@ public enum QuantReference {
                     out.append(UInt8(lo) | UInt8(hi) << 4)
                 }
             }
+        default:
+            preconditionFailure("QuantReference covers f32, f16, q8_0 and q4_0; \(type) is checked against gguf-py's fixtures")
         }
         return out
     }
@@ -259,6 +302,8 @@ public enum QuantReference {
                 }
                 out += lo + hi
             }
+        default:
+            preconditionFailure("QuantReference covers f32, f16, q8_0 and q4_0; \(type) is checked against gguf-py's fixtures")
         }
         return out
     }

@@ -14,7 +14,7 @@ struct BenchMatvecCommand: ParsableCommand {
 
     @Option(name: .long, help: "Rows of the weight matrix.")
     var rows = 32768
-    @Option(name: .long, help: "Columns of the weight matrix (a multiple of 32).")
+    @Option(name: .long, help: "Columns of the weight matrix (a multiple of 32; of 256 for the K-quants).")
     var cols = 8192
     @Option(name: [.customLong("precision"), .customLong("precisions", withSingleDash: false)], parsing: .upToNextOption,
             help: ArgumentHelp("Weight precisions (\(listHelp)): \(PrecisionNames.engineList). Default: all four.", valueName: "p"))
@@ -32,7 +32,10 @@ struct BenchMatvecCommand: ParsableCommand {
         if rows < 1 || cols < 32 || cols % 32 != 0 { throw ValidationError("--rows/--cols: expected a positive row count and a multiple of 32 columns") }
         if rows * cols > 1 << 32 { throw ValidationError("--rows × --cols: expected at most 2^32 weights") }
         if repetitions < 1 { throw ValidationError("--repetitions: expected at least 1") }
-        _ = try precisions(); _ = try batches(); _ = try threadCount(threads)
+        for p in try precisions() where cols % p.blockSize != 0 {
+            throw ValidationError("--cols: \(p) needs a multiple of its block size \(p.blockSize) columns, got \(cols)")
+        }
+        _ = try batches(); _ = try threadCount(threads)
     }
 
     func precisions() throws -> [QuantType] {

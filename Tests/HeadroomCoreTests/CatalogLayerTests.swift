@@ -113,7 +113,12 @@ final class CatalogLayerTests: XCTestCase {
         XCTAssertEqual(try PrecisionNames.engineName("FP16").get(), "f16")
         XCTAssertEqual(try PrecisionNames.plannerPrecision("q8_0").get(), .int8)
         XCTAssertEqual(try PrecisionNames.plannerPrecision("f32").get(), .fp32)
-        XCTAssertThrowsError(try PrecisionNames.engineName("bf16").get())
+        XCTAssertEqual(try PrecisionNames.engineName("BF16").get(), "bf16")
+        XCTAssertEqual(try PrecisionNames.engineName("q4_K").get(), "q4_k")
+        XCTAssertThrowsError(try PrecisionNames.engineName("fp8").get())
+        XCTAssertThrowsError(try PrecisionNames.engineName("q4_k_m").get()) { e in
+            XCTAssertTrue((e as! PrecisionNames.Refusal).expected.contains("q4_k_m is a GGUF format the engine does not compute yet"))
+        }
         XCTAssertThrowsError(try PrecisionNames.plannerPrecision("q6_k").get()) { e in
             XCTAssertTrue((e as! PrecisionNames.Refusal).expected.contains("q6_k is a GGUF format the planner does not model yet"))
         }

@@ -38,7 +38,7 @@ final class FinetuneSettingsTests: XCTestCase {
             ("{ method: sgd }", "ft.yaml: measure.finetune.method[0]: expected one of lora, full, got \"sgd\""),
             ("{ targets: [q, qq] }", "ft.yaml: measure.finetune.targets[1]: expected one of q, k, v, o, gate, up, down, got \"qq\""),
             ("{ seq_len: 4096 }", "ft.yaml: measure.finetune.seq_len: expected an integer from 1 to 2048, got \"4096\""),
-            ("{ precision: q5_1 }", "ft.yaml: measure.finetune.precision[0]: expected one of f32 (fp32), f16 (fp16), q8_0 (int8), q4_0 (int4); q5_1 is a GGUF format the engine does not compute yet, got \"q5_1\""),
+            ("{ precision: q4_k_m }", "ft.yaml: measure.finetune.precision[0]: expected one of f32 (fp32), f16 (fp16), bf16, q8_0 (int8), q4_0 (int4), q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k; q4_k_m is a GGUF format the engine does not compute yet, got \"q4_k_m\""),
             ("{ method: [lora, full], precision: q4_0 }",
              "ft.yaml: measure.finetune.precision: is q4_0, but method includes full: full fine-tuning trains every weight in f32; a quantized base is for lora only (add f32 to measure full)"),
             ("{ rank: 0 }", "ft.yaml: measure.finetune.rank: expected an integer from 1 to 4096, got \"0\""),

@@ -134,12 +134,16 @@ final class GGUFCorruptFileTests: XCTestCase {
         assertGGUFError("\(path("t4.gguf")): tensor w has unknown ggml type 4") {
             try openRawGGUF(base(type: 4), "t4.gguf", in: dir)
         }
-        assertGGUFError("\(path("q4k.gguf")): tensor blk.0.attn_q.weight has type Q4_K (12), which Headroom does not support; "
-                        + "supported: F32, F16, Q4_0, Q8_0") {
-            try openRawGGUF(base(name: "blk.0.attn_q.weight", dims: [256], type: 12), "q4k.gguf", in: dir)
+        assertGGUFError("\(path("iq2.gguf")): tensor blk.0.attn_q.weight has type IQ2_XXS (16), which Headroom does not support; "
+                        + "supported: F32, F16, Q4_0, Q8_0, BF16, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K") {
+            try openRawGGUF(base(name: "blk.0.attn_q.weight", dims: [256], type: 16), "iq2.gguf", in: dir)
         }
-        assertGGUFError("\(path("bf16.gguf")): tensor w has type BF16 (30), which Headroom does not support; supported: F32, F16, Q4_0, Q8_0") {
-            try openRawGGUF(base(type: 30), "bf16.gguf", in: dir)
+        assertGGUFError("\(path("q8k.gguf")): tensor w has type Q8_K (15), which Headroom does not support; supported: F32, F16, Q4_0, Q8_0, BF16, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K") {
+            try openRawGGUF(base(type: 15), "q8k.gguf", in: dir)
+        }
+        // K-quant rows are whole 256-element super-blocks.
+        assertGGUFError("\(path("q4k.gguf")): tensor w has type Q4_K but its row length 32 is not a multiple of 256") {
+            try openRawGGUF(base(dims: [32], type: 12), "q4k.gguf", in: dir)
         }
         assertGGUFError("\(path("rows.gguf")): tensor w has type Q8_0 but its row length 48 is not a multiple of 32") {
             try openRawGGUF(base(dims: [48], type: 8), "rows.gguf", in: dir)

@@ -27,7 +27,7 @@ final class GGUFLlamaTests: XCTestCase {
     }
 
     func testConfigRoundTripsThroughMetadata() throws {
-        for type in GGMLType.supported {
+        for type in GGMLType.supported where type.blockElements! <= 32 {   // the K-quants need widths of 256
             let file = try GGUFFile(path: writeModel(config, type: type, name: "m-\(type.name).gguf"))
             XCTAssertEqual(try file.llamaConfig(), config)
             XCTAssertFalse(try config.checkTensors(in: file))

@@ -9,6 +9,8 @@ final class GGUFModelTests: XCTestCase {
     /// 2 layers, dim 64, GQA 4/2 heads, vocab 300 (the minimal tokenizer needs 259).
     let config = ModelConfig(name: "gguf-test", layers: 2, dim: 64, heads: 4, kvHeads: 2, ffnDim: 96, vocab: 300, context: 64)
     let tokens: [Int32] = [1, 17, 259, 42, 299, 5, 0, 128]
+    /// Widths that the K-quants' 256-element super-blocks divide.
+    let wide = ModelConfig(name: "gguf-test-k", layers: 2, dim: 256, heads: 4, kvHeads: 2, ffnDim: 512, vocab: 300, context: 64)
 
     func temporaryPath(_ name: String) -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gguf-model-\(UUID().uuidString)")
@@ -24,6 +26,7 @@ final class GGUFModelTests: XCTestCase {
 
     func testExportThenLoadGivesTheSyntheticModelsLogits() throws {
         for type in QuantType.allCases {
+            let config = type.blockSize > config.dim ? wide : config
             let path = temporaryPath("m-\(type).gguf")
             try GGUFModelExport.writeSynthetic(config, type: type, seed: 7, to: path)
             let memory = try ModelWeights.synthetic(config, type: type, seed: 7)
@@ -48,6 +51,44 @@ final class GGUFModelTests: XCTestCase {
             XCTAssertTrue(a.allSatisfy { $0.isFinite })
             XCTAssertEqual(a, b, "\(type): logits differ after the GGUF round trip")
         }
+    }
+
+    func testMixedFormatsLoadAndRunAsInMemory() throws {
+        // Tensor i in format i mod 13, as real files mix formats across tensors (Q4_K_M: q4_K, q6_K, …).
+        let types = QuantType.allCases
+        let models = try types.map { try ModelWeights.synthetic(wide, type: $0, seed: 11) }
+        var pick: [String: WeightMatrix] = [:], i = 0
+        for t in models[0].namedTensors where !t.name.contains("norm") {
+            pick[t.name] = models[i % types.count].namedTensors.first { $0.name == t.name }!.matrix
+            i += 1
+        }
+        let memory = try ModelWeights(config: wide) { name in pick[name] ?? models[0].namedTensors.first { $0.name == name }?.matrix }
+        XCTAssertEqual(Set(memory.namedTensors.map(\.matrix.type)).count, types.count)
+        var writer = GGUFWriter(metadata: try wide.gguf.metadata(name: "mixed", weightType: .q4_K))
+        for (name, m) in memory.namedTensors {
+            let bytes = Array(UnsafeRawBufferPointer(start: m.data, count: m.bytes))
+            let dims = m.rows == 1 && m.type == .f32 && name.contains("norm") ? [m.cols] : [m.cols, m.rows]
+            try writer.addTensor(name: name, type: GGMLType(m.type), dims: dims, bytes: bytes)
+        }
+        let path = temporaryPath("mixed.gguf")
+        try writer.write(to: path)
+        let loaded = try ModelWeights.load(gguf: path)
+        for ((n1, m1), (_, m2)) in zip(memory.namedTensors, loaded.namedTensors) { XCTAssertEqual(m1.type, m2.type, n1) }
+        XCTAssertEqual(try logits(loaded), try logits(memory), "prefill")
+        // Decode (the matrix-vector kernels, each format's own) and batched decode, against the in-memory model.
+        let a = try InferenceSession(weights: memory, maxTokens: 4, maxBatch: 2), b = try InferenceSession(weights: loaded, maxTokens: 4, maxBatch: 2)
+        for s in [a, b] { _ = try s.prefill([1, 2], sequence: 0); _ = try s.prefill([3, 4], sequence: 1) }
+        let da = try a.decode(7), db = try b.decode(7)
+        XCTAssertTrue(da.allSatisfy(\.isFinite))
+        XCTAssertEqual(da, db, "decode")
+        XCTAssertEqual(try a.decodeBatch([5, 6]), try b.decodeBatch([5, 6]), "batched decode")
+    }
+
+    func testKQuantWidthsAreCheckedAgainstTheirBlock() {
+        XCTAssertThrowsError(try ModelWeights.synthetic(config, type: .q4_K)) { e in
+            XCTAssertTrue("\(e)".contains("must be multiples of 256 for q4_k"), "\(e)")
+        }
+        XCTAssertNoThrow(try ModelWeights.synthetic(config, type: .q4_0))
     }
 
     func testTiedOutputUsesTheTokenEmbedding() throws {

@@ -155,8 +155,11 @@ final class GGUFRoundTripTests: XCTestCase {
         assertGGUFError("(writer): tensor q has type Q4_0 but its row length 48 is not a multiple of 32") {
             try writer.addTensor(name: "q", type: .q4_0, dims: [48], bytes: [])
         }
-        assertGGUFError("(writer): tensor k has type Q4_K (12), which Headroom does not support; supported: F32, F16, Q4_0, Q8_0") {
-            try writer.addTensor(name: "k", type: .q4_K, dims: [256], bytes: [])
+        assertGGUFError("(writer): tensor k has type IQ2_XXS (16), which Headroom does not support; supported: F32, F16, Q4_0, Q8_0, BF16, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K") {
+            try writer.addTensor(name: "k", type: .iq2_XXS, dims: [256], bytes: [])
+        }
+        assertGGUFError("(writer): tensor k has type Q6_K but its row length 128 is not a multiple of 256") {
+            try writer.addTensor(name: "k", type: .q6_K, dims: [128], bytes: [])
         }
         assertGGUFError("(writer): tensor w: dims [4, 0] must be 1 to 4 sizes, each at least 1") {
             try writer.addTensor(name: "w", type: .f32, dims: [4, 0], bytes: [])

@@ -14,6 +14,30 @@ private func q8Roundtrip(_ x: [Float]) -> [Float] {
     QuantReference.dequantize(QuantReference.quantize(x, type: .q8_0), type: .q8_0, count: x.count)
 }
 
+/// x quantized to Q8_K (256 per block, f32 scale max|x|/127, round half away from zero) and back, as the
+/// K-quants' integer kernels see it.
+private func q8kRoundtrip(_ x: [Float]) -> [Float] {
+    var out: [Float] = []
+    for b in stride(from: 0, to: x.count, by: 256) {
+        let v = x[b..<b + 256]
+        let d = v.map { abs($0) }.max()! / 127, id: Float = d != 0 ? 1 / d : 0
+        out += v.map { Float(max(-127, min(127, Int(($0 * id).rounded(.toNearestOrAwayFromZero))))) * d }
+    }
+    return out
+}
+
+/// x as `type`'s dot product reads it.
+private func asActivations(_ x: [Float], _ type: QuantType) -> [Float] {
+    switch type.activations {
+    case .q8_0: return q8Roundtrip(x)
+    case .q8_K: return q8kRoundtrip(x)
+    case .f32: return x
+    }
+}
+
+/// A column count of at least `k` that `type`'s blocks divide.
+private func width(_ k: Int, _ type: QuantType) -> Int { (k + type.blockSize - 1) / type.blockSize * type.blockSize }
+
 private func levels() -> [Int32] {
     let best = hr_set_isa_limit(-1)
     return Array(0...best)
@@ -34,7 +58,7 @@ final class QuantFormatTests: XCTestCase {
         var x = seeded(32 * 40, seed: 5, scale: 2)
         x.replaceSubrange(0..<32, with: [Float](repeating: 0, count: 32))     // an all-zero block: d = 0
         x[40] = -7.5                                                           // a negative extreme sets q4_0's sign
-        for type in QuantType.allCases {
+        for type in [QuantType.f32, .f16, .q8_0, .q4_0] {
             let w = WeightMatrix.quantized(x, type: type, rows: 4, cols: x.count / 4)
             let bytes = Array(UnsafeRawBufferPointer(start: w.data, count: w.bytes))
             XCTAssertEqual(bytes, QuantReference.quantize(x, type: type), "\(type)")
@@ -62,10 +86,12 @@ final class QuantFormatTests: XCTestCase {
 
     func testSyntheticFillIsDeterministicAcrossThreadCounts() {
         for type in QuantType.allCases {
-            let a = WeightMatrix.synthetic(type: type, rows: 37, cols: 64, seed: 9, scale: 0.5, threads: 1)
-            let b = WeightMatrix.synthetic(type: type, rows: 37, cols: 64, seed: 9, scale: 0.5, threads: 2)
+            let a = WeightMatrix.synthetic(type: type, rows: 37, cols: width(64, type), seed: 9, scale: 0.5, threads: 1)
+            let b = WeightMatrix.synthetic(type: type, rows: 37, cols: width(64, type), seed: 9, scale: 0.5, threads: 2)
             XCTAssertEqual(a.dequantized(), b.dequantized())
-            XCTAssertTrue(a.dequantized().allSatisfy { abs($0) <= 0.5 + 1e-3 })
+            // The first four round within the range; the others' scales are rounded to integers of a few bits too.
+            let bound: Float = [.f32, .f16, .q8_0, .q4_0].contains(type) ? 0.5 + 1e-3 : 0.5 * 1.25
+            XCTAssertTrue(a.dequantized().allSatisfy { abs($0) <= bound }, "\(type)")
         }
     }
 }
@@ -82,12 +108,11 @@ final class QuantKernelTests: XCTestCase {
     }
 
     func testMatvecEveryFormatAndPath() {
-        for (n, k) in [(1, 32), (7, 64), (37, 96), (64, 256)] {
+        for (n, k) in [(1, 32), (7, 64), (37, 96), (64, 256), (5, 512), (37, 768)] {
             let x = seeded(k, seed: UInt64(k))
-            for type in QuantType.allCases {
+            for type in QuantType.allCases where k % type.blockSize == 0 {
                 let w = WeightMatrix.synthetic(type: type, rows: n, cols: k, seed: UInt64(n), scale: 0.3, threads: 1)
-                let xin = type == .q4_0 || type == .q8_0 ? q8Roundtrip(x) : x
-                let want = QMatmul.reference(w, x: xin, batch: 1)
+                let want = QMatmul.reference(w, x: asActivations(x, type), batch: 1)
                 for level in levels() {
                     hr_set_isa_limit(level)
                     for threads in [1, 2] {
@@ -102,9 +127,9 @@ final class QuantKernelTests: XCTestCase {
     }
 
     func testStackedMatvecEqualsOneByOne() {
-        let k = 96
-        let x = seeded(k, seed: 21)
         for type in QuantType.allCases {
+            let k = width(96, type)
+            let x = seeded(k, seed: 21)
             let ms = [70, 13, 130].enumerated().map { i, n in
                 WeightMatrix.synthetic(type: type, rows: n, cols: k, seed: UInt64(i + 1), scale: 0.3, threads: 1) }
             var outs = ms.map { [Float](repeating: .nan, count: $0.rows) }
@@ -121,8 +146,8 @@ final class QuantKernelTests: XCTestCase {
 
     func testStackedBatchedMatvecEqualsOneByOne() {
         // Mixed formats in one job (a file may hold q/k/v in different types), and a batch past 64.
-        let k = 96
-        let ms = [(QuantType.q4_0, 70), (.q8_0, 13), (.f16, 130), (.q4_0, 33)].enumerated().map { i, tn in
+        let k = 256
+        let ms = [(QuantType.q4_0, 70), (.q8_0, 13), (.f16, 130), (.q4_K, 33)].enumerated().map { i, tn in
             WeightMatrix.synthetic(type: tn.0, rows: tn.1, cols: k, seed: UInt64(i + 1), scale: 0.3, threads: 1) }
         for b in [2, 16, 67] {
             let x = seeded(b * k, seed: UInt64(b))
@@ -143,7 +168,7 @@ final class QuantKernelTests: XCTestCase {
     }
 
     func testBatchedMatvecEveryFormatAndPath() {
-        let n = 19, k = 128
+        let n = 19, k = 256
         for b in [1, 3, 15, 16, 17, 64] {   // 15 = 8 + 4 + 2 + 1: every sub-batch width of the integer kernel
             let x = seeded(b * k, seed: UInt64(b))
             for type in QuantType.allCases {
@@ -164,7 +189,7 @@ final class QuantKernelTests: XCTestCase {
     }
 
     func testPrefillProductEveryFormat() {
-        let m = 5, n = 70, k = 64
+        let m = 5, n = 70, k = 256
         let x = seeded(m * k, seed: 8)
         let scratch = TileScratch(floats: 16 * k)   // forces several tiles
         for type in QuantType.allCases {

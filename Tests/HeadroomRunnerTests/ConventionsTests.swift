@@ -40,7 +40,7 @@ final class ConventionsTests: XCTestCase {
         let cases: [([String], String)] = [
             (["hardware", "--bogus"], "Unknown option '--bogus'"),
             (["whatif", "--users", "-5"], "plan.demand.users: expected an integer from 1 to 1000000000000, got \"-5\""),
-            (["bench", "infer", "--precision", "q4_k_m"], "--precision: expected one of f32 (fp32), f16 (fp16), q8_0 (int8), q4_0 (int4); q4_k_m is a GGUF format"),
+            (["bench", "infer", "--precision", "q4_k_m"], "--precision: expected one of f32 (fp32), f16 (fp16), bf16, q8_0 (int8), q4_0 (int4), q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k; q4_k_m is a GGUF format"),
             (["bench", "infer", "--threads", "0"], "--threads: expected a thread count from 1 to 256, got 0"),
             (["bench", "finetune", "--method", "qlora"], "qlora"),
             (["probe", "--threads", "1,x"], "--threads: expected thread counts from 1 to 256, got \"x\""),

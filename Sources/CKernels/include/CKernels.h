@@ -41,8 +41,10 @@ void hr_triad(float *a, const float *b, const float *c, float s, size_t n);
 
 /// ggml type ids, as GGUF stores them.
 enum { HR_TYPE_F32 = 0, HR_TYPE_F16 = 1, HR_TYPE_Q4_0 = 2, HR_TYPE_Q8_0 = 8 };
+/// The other formats and the table of all of them (block sizes, dequantize, dot products per ISA).
+#include "formats.h"
 
-/// Bytes of one row of `k` elements of `type` (k a multiple of 32 for the block types); 0 for an unknown type.
+/// Bytes of one row of `k` elements of `type` (k a whole number of the format's blocks); 0 for an unknown type.
 size_t hr_row_bytes(int type, size_t k);
 
 /// IEEE half <-> single, round to nearest even (portable bit manipulation, as ggml's reference).

@@ -173,15 +173,7 @@ public struct GGUFLlamaConfig: Equatable, Sendable {
     }
 
     /// llama.cpp's `general.file_type` for a model whose matrices are of `type`.
-    static func fileType(for type: GGMLType) -> UInt32 {
-        switch type {
-        case .f32: return 0
-        case .f16: return 1
-        case .q4_0: return 2
-        case .q8_0: return 7
-        default: return 0
-        }
-    }
+    static func fileType(for type: GGMLType) -> UInt32 { type.quantType?.llamaFileType ?? 0 }
 
     /// The metadata llama.cpp needs to load a model of this configuration whose matrices are of
     /// `weightType`: `general.*`, the `llama.*` hyperparameters (uint32 and float32, the types

@@ -4,25 +4,13 @@
 import HeadroomKernels
 
 extension GGMLType {
-    /// The kernels' format for this GGUF type, or nil when the kernels have none.
-    public var quantType: QuantType? {
-        switch self {
-        case .f32: return .f32
-        case .f16: return .f16
-        case .q8_0: return .q8_0
-        case .q4_0: return .q4_0
-        default: return nil
-        }
-    }
+    /// The kernels' format for this GGUF type (the kernels' table of formats), or nil when the kernels have none.
+    public var quantType: QuantType? { QuantType(rawValue: Int32(rawValue)) }
 
-    /// The GGUF type of a kernel format.
+    /// The GGUF type of a kernel format: the same ggml type id.
     public init(_ q: QuantType) {
-        switch q {
-        case .f32: self = .f32
-        case .f16: self = .f16
-        case .q8_0: self = .q8_0
-        case .q4_0: self = .q4_0
-        }
+        guard let t = GGMLType(rawValue: UInt32(q.rawValue)) else { preconditionFailure("\(q) has ggml type id \(q.rawValue), which GGMLType does not name") }
+        self = t
     }
 }
 
@@ -42,7 +30,7 @@ extension ModelConfig {
 }
 
 extension ModelWeights {
-    /// Weights over the tensors of an open llama GGUF file (F32, F16, Q8_0, Q4_0), without copying the matrices:
+    /// Weights over the tensors of an open llama GGUF file (any mix of the kernels' formats), without copying the matrices:
     /// they keep `file` (its mapping) alive. Norm vectors are read as f32. A file without `output.weight` ties the
     /// output head to the token embedding. Throws `GGUFError` naming the file when it is not a model the engine runs.
     public convenience init(gguf file: GGUFFile) throws {
@@ -100,7 +88,7 @@ public enum GGUFModelExport {
     @discardableResult
     public static func writeSynthetic(_ config: ModelConfig, type: QuantType, seed: UInt64 = 0x4845_4144, threads: Int = 1,
                                       to path: String) throws -> Int {
-        try config.validate()
+        try config.validate(for: type)
         let g = config.gguf
         let metadata: GGUFMetadata
         do { metadata = try g.metadata(name: config.name, weightType: GGMLType(type)) } catch let e as GGUFError {

@@ -1,6 +1,7 @@
 // The vocabulary of the GGUF format: metadata value types, metadata values, and the ggml tensor
-// types with the byte sizes Headroom needs to lay out and check the tensors it supports.
+// types, whose byte sizes (for the ones Headroom supports) come from the kernels' table of formats.
 import Foundation
+import HeadroomKernels
 
 /// The type tag of a GGUF metadata value, as stored in the file (a little-endian `u32`).
 public enum GGUFValueType: UInt32, CaseIterable, Sendable, CustomStringConvertible {
@@ -137,7 +138,8 @@ public indirect enum GGUFValue: Equatable, Sendable, CustomStringConvertible {
 }
 
 /// Every tensor type ggml has given a number, so a file with one Headroom cannot load is refused
-/// by name. Only F32, F16, Q4_0 and Q8_0 are supported; the rest exist to be named in errors.
+/// by name. The supported ones, and their block layouts, are the kernels' table of formats (`QuantType`);
+/// the rest exist to be named in errors.
 public enum GGMLType: UInt32, CaseIterable, Sendable, CustomStringConvertible {
     case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8, q8_1 = 9
     case q2_K = 10, q3_K = 11, q4_K = 12, q5_K = 13, q6_K = 14, q8_K = 15
@@ -146,8 +148,8 @@ public enum GGMLType: UInt32, CaseIterable, Sendable, CustomStringConvertible {
     case q4_0_4_4 = 31, q4_0_4_8 = 32, q4_0_8_8 = 33, tq1_0 = 34, tq2_0 = 35
     case iq4_NL_4_4 = 36, iq4_NL_4_8 = 37, iq4_NL_8_8 = 38, mxfp4 = 39, nvfp4 = 40, q1_0 = 41, q2_0 = 42
 
-    /// The types Headroom's kernels load, in the order error messages list them.
-    public static let supported: [GGMLType] = [.f32, .f16, .q4_0, .q8_0]
+    /// The types Headroom's kernels load, in the order error messages list them (the table's order).
+    public static let supported: [GGMLType] = QuantType.allCases.map { GGMLType($0) }
 
     public var isSupported: Bool { GGMLType.supported.contains(self) }
 
@@ -200,26 +202,11 @@ public enum GGMLType: UInt32, CaseIterable, Sendable, CustomStringConvertible {
 
     public var description: String { "\(name) (\(rawValue))" }
 
-    /// Elements per block: 1 for the plain float types, 32 for Q4_0 and Q8_0. Nil when unsupported.
-    public var blockElements: Int? {
-        switch self {
-        case .f32, .f16: return 1
-        case .q4_0, .q8_0: return 32
-        default: return nil
-        }
-    }
+    /// Elements per block (1 for the plain float types, 32, 256 for the K-quants), from the kernels' table. Nil when unsupported.
+    public var blockElements: Int? { quantType?.blockSize }
 
-    /// Bytes per block: F32 4, F16 2, Q4_0 18 (f16 scale + 16 bytes of nibbles), Q8_0 34
-    /// (f16 scale + 32 int8). Nil when unsupported.
-    public var blockBytes: Int? {
-        switch self {
-        case .f32: return 4
-        case .f16: return 2
-        case .q4_0: return 18
-        case .q8_0: return 34
-        default: return nil
-        }
-    }
+    /// Bytes per block (Q4_0 18: f16 scale + 16 bytes of nibbles; Q4_K 144), from the kernels' table. Nil when unsupported.
+    public var blockBytes: Int? { quantType?.blockBytes }
 
     /// The byte size of a tensor of this type and these ggml dims (ne[0] first), or nil when the
     /// type is unsupported, a dim is not positive, ne[0] is not a whole number of blocks, or the

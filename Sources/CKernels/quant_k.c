@@ -1,0 +1,706 @@
+// The GGUF formats beyond f32/f16/q8_0/q4_0: bf16, the 32-element blocks with a minimum or a fifth bit
+// (q4_1, q5_0, q5_1) and the 256-element K-quant super-blocks (q2_K … q6_K), byte for byte as ggml lays
+// them out. Dequantization is the naive reference (it equals gguf-py's `gguf.quants` bit for bit: same
+// operations in the same order, no fused multiply-add). Q4_K, Q5_K and Q6_K also have integer dot products
+// against Q8_K activations (llama.cpp's design: the block's integer sums, scaled once per sub-block), in
+// scalar C, AVX2 and AVX-512 VNNI.
+#include "CKernels.h"
+#include "formats_impl.h"
+#include <immintrin.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#pragma STDC FP_CONTRACT OFF
+
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,f16c,fma")))
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#define QK_K HR_QK_K
+// Kernels written once for q4_K and q5_K are inlined into each so that the format is a constant there.
+#define INLINE static inline __attribute__((always_inline))
+
+static inline uint16_t ld16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+static inline void st16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
+static inline float f16(const uint8_t *p) { return hr_f16_to_f32(ld16(p)); }
+static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+static inline int nearest(float v) { return (int)lrintf(v); }
+
+// ---- bf16: the top half of an f32 ----------------------------------------------------------------------
+
+void hr_dequant_bf16(const uint8_t *b, size_t k, float *out) {
+    for (size_t i = 0; i < k; i++) { uint32_t w = (uint32_t)ld16(b + 2 * i) << 16; memcpy(out + i, &w, 4); }
+}
+
+AVX512 void hr_dequant_bf16_avx512(const uint8_t *b, size_t k, float *out) {
+    size_t i = 0;
+    for (; i + 16 <= k; i += 16)
+        _mm512_storeu_ps(out + i, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(b + 2 * i))), 16)));
+    hr_dequant_bf16(b + 2 * i, k - i, out + i);
+}
+
+// Round to nearest even; NaN stays NaN (quiet), as ggml_compute_fp32_to_bf16.
+void hr_quant_bf16(const float *x, size_t k, uint8_t *out) {
+    for (size_t i = 0; i < k; i++) {
+        uint32_t u; memcpy(&u, x + i, 4);
+        uint16_t h = (u & 0x7fffffffu) > 0x7f800000u ? (uint16_t)((u >> 16) | 64) : (uint16_t)((u + (0x7fffu + ((u >> 16) & 1))) >> 16);
+        st16(out + 2 * i, h);
+    }
+}
+
+// ---- q4_1: f16 d, f16 m, 16 bytes of nibbles (element j low nibble of byte j, j+16 the high): d·q + m ------
+
+void hr_dequant_q4_1(const uint8_t *b, size_t k, float *out) {
+    for (size_t blk = 0; blk < k / 32; blk++, b += 20, out += 32) {
+        const float d = f16(b), m = f16(b + 2);
+        for (int j = 0; j < 16; j++) {
+            const float p = d * (float)(b[4 + j] & 0x0F), q = d * (float)(b[4 + j] >> 4);
+            out[j] = p + m;
+            out[j + 16] = q + m;
+        }
+    }
+}
+
+static void minmax(const float *x, int n, float *mn, float *mx) {
+    float a = x[0], c = x[0];
+    for (int j = 1; j < n; j++) { if (x[j] < a) a = x[j]; if (x[j] > c) c = x[j]; }
+    *mn = a; *mx = c;
+}
+
+void hr_quant_q4_1(const float *x, size_t k, uint8_t *out) {
+    for (size_t blk = 0; blk < k / 32; blk++, x += 32, out += 20) {
+        float mn, mx;
+        minmax(x, 32, &mn, &mx);
+        const float d = (mx - mn) / 15, id = d ? 1.0f / d : 0.0f;
+        st16(out, hr_f32_to_f16(d)); st16(out + 2, hr_f32_to_f16(mn));
+        for (int j = 0; j < 16; j++) {
+            const int a = clampi((int)((x[j] - mn) * id + 0.5f), 0, 15), c = clampi((int)((x[j + 16] - mn) * id + 0.5f), 0, 15);
+            out[4 + j] = (uint8_t)(a | (c << 4));
+        }
+    }
+}
+
+// ---- q5_0 / q5_1: as q4_0 / q4_1 with the fifth bits of the 32 elements in a little-endian u32 ------------
+
+static inline int q5_value(const uint8_t *qh, const uint8_t *qs, int j) {
+    uint32_t h; memcpy(&h, qh, 4);
+    const int lo = j < 16 ? (qs[j] & 0x0F) : (qs[j - 16] >> 4);
+    return lo | (int)(((h >> j) & 1) << 4);
+}
+
+void hr_dequant_q5_0(const uint8_t *b, size_t k, float *out) {
+    for (size_t blk = 0; blk < k / 32; blk++, b += 22, out += 32) {
+        const float d = f16(b);
+        for (int j = 0; j < 32; j++) out[j] = d * (float)(q5_value(b + 2, b + 6, j) - 16);
+    }
+}
+
+void hr_dequant_q5_1(const uint8_t *b, size_t k, float *out) {
+    for (size_t blk = 0; blk < k / 32; blk++, b += 24, out += 32) {
+        const float d = f16(b), m = f16(b + 2);
+        for (int j = 0; j < 32; j++) { const float p = d * (float)q5_value(b + 4, b + 8, j); out[j] = p + m; }
+    }
+}
+
+static void q5_pack(const int q[32], uint8_t *qh, uint8_t *qs) {
+    uint32_t h = 0;
+    for (int j = 0; j < 32; j++) h |= (uint32_t)((q[j] >> 4) & 1) << j;
+    memcpy(qh, &h, 4);
+    for (int j = 0; j < 16; j++) qs[j] = (uint8_t)((q[j] & 0x0F) | ((q[j + 16] & 0x0F) << 4));
+}
+
+void hr_quant_q5_0(const float *x, size_t k, uint8_t *out) {
+    for (size_t blk = 0; blk < k / 32; blk++, x += 32, out += 22) {
+        float amax = 0, max = 0;
+        for (int j = 0; j < 32; j++) if (amax < fabsf(x[j])) { amax = fabsf(x[j]); max = x[j]; }
+        const float d = max / -16, id = d ? 1.0f / d : 0.0f;
+        int q[32];
+        for (int j = 0; j < 32; j++) q[j] = clampi((int)(int8_t)(x[j] * id + 16.5f), 0, 31);
+        st16(out, hr_f32_to_f16(d));
+        q5_pack(q, out + 2, out + 6);
+    }
+}
+
+void hr_quant_q5_1(const float *x, size_t k, uint8_t *out) {
+    for (size_t blk = 0; blk < k / 32; blk++, x += 32, out += 24) {
+        float mn, mx;
+        minmax(x, 32, &mn, &mx);
+        const float d = (mx - mn) / 31, id = d ? 1.0f / d : 0.0f;
+        int q[32];
+        for (int j = 0; j < 32; j++) q[j] = clampi((int)((x[j] - mn) * id + 0.5f), 0, 31);
+        st16(out, hr_f32_to_f16(d)); st16(out + 2, hr_f32_to_f16(mn));
+        q5_pack(q, out + 4, out + 8);
+    }
+}
+
+// ---- K-quants: 256 elements per super-block ---------------------------------------------------------------
+// The 2-bit fields of q2_K and q3_K: in each half of 128 elements, element 32g + l is bits 2g..2g+1 of byte l of
+// that half's 32 bytes. The 4-bit fields of q4_K and q5_K: element 64c + l (l < 32) is the low nibble of byte
+// 32c + l, element 64c + 32 + l its high nibble. The single high bits of q3_K and q5_K: element i is bit i/32
+// of byte i%32.
+
+static inline int bits2(const uint8_t *qs, int i) { return (qs[(i / 128) * 32 + i % 32] >> (2 * ((i % 128) / 32))) & 3; }
+static inline int nib4(const uint8_t *qs, int i) { const uint8_t b = qs[(i / 64) * 32 + i % 32]; return (i % 64) < 32 ? b & 0x0F : b >> 4; }
+static inline int hbit(const uint8_t *h, int i) { return (h[i % 32] >> (i / 32)) & 1; }
+
+// q4_K / q5_K: the 8 six-bit scales and minimums packed into 12 bytes (ggml's get_scale_min_k4).
+static inline void scale_min_k4(const uint8_t *s, int j, int *sc, int *m) {
+    if (j < 4) { *sc = s[j] & 63; *m = s[j + 4] & 63; }
+    else { *sc = (s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4); *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4); }
+}
+
+static void pack_scale_min_k4(const int sc[8], const int m[8], uint8_t *s) {
+    memset(s, 0, 12);
+    for (int j = 0; j < 8; j++) {
+        if (j < 4) { s[j] |= (uint8_t)sc[j]; s[j + 4] |= (uint8_t)m[j]; }
+        else {
+            s[j + 4] = (uint8_t)((sc[j] & 0x0F) | ((m[j] & 0x0F) << 4));
+            s[j - 4] |= (uint8_t)((sc[j] >> 4) << 6);
+            s[j] |= (uint8_t)((m[j] >> 4) << 6);
+        }
+    }
+}
+
+// q3_K's 16 six-bit scales (stored +32) in 12 bytes: low nibbles in bytes 0-7 (scales 0-7 low half, 8-15
+// high half), the top two bits of scale j in byte 8 + j%4 at bit 2·(j/4).
+static inline int scale_q3k(const uint8_t *s, int j) {
+    const int lo = j < 8 ? (s[j] & 0x0F) : (s[j - 8] >> 4);
+    const int hi = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
+    return (lo | (hi << 4)) - 32;
+}
+
+// q2_K: 16 bytes of scales (low nibble scale, high nibble minimum, per 16 elements), 64 bytes of 2-bit
+// values, f16 d, f16 dmin: (d·sc)·q − dmin·m.
+void hr_dequant_q2_k(const uint8_t *b, size_t k, float *out) {
+    for (size_t blk = 0; blk < k / QK_K; blk++, b += 84, out += QK_K) {
+        const float d = f16(b + 80), dmin = f16(b + 82);
+        for (int g = 0; g < 16; g++) {
+            const float dl = d * (float)(b[g] & 0x0F), ml = dmin * (float)(b[g] >> 4);
+            for (int l = 0; l < 16; l++) { const int i = 16 * g + l; const float p = dl * (float)bits2(b + 16, i); out[i] = p - ml; }
+        }
+    }
+}
+
+// q3_K: 32 bytes of high bits, 64 bytes of 2-bit values, 12 bytes of scales, f16 d: (d·(sc−32))·(q − 4·!h).
+void hr_dequant_q3_k(const uint8_t *b, size_t k, float *out) {
+    for (size_t blk = 0; blk < k / QK_K; blk++, b += 110, out += QK_K) {
+        const float d = f16(b + 108);
+        for (int g = 0; g < 16; g++) {
+            const float dl = d * (float)scale_q3k(b + 96, g);
+            for (int l = 0; l < 16; l++) {
+                const int i = 16 * g + l;
+                out[i] = dl * (float)(bits2(b + 32, i) - (hbit(b, i) ? 0 : 4));
+            }
+        }
+    }
+}
+
+// q4_K: f16 d, f16 dmin, 12 bytes of scales and minimums, 128 bytes of nibbles: (d·sc)·q − dmin·m per 32.
+void hr_dequant_q4_k(const uint8_t *b, size_t k, float *out) {
+    for (size_t blk = 0; blk < k / QK_K; blk++, b += 144, out += QK_K) {
+        const float d = f16(b), dmin = f16(b + 2);
+        for (int j = 0; j < 8; j++) {
+            int sc, m;
+            scale_min_k4(b + 4, j, &sc, &m);
+            const float dl = d * (float)sc, ml = dmin * (float)m;
+            for (int l = 0; l < 32; l++) { const int i = 32 * j + l; const float p = dl * (float)nib4(b + 16, i); out[i] = p - ml; }
+        }
+    }
+}
+
+// q5_K: as q4_K with 32 bytes of fifth bits between the scales and the nibbles.
+void hr_dequant_q5_k(const uint8_t *b, size_t k, float *out) {
+    for (size_t blk = 0; blk < k / QK_K; blk++, b += 176, out += QK_K) {
+        const float d = f16(b), dmin = f16(b + 2);
+        for (int j = 0; j < 8; j++) {
+            int sc, m;
+            scale_min_k4(b + 4, j, &sc, &m);
+            const float dl = d * (float)sc, ml = dmin * (float)m;
+            for (int l = 0; l < 32; l++) {
+                const int i = 32 * j + l;
+                const float p = dl * (float)(nib4(b + 48, i) | (hbit(b + 16, i) << 4));
+                out[i] = p - ml;
+            }
+        }
+    }
+}
+
+// q6_K: 128 bytes of low nibbles, 64 bytes of 2-bit high parts, 16 int8 scales (per 16), f16 d:
+// (d·sc)·(q − 32). In each half of 128: element 32g + l takes the low (g = 0, 1) or high (g = 2, 3) nibble of
+// byte 32·(g%2) + l of the half's 64, and bits 2g..2g+1 of byte l of the half's 32.
+static inline int q6_value(const uint8_t *b, int i) {
+    const int h = i / 128, g = (i % 128) / 32, l = i % 32;
+    const uint8_t lo = b[64 * h + 32 * (g % 2) + l], hi = b[128 + 32 * h + l];
+    return ((g < 2 ? lo & 0x0F : lo >> 4) | (((hi >> (2 * g)) & 3) << 4)) - 32;
+}
+
+void hr_dequant_q6_k(const uint8_t *b, size_t k, float *out) {
+    for (size_t blk = 0; blk < k / QK_K; blk++, b += 210, out += QK_K) {
+        const float d = f16(b + 208);
+        for (int g = 0; g < 16; g++) {
+            const float dl = d * (float)(int8_t)b[192 + g];
+            for (int l = 0; l < 16; l++) { const int i = 16 * g + l; out[i] = dl * (float)q6_value(b, i); }
+        }
+    }
+}
+
+// ---- K-quant quantizers: round-to-nearest per sub-block, scales quantized against the super-block's largest.
+// Not ggml's iterative search (that is the exporter's business); enough for synthetic weights.
+
+static void set_bits2(uint8_t *qs, int i, int v) { qs[(i / 128) * 32 + i % 32] |= (uint8_t)(v << (2 * ((i % 128) / 32))); }
+static void set_nib4(uint8_t *qs, int i, int v) { qs[(i / 64) * 32 + i % 32] |= (uint8_t)((i % 64) < 32 ? v : v << 4); }
+static void set_hbit(uint8_t *h, int i, int v) { h[i % 32] |= (uint8_t)(v << (i / 32)); }
+
+// Sub-blocks of `n` with a minimum (q2_K, q4_K, q5_K): scale and minimum per sub-block as integers of
+// `sbits` bits against the super-block's d and dmin (written as f16 to dd[0], dd[1]), values of `qmax`.
+static void quant_min_sub(const float *x, int n, int qmax, int smax, int ls[16], int lm[16], uint8_t *dd, int q[QK_K]) {
+    float scale[16], mins[16], maxs = 0, maxm = 0;
+    const int nsub = QK_K / n;
+    for (int j = 0; j < nsub; j++) {
+        float mn, mx;
+        minmax(x + n * j, n, &mn, &mx);
+        if (mn > 0) mn = 0;
+        scale[j] = (mx - mn) / (float)qmax; mins[j] = -mn;
+        if (scale[j] > maxs) maxs = scale[j];
+        if (mins[j] > maxm) maxm = mins[j];
+    }
+    const uint16_t dh = hr_f32_to_f16(maxs / (float)smax), mh = hr_f32_to_f16(maxm / (float)smax);
+    st16(dd, dh); st16(dd + 2, mh);
+    const float d = hr_f16_to_f32(dh), dmin = hr_f16_to_f32(mh);
+    for (int j = 0; j < nsub; j++) {
+        ls[j] = d ? clampi(nearest(scale[j] / d), 0, smax) : 0;
+        lm[j] = dmin ? clampi(nearest(mins[j] / dmin), 0, smax) : 0;
+        const float es = d * (float)ls[j], em = dmin * (float)lm[j];
+        for (int l = 0; l < n; l++) q[n * j + l] = es ? clampi(nearest((x[n * j + l] + em) / es), 0, qmax) : 0;
+    }
+}
+
+void hr_quant_q2_k(const float *x, size_t k, uint8_t *out) {
+    for (size_t blk = 0; blk < k / QK_K; blk++, x += QK_K, out += 84) {
+        int ls[16], lm[16], q[QK_K];
+        memset(out, 0, 84);
+        quant_min_sub(x, 16, 3, 15, ls, lm, out + 80, q);
+        for (int g = 0; g < 16; g++) out[g] = (uint8_t)(ls[g] | (lm[g] << 4));
+        for (int i = 0; i < QK_K; i++) set_bits2(out + 16, i, q[i]);
+    }
+}
+
+void hr_quant_q4_k(const float *x, size_t k, uint8_t *out) {
+    for (size_t blk = 0; blk < k / QK_K; blk++, x += QK_K, out += 144) {
+        int ls[16], lm[16], q[QK_K];
+        memset(out, 0, 144);
+        quant_min_sub(x, 32, 15, 63, ls, lm, out, q);
+        pack_scale_min_k4(ls, lm, out + 4);
+        for (int i = 0; i < QK_K; i++) set_nib4(out + 16, i, q[i]);
+    }
+}
+
+void hr_quant_q5_k(const float *x, size_t k, uint8_t *out) {
+    for (size_t blk = 0; blk < k / QK_K; blk++, x += QK_K, out += 176) {
+        int ls[16], lm[16], q[QK_K];
+        memset(out, 0, 176);
+        quant_min_sub(x, 32, 31, 63, ls, lm, out, q);
+        pack_scale_min_k4(ls, lm, out + 4);
+        for (int i = 0; i < QK_K; i++) { set_nib4(out + 48, i, q[i] & 0x0F); set_hbit(out + 16, i, q[i] >> 4); }
+    }
+}
+
+// Symmetric sub-blocks of 16 (q3_K, q6_K): scale per sub-block as an integer in [0, smax] against d, values
+// in [-qneg, qneg-1].
+static void quant_sym16(const float *x, int qneg, int smax, int ls[16], float *dout, int q[QK_K]) {
+    float scale[16], maxs = 0;
+    for (int g = 0; g < 16; g++) {
+        float amax = 0;
+        for (int l = 0; l < 16; l++) if (fabsf(x[16 * g + l]) > amax) amax = fabsf(x[16 * g + l]);
+        scale[g] = amax / (float)qneg;
+        if (scale[g] > maxs) maxs = scale[g];
+    }
+    const float d = hr_f16_to_f32(hr_f32_to_f16(maxs / (float)smax));
+    *dout = d;
+    for (int g = 0; g < 16; g++) {
+        ls[g] = d ? clampi(nearest(scale[g] / d), 0, smax) : 0;
+        const float es = d * (float)ls[g];
+        for (int l = 0; l < 16; l++) q[16 * g + l] = es ? clampi(nearest(x[16 * g + l] / es), -qneg, qneg - 1) : 0;
+    }
+}
+
+void hr_quant_q3_k(const float *x, size_t k, uint8_t *out) {
+    for (size_t blk = 0; blk < k / QK_K; blk++, x += QK_K, out += 110) {
+        int ls[16], q[QK_K];
+        float d;
+        memset(out, 0, 110);
+        quant_sym16(x, 4, 31, ls, &d, q);
+        st16(out + 108, hr_f32_to_f16(d));
+        for (int j = 0; j < 16; j++) {
+            const int v = ls[j] + 32;
+            out[96 + (j < 8 ? j : j - 8)] |= (uint8_t)((v & 0x0F) << (j < 8 ? 0 : 4));
+            out[96 + 8 + j % 4] |= (uint8_t)((v >> 4) << (2 * (j / 4)));
+        }
+        for (int i = 0; i < QK_K; i++) { const int u = q[i] + 4; set_bits2(out + 32, i, u & 3); set_hbit(out, i, u >> 2); }
+    }
+}
+
+void hr_quant_q6_k(const float *x, size_t k, uint8_t *out) {
+    for (size_t blk = 0; blk < k / QK_K; blk++, x += QK_K, out += 210) {
+        int ls[16], q[QK_K];
+        float d;
+        memset(out, 0, 210);
+        quant_sym16(x, 32, 127, ls, &d, q);
+        st16(out + 208, hr_f32_to_f16(d));
+        for (int g = 0; g < 16; g++) out[192 + g] = (uint8_t)(int8_t)ls[g];
+        for (int i = 0; i < QK_K; i++) {
+            const int u = q[i] + 32, h = i / 128, g = (i % 128) / 32, l = i % 32;
+            out[64 * h + 32 * (g % 2) + l] |= (uint8_t)(g < 2 ? (u & 0x0F) : (u & 0x0F) << 4);
+            out[128 + 32 * h + l] |= (uint8_t)((u >> 4) << (2 * g));
+        }
+    }
+}
+
+// ---- Q8_K activations -----------------------------------------------------------------------------------------
+
+static _Thread_local hr_q8k_block *q8k_buf;
+static _Thread_local size_t q8k_cap;
+
+const hr_q8k_block *hr_q8k_quantize(const float *x, size_t k) {
+    const size_t nb = k / QK_K;
+    if (q8k_cap < nb) {
+        free(q8k_buf);
+        q8k_buf = aligned_alloc(64, nb * sizeof(hr_q8k_block));
+        q8k_cap = nb;
+    }
+    for (size_t b = 0; b < nb; b++, x += QK_K) {
+        hr_q8k_block *o = q8k_buf + b;
+        float amax = 0;
+        for (int j = 0; j < QK_K; j++) amax = fmaxf(amax, fabsf(x[j]));
+        const float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+        for (int j = 0; j < QK_K; j++) o->qs[j] = (int8_t)clampi((int)roundf(x[j] * id), -127, 127);
+        for (int g = 0; g < 16; g++) {
+            int s = 0;
+            for (int l = 0; l < 16; l++) s += o->qs[16 * g + l];
+            o->bsum16[g] = (int16_t)s;
+        }
+        for (int j = 0; j < 8; j++) o->bsum32[j] = (int16_t)(o->bsum16[2 * j] + o->bsum16[2 * j + 1]);
+        o->d = d;
+    }
+    return q8k_buf;
+}
+
+// ---- dot products against Q8_K: scalar ----------------------------------------------------------------------
+
+static inline void unpack_k4(const uint8_t *s, int sc[8], int m[8]) { for (int j = 0; j < 8; j++) scale_min_k4(s, j, sc + j, m + j); }
+
+void hr_rows_q4_k_scalar(const uint8_t *w, size_t rb, size_t k, const float *x, const void *xa, size_t r0, size_t r1, float *y) {
+    (void)x;
+    const hr_q8k_block *a = xa;
+    for (size_t r = r0; r < r1; r++) {
+        const uint8_t *b = w + r * rb;
+        float sum = 0;
+        for (size_t blk = 0; blk < k / QK_K; blk++, b += 144) {
+            int sc[8], m[8], sumi = 0, summ = 0;
+            unpack_k4(b + 4, sc, m);
+            for (int j = 0; j < 8; j++) {
+                int s = 0;
+                for (int l = 0; l < 32; l++) s += nib4(b + 16, 32 * j + l) * a[blk].qs[32 * j + l];
+                sumi += sc[j] * s;
+                summ += m[j] * a[blk].bsum32[j];
+            }
+            sum += a[blk].d * (f16(b) * (float)sumi - f16(b + 2) * (float)summ);
+        }
+        y[r] = sum;
+    }
+}
+
+void hr_rows_q5_k_scalar(const uint8_t *w, size_t rb, size_t k, const float *x, const void *xa, size_t r0, size_t r1, float *y) {
+    (void)x;
+    const hr_q8k_block *a = xa;
+    for (size_t r = r0; r < r1; r++) {
+        const uint8_t *b = w + r * rb;
+        float sum = 0;
+        for (size_t blk = 0; blk < k / QK_K; blk++, b += 176) {
+            int sc[8], m[8], sumi = 0, summ = 0;
+            unpack_k4(b + 4, sc, m);
+            for (int j = 0; j < 8; j++) {
+                int s = 0;
+                for (int l = 0; l < 32; l++) {
+                    const int i = 32 * j + l;
+                    s += (nib4(b + 48, i) | (hbit(b + 16, i) << 4)) * a[blk].qs[i];
+                }
+                sumi += sc[j] * s;
+                summ += m[j] * a[blk].bsum32[j];
+            }
+            sum += a[blk].d * (f16(b) * (float)sumi - f16(b + 2) * (float)summ);
+        }
+        y[r] = sum;
+    }
+}
+
+void hr_rows_q6_k_scalar(const uint8_t *w, size_t rb, size_t k, const float *x, const void *xa, size_t r0, size_t r1, float *y) {
+    (void)x;
+    const hr_q8k_block *a = xa;
+    for (size_t r = r0; r < r1; r++) {
+        const uint8_t *b = w + r * rb;
+        float sum = 0;
+        for (size_t blk = 0; blk < k / QK_K; blk++, b += 210) {
+            int sumi = 0;
+            for (int g = 0; g < 16; g++) {
+                int s = 0;
+                for (int l = 0; l < 16; l++) s += q6_value(b, 16 * g + l) * a[blk].qs[16 * g + l];
+                sumi += (int8_t)b[192 + g] * s;
+            }
+            sum += a[blk].d * f16(b + 208) * (float)sumi;
+        }
+        y[r] = sum;
+    }
+}
+
+// ---- AVX2: 32 weights per register, maddubs (u8 × s8 pairs → s16) then madd by the sub-block's scale ---------
+
+// The vector paths convert scales with F16C (one instruction), the scalar path with the portable conversion.
+AVX2 static inline float f16c(const uint8_t *p) { return _cvtsh_ss(ld16(p)); }
+
+AVX2 static inline float hsum256(__m256 v) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+// The 8 scales (bytes 0-7) and 8 minimums (bytes 8-15) of a q4_K/q5_K block's 12 packed bytes, as four words.
+static inline void unpack_k4_words(const uint8_t *s, uint32_t out[4]) {
+    uint32_t w0, w1, w2;
+    memcpy(&w0, s, 4); memcpy(&w1, s + 4, 4); memcpy(&w2, s + 8, 4);
+    out[0] = w0 & 0x3f3f3f3fu;
+    out[1] = (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4);
+    out[2] = w1 & 0x3f3f3f3fu;
+    out[3] = ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4);
+}
+
+static inline void unpack_k4_bytes(const uint8_t *s, uint8_t out[16]) {
+    uint32_t w[4];
+    unpack_k4_words(s, w);
+    memcpy(out, w, 16);
+}
+
+// q4_K and q5_K (hb: the fifth bits, NULL for q4_K).
+AVX2 INLINE void k4_rows_avx2(int five, size_t bb, const uint8_t *w, size_t rb, size_t k, const hr_q8k_block *a,
+                                     size_t r0, size_t r1, float *y) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10);
+    const size_t qoff = five ? 48 : 16;
+    for (size_t r = r0; r < r1; r++) {
+        const uint8_t *p = w + r * rb;
+        __m256 acc = _mm256_setzero_ps();
+        float accm = 0;
+        for (size_t blk = 0; blk < k / QK_K; blk++) {
+            const uint8_t *b = p + blk * bb;
+            const hr_q8k_block *x = a + blk;
+            uint8_t sm[16];
+            unpack_k4_bytes(b + 4, sm);
+            const __m128i mins = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(sm + 8))),
+                                                _mm_loadu_si128((const __m128i *)x->bsum32));
+            __m128i ms = _mm_add_epi32(mins, _mm_shuffle_epi32(mins, 0x4E));
+            ms = _mm_add_epi32(ms, _mm_shuffle_epi32(ms, 0xB1));
+            accm += x->d * f16c(b + 2) * (float)_mm_cvtsi128_si32(ms);
+            __m256i hb = five ? _mm256_loadu_si256((const __m256i *)(b + 16)) : _mm256_setzero_si256();
+            __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+#pragma clang loop unroll(full)
+            for (int c = 0; c < 4; c++) {
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(b + qoff + 32 * c));
+                __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+                if (five) {
+                    lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(hb, 4), bit4));
+                    hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(hb, 3), bit4));
+                    hb = _mm256_srli_epi16(hb, 2);
+                }
+                const __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(x->qs + 64 * c)));
+                const __m256i phi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x->qs + 64 * c + 32)));
+                s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(plo, _mm256_set1_epi16(sm[2 * c])));
+                s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(phi, _mm256_set1_epi16(sm[2 * c + 1])));
+            }
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), _mm256_set1_ps(x->d * f16c(b)), acc);
+        }
+        y[r] = hsum256(acc) - accm;
+    }
+}
+
+AVX2 void hr_rows_q4_k_avx2(const uint8_t *w, size_t rb, size_t k, const float *x, const void *xa, size_t r0, size_t r1, float *y) {
+    (void)x; k4_rows_avx2(0, 144, w, rb, k, xa, r0, r1, y);
+}
+AVX2 void hr_rows_q5_k_avx2(const uint8_t *w, size_t rb, size_t k, const float *x, const void *xa, size_t r0, size_t r1, float *y) {
+    (void)x; k4_rows_avx2(1, 176, w, rb, k, xa, r0, r1, y);
+}
+
+// q6_K: values 0..63 (the −32 comes back through the sums per 16), two scales per 32-value register.
+AVX2 void hr_rows_q6_k_avx2(const uint8_t *w, size_t rb, size_t k, const float *xf, const void *xa, size_t r0, size_t r1, float *y) {
+    (void)xf;
+    const hr_q8k_block *a = xa;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
+    for (size_t r = r0; r < r1; r++) {
+        const uint8_t *p = w + r * rb;
+        __m256 acc = _mm256_setzero_ps();
+        for (size_t blk = 0; blk < k / QK_K; blk++) {
+            const uint8_t *b = p + blk * 210;
+            const hr_q8k_block *x = a + blk;
+            const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 192)));
+            const __m256i corr = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)x->bsum16));
+            __m256i s0 = _mm256_slli_epi32(corr, 5), s1 = _mm256_setzero_si256();
+            s0 = _mm256_sub_epi32(_mm256_setzero_si256(), s0);
+            for (int h = 0; h < 2; h++) {
+                const __m256i l0 = _mm256_loadu_si256((const __m256i *)(b + 64 * h)), l1 = _mm256_loadu_si256((const __m256i *)(b + 64 * h + 32));
+                const __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h));
+                const __m256i q[4] = {
+                    _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m2)),
+                    _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m2)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(qh, m2)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2)),
+                };
+                for (int g = 0; g < 4; g++) {
+                    const int si = 8 * h + 2 * g;
+                    const __m256i sv = _mm256_setr_m128i(_mm_set1_epi16((int8_t)b[192 + si]), _mm_set1_epi16((int8_t)b[192 + si + 1]));
+                    const __m256i pr = _mm256_maddubs_epi16(q[g], _mm256_loadu_si256((const __m256i *)(x->qs + 128 * h + 32 * g)));
+                    if (g & 1) s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(pr, sv));
+                    else s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(pr, sv));
+                }
+            }
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), _mm256_set1_ps(x->d * f16c(b + 208)), acc);
+        }
+        y[r] = hsum256(acc);
+    }
+}
+
+// ---- AVX-512 VNNI: 64 weights per register (one 32-byte run of nibbles broadcast to both halves, the upper
+// half shifted: low nibbles then high nibbles, which are 64 consecutive elements), maddubs, then vpdpwssd by
+// the per-lane scales. Two rows at a time: twice the independent work per activation load, two streams.
+
+#define HI_HALF ((__mmask32)0xFFFF0000u)
+
+AVX512 static inline __m512i scale_pairs(__m512i sc, int a, int b) {
+    const __m512i idx = _mm512_mask_blend_epi16(HI_HALF, _mm512_set1_epi16((short)a), _mm512_set1_epi16((short)b));
+    return _mm512_permutexvar_epi16(idx, sc);
+}
+
+AVX512 INLINE void k4_block_avx512(int five, const uint8_t *b, const hr_q8k_block *x, __m512 *acc, __m128 *accm) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10);
+    // unpack_k4_words on one vector: the 12 bytes (and 4 of the block's next) as words w0 w1 w2, then
+    // lanes (w0 & 3f, w2 & 0f | (w0 >> 2) & 30, w1 & 3f, (w2 >> 4) & 0f | (w1 >> 2) & 30) per byte.
+    const __m128i raw = _mm_loadu_si128((const __m128i *)(b + 4));
+    const __m128i lo = _mm_and_si128(_mm_srlv_epi32(_mm_shuffle_epi32(raw, _MM_SHUFFLE(2, 1, 2, 0)), _mm_setr_epi32(0, 0, 0, 4)),
+                                     _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+    const __m128i hi = _mm_and_si128(_mm_srli_epi32(_mm_shuffle_epi32(raw, _MM_SHUFFLE(1, 1, 0, 0)), 2),
+                                     _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
+    const __m128i s8 = _mm_or_si128(lo, hi);
+    const __m512i sc = _mm512_castsi128_si512(_mm_cvtepu8_epi16(s8));
+    const __m128i mins = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(s8, 8)), _mm_loadu_si128((const __m128i *)x->bsum32));
+    *accm = _mm_fmadd_ps(_mm_cvtepi32_ps(mins), _mm_set1_ps(x->d * _cvtsh_ss(ld16(b + 2))), *accm);
+    const uint8_t *qs = b + (five ? 48 : 16);
+    const __m512i hb = five ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b + 16))) : _mm512_setzero_si512();
+    __m512i s0 = _mm512_setzero_si512(), s1 = s0;
+#pragma clang loop unroll(full)
+    for (int c = 0; c < 4; c++) {
+        __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(qs + 32 * c)));
+        v = _mm512_and_si512(_mm512_mask_srli_epi16(v, HI_HALF, v, 4), m4);
+        if (five) {
+            // bit 2c of each byte (2c+1 in the upper half) to bit 4
+            __m512i t = c == 0 ? _mm512_slli_epi16(hb, 4) : c == 1 ? _mm512_slli_epi16(hb, 2) : c == 2 ? hb : _mm512_srli_epi16(hb, 2);
+            t = _mm512_mask_srli_epi16(t, HI_HALF, t, 1);
+            v = _mm512_ternarylogic_epi32(v, t, bit4, 0xF8);   // v | (t & bit4)
+        }
+        const __m512i pr = _mm512_maddubs_epi16(v, _mm512_loadu_si512(x->qs + 64 * c));
+        if (c & 1) s1 = _mm512_dpwssd_epi32(s1, pr, scale_pairs(sc, 2 * c, 2 * c + 1));
+        else s0 = _mm512_dpwssd_epi32(s0, pr, scale_pairs(sc, 2 * c, 2 * c + 1));
+    }
+    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), _mm512_set1_ps(x->d * _cvtsh_ss(ld16(b))), *acc);
+}
+
+AVX512 static inline float hsum128(__m128 h) {
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+// Rows two at a time; each row's stream prefetched PF bytes ahead, every line of the block.
+#define PF 512
+static inline void prefetch_block(const uint8_t *b, size_t bb) {
+    for (size_t o = 0; o < bb; o += 64) _mm_prefetch((const char *)b + PF + o, _MM_HINT_T0);
+}
+AVX512 INLINE void k4_rows_avx512(int five, size_t bb, const uint8_t *w, size_t rb, size_t k, const hr_q8k_block *a,
+                                         size_t r0, size_t r1, float *y) {
+    const size_t nb = k / QK_K;
+    size_t r = r0;
+    for (; r + 2 <= r1; r += 2) {
+        const uint8_t *p0 = w + r * rb, *p1 = p0 + rb;
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
+        __m128 m0 = _mm_setzero_ps(), m1 = m0;
+        for (size_t blk = 0; blk < nb; blk++) {
+            prefetch_block(p0 + blk * bb, bb);
+            prefetch_block(p1 + blk * bb, bb);
+            k4_block_avx512(five, p0 + blk * bb, a + blk, &acc0, &m0);
+            k4_block_avx512(five, p1 + blk * bb, a + blk, &acc1, &m1);
+        }
+        y[r] = _mm512_reduce_add_ps(acc0) - hsum128(m0);
+        y[r + 1] = _mm512_reduce_add_ps(acc1) - hsum128(m1);
+    }
+    for (; r < r1; r++) {
+        const uint8_t *p = w + r * rb;
+        __m512 acc = _mm512_setzero_ps();
+        __m128 m = _mm_setzero_ps();
+        for (size_t blk = 0; blk < nb; blk++) k4_block_avx512(five, p + blk * bb, a + blk, &acc, &m);
+        y[r] = _mm512_reduce_add_ps(acc) - hsum128(m);
+    }
+}
+
+AVX512 void hr_rows_q4_k_avx512(const uint8_t *w, size_t rb, size_t k, const float *x, const void *xa, size_t r0, size_t r1, float *y) {
+    (void)x; k4_rows_avx512(0, 144, w, rb, k, xa, r0, r1, y);
+}
+AVX512 void hr_rows_q5_k_avx512(const uint8_t *w, size_t rb, size_t k, const float *x, const void *xa, size_t r0, size_t r1, float *y) {
+    (void)x; k4_rows_avx512(1, 176, w, rb, k, xa, r0, r1, y);
+}
+
+// q6_K: per half of 128, the 64 low-nibble bytes as one register (elements 0-63) and their high nibbles as
+// another (64-127); the 2-bit high parts of both from one 32-byte run broadcast and shifted.
+static const int16_t lane_eighths[32] = { 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                          2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3 };
+
+AVX512 INLINE void q6k_block_avx512(const uint8_t *b, const hr_q8k_block *x, __m512 *acc) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(0x30);
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 192)));
+    const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)x->bsum16)), 5);
+    const __m512i sc = _mm512_castsi256_si512(sc16);
+    __m512i s0 = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_zextsi256_si512(corr)), s1 = _mm512_setzero_si512();
+    for (int h = 0; h < 2; h++) {
+        const __m512i ql = _mm512_loadu_si512(b + 64 * h);
+        const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h)));
+        const __m512i t = _mm512_mask_srli_epi16(qh, HI_HALF, qh, 2);
+        const __m512i qa = _mm512_ternarylogic_epi32(_mm512_and_si512(ql, m4), _mm512_slli_epi16(t, 4), m2, 0xF8);
+        const __m512i qb = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4), t, m2, 0xF8);
+        // int16 lane i of a product covers elements 2i, 2i+1: scale (element / 16) = base + i / 8
+        const __m512i ia = _mm512_add_epi16(_mm512_loadu_si512(lane_eighths), _mm512_set1_epi16((short)(8 * h)));
+        const __m512i pa = _mm512_maddubs_epi16(qa, _mm512_loadu_si512(x->qs + 128 * h));
+        const __m512i pb = _mm512_maddubs_epi16(qb, _mm512_loadu_si512(x->qs + 128 * h + 64));
+        s0 = _mm512_dpwssd_epi32(s0, pa, _mm512_permutexvar_epi16(ia, sc));
+        s1 = _mm512_dpwssd_epi32(s1, pb, _mm512_permutexvar_epi16(_mm512_add_epi16(ia, _mm512_set1_epi16(4)), sc));
+    }
+    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), _mm512_set1_ps(x->d * _cvtsh_ss(ld16(b + 208))), *acc);
+}
+
+AVX512 void hr_rows_q6_k_avx512(const uint8_t *w, size_t rb, size_t k, const float *xf, const void *xa, size_t r0, size_t r1, float *y) {
+    (void)xf;
+    const hr_q8k_block *a = xa;
+    const size_t nb = k / QK_K;
+    size_t r = r0;
+    for (; r + 2 <= r1; r += 2) {
+        const uint8_t *p0 = w + r * rb, *p1 = p0 + rb;
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
+        for (size_t blk = 0; blk < nb; blk++) {
+            prefetch_block(p0 + blk * 210, 210);
+            prefetch_block(p1 + blk * 210, 210);
+            q6k_block_avx512(p0 + blk * 210, a + blk, &acc0);
+            q6k_block_avx512(p1 + blk * 210, a + blk, &acc1);
+        }
+        y[r] = _mm512_reduce_add_ps(acc0);
+        y[r + 1] = _mm512_reduce_add_ps(acc1);
+    }
+    for (; r < r1; r++) {
+        __m512 acc = _mm512_setzero_ps();
+        for (size_t blk = 0; blk < nb; blk++) q6k_block_avx512(w + r * rb + blk * 210, a + blk, &acc);
+        y[r] = _mm512_reduce_add_ps(acc);
+    }
+}
