@@ -45,7 +45,12 @@ struct ModelExportCommand: ParsableCommand {
     var output: String
 
     func validate() throws {
-        _ = try enginePrecision(precision)
+        let type = try enginePrecision(precision)
+        // Headroom's K-quant quantizer rounds to nearest, not ggml's scale search: a file written with it would
+        // not be what llama.cpp's quantizer makes of the same weights, so export does not offer K-quants.
+        if type.blockSize == 256 {
+            throw ValidationError("--precision: \(type) is not offered for export (ggml's K-quant quantizer is not implemented); expected f32, f16, bf16, q8_0, q4_0, q4_1, q5_0 or q5_1")
+        }
         _ = try threadCount(threads)
     }
 
