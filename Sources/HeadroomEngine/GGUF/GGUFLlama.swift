@@ -151,7 +151,9 @@ public struct GGUFLlamaConfig: Equatable, Sendable {
             ropeFreqBase: Float(try m.optionalFloat("\(a).rope.freq_base", path: path) ?? 10000),
             rmsNormEpsilon: Float(try m.requireFloat("\(a).attention.layer_norm_rms_epsilon", path: path)))
         architecture = a
-        ropeDimensionCount = try m.optionalInt("\(a).rope.dimension_count", path: path)
+        // A count equal to the head dimension is the default: whole heads rotate.
+        let ropeDims = try m.optionalInt("\(a).rope.dimension_count", path: path)
+        ropeDimensionCount = ropeDims == headDim ? nil : ropeDims
         // As llama.cpp: a file without a scaling type scales linearly by its factor (if any); "none" never scales.
         let scalingKey = "\(a).rope.scaling.type"
         let scaling = m[scalingKey] == nil ? "linear" : try m.requireString(scalingKey, path: path)
