@@ -118,10 +118,12 @@ public final class InferenceSession {
                 QMatmul.forward(w.wq, inp: XN, m: T, out: pq.pointer, scratch: tiles, threads: n)
                 QMatmul.forward(w.wk, inp: XN, m: T, out: pk.pointer, scratch: tiles, threads: n)
                 QMatmul.forward(w.wv, inp: XN, m: T, out: pv.pointer, scratch: tiles, threads: n)
-                let Q = pq.pointer, K = pk.pointer
+                let Q = pq.pointer, K = pk.pointer, freqs = weights.rope
+                weights.addQKVBias(layer: l, q: Q, k: K, v: pv.pointer, rows: T)
                 rows { t in
-                    RoPE.forward(x: Q + t * c.dim, T: 1, heads: c.heads, headDim: c.headDim, pos0: pos0 + t, theta: c.ropeTheta)
-                    RoPE.forward(x: K + t * c.kvDim, T: 1, heads: c.kvHeads, headDim: c.headDim, pos0: pos0 + t, theta: c.ropeTheta)
+                    let table = RoPE.Table(position: pos0 + t, freqs)
+                    RoPE.apply(x: Q + t * c.dim, heads: c.heads, table)
+                    RoPE.apply(x: K + t * c.kvDim, heads: c.kvHeads, table)
                 }
                 let kc = kCache.pointer + cacheOffset(s, l), vc = vCache.pointer + cacheOffset(s, l)
                 (kc + pos0 * c.kvDim).update(from: pk.pointer, count: T * c.kvDim)
@@ -195,13 +197,14 @@ public final class InferenceSession {
             else { QMatmul.matvecBatch(w, x: inp.pointer, batch: B, y: out.pointer, threads: n) }
         }
         func embedTokens() { for (b, tok) in tokens.enumerated() { embed(tok, into: x.pointer + b * c.dim) } }
-        let rope = seqs.map { RoPE.Table(position: positions[$0], headDim: c.headDim, theta: c.ropeTheta) }
+        let rope = seqs.map { RoPE.Table(position: positions[$0], weights.rope) }
         /// Every layer over x; with `check`, stops at the first layer after which x holds a non-finite value.
         func runLayers(check: Bool) -> Int? {
             for (l, w) in weights.layers.enumerated() {
                 w.attnNorm.withUnsafeBufferPointer { RMSNorm.forward(out: xn.pointer, inp: x.pointer, weight: $0.baseAddress!, T: B, C: c.dim, eps: c.normEps) }
                 if B == 1 { QMatmul.matvec([w.wq, w.wk, w.wv], x: xn.pointer, outputs: [q.pointer, k.pointer, v.pointer], threads: n) }
                 else { QMatmul.matvecBatch([w.wq, w.wk, w.wv], x: xn.pointer, batch: B, outputs: [q.pointer, k.pointer, v.pointer], threads: n) }
+                weights.addQKVBias(layer: l, q: q.pointer, k: k.pointer, v: v.pointer, rows: B)
                 var kcs: [UnsafePointer<Float>] = [], vcs: [UnsafePointer<Float>] = [], npos: [Int] = []
                 for (b, s) in seqs.enumerated() {
                     let pos = positions[s]
@@ -295,34 +298,4 @@ public struct NonFiniteActivations: Error, CustomStringConvertible, Equatable {
     public init(model: String, site: ActivationSite) { self.model = model; self.site = site }
 
     public var description: String { "\(model): the activations became non-finite (NaN or infinity) in \(site)" }
-}
-
-/// Picks the next token from logits: greedy (temperature 0) or sampled from softmax(logits / temperature).
-public struct Sampler: Sendable {
-    public var temperature: Float
-    private var rng: SplitMix64
-
-    public init(temperature: Float = 0, seed: UInt64 = 1) { self.temperature = temperature; rng = SplitMix64(seed: seed) }
-
-    public mutating func sample(_ logits: UnsafeBufferPointer<Float>) -> Int32 {
-        if temperature <= 0 { return Self.argmax(logits) }
-        var mx = -Float.infinity
-        for v in logits { mx = max(mx, v) }
-        var sum: Double = 0
-        for v in logits { sum += Double(expf((v - mx) / temperature)) }
-        var u = Double(rng.nextUnitFloat()) * sum
-        for (i, v) in logits.enumerated() {
-            u -= Double(expf((v - mx) / temperature))
-            if u <= 0 { return Int32(i) }
-        }
-        return Int32(logits.count - 1)
-    }
-
-    public mutating func sample(_ logits: [Float]) -> Int32 { logits.withUnsafeBufferPointer { sample($0) } }
-
-    public static func argmax(_ logits: UnsafeBufferPointer<Float>) -> Int32 {
-        var best = 0
-        for i in 1..<logits.count where logits[i] > logits[best] { best = i }
-        return Int32(best)
-    }
 }

@@ -8,13 +8,20 @@ public final class ModelWeights: @unchecked Sendable {
         public var wq, wk, wv, wo: WeightMatrix
         public var ffnNorm: [Float]
         public var gate, up, down: WeightMatrix
+        /// Biases added after the Q, K and V projections (qwen2), nil when the model has none.
+        public var bq: [Float]? = nil, bk: [Float]? = nil, bv: [Float]? = nil
     }
 
     public let config: ModelConfig
     public let tokenEmbedding: WeightMatrix
     public let layers: [Layer]
     public let outputNorm: [Float]
+    /// The output head: its own matrix, or the token embedding when the config ties them.
     public let output: WeightMatrix
+    /// Per-pair frequency divisors from a `rope_freqs.weight` tensor (Llama 3.1), nil when the file has none.
+    public let ropeFactors: [Float]?
+    /// The rotation frequencies of this model (config and `ropeFactors`), built once: what every session applies.
+    public let rope: RoPE.Frequencies
     /// The file the weights were read from (nil for synthetic weights): what errors about the model name.
     public internal(set) var file: String?
 
@@ -23,6 +30,32 @@ public final class ModelWeights: @unchecked Sendable {
         public static let tokenEmbedding = "token_embd.weight", outputNorm = "output_norm.weight", output = "output.weight"
         public static func block(_ i: Int, _ part: String) -> String { "blk.\(i).\(part).weight" }
         public static let blockParts = ["attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"]
+        public static func bias(_ i: Int, _ part: String) -> String { "blk.\(i).\(part).bias" }
+        public static let ropeFactors = "rope_freqs.weight"
+    }
+
+    /// The projections that carry a bias when `config.qkvBias`.
+    public enum BiasedProjection: String, CaseIterable, Sendable { case q = "attn_q", k = "attn_k", v = "attn_v" }
+
+    /// The bias of projection `p` in layer `layer`, nil when the model has none.
+    public func bias(layer: Int, _ p: BiasedProjection) -> [Float]? {
+        switch p {
+        case .q: return layers[layer].bq
+        case .k: return layers[layer].bk
+        case .v: return layers[layer].bv
+        }
+    }
+
+    /// Adds layer `layer`'s Q, K and V biases (if any) to `rows` rows of q (rows, dim), k and v (rows, kvDim): call
+    /// right after the three projections, before RoPE.
+    public func addQKVBias(layer: Int, q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, rows: Int) {
+        let l = layers[layer]
+        for (bias, out, width) in [(l.bq, q, config.dim), (l.bk, k, config.kvDim), (l.bv, v, config.kvDim)] {
+            guard let bias else { continue }
+            bias.withUnsafeBufferPointer { b in
+                for r in 0..<rows { let o = out + r * width; for i in 0..<width { o[i] += b[i] } }
+            }
+        }
     }
 
     /// Builds from tensors looked up by GGUF name (any format, any owner). Shapes are (rows, cols) with one row
@@ -44,6 +77,7 @@ public final class ModelWeights: @unchecked Sendable {
         let c = config
         self.config = c
         tokenEmbedding = try get(Name.tokenEmbedding, c.vocab, c.dim)
+        func bias(_ i: Int, _ part: String, _ n: Int) throws -> [Float]? { c.qkvBias ? try vector(Name.bias(i, part), n) : nil }
         layers = try (0..<c.layers).map { i in
             Layer(attnNorm: try vector(Name.block(i, "attn_norm"), c.dim),
                   wq: try get(Name.block(i, "attn_q"), c.dim, c.dim),
@@ -53,10 +87,13 @@ public final class ModelWeights: @unchecked Sendable {
                   ffnNorm: try vector(Name.block(i, "ffn_norm"), c.dim),
                   gate: try get(Name.block(i, "ffn_gate"), c.ffnDim, c.dim),
                   up: try get(Name.block(i, "ffn_up"), c.ffnDim, c.dim),
-                  down: try get(Name.block(i, "ffn_down"), c.dim, c.ffnDim))
+                  down: try get(Name.block(i, "ffn_down"), c.dim, c.ffnDim),
+                  bq: try bias(i, "attn_q", c.dim), bk: try bias(i, "attn_k", c.kvDim), bv: try bias(i, "attn_v", c.kvDim))
         }
         outputNorm = try vector(Name.outputNorm, c.dim)
-        output = try get(Name.output, c.vocab, c.dim)
+        output = c.tiedEmbeddings ? tokenEmbedding : try get(Name.output, c.vocab, c.dim)
+        ropeFactors = try tensor(Name.ropeFactors).map { _ in try vector(Name.ropeFactors, c.ropeDims / 2) }
+        rope = c.ropeFrequencies(factors: ropeFactors)
     }
 
     /// Seeded synthetic weights of `config`'s shape, held in `type`. Uniform values scaled so that every
@@ -111,7 +148,7 @@ public final class ModelWeights: @unchecked Sendable {
             make(Name.block(i, "ffn_down"), c.dim, c.ffnDim, unit(c.ffnDim) * residual)
         }
         ones(Name.outputNorm, c.dim)
-        make(Name.output, c.vocab, c.dim, unit(c.dim))
+        if !c.tiedEmbeddings { make(Name.output, c.vocab, c.dim, unit(c.dim)) }
         return plan
     }
 
@@ -121,10 +158,14 @@ public final class ModelWeights: @unchecked Sendable {
         var out: [(String, WeightMatrix)] = [(Name.tokenEmbedding, tokenEmbedding)]
         for (i, l) in layers.enumerated() {
             out += [(Name.block(i, "attn_norm"), vec(l.attnNorm)), (Name.block(i, "attn_q"), l.wq), (Name.block(i, "attn_k"), l.wk),
-                    (Name.block(i, "attn_v"), l.wv), (Name.block(i, "attn_output"), l.wo), (Name.block(i, "ffn_norm"), vec(l.ffnNorm)),
+                    (Name.block(i, "attn_v"), l.wv)]
+            for p in BiasedProjection.allCases { if let b = bias(layer: i, p) { out.append((Name.bias(i, p.rawValue), vec(b))) } }
+            out += [(Name.block(i, "attn_output"), l.wo), (Name.block(i, "ffn_norm"), vec(l.ffnNorm)),
                     (Name.block(i, "ffn_gate"), l.gate), (Name.block(i, "ffn_up"), l.up), (Name.block(i, "ffn_down"), l.down)]
         }
-        out += [(Name.outputNorm, vec(outputNorm)), (Name.output, output)]
+        out.append((Name.outputNorm, vec(outputNorm)))
+        if !config.tiedEmbeddings { out.append((Name.output, output)) }
+        if let ropeFactors { out.append((Name.ropeFactors, vec(ropeFactors))) }
         return out
     }
 
@@ -134,7 +175,7 @@ public final class ModelWeights: @unchecked Sendable {
         var total = tokenEmbedding.bytes + (output.data == tokenEmbedding.data ? 0 : output.bytes) + outputNorm.count * 4
         for l in layers {
             total += l.wq.bytes + l.wk.bytes + l.wv.bytes + l.wo.bytes + l.gate.bytes + l.up.bytes + l.down.bytes
-            total += (l.attnNorm.count + l.ffnNorm.count) * 4
+            total += (l.attnNorm.count + l.ffnNorm.count + (l.bq?.count ?? 0) + (l.bk?.count ?? 0) + (l.bv?.count ?? 0)) * 4
         }
         return total
     }

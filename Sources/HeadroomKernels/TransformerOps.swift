@@ -29,59 +29,104 @@ public enum RMSNorm {
     }
 }
 
-/// Rotary position embedding as GGUF `llama` files expect (llama.cpp's "normal" mode): within each head,
-/// adjacent pairs (2i, 2i+1) rotate by pos · theta^(-2i/headDim).
+/// Rotary position embedding as llama.cpp computes it (`ggml_rope_ext`). Within each head the first `dims`
+/// values rotate (partial rotary leaves the rest as they are), pair i by the angle
+/// pos · scale · base^(-2i/dims) / factor[i]. Two orderings pair them differently: `normal` (llama, mistral) rotates
+/// adjacent values (2i, 2i+1), as GGUF stores llama's Q and K; `neox` (qwen2) rotates value i with value i + dims/2.
 public enum RoPE {
-    /// Rotates x (T, heads·headDim) in place; row t is at position pos0 + t.
-    public static func forward(x: UnsafeMutablePointer<Float>, T: Int, heads: Int, headDim: Int, pos0: Int, theta: Double) {
-        for t in 0..<T {
-            let table = Table(position: pos0 + t, headDim: headDim, theta: theta)
-            apply(x: x + t * heads * headDim, heads: heads, table)
+    public enum Ordering: String, Sendable, Equatable {
+        /// Adjacent pairs (2i, 2i+1): llama.cpp's LLAMA_ROPE_TYPE_NORM.
+        case normal
+        /// Halves (i, i + dims/2): llama.cpp's LLAMA_ROPE_TYPE_NEOX.
+        case neox
+    }
+
+    /// A model's rotation frequencies, built once from its settings and used at every position: the inverse
+    /// frequency of each rotated pair (dims/2 of them), the ordering, and the head width.
+    public struct Frequencies: Sendable, Equatable {
+        public let headDim: Int
+        /// Values rotated per head (even, at most headDim).
+        public let dims: Int
+        public let ordering: Ordering
+        /// Angle per position of pair i: scale · base^(-2i/dims) / factor[i].
+        public let inverse: [Double]
+
+        /// `scale` multiplies positions (1 / the linear scaling factor); `factors` (dims/2 of them, from a
+        /// `rope_freqs.weight` tensor) divide each pair's frequency, as llama.cpp's freq_factors.
+        public init(headDim: Int, dims: Int? = nil, base: Double, scale: Double = 1, factors: [Float]? = nil, ordering: Ordering = .normal) {
+            let n = dims ?? headDim
+            precondition(n % 2 == 0 && n >= 2 && n <= headDim, "rotated dims \(n) must be even and within the head (\(headDim))")
+            precondition(factors == nil || factors!.count == n / 2, "one frequency factor per rotated pair")
+            self.headDim = headDim; self.dims = n; self.ordering = ordering
+            inverse = (0..<n / 2).map { i in scale * pow(base, -2 * Double(i) / Double(n)) / Double(factors?[i] ?? 1) }
         }
     }
 
-    /// The cosines and sines of one position's rotation angles (headDim / 2 of each). Decode computes it once
+    /// Rotates x (T, heads·headDim) in place; row t is at position pos0 + t.
+    public static func forward(x: UnsafeMutablePointer<Float>, T: Int, heads: Int, pos0: Int, _ f: Frequencies) {
+        for t in 0..<T { apply(x: x + t * heads * f.headDim, heads: heads, Table(position: pos0 + t, f)) }
+    }
+
+    /// Whole-head, adjacent-pair rotation with base `theta` (llama's default).
+    public static func forward(x: UnsafeMutablePointer<Float>, T: Int, heads: Int, headDim: Int, pos0: Int, theta: Double) {
+        forward(x: x, T: T, heads: heads, pos0: pos0, Frequencies(headDim: headDim, base: theta))
+    }
+
+    /// The cosines and sines of one position's rotation angles (dims / 2 of each). Decode computes it once
     /// per sequence and step and applies it to q and k of every layer.
     public struct Table: Sendable {
         public let cos: [Float], sin: [Float]
-        public init(position: Int, headDim: Int, theta: Double) {
-            let angles = (0..<headDim / 2).map { Double(position) * pow(theta, -2 * Double($0) / Double(headDim)) }
+        public let headDim: Int
+        public let ordering: Ordering
+        public init(position: Int, _ f: Frequencies) {
+            let angles = f.inverse.map { Double(position) * $0 }
             cos = angles.map { Float(Foundation.cos($0)) }
             sin = angles.map { Float(Foundation.sin($0)) }
+            headDim = f.headDim; ordering = f.ordering
         }
+        public init(position: Int, headDim: Int, theta: Double) { self.init(position: position, Frequencies(headDim: headDim, base: theta)) }
     }
 
-    /// Rotates one row x (heads·headDim, headDim = 2·table.cos.count) in place by `table`'s angles.
+    /// Rotates one row x (heads·headDim) in place by `table`'s angles.
     public static func apply(x: UnsafeMutablePointer<Float>, heads: Int, _ table: Table) {
-        let half = table.cos.count
+        let half = table.cos.count, hd = table.headDim
+        // normal: pair i is (2i, 2i+1); neox: (i, i+half).
+        let (stride, partner) = table.ordering == .normal ? (2, 1) : (1, half)
         table.cos.withUnsafeBufferPointer { cs in
             table.sin.withUnsafeBufferPointer { sn in
                 for h in 0..<heads {
-                    let p = x + h * 2 * half
+                    let p = x + h * hd
                     for i in 0..<half {
-                        let a = p[2 * i], b = p[2 * i + 1]
-                        p[2 * i] = a * cs[i] - b * sn[i]
-                        p[2 * i + 1] = a * sn[i] + b * cs[i]
+                        let j = i * stride, a = p[j], b = p[j + partner]
+                        p[j] = a * cs[i] - b * sn[i]
+                        p[j + partner] = a * sn[i] + b * cs[i]
                     }
                 }
             }
         }
     }
 
-    public static func naiveForward(_ x: [Float], T: Int, heads: Int, headDim: Int, pos0: Int, theta: Double) -> [Float] {
+    /// The reference: loops in double over x (T, heads·f.headDim), straight from the definition.
+    public static func naiveForward(_ x: [Float], T: Int, heads: Int, pos0: Int, _ f: Frequencies) -> [Float] {
         var out = x
+        let half = f.dims / 2
         for t in 0..<T {
             for h in 0..<heads {
-                for i in 0..<headDim / 2 {
-                    let angle = Double(pos0 + t) / pow(theta, Double(2 * i) / Double(headDim))
-                    let at = t * heads * headDim + h * headDim + 2 * i
-                    let a = Double(x[at]), b = Double(x[at + 1])
-                    out[at] = Float(a * cos(angle) - b * sin(angle))
-                    out[at + 1] = Float(a * sin(angle) + b * cos(angle))
+                for i in 0..<half {
+                    let angle = Double(pos0 + t) * f.inverse[i]
+                    let row = t * heads * f.headDim + h * f.headDim
+                    let (j0, j1) = f.ordering == .normal ? (row + 2 * i, row + 2 * i + 1) : (row + i, row + i + half)
+                    let a = Double(x[j0]), b = Double(x[j1])
+                    out[j0] = Float(a * cos(angle) - b * sin(angle))
+                    out[j1] = Float(a * sin(angle) + b * cos(angle))
                 }
             }
         }
         return out
+    }
+
+    public static func naiveForward(_ x: [Float], T: Int, heads: Int, headDim: Int, pos0: Int, theta: Double) -> [Float] {
+        naiveForward(x, T: T, heads: heads, pos0: pos0, Frequencies(headDim: headDim, base: theta))
     }
 }
 

@@ -15,12 +15,12 @@ public enum GGUFModelSource {
             || (FileManager.default.fileExists(atPath: value, isDirectory: &directory) && !directory.boolValue)
     }
 
-    /// The shape and matrix precision of the llama GGUF file at `path` (validated; nothing is loaded).
+    /// The shape and matrix precision of the llama-family (llama, mistral, qwen2) GGUF file at `path` (validated; nothing is loaded).
     /// Throws `GGUFError` naming the file.
     public static func describe(_ path: String) throws -> (shape: ModelShape, precision: QuantType) {
         let file = try GGUFFile(path: path)
         let g = try file.llamaConfig()
-        let tied = try g.checkTensors(in: file)
+        let tied = try g.checkTensors(in: file).tiedOutput
         let q = try file.requireTensor(GGUFLlamaTensorNames.attentionQ(0))
         guard let precision = q.type.quantType else {
             throw GGUFError(path: path, problem: .unsupportedTensorType(tensor: q.name, type: q.type))

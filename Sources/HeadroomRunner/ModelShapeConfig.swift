@@ -12,13 +12,11 @@ extension ModelConfig {
                   normEps: Float(shape.normEps))
     }
 
-    /// The trainer's configuration for a catalog shape. Tied embeddings and mixtures of experts are not
-    /// trained by this trainer and are refused with the model's id.
+    /// The trainer's configuration for a catalog shape (a tied head reads the embedding). Mixtures of experts are
+    /// not trained by this trainer and are refused with the model's id.
     public init(training shape: ModelShape) throws {
-        guard !shape.tiedEmbeddings else {
-            throw TrainError.badConfig("model \(shape.id) ties its embeddings; the trainer keeps a separate output projection")
-        }
         guard shape.experts == 1 else { throw TrainError.badConfig("model \(shape.id) is a mixture of experts; the trainer runs dense models") }
         self.init(shape)
+        tiedEmbeddings = shape.tiedEmbeddings
     }
 }

@@ -10,8 +10,8 @@ import HeadroomRunner
 struct ModelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
-        abstract: "GGUF model files: export a synthetic model, tokenize text, print logits.",
-        subcommands: [ModelExportCommand.self, ModelTokenizeCommand.self, ModelLogitsCommand.self])
+        abstract: "GGUF model files: describe, export a synthetic model, tokenize text, print logits, generate text.",
+        subcommands: [ModelInfoCommand.self, ModelExportCommand.self, ModelTokenizeCommand.self, ModelLogitsCommand.self, ModelGenerateCommand.self])
 }
 
 struct ModelExportCommand: ParsableCommand {

@@ -114,7 +114,7 @@ public struct GGUFError: Error, CustomStringConvertible, Equatable, Sendable {
             case let .missingKey(key):
                 return "metadata \(key) is missing"
             case let .notLlama(architecture):
-                return "general.architecture is \"\(architecture)\", but Headroom runs only \"llama\""
+                return "general.architecture is \"\(architecture)\", but Headroom runs only \(GGUFArchitecture.supported.map { "\"\($0)\"" }.joined(separator: ", "))"
             case let .invalidConfig(reason):
                 return "invalid llama configuration: \(reason)"
             case let .missingTensor(name):

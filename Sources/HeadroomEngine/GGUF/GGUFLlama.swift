@@ -2,6 +2,16 @@
 // shapes, and the metadata (with a minimal tokenizer vocabulary) that lets llama.cpp load a file
 // Headroom writes.
 import Foundation
+import HeadroomKernels
+
+/// The GGUF architectures the engine runs: llama's block (RMSNorm, GQA attention with RoPE, SwiGLU), with
+/// the differences each one's files carry — metadata under `{arch}.*`, qwen2's Q/K/V biases and NEOX rotary.
+public enum GGUFArchitecture {
+    public static let supported = ["llama", "mistral", "qwen2"]
+
+    /// llama.cpp's `llama_model_rope_type`: NORM (adjacent pairs) for llama and mistral, NEOX (halves) for qwen2.
+    public static func ropeOrdering(_ architecture: String) -> RoPE.Ordering { architecture == "qwen2" ? .neox : .normal }
+}
 
 /// llama.cpp's names for the tensors of a llama model.
 public enum GGUFLlamaTensorNames {
@@ -29,6 +39,14 @@ public struct GGUFLlamaTensorSpec: Equatable, Sendable {
 
 /// The hyperparameters of a llama model as GGUF stores them under `llama.*`.
 public struct GGUFLlamaConfig: Equatable, Sendable {
+    /// `general.architecture`: one of `GGUFArchitecture.supported`; the prefix of every hyperparameter key.
+    public var architecture: String = "llama"
+    /// `{arch}.rope.dimension_count` when given (partial rotary when below the head dim).
+    public var ropeDimensionCount: Int? = nil
+    /// `{arch}.rope.scaling.factor` (or the older `rope.scale_linear`) when the scaling type is linear; 1 otherwise.
+    public var ropeLinearFactor: Float = 1
+    /// Llama-3 scaling parameters (`rope.scaling.type` llama3), used when the file has no `rope_freqs.weight`.
+    public var ropeLlama3: RoPESettings.Llama3Scaling? = nil
     public var blockCount: Int
     public var embeddingLength: Int
     public var headCount: Int
@@ -59,24 +77,29 @@ public struct GGUFLlamaConfig: Equatable, Sendable {
 
     /// Why this configuration cannot describe a llama model, or nil when it can.
     public var problem: String? {
+        let a = architecture
         let positive: [(String, Int)] = [
-            ("llama.block_count", blockCount), ("llama.embedding_length", embeddingLength),
-            ("llama.attention.head_count", headCount), ("llama.attention.head_count_kv", headCountKV),
-            ("llama.feed_forward_length", feedForwardLength), ("llama.context_length", contextLength),
+            ("\(a).block_count", blockCount), ("\(a).embedding_length", embeddingLength),
+            ("\(a).attention.head_count", headCount), ("\(a).attention.head_count_kv", headCountKV),
+            ("\(a).feed_forward_length", feedForwardLength), ("\(a).context_length", contextLength),
             ("vocabulary size", vocabSize),
         ]
         for (key, value) in positive where value < 1 { return "\(key) is \(value), expected at least 1" }
         if embeddingLength % headCount != 0 {
-            return "llama.embedding_length \(embeddingLength) is not a multiple of llama.attention.head_count \(headCount)"
+            return "\(a).embedding_length \(embeddingLength) is not a multiple of \(a).attention.head_count \(headCount)"
         }
         if headCount % headCountKV != 0 {
-            return "llama.attention.head_count \(headCount) is not a multiple of llama.attention.head_count_kv \(headCountKV)"
+            return "\(a).attention.head_count \(headCount) is not a multiple of \(a).attention.head_count_kv \(headCountKV)"
         }
         if headDim % 2 != 0 { return "head dimension \(headDim) is odd; rotary embedding needs pairs" }
-        if !(ropeFreqBase.isFinite && ropeFreqBase > 0) { return "llama.rope.freq_base is \(ropeFreqBase), expected a positive number" }
+        if !(ropeFreqBase.isFinite && ropeFreqBase > 0) { return "\(a).rope.freq_base is \(ropeFreqBase), expected a positive number" }
         if !(rmsNormEpsilon.isFinite && rmsNormEpsilon > 0) {
-            return "llama.attention.layer_norm_rms_epsilon is \(rmsNormEpsilon), expected a positive number"
+            return "\(a).attention.layer_norm_rms_epsilon is \(rmsNormEpsilon), expected a positive number"
         }
+        if let n = ropeDimensionCount, !(n >= 2 && n % 2 == 0 && n <= headDim) {
+            return "\(a).rope.dimension_count is \(n); expected an even number from 2 to the head dimension \(headDim)"
+        }
+        if !(ropeLinearFactor.isFinite && ropeLinearFactor > 0) { return "\(a).rope.scaling.factor is \(ropeLinearFactor), expected a positive number" }
         return nil
     }
 
@@ -91,10 +114,10 @@ public struct GGUFLlamaConfig: Equatable, Sendable {
 
     /// Reads the configuration from metadata (and the token embedding's dims when known); errors name `path`.
     public init(metadata m: GGUFMetadata, tokenEmbeddingDims: [Int]?, path: String) throws {
-        let architecture = try m.requireString("general.architecture", path: path)
-        guard architecture == "llama" else { throw GGUFError(path: path, problem: .notLlama(architecture: architecture)) }
-        let headCount = try m.requireInt("llama.attention.head_count", path: path)
-        let embedding = try m.requireInt("llama.embedding_length", path: path)
+        let a = try m.requireString("general.architecture", path: path)
+        guard GGUFArchitecture.supported.contains(a) else { throw GGUFError(path: path, problem: .notLlama(architecture: a)) }
+        let headCount = try m.requireInt("\(a).attention.head_count", path: path)
+        let embedding = try m.requireInt("\(a).embedding_length", path: path)
 
         var vocabSources: [(String, Int)] = []
         if let value = m["tokenizer.ggml.tokens"] {
@@ -103,40 +126,58 @@ public struct GGUFLlamaConfig: Equatable, Sendable {
             }
             vocabSources.append(("tokenizer.ggml.tokens has \(tokens.count) entries", tokens.count))
         }
-        if let n = try m.optionalInt("llama.vocab_size", path: path) {
-            vocabSources.append(("llama.vocab_size is \(n)", n))
+        if let n = try m.optionalInt("\(a).vocab_size", path: path) {
+            vocabSources.append(("\(a).vocab_size is \(n)", n))
         }
         if let dims = tokenEmbeddingDims, dims.count == 2 {
             vocabSources.append(("token_embd.weight has \(dims[1]) rows", dims[1]))
         }
         guard let first = vocabSources.first else {
             throw GGUFError(path: path, problem: .invalidConfig(
-                "no vocabulary size: neither tokenizer.ggml.tokens, llama.vocab_size nor token_embd.weight is present"))
+                "no vocabulary size: neither tokenizer.ggml.tokens, \(a).vocab_size nor token_embd.weight is present"))
         }
         if let other = vocabSources.first(where: { $0.1 != first.1 }) {
             throw GGUFError(path: path, problem: .invalidConfig("\(first.0) but \(other.0)"))
         }
 
         self.init(
-            blockCount: try m.requireInt("llama.block_count", path: path),
+            blockCount: try m.requireInt("\(a).block_count", path: path),
             embeddingLength: embedding,
             headCount: headCount,
-            headCountKV: try m.optionalInt("llama.attention.head_count_kv", path: path) ?? headCount,
-            feedForwardLength: try m.requireInt("llama.feed_forward_length", path: path),
-            contextLength: try m.requireInt("llama.context_length", path: path),
+            headCountKV: try m.optionalInt("\(a).attention.head_count_kv", path: path) ?? headCount,
+            feedForwardLength: try m.requireInt("\(a).feed_forward_length", path: path),
+            contextLength: try m.requireInt("\(a).context_length", path: path),
             vocabSize: first.1,
-            ropeFreqBase: Float(try m.optionalFloat("llama.rope.freq_base", path: path) ?? 10000),
-            rmsNormEpsilon: Float(try m.requireFloat("llama.attention.layer_norm_rms_epsilon", path: path)))
-        if let problem { throw GGUFError(path: path, problem: .invalidConfig(problem)) }
-        if let ropeDims = try m.optionalInt("llama.rope.dimension_count", path: path), ropeDims != headDim {
+            ropeFreqBase: Float(try m.optionalFloat("\(a).rope.freq_base", path: path) ?? 10000),
+            rmsNormEpsilon: Float(try m.requireFloat("\(a).attention.layer_norm_rms_epsilon", path: path)))
+        architecture = a
+        // A count equal to the head dimension is the default: whole heads rotate.
+        let ropeDims = try m.optionalInt("\(a).rope.dimension_count", path: path)
+        ropeDimensionCount = ropeDims == headDim ? nil : ropeDims
+        // As llama.cpp: a file without a scaling type scales linearly by its factor (if any); "none" never scales.
+        let scalingKey = "\(a).rope.scaling.type"
+        let scaling = m[scalingKey] == nil ? "linear" : try m.requireString(scalingKey, path: path)
+        let factor = try m.optionalFloat("\(a).rope.scaling.factor", path: path) ?? m.optionalFloat("\(a).rope.scale_linear", path: path)
+        switch scaling {
+        case "none": break
+        case "linear": if let factor, factor != 0 { ropeLinearFactor = Float(factor) }
+        case "llama3":
+            guard let factor else { throw GGUFError(path: path, problem: .missingKey("\(a).rope.scaling.factor")) }
+            ropeLlama3 = RoPESettings.Llama3Scaling(
+                factor: factor,
+                lowFreqFactor: try m.optionalFloat("\(a).rope.scaling.low_freq_factor", path: path) ?? 1,
+                highFreqFactor: try m.optionalFloat("\(a).rope.scaling.high_freq_factor", path: path) ?? 4,
+                originalContext: Double(try m.optionalInt("\(a).rope.scaling.original_context_length", path: path) ?? 8192))
+        default:
             throw GGUFError(path: path, problem: .invalidConfig(
-                "llama.rope.dimension_count is \(ropeDims) but the head dimension is \(headDim); Headroom rotates whole heads"))
+                "\(scalingKey) is \"\(scaling)\"; Headroom applies none, linear and llama3 (with rope_freqs.weight) RoPE scaling"))
         }
+        if let problem { throw GGUFError(path: path, problem: .invalidConfig(problem)) }
     }
 
     /// Every tensor of the model in llama.cpp's order, with ggml dims. `output.weight` is left out
     /// when `tiedOutput` (the model then reuses the token embedding, as llama.cpp allows).
-    public func tensorSpecs(tiedOutput: Bool = false) -> [GGUFLlamaTensorSpec] {
+    public func tensorSpecs(tiedOutput: Bool = false, qkvBias: Bool = false) -> [GGUFLlamaTensorSpec] {
         typealias N = GGUFLlamaTensorNames
         let d = embeddingLength
         var specs = [GGUFLlamaTensorSpec(name: N.tokenEmbedding, dims: [d, vocabSize], isNorm: false)]
@@ -146,6 +187,12 @@ public struct GGUFLlamaConfig: Equatable, Sendable {
                 .init(name: N.attentionQ(l), dims: [d, d], isNorm: false),
                 .init(name: N.attentionK(l), dims: [d, kvDim], isNorm: false),
                 .init(name: N.attentionV(l), dims: [d, kvDim], isNorm: false),
+            ]
+            if qkvBias {
+                specs += [.init(name: "blk.\(l).attn_q.bias", dims: [d], isNorm: true), .init(name: "blk.\(l).attn_k.bias", dims: [kvDim], isNorm: true),
+                          .init(name: "blk.\(l).attn_v.bias", dims: [kvDim], isNorm: true)]
+            }
+            specs += [
                 .init(name: N.attentionOutput(l), dims: [d, d], isNorm: false),
                 .init(name: N.ffnNorm(l), dims: [d], isNorm: true),
                 .init(name: N.ffnGate(l), dims: [d, feedForwardLength], isNorm: false),
@@ -158,18 +205,38 @@ public struct GGUFLlamaConfig: Equatable, Sendable {
         return specs
     }
 
+    /// What a file's tensors add to its metadata: a tied head, Q/K/V biases, RoPE frequency factors.
+    public struct TensorFeatures: Equatable, Sendable {
+        public var tiedOutput: Bool
+        public var qkvBias: Bool
+        public var ropeFactors: Bool
+    }
+
     /// Checks that `file` holds every tensor this configuration needs with the right dims
-    /// (`output.weight` may be absent: tied embeddings). Returns whether the output is tied.
+    /// (`output.weight` may be absent: tied embeddings; Q/K/V biases all or none; `rope_freqs.weight` one per rotated
+    /// pair). A bias the engine would not apply (on the attention output or the MLP) is refused by name.
     @discardableResult
-    public func checkTensors(in file: GGUFFile) throws -> Bool {
+    public func checkTensors(in file: GGUFFile) throws -> TensorFeatures {
         let tied = file.tensor(named: GGUFLlamaTensorNames.output) == nil
-        for spec in tensorSpecs(tiedOutput: tied) {
+        let biased = file.tensor(named: "blk.0.attn_q.bias") != nil
+        if let other = file.tensors.first(where: { $0.name.hasSuffix(".bias") && !["attn_q", "attn_k", "attn_v"].contains($0.name.split(separator: ".").dropFirst(2).first.map(String.init) ?? "") }) {
+            throw GGUFError(path: file.path, problem: .invalidConfig("tensor \(other.name) is a bias the engine does not apply (it adds Q, K and V biases only)"))
+        }
+        let rotated = ropeDimensionCount ?? headDim
+        var factors = false
+        if let f = file.tensor(named: "rope_freqs.weight") {
+            guard f.dims == [rotated / 2] else {
+                throw GGUFError(path: file.path, problem: .wrongTensorShape(tensor: f.name, expected: [rotated / 2], found: f.dims))
+            }
+            factors = true
+        }
+        for spec in tensorSpecs(tiedOutput: tied, qkvBias: biased) {
             let tensor = try file.requireTensor(spec.name)
             guard tensor.dims == spec.dims else {
                 throw GGUFError(path: file.path, problem: .wrongTensorShape(tensor: spec.name, expected: spec.dims, found: tensor.dims))
             }
         }
-        return tied
+        return TensorFeatures(tiedOutput: tied, qkvBias: biased, ropeFactors: factors)
     }
 
     /// llama.cpp's `general.file_type` for a model whose matrices are of `type`.
@@ -185,20 +252,32 @@ public struct GGUFLlamaConfig: Equatable, Sendable {
         let vocabulary = try GGUFLlamaVocabulary(size: vocabSize)
         func u32(_ v: Int) -> GGUFValue { .uint32(UInt32(clamping: v)) }
         var m = GGUFMetadata()
-        m["general.architecture"] = .string("llama")
+        let a = architecture
+        m["general.architecture"] = .string(architecture)
         m["general.name"] = .string(name)
         m["general.file_type"] = .uint32(Self.fileType(for: weightType))
         m["general.quantization_version"] = .uint32(2)
-        m["llama.context_length"] = u32(contextLength)
-        m["llama.embedding_length"] = u32(embeddingLength)
-        m["llama.block_count"] = u32(blockCount)
-        m["llama.feed_forward_length"] = u32(feedForwardLength)
-        m["llama.rope.dimension_count"] = u32(headDim)
-        m["llama.attention.head_count"] = u32(headCount)
-        m["llama.attention.head_count_kv"] = u32(headCountKV)
-        m["llama.attention.layer_norm_rms_epsilon"] = .float32(rmsNormEpsilon)
-        m["llama.rope.freq_base"] = .float32(ropeFreqBase)
-        m["llama.vocab_size"] = u32(vocabSize)
+        m["\(a).context_length"] = u32(contextLength)
+        m["\(a).embedding_length"] = u32(embeddingLength)
+        m["\(a).block_count"] = u32(blockCount)
+        m["\(a).feed_forward_length"] = u32(feedForwardLength)
+        m["\(a).rope.dimension_count"] = u32(ropeDimensionCount ?? headDim)
+        m["\(a).attention.head_count"] = u32(headCount)
+        m["\(a).attention.head_count_kv"] = u32(headCountKV)
+        m["\(a).attention.layer_norm_rms_epsilon"] = .float32(rmsNormEpsilon)
+        m["\(a).rope.freq_base"] = .float32(ropeFreqBase)
+        m["\(a).vocab_size"] = u32(vocabSize)
+        if ropeLinearFactor != 1 {
+            m["\(a).rope.scaling.type"] = .string("linear")
+            m["\(a).rope.scaling.factor"] = .float32(ropeLinearFactor)
+        }
+        if let l = ropeLlama3 {
+            m["\(a).rope.scaling.type"] = .string("llama3")
+            m["\(a).rope.scaling.factor"] = .float32(Float(l.factor))
+            m["\(a).rope.scaling.low_freq_factor"] = .float32(Float(l.lowFreqFactor))
+            m["\(a).rope.scaling.high_freq_factor"] = .float32(Float(l.highFreqFactor))
+            m["\(a).rope.scaling.original_context_length"] = u32(Int(l.originalContext))
+        }
         vocabulary.add(to: &m)
         return m
     }

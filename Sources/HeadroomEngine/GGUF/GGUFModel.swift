@@ -1,6 +1,6 @@
 // The bridge between GGUF files and the engine: a llama GGUF file becomes `ModelWeights` whose matrices
 // point into the file's mapping (no copy), and a synthetic model is written as GGUF one tensor at a time.
-// Q and K need no permutation either way: the engine's RoPE rotates adjacent pairs, as GGUF stores them.
+// Q and K need no permutation either way: the engine's RoPE pairs values in the order the architecture's files store them.
 import HeadroomKernels
 
 extension GGMLType {
@@ -15,17 +15,25 @@ extension GGMLType {
 }
 
 extension ModelConfig {
-    /// The engine's configuration for a llama GGUF configuration.
-    public init(name: String, gguf g: GGUFLlamaConfig) {
+    /// The engine's configuration for a llama-family GGUF configuration; `features` are what the file's tensors add.
+    public init(name: String, gguf g: GGUFLlamaConfig, features: GGUFLlamaConfig.TensorFeatures? = nil) {
         self.init(name: name, layers: g.blockCount, dim: g.embeddingLength, heads: g.headCount, kvHeads: g.headCountKV,
                   ffnDim: g.feedForwardLength, vocab: g.vocabSize, context: g.contextLength,
-                  ropeTheta: Double(g.ropeFreqBase), normEps: g.rmsNormEpsilon)
+                  ropeTheta: Double(g.ropeFreqBase), normEps: g.rmsNormEpsilon, architecture: g.architecture,
+                  rope: RoPESettings(dimensions: g.ropeDimensionCount, ordering: GGUFArchitecture.ropeOrdering(g.architecture),
+                                     linearFactor: Double(g.ropeLinearFactor), llama3: g.ropeLlama3),
+                  tiedEmbeddings: features?.tiedOutput ?? false, qkvBias: features?.qkvBias ?? false)
     }
 
     /// The GGUF hyperparameters of this configuration.
     public var gguf: GGUFLlamaConfig {
-        GGUFLlamaConfig(blockCount: layers, embeddingLength: dim, headCount: heads, headCountKV: kvHeads, feedForwardLength: ffnDim,
-                        contextLength: context, vocabSize: vocab, ropeFreqBase: Float(ropeTheta), rmsNormEpsilon: normEps)
+        var g = GGUFLlamaConfig(blockCount: layers, embeddingLength: dim, headCount: heads, headCountKV: kvHeads, feedForwardLength: ffnDim,
+                                contextLength: context, vocabSize: vocab, ropeFreqBase: Float(ropeTheta), rmsNormEpsilon: normEps)
+        g.architecture = architecture
+        g.ropeDimensionCount = rope.dimensions
+        g.ropeLinearFactor = Float(rope.linearFactor)
+        g.ropeLlama3 = rope.llama3
+        return g
     }
 }
 
@@ -35,9 +43,9 @@ extension ModelWeights {
     /// output head to the token embedding. Throws `GGUFError` naming the file when it is not a model the engine runs.
     public convenience init(gguf file: GGUFFile) throws {
         let g = try file.llamaConfig()
-        let tied = try g.checkTensors(in: file)
+        let features = try g.checkTensors(in: file)
         let name = file.metadata.string("general.name") ?? file.path
-        let config = ModelConfig(name: name, gguf: g)
+        let config = ModelConfig(name: name, gguf: g, features: features)
         do { try config.validate() } catch let e as EngineError {
             throw GGUFError(path: file.path, problem: .invalidConfig(e.description))
         }
@@ -47,10 +55,7 @@ extension ModelWeights {
             }
             return WeightMatrix(type: q, rows: t.rowCount, cols: t.rowLength, data: t.data, owner: file)
         }
-        try self.init(config: config) { name in
-            let lookup = (tied && name == Name.output) ? Name.tokenEmbedding : name
-            return try file.tensor(named: lookup).map(matrix)
-        }
+        try self.init(config: config) { name in try file.tensor(named: name).map(matrix) }
         self.file = file.path
     }
 
@@ -75,7 +80,7 @@ public enum GGUFModelExport {
         }
         var writer = GGUFWriter(metadata: metadata)
         for (name, m) in weights.namedTensors {
-            let isNorm = name == ModelWeights.Name.outputNorm || name.hasSuffix("_norm.weight")
+            let isNorm = m.rows == 1  // norms, biases, rope_freqs: 1-D
             let bytes = [UInt8](UnsafeRawBufferPointer(start: m.data, count: m.bytes))
             try writer.addTensor(name: name, type: GGMLType(m.type), dims: isNorm ? [m.cols * m.rows] : [m.cols, m.rows], bytes: bytes)
         }

@@ -179,7 +179,7 @@ public final class Trainer {
             blocks.append(Block(slots: slots, attnNorm: pt.offset("l\(l).attn_norm"), ffnNorm: pt.offset("l\(l).ffn_norm")))
         }
         self.blocks = blocks
-        output = quantLinears["out"] ?? F32Linear(weight: parameters.pointer + pt.offset("out"), outFeatures: V, inFeatures: C)
+        output = quantLinears["out"] ?? F32Linear(weight: parameters.pointer + pt.offset(config.tiedEmbeddings ? "emb" : "out"), outFeatures: V, inFeatures: C)
         quantizedParameters = quantLinears.values.reduce(0) { $0 + $1.outFeatures * $1.inFeatures }
 
         // Activations: every layer's, or (checkpointing) one layer's reused, plus the residual stream.
@@ -209,6 +209,15 @@ public final class Trainer {
         let want = [config.layers, config.dim, config.heads, config.kvHeads, config.ffnDim, config.vocab]
         guard got == want else {
             throw TrainError.badConfig("the base weights' shape (layers, dim, heads, kv_heads, ffn_dim, vocab) \(got) differs from the trainer's \(want)")
+        }
+        guard b.tiedEmbeddings == config.tiedEmbeddings else {
+            throw TrainError.badConfig("the base weights \(b.tiedEmbeddings ? "tie" : "do not tie") the output head to the embedding, the trainer's configuration \(config.tiedEmbeddings ? "does" : "does not")")
+        }
+        // The trainer's forward is llama's: no Q/K/V biases, whole-head adjacent-pair RoPE, no scaling.
+        let model = base.file ?? "model \(b.name)"
+        if b.qkvBias { throw TrainError.badConfig("\(model) (\(b.architecture)) adds Q/K/V biases, which the trainer does not apply") }
+        if !b.hasPlainRoPE || base.ropeFactors != nil {
+            throw TrainError.badConfig("\(model) (\(b.architecture)) uses RoPE the trainer does not compute (partial, NEOX-ordered or scaled); it rotates whole heads in adjacent pairs")
         }
     }
 
@@ -261,7 +270,7 @@ public final class Trainer {
             switch name {
             case N.tokenEmbedding: return f32("emb", rows: c.vocab, cols: c.dim)
             case N.outputNorm: return f32("norm", rows: 1, cols: c.dim)
-            case N.output: return (output as? QuantLinear)?.matrix ?? f32("out", rows: c.vocab, cols: c.dim)
+            case N.output: return c.tiedEmbeddings ? nil : (output as? QuantLinear)?.matrix ?? f32("out", rows: c.vocab, cols: c.dim)
             default:
                 for l in 0..<c.layers {
                     let map: [String: TrainProjection] = ["attn_q": .q, "attn_k": .k, "attn_v": .v, "attn_output": .o,
@@ -297,7 +306,8 @@ public final class Trainer {
             pt.add("l\(l).ffn_norm", C)
         }
         pt.add("norm", C)
-        if !quantized { pt.add("out", V * C) }
+        // A tied head is the embedding: no parameters of its own (f32), or the embedding quantized (see `quantizedTensors`).
+        if !quantized && !config.tiedEmbeddings { pt.add("out", V * C) }
         return pt
     }
 
@@ -307,7 +317,8 @@ public final class Trainer {
         for l in 0..<config.layers {
             for p in TrainProjection.allCases { let s = config.shape(of: p); out.append(("l\(l).\(p.rawValue)", s.k, s.n)) }
         }
-        out.append(("out", config.dim, config.vocab))
+        // A tied head reads the f32 embedding (frozen for LoRA) instead.
+        if !config.tiedEmbeddings { out.append(("out", config.dim, config.vocab)) }
         return out
     }
 
@@ -465,7 +476,8 @@ public final class Trainer {
         zero(dln, BT * C)
         output.backwardInput(dinp: dln, dout: logits, M: BT)
         if full {
-            TrainLinear.backwardWeight(dweight: gradients.pointer + parameterTable.offset("out"), dout: logits, inp: act("lnf"),
+            // Tied: the head's gradient adds to the embedding's (both accumulate).
+            TrainLinear.backwardWeight(dweight: gradients.pointer + parameterTable.offset(config.tiedEmbeddings ? "emb" : "out"), dout: logits, inp: act("lnf"),
                                        M: BT, N: config.vocab, K: C)
         }
         zero(dx, BT * C)
