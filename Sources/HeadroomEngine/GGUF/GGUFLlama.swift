@@ -137,33 +137,39 @@ public struct GGUFLlamaConfig: Equatable, Sendable {
     /// Every tensor of the model in llama.cpp's order, with ggml dims. `output.weight` is left out
     /// when `tiedOutput` (the model then reuses the token embedding, as llama.cpp allows).
     public func tensorSpecs(tiedOutput: Bool = false) -> [GGUFLlamaTensorSpec] {
-        typealias N = GGUFLlamaTensorNames
-        let d = embeddingLength
-        var specs = [GGUFLlamaTensorSpec(name: N.tokenEmbedding, dims: [d, vocabSize], isNorm: false)]
-        for l in 0..<blockCount {
-            specs += [
-                .init(name: N.attentionNorm(l), dims: [d], isNorm: true),
-                .init(name: N.attentionQ(l), dims: [d, d], isNorm: false),
-                .init(name: N.attentionK(l), dims: [d, kvDim], isNorm: false),
-                .init(name: N.attentionV(l), dims: [d, kvDim], isNorm: false),
-                .init(name: N.attentionOutput(l), dims: [d, d], isNorm: false),
-                .init(name: N.ffnNorm(l), dims: [d], isNorm: true),
-                .init(name: N.ffnGate(l), dims: [d, feedForwardLength], isNorm: false),
-                .init(name: N.ffnUp(l), dims: [d, feedForwardLength], isNorm: false),
-                .init(name: N.ffnDown(l), dims: [feedForwardLength, d], isNorm: false),
-            ]
-        }
-        specs.append(.init(name: N.outputNorm, dims: [d], isNorm: true))
-        if !tiedOutput { specs.append(.init(name: N.output, dims: [d, vocabSize], isNorm: false)) }
+        var specs: [GGUFLlamaTensorSpec] = []
+        forEachTensorSpec(tiedOutput: tiedOutput) { specs.append($0) }
         return specs
     }
 
+    /// Calls `body` with each tensor spec in llama.cpp's order, one at a time: a file's `llama.block_count` is
+    /// a claim, and checking a file against it must cost what the file holds, not what the claim says.
+    func forEachTensorSpec(tiedOutput: Bool, _ body: (GGUFLlamaTensorSpec) throws -> Void) rethrows {
+        typealias N = GGUFLlamaTensorNames
+        let d = embeddingLength
+        try body(.init(name: N.tokenEmbedding, dims: [d, vocabSize], isNorm: false))
+        for l in 0..<max(blockCount, 0) {
+            try body(.init(name: N.attentionNorm(l), dims: [d], isNorm: true))
+            try body(.init(name: N.attentionQ(l), dims: [d, d], isNorm: false))
+            try body(.init(name: N.attentionK(l), dims: [d, kvDim], isNorm: false))
+            try body(.init(name: N.attentionV(l), dims: [d, kvDim], isNorm: false))
+            try body(.init(name: N.attentionOutput(l), dims: [d, d], isNorm: false))
+            try body(.init(name: N.ffnNorm(l), dims: [d], isNorm: true))
+            try body(.init(name: N.ffnGate(l), dims: [d, feedForwardLength], isNorm: false))
+            try body(.init(name: N.ffnUp(l), dims: [d, feedForwardLength], isNorm: false))
+            try body(.init(name: N.ffnDown(l), dims: [feedForwardLength, d], isNorm: false))
+        }
+        try body(.init(name: N.outputNorm, dims: [d], isNorm: true))
+        if !tiedOutput { try body(.init(name: N.output, dims: [d, vocabSize], isNorm: false)) }
+    }
+
     /// Checks that `file` holds every tensor this configuration needs with the right dims
-    /// (`output.weight` may be absent: tied embeddings). Returns whether the output is tied.
+    /// (`output.weight` may be absent: tied embeddings). Returns whether the output is tied. Stops at the
+    /// first tensor missing or misshapen, so a file claiming 2^40 blocks is refused at its first absent layer.
     @discardableResult
     public func checkTensors(in file: GGUFFile) throws -> Bool {
         let tied = file.tensor(named: GGUFLlamaTensorNames.output) == nil
-        for spec in tensorSpecs(tiedOutput: tied) {
+        try forEachTensorSpec(tiedOutput: tied) { spec in
             let tensor = try file.requireTensor(spec.name)
             guard tensor.dims == spec.dims else {
                 throw GGUFError(path: file.path, problem: .wrongTensorShape(tensor: spec.name, expected: spec.dims, found: tensor.dims))
