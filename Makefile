@@ -7,7 +7,7 @@ APT_PKGS  := libopenblas-dev libsqlite3-dev gnuplot-nox pkg-config
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN       := .build/release/headroom
 
-.PHONY: all deps build run test bench clean
+.PHONY: all deps build run test bench fuzz clean
 
 all: build
 
@@ -52,6 +52,17 @@ bench: build
 	  $(BIN) bench finetune --model tiny --method lora --rank 8 --alpha 16 --targets q,v --seq-len 256 --batch 4 --threads 2 --steps 5 $$args || status=1; \
 	done; \
 	exit $$status
+
+# Fuzzes each reader of user files (FUZZ_TARGETS: all, or some of gguf scenario catalog-models catalog-hardware
+# catalog-prices) for FUZZ_SECONDS each, by seeded mutation of Tests/Fuzz/corpus/TARGET and the built-in seeds.
+# A crash, a hang or an error that does not name the file is saved under .build/fuzz/findings/TARGET with the
+# command that reproduces it, and fails the target once every reader has had its time.
+FUZZ_SECONDS ?= 30
+FUZZ_SEED    ?= 1
+FUZZ_TARGETS ?= all
+fuzz: deps
+	$(SWIFT) build -c release --product headroom-fuzz
+	.build/release/headroom-fuzz $(FUZZ_TARGETS) --seconds $(FUZZ_SECONDS) --seed $(FUZZ_SEED)
 
 clean:
 	rm -rf .build .headroom
