@@ -7,7 +7,7 @@ APT_PKGS  := libopenblas-dev libsqlite3-dev gnuplot-nox pkg-config
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN       := .build/release/headroom
 
-.PHONY: all deps build run test bench fuzz clean
+.PHONY: all deps build run test bench fuzz test-sanitize clean
 
 all: build
 
@@ -63,6 +63,16 @@ FUZZ_TARGETS ?= all
 fuzz: deps
 	$(SWIFT) build -c release --product headroom-fuzz
 	.build/release/headroom-fuzz $(FUZZ_TARGETS) --seconds $(FUZZ_SECONDS) --seed $(FUZZ_SEED)
+
+# The C kernels' tests, the GGUF reader's and the fuzz corpus replay, once under AddressSanitizer (Swift and C)
+# and UndefinedBehaviorSanitizer (C only: swiftc has no UBSan on Linux, and Swift traps on overflow and bounds
+# itself), built in .build-sanitize. Any report fails the run. Leak checking is off: the Swift runtime and XCTest
+# keep allocations until exit, which LeakSanitizer reports by the hundred.
+SANITIZE := --scratch-path .build-sanitize --sanitize=address -Xcc -fsanitize=undefined -Xcc -fno-sanitize-recover=undefined
+test-sanitize: deps
+	$(SWIFT) build --build-tests $(SANITIZE)
+	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --skip-build $(SANITIZE) \
+	  --filter 'HeadroomKernelsTests|HeadroomEngineTests.GGUF|HeadroomFuzzTests'
 
 clean:
 	rm -rf .build .headroom
