@@ -21,11 +21,12 @@ public struct FuzzSession {
         if self.corpus.isEmpty { self.corpus = [[]] }
     }
 
-    /// The next input: a corpus entry with one to eight mutations stacked on it, cut to `maxInputBytes`.
+    /// The next input: a corpus entry (a seed one time in three, so that the valid inputs keep being mutated as
+    /// the corpus grows) with one to eight mutations stacked on it, cut to `maxInputBytes`.
     public mutating func nextInput() -> [UInt8] {
-        var input = random.pick(corpus)
+        var input = random.oneIn(3) && !target.seeds.isEmpty ? random.pick(target.seeds) : random.pick(corpus)
         for _ in 0..<(1 + random.below(random.oneIn(4) ? 8 : 2)) {
-            if random.oneIn(3) {
+            if Double(random.next() >> 11) * 0x1p-53 < target.byteMutationShare {
                 ByteMutations.mutate(&input, other: random.pick(corpus), &random)
             } else {
                 target.mutate(&input, &random)

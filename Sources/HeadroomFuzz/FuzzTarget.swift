@@ -74,16 +74,19 @@ public final class FuzzTarget: @unchecked Sendable {
     public let maxInputBytes: Int
     /// Valid inputs built here or read from the repository; the corpus folder adds the inputs found earlier.
     public let seeds: [[UInt8]]
+    /// The share of mutations that know nothing of the format (bit flips, splices): in YAML nearly every one is
+    /// a syntax error, so those targets keep it low and spend their inputs on the checks behind the parser.
+    public let byteMutationShare: Double
     private let mutateInput: (inout [UInt8], inout FuzzRandom) -> Void
     private let check: ([UInt8]) -> FuzzVerdict
     /// Released when the target is (scratch folders).
     private let cleanup: () -> Void
 
     public init(name: String, summary: String, fileExtension: String, maxInputBytes: Int, seeds: [[UInt8]],
-                mutate: @escaping (inout [UInt8], inout FuzzRandom) -> Void, check: @escaping ([UInt8]) -> FuzzVerdict,
+                byteMutationShare: Double = 1.0 / 3, mutate: @escaping (inout [UInt8], inout FuzzRandom) -> Void, check: @escaping ([UInt8]) -> FuzzVerdict,
                 cleanup: @escaping () -> Void = {}) {
         self.name = name; self.summary = summary; self.fileExtension = fileExtension; self.maxInputBytes = maxInputBytes
-        self.seeds = seeds; mutateInput = mutate; self.check = check; self.cleanup = cleanup
+        self.seeds = seeds; self.byteMutationShare = byteMutationShare; mutateInput = mutate; self.check = check; self.cleanup = cleanup
     }
 
     deinit { cleanup() }
