@@ -75,6 +75,9 @@ struct HeadroomFuzzCommand: ParsableCommand {
     @Option(parsing: .upToNextOption, help: ArgumentHelp("Run these saved inputs once, in this process, and print each verdict.", valueName: "file"))
     var replay: [String] = []
 
+    @Option(name: .customLong("minimize-into"), help: ArgumentHelp("With --replay: shrink each input while its verdict stays the same, and save the result in DIR (for inputs that do not crash).", valueName: "dir"))
+    var minimizeInto: String?
+
     @Option(name: .customLong("worker-state"), help: .hidden)
     var workerState: String?
 
@@ -107,7 +110,7 @@ struct HeadroomFuzzCommand: ParsableCommand {
                 throw ExitCode(2)
             }
             if !replay.isEmpty {
-                status = Self.replay(replay, on: fuzzTarget)
+                status = try Self.replay(replay, on: fuzzTarget, minimizeInto: minimizeInto)
             } else if let workerState {
                 let state = try SharedState(path: workerState, maxInputBytes: fuzzTarget.maxInputBytes, create: false)
                 status = try Worker(target: fuzzTarget, state: state, options: options).run()
@@ -121,7 +124,8 @@ struct HeadroomFuzzCommand: ParsableCommand {
     }
 
     /// Runs each file once and prints its verdict; 1 when any is a finding. A crash here is the reproduction.
-    static func replay(_ files: [String], on target: FuzzTarget) -> Int32 {
+    /// With `minimizeInto`, each input is also shrunk while its verdict stays the same and saved there.
+    static func replay(_ files: [String], on target: FuzzTarget, minimizeInto: String?) throws -> Int32 {
         var status: Int32 = 0
         for file in files {
             guard let data = FileManager.default.contents(atPath: file) else {
@@ -129,12 +133,22 @@ struct HeadroomFuzzCommand: ParsableCommand {
                 status = 2
                 continue
             }
-            switch target.run([UInt8](data)) {
+            let input = [UInt8](data)
+            let verdict = target.run(input)
+            switch verdict {
             case .accepted: print("\(file): accepted")
             case .refused(let message, _): print("\(file): refused: \(message)")
             case .unclear(let message):
                 print("\(file): FINDING: \(message)")
                 status = max(status, 1)
+            }
+            if let minimizeInto {
+                let small = FuzzMinimizer.minimize(input, target: target)
+                let name = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
+                let path = (minimizeInto as NSString).appendingPathComponent("\(name).\(target.fileExtension)")
+                try FileManager.default.createDirectory(atPath: minimizeInto, withIntermediateDirectories: true)
+                try Data(small).write(to: URL(fileURLWithPath: path))
+                print("  minimized: \(input.count) -> \(small.count) bytes, \(path)")
             }
         }
         return status

