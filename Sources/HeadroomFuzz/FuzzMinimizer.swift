@@ -3,30 +3,41 @@
 
 public enum FuzzMinimizer {
     /// The smallest input found by removing chunks (halves, then quarters, … down to single lines for text, single
-    /// bytes for binary) whose verdict keeps `input`'s signature. At most `attempts` runs of the reader.
-    public static func minimize(_ input: [UInt8], target: FuzzTarget, attempts: Int = 2000) -> [UInt8] {
+    /// bytes for binary) whose verdict keeps `input`'s signature. Text still over `textBytes` after that (a deep
+    /// nesting, a long string on one line) is cut byte by byte too; shorter text keeps its lines whole, so a value
+    /// like 1e309 stays 1e309 rather than whatever digit of it still fails. At most `attempts` runs of the reader.
+    public static func minimize(_ input: [UInt8], target: FuzzTarget, attempts: Int = 4000, textBytes: Int = 2048) -> [UInt8] {
         let signature = target.run(input).signature
-        let isText = target.fileExtension == "yaml"
-        var units = isText ? lines(input) : input.map { [$0] }
         var runs = 0
+        var bytes = input
+        if target.fileExtension == "yaml" {
+            bytes = removeChunks(lines(input), signature: signature, target: target, runs: &runs, limit: attempts / 2).flatMap { $0 }
+            if bytes.count <= textBytes { return bytes }
+        }
+        return removeChunks(bytes.map { [$0] }, signature: signature, target: target, runs: &runs, limit: attempts).flatMap { $0 }
+    }
+
+    /// Delta debugging's complement step: drop chunks of `units` of halving size while the signature holds.
+    static func removeChunks(_ start: [[UInt8]], signature: String, target: FuzzTarget, runs: inout Int, limit: Int) -> [[UInt8]] {
+        var units = start
         var chunk = max(units.count / 2, 1)
-        while chunk >= 1 && runs < attempts {
-            var start = 0
+        while chunk >= 1 && runs < limit {
+            var at = 0
             var removedAny = false
-            while start < units.count && runs < attempts {
+            while at < units.count && runs < limit {
                 var candidate = units
-                candidate.removeSubrange(start..<min(start + chunk, candidate.count))
+                candidate.removeSubrange(at..<min(at + chunk, candidate.count))
                 runs += 1
                 if !candidate.isEmpty, target.run(candidate.flatMap { $0 }).signature == signature {
                     units = candidate
                     removedAny = true
                 } else {
-                    start += chunk
+                    at += chunk
                 }
             }
             if !removedAny || chunk > units.count { chunk /= 2 }
         }
-        return units.flatMap { $0 }
+        return units
     }
 
     /// The lines of `bytes`, each with its newline.
