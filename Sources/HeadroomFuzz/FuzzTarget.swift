@@ -19,7 +19,7 @@ public enum FuzzVerdict: Equatable, Sendable {
         return false
     }
 
-    /// The refusal's message, when refused.
+    /// The error's message, when refused or unclear.
     public var message: String? {
         switch self {
         case .accepted: return nil

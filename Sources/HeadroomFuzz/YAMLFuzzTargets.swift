@@ -82,14 +82,28 @@ struct ScratchFolder {
     /// In /dev/shm when there is one: rewriting a file on ext4 many times a second is flushed to disk each time
     /// (auto_da_alloc), which made the YAML targets spend a quarter of their time in the kernel.
     init() throws {
-        let shm = "/dev/shm/"
-        let parent = access(shm, W_OK) == 0 ? shm : NSTemporaryDirectory()
-        path = parent + "headroom-fuzz-\(getpid())-\(UUID().uuidString)"
+        path = Self.parent + Self.prefix(pid: getpid()) + UUID().uuidString
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
 
+    static let parent = access("/dev/shm/", W_OK) == 0 ? "/dev/shm/" : NSTemporaryDirectory()
+    static func prefix(pid: Int32) -> String { "headroom-fuzz-\(pid)-" }
+
     func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
     func remove() { try? FileManager.default.removeItem(atPath: path) }
+
+    /// Removes the scratch folders of process `pid`, which died before it could (a crashed or killed worker).
+    static func removeAll(of pid: Int32) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []
+        for name in names where name.hasPrefix(prefix(pid: pid)) {
+            try? FileManager.default.removeItem(atPath: (parent as NSString).appendingPathComponent(name))
+        }
+    }
+}
+
+/// The scratch folders a process that died left behind.
+public enum FuzzScratch {
+    public static func removeLeftovers(of pid: Int32) { ScratchFolder.removeAll(of: pid) }
 }
 
 /// Mutations that know YAML's shape: values replaced by edge cases (huge, tiny, negative, non-finite numbers,

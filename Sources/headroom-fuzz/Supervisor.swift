@@ -52,6 +52,7 @@ struct Supervisor {
                 }
             }
             iterations += state[.iterations]
+            FuzzScratch.removeLeftovers(of: worker.processIdentifier)
             let stderr = (try? String(contentsOfFile: statePath + ".stderr", encoding: .utf8)) ?? ""
             if worker.terminationReason == .exit && !hung {  // it ran to its deadline
                 if !stderr.isEmpty { FileHandle.standardError.write(Data(stderr.utf8)) }
