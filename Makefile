@@ -8,7 +8,7 @@ SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN       := .build/release/headroom
 PREFIX    ?= /usr/local
 
-.PHONY: all deps build run test bench install uninstall catalog clean
+.PHONY: all deps build run test bench install uninstall catalog fuzz test-sanitize clean
 
 all: build
 
@@ -73,6 +73,27 @@ uninstall:
 # when they differ).
 catalog:
 	scripts/embed-catalog.sh
+
+# Fuzzes each reader of user files (FUZZ_TARGETS: all, or some of gguf scenario catalog-models catalog-hardware
+# catalog-prices) for FUZZ_SECONDS each, by seeded mutation of Tests/Fuzz/corpus/TARGET and the built-in seeds.
+# A crash, a hang or an error that does not name the file is saved under .build/fuzz/findings/TARGET with the
+# command that reproduces it, and fails the target once every reader has had its time.
+FUZZ_SECONDS ?= 30
+FUZZ_SEED    ?= 1
+FUZZ_TARGETS ?= all
+fuzz: deps
+	$(SWIFT) build -c release --product headroom-fuzz
+	.build/release/headroom-fuzz $(FUZZ_TARGETS) --seconds $(FUZZ_SECONDS) --seed $(FUZZ_SEED)
+
+# The C kernels' tests, the GGUF reader's and the fuzz corpus replay, once under AddressSanitizer (Swift and C)
+# and UndefinedBehaviorSanitizer (C only: swiftc has no UBSan on Linux, and Swift traps on overflow and bounds
+# itself), built in .build-sanitize. Any report fails the run. Leak checking is off: the Swift runtime and XCTest
+# keep allocations until exit, which LeakSanitizer reports by the hundred.
+SANITIZE := --scratch-path .build-sanitize --sanitize=address -Xcc -fsanitize=undefined -Xcc -fno-sanitize-recover=undefined
+test-sanitize: deps
+	$(SWIFT) build --build-tests $(SANITIZE)
+	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --skip-build $(SANITIZE) \
+	  --filter 'HeadroomKernelsTests|HeadroomEngineTests.GGUF|HeadroomFuzzTests'
 
 clean:
 	rm -rf .build .headroom

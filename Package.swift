@@ -36,6 +36,12 @@ let package = Package(
             name: "HeadroomRunner",
             dependencies: ["HeadroomKernels", "HeadroomEngine", "HeadroomCore", "HeadroomStore", "HeadroomReport"]
         ),
+        // The readers of user files as fuzz targets, the mutation loop, and the supervised runner (`make fuzz`).
+        .target(name: "HeadroomFuzz", dependencies: ["HeadroomEngine", "HeadroomCore"]),
+        .executableTarget(
+            name: "headroom-fuzz",
+            dependencies: ["HeadroomFuzz", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .executableTarget(
             name: "headroom",
             dependencies: [
@@ -49,6 +55,7 @@ let package = Package(
         .testTarget(name: "HeadroomCoreTests", dependencies: ["HeadroomCore"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HeadroomStoreTests", dependencies: ["HeadroomStore", "HeadroomCore"]),
         .testTarget(name: "HeadroomReportTests", dependencies: ["HeadroomReport", "HeadroomStore", "HeadroomCore"]),
+        .testTarget(name: "HeadroomFuzzTests", dependencies: ["HeadroomFuzz", "HeadroomEngine", "HeadroomCore"]),
         .testTarget(name: "HeadroomRunnerTests", dependencies: ["HeadroomRunner", "HeadroomStore", "HeadroomCore"]),
     ],
     swiftLanguageModes: [.v5]

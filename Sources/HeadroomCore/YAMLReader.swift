@@ -54,7 +54,10 @@ public struct YAMLField {
         case nil: return "nothing"
         case .scalar(let s)?:
             if s.string.isEmpty || s.string == "~" || s.string == "null" { return "null" }
-            return "\"\(s.string)\""
+            // The value as typed, one line, control characters escaped, and cut after 80 characters: a message
+            // quotes the value, it does not reprint a file.
+            let shown = TerminalText.escape(s.string, keepNewlines: false)
+            return shown.count <= 80 ? "\"\(shown)\"" : "\"\(shown.prefix(80))…\" (\(s.string.count) characters)"
         case .mapping?: return "a mapping"
         case .sequence?: return "a list"
         case .alias?: return "an alias"

@@ -127,3 +127,18 @@ final class CatalogLayerTests: XCTestCase {
         }
     }
 }
+
+extension CatalogLayerTests {
+    /// A message quotes a bad value on one line, escaped and cut short, whatever the file holds.
+    func testMessagesQuoteValuesEscapedAndShort() throws {
+        let long = String(repeating: "x", count: 5000)
+        let text = "schema: 1\nname: \"a\\u001b[2Jb\\nc\"\nmeasure: { model: tiny, threads: [1], prompt_tokens: [\"\(long)\"] }\n"
+        XCTAssertThrowsError(try Scenario.parse(text, file: "s.yaml", catalog: Catalog.builtin())) { e in
+            XCTAssertEqual("\(e)", "s.yaml: name: expected a name (it names the report folder) of letters, digits, '.', '_' or '-' (at most 64, starting with a letter or digit), got \"a\\u{1b}[2Jb\\nc\"")
+        }
+        let text2 = "schema: 1\nname: ok\nmeasure: { model: tiny, threads: [1], prompt_tokens: [\"\(long)\"] }\n"
+        XCTAssertThrowsError(try Scenario.parse(text2, file: "s.yaml", catalog: Catalog.builtin())) { e in
+            XCTAssertTrue("\(e)".hasSuffix("got \"\(String(repeating: "x", count: 80))…\" (5000 characters)"), "\(e)")
+        }
+    }
+}

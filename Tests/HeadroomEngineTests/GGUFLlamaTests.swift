@@ -125,6 +125,16 @@ final class GGUFLlamaTests: XCTestCase {
         assertGGUFError("\(path): tensor blk.0.attn_norm.weight is missing") { try config.checkTensors(in: partial) }
     }
 
+    func testHugeBlockCountIsRefusedAtTheFirstAbsentLayer() throws {
+        // headroom-fuzz found that a file claiming 2^40 blocks was checked by first listing 9 * 2^40 tensor names.
+        let path = try writeModel(config, type: .q4_0, name: "blocks.gguf") { $0["llama.block_count"] = .uint64(1 << 40) }
+        let file = try GGUFFile(path: path)
+        let start = Date()
+        assertGGUFError("\(path): tensor blk.2.attn_norm.weight is missing") { try file.llamaConfig().checkTensors(in: file) }
+        assertGGUFError("\(path): tensor blk.2.attn_norm.weight is missing") { _ = try ModelWeights(gguf: file) }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 1)
+    }
+
     func testMetadataHelperRefusesTinyVocabulary() {
         var small = config
         small.vocabSize = 100

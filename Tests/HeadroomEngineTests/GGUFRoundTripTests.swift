@@ -40,6 +40,34 @@ final class GGUFRoundTripTests: XCTestCase {
         XCTAssertNil(file.tensor(named: "missing"))
     }
 
+    func testBytesInMemoryReadAsTheFileDoes() throws {
+        let (writer, data) = try GGUFSamples.writer()
+        let path = dir.file("memory.gguf")
+        try writer.write(to: path)
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        let fromFile = try GGUFFile(path: path)
+        let inMemory = try bytes.withUnsafeBytes { try GGUFFile(bytes: $0, path: "buffer.gguf") }
+        XCTAssertEqual(inMemory.path, "buffer.gguf")
+        XCTAssertEqual(inMemory.fileSize, bytes.count)
+        XCTAssertEqual(inMemory.metadata, fromFile.metadata)
+        XCTAssertEqual(inMemory.tensors.map(\.fileOffset), fromFile.tensors.map(\.fileOffset))
+        for spec in GGUFSamples.tensorSpecs {
+            let t = try XCTUnwrap(inMemory.tensor(named: spec.name))
+            XCTAssertEqual(Array(t.bytes), data[spec.name])
+            XCTAssertEqual(Int(bitPattern: t.data) % 32, 0, "tensor \(spec.name) is not aligned in memory")
+        }
+        XCTAssertGreaterThan(inMemory.prefault(), 0)
+        // Refusals name the path given, and an empty buffer is a truncated file.
+        assertGGUFError("buffer.gguf: truncated: header (magic) needs bytes 0..4 but the file has 0") {
+            _ = try [UInt8]().withUnsafeBytes { try GGUFFile(bytes: $0, path: "buffer.gguf") }
+        }
+        assertGGUFError("buffer.gguf: GGUF version 7 is not supported; Headroom reads versions 2 and 3") {
+            var bad = bytes
+            bad[4] = 7
+            _ = try bad.withUnsafeBytes { try GGUFFile(bytes: $0, path: "buffer.gguf") }
+        }
+    }
+
     func testPrefaultTouchesEveryPage() throws {
         let (writer, _) = try GGUFSamples.writer()
         let path = dir.file("prefault.gguf")

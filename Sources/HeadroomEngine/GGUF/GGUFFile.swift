@@ -25,7 +25,7 @@ public struct GGUFTensor: @unchecked Sendable {
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: data, count: byteCount) }
 }
 
-/// A validated, memory-mapped GGUF file (version 2 or 3, little-endian). Opening checks the
+/// A validated, memory-mapped (or in-memory) GGUF file (version 2 or 3, little-endian). Opening checks the
 /// magic, version, counts, every string and array length, value types, tensor infos, alignment
 /// and that every tensor's bytes lie inside the file; a file that fails any check is refused with
 /// a `GGUFError` and nothing is read past its end. The mapping is private and read-only; it lives as
@@ -42,12 +42,15 @@ public final class GGUFFile: @unchecked Sendable {
     /// Tensors in file order.
     public let tensors: [GGUFTensor]
 
-    private let mapping: UnsafeMutableRawPointer?
+    /// The file's bytes: an mmap of the file, or a copy made by `init(bytes:path:)`.
+    private let base: UnsafeMutableRawPointer?
+    private let storage: Storage
     private let index: [String: Int]
 
+    private enum Storage { case mapped, copied }
+
     /// Opens and validates `path`. Throws `GGUFError` naming the file and what was wrong.
-    public init(path: String) throws {
-        self.path = path
+    public convenience init(path: String) throws {
         // O_NONBLOCK: opening a FIFO must not wait for a writer; fstat below refuses anything not regular.
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw GGUFError(path: path, problem: .io(operation: "open", reason: Self.errnoText())) }
@@ -65,14 +68,33 @@ public final class GGUFFile: @unchecked Sendable {
             }
             base = p
         }
+        try self.init(path: path, base: base, size: size, storage: .mapped)
+    }
+
+    /// Validates a GGUF file held in memory (a download, a test's buffer): `bytes` are copied to a page-aligned
+    /// buffer owned by this object, then checked exactly as `init(path:)` checks a file; errors name `path`.
+    public convenience init(bytes: UnsafeRawBufferPointer, path: String) throws {
+        var base: UnsafeMutableRawPointer? = nil
+        if bytes.count > 0 {
+            let copy = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: Int(sysconf(Int32(_SC_PAGESIZE))))
+            copy.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+            base = copy
+        }
+        try self.init(path: path, base: base, size: bytes.count, storage: .copied)
+    }
+
+    /// Takes ownership of `base` (released by `storage`'s rule, also when validation fails) and validates it.
+    private init(path: String, base: UnsafeMutableRawPointer?, size: Int, storage: Storage) throws {
         let layout: GGUFLayout
         do {
             layout = try GGUFParser.parse(base: base.map { UnsafeRawPointer($0) }, size: size, path: path)
         } catch {
-            if let base { munmap(base, size) }
+            Self.release(base, size: size, storage: storage)
             throw error
         }
-        mapping = base
+        self.path = path
+        self.base = base
+        self.storage = storage
         fileSize = size
         version = layout.version
         metadata = layout.metadata
@@ -90,8 +112,14 @@ public final class GGUFFile: @unchecked Sendable {
         self.index = index
     }
 
-    deinit {
-        if let mapping { munmap(mapping, fileSize) }
+    deinit { Self.release(base, size: fileSize, storage: storage) }
+
+    private static func release(_ base: UnsafeMutableRawPointer?, size: Int, storage: Storage) {
+        guard let base else { return }
+        switch storage {
+        case .mapped: munmap(base, size)
+        case .copied: base.deallocate()
+        }
     }
 
     /// The tensor called `name`, or nil.
@@ -114,10 +142,10 @@ public final class GGUFFile: @unchecked Sendable {
     /// the number of pages touched.
     @discardableResult
     public func prefault() -> Int {
-        guard let mapping else { return 0 }
+        guard let base else { return 0 }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        _ = madvise(mapping, fileSize, Int32(MADV_WILLNEED))
-        let bytes = UnsafeRawPointer(mapping)
+        _ = madvise(base, fileSize, Int32(MADV_WILLNEED))
+        let bytes = UnsafeRawPointer(base)
         var pages = 0
         var sink: UInt8 = 0
         var offset = 0

@@ -178,31 +178,35 @@ public struct GGUFLlamaConfig: Equatable, Sendable {
     /// Every tensor of the model in llama.cpp's order, with ggml dims. `output.weight` is left out
     /// when `tiedOutput` (the model then reuses the token embedding, as llama.cpp allows).
     public func tensorSpecs(tiedOutput: Bool = false, qkvBias: Bool = false) -> [GGUFLlamaTensorSpec] {
+        var specs: [GGUFLlamaTensorSpec] = []
+        forEachTensorSpec(tiedOutput: tiedOutput, qkvBias: qkvBias) { specs.append($0) }
+        return specs
+    }
+
+    /// Calls `body` with each tensor spec in llama.cpp's order, one at a time: a file's `block_count` is a
+    /// claim, and checking a file against it must cost what the file holds, not what the claim says.
+    func forEachTensorSpec(tiedOutput: Bool, qkvBias: Bool, _ body: (GGUFLlamaTensorSpec) throws -> Void) rethrows {
         typealias N = GGUFLlamaTensorNames
         let d = embeddingLength
-        var specs = [GGUFLlamaTensorSpec(name: N.tokenEmbedding, dims: [d, vocabSize], isNorm: false)]
-        for l in 0..<blockCount {
-            specs += [
-                .init(name: N.attentionNorm(l), dims: [d], isNorm: true),
-                .init(name: N.attentionQ(l), dims: [d, d], isNorm: false),
-                .init(name: N.attentionK(l), dims: [d, kvDim], isNorm: false),
-                .init(name: N.attentionV(l), dims: [d, kvDim], isNorm: false),
-            ]
+        try body(.init(name: N.tokenEmbedding, dims: [d, vocabSize], isNorm: false))
+        for l in 0..<max(blockCount, 0) {
+            try body(.init(name: N.attentionNorm(l), dims: [d], isNorm: true))
+            try body(.init(name: N.attentionQ(l), dims: [d, d], isNorm: false))
+            try body(.init(name: N.attentionK(l), dims: [d, kvDim], isNorm: false))
+            try body(.init(name: N.attentionV(l), dims: [d, kvDim], isNorm: false))
             if qkvBias {
-                specs += [.init(name: "blk.\(l).attn_q.bias", dims: [d], isNorm: true), .init(name: "blk.\(l).attn_k.bias", dims: [kvDim], isNorm: true),
-                          .init(name: "blk.\(l).attn_v.bias", dims: [kvDim], isNorm: true)]
+                try body(.init(name: "blk.\(l).attn_q.bias", dims: [d], isNorm: true))
+                try body(.init(name: "blk.\(l).attn_k.bias", dims: [kvDim], isNorm: true))
+                try body(.init(name: "blk.\(l).attn_v.bias", dims: [kvDim], isNorm: true))
             }
-            specs += [
-                .init(name: N.attentionOutput(l), dims: [d, d], isNorm: false),
-                .init(name: N.ffnNorm(l), dims: [d], isNorm: true),
-                .init(name: N.ffnGate(l), dims: [d, feedForwardLength], isNorm: false),
-                .init(name: N.ffnUp(l), dims: [d, feedForwardLength], isNorm: false),
-                .init(name: N.ffnDown(l), dims: [feedForwardLength, d], isNorm: false),
-            ]
+            try body(.init(name: N.attentionOutput(l), dims: [d, d], isNorm: false))
+            try body(.init(name: N.ffnNorm(l), dims: [d], isNorm: true))
+            try body(.init(name: N.ffnGate(l), dims: [d, feedForwardLength], isNorm: false))
+            try body(.init(name: N.ffnUp(l), dims: [d, feedForwardLength], isNorm: false))
+            try body(.init(name: N.ffnDown(l), dims: [feedForwardLength, d], isNorm: false))
         }
-        specs.append(.init(name: N.outputNorm, dims: [d], isNorm: true))
-        if !tiedOutput { specs.append(.init(name: N.output, dims: [d, vocabSize], isNorm: false)) }
-        return specs
+        try body(.init(name: N.outputNorm, dims: [d], isNorm: true))
+        if !tiedOutput { try body(.init(name: N.output, dims: [d, vocabSize], isNorm: false)) }
     }
 
     /// What a file's tensors add to its metadata: a tied head, Q/K/V biases, RoPE frequency factors.
@@ -230,7 +234,8 @@ public struct GGUFLlamaConfig: Equatable, Sendable {
             }
             factors = true
         }
-        for spec in tensorSpecs(tiedOutput: tied, qkvBias: biased) {
+        // One spec at a time, stopping at the first missing one: a file claiming 2^40 blocks is refused at its first absent layer.
+        try forEachTensorSpec(tiedOutput: tied, qkvBias: biased) { spec in
             let tensor = try file.requireTensor(spec.name)
             guard tensor.dims == spec.dims else {
                 throw GGUFError(path: file.path, problem: .wrongTensorShape(tensor: spec.name, expected: spec.dims, found: tensor.dims))
