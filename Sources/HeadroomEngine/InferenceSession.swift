@@ -297,15 +297,21 @@ public struct NonFiniteActivations: Error, CustomStringConvertible, Equatable {
     public var description: String { "\(model): the activations became non-finite (NaN or infinity) in \(site)" }
 }
 
-/// Picks the next token from logits: greedy (temperature 0) or sampled from softmax(logits / temperature).
+/// Picks the next token from logits: greedy (temperature 0) or sampled from softmax(logits / temperature),
+/// optionally only among the nucleus (`topP` < 1: the most likely tokens whose probabilities reach `topP`).
+/// Each draw takes one number from its own seeded stream.
 public struct Sampler: Sendable {
     public var temperature: Float
+    public var topP: Float
     private var rng: SplitMix64
 
-    public init(temperature: Float = 0, seed: UInt64 = 1) { self.temperature = temperature; rng = SplitMix64(seed: seed) }
+    public init(temperature: Float = 0, topP: Float = 1, seed: UInt64 = 1) {
+        self.temperature = temperature; self.topP = topP; rng = SplitMix64(seed: seed)
+    }
 
     public mutating func sample(_ logits: UnsafeBufferPointer<Float>) -> Int32 {
         if temperature <= 0 { return Self.argmax(logits) }
+        if topP < 1 { return sampleNucleus(logits) }
         var mx = -Float.infinity
         for v in logits { mx = max(mx, v) }
         var sum: Double = 0
@@ -319,6 +325,38 @@ public struct Sampler: Sendable {
     }
 
     public mutating func sample(_ logits: [Float]) -> Int32 { logits.withUnsafeBufferPointer { sample($0) } }
+
+    /// Top-p: sorts only the candidates at least `cut` times the most likely token's probability, lowering
+    /// the cut until they hold `topP` of the mass, so a peaked distribution never sorts the vocabulary.
+    /// Ties go to the lower token id, as in `argmax`.
+    private mutating func sampleNucleus(_ logits: UnsafeBufferPointer<Float>) -> Int32 {
+        var mx = -Float.infinity
+        for v in logits { mx = max(mx, v) }
+        var p = [Double](repeating: 0, count: logits.count)
+        var total: Double = 0
+        for (i, v) in logits.enumerated() { p[i] = Double(expf((v - mx) / temperature)); total += p[i] }
+        let target = Double(topP) * total
+        var cut = 1e-3
+        var candidates: [Int] = []
+        while true {
+            candidates = p.indices.filter { p[$0] >= cut }
+            if cut == 0 || candidates.reduce(0.0, { $0 + p[$1] }) >= target { break }
+            cut = cut > 1e-12 ? cut * 1e-3 : 0
+        }
+        candidates.sort { p[$0] != p[$1] ? p[$0] > p[$1] : $0 < $1 }
+        var kept = 0, mass: Double = 0
+        while kept < candidates.count {
+            mass += p[candidates[kept]]
+            kept += 1
+            if mass >= target { break }
+        }
+        var u = Double(rng.nextUnitFloat()) * mass
+        for i in candidates.prefix(kept) {
+            u -= p[i]
+            if u <= 0 { return Int32(i) }
+        }
+        return Int32(candidates[kept - 1])
+    }
 
     public static func argmax(_ logits: UnsafeBufferPointer<Float>) -> Int32 {
         var best = 0
