@@ -1,5 +1,8 @@
-// The serving engine: the paged model step gives InferenceSession's logits.
+// The serving engine: the paged model step gives InferenceSession's logits, a request's greedy tokens do
+// not depend on what shares its steps (batched, chunked or not, preempted and recomputed), every KV block
+// comes back, and sampling is reproducible from its seed.
 import HeadroomKernels
+import HeadroomScheduling
 import XCTest
 @testable import HeadroomEngine
 
@@ -81,5 +84,135 @@ final class ServingTests: XCTestCase {
         XCTAssertThrowsError(try session.step([SequenceWork(sequence: 0, blockTable: [0], tokens: Array(repeating: 1, count: 17), start: 0)]))
         XCTAssertThrowsError(try session.step([SequenceWork(sequence: 0, blockTable: [0], tokens: [101], start: 0)]))
         XCTAssertThrowsError(try session.step([SequenceWork(sequence: 0, blockTable: [2], tokens: [1], start: 0)]))
+    }
+
+    private func engine(_ w: ModelWeights, blocks: Int = 64, seqs: Int = 16, budget: Int = 2048, chunked: Bool = true,
+                        threshold: Int = 0, eos: Int32? = nil) throws -> ServingEngine {
+        try ServingEngine(weights: w, configuration: .init(kvCache: .tokens(blocks * 16), maxNumSeqs: seqs, maxBatchedTokens: budget,
+                                                           chunkedPrefill: chunked, longPrefillTokenThreshold: threshold,
+                                                           eosTokenID: eos, threads: 2))
+    }
+
+    private func run(_ e: ServingEngine, _ ps: [[Int32]], _ params: (Int) -> GenerationParameters) throws -> [[Int32]] {
+        let ids = try ps.indices.map { try e.submit(prompt: ps[$0], parameters: params($0)) }
+        var out: [RequestID: [Int32]] = [:]
+        while e.hasUnfinishedRequests {
+            for event in try e.runStep() { if case .token(let id, let t) = event { out[id, default: []].append(t) } }
+            XCTAssertEqual(e.scheduler.invariantViolations(), [])
+        }
+        XCTAssertEqual(e.usedBlocks, 0, "every block back in the pool")
+        return ids.map { out[$0] ?? [] }
+    }
+
+    /// As filed: a request's greedy tokens are the same alone, batched with 15 others, with chunked prefill
+    /// on and off, and after a preemption.
+    func testGreedyTokensDoNotDependOnTheBatch() throws {
+        for type in [QuantType.f32, .q4_0] {
+            let w = try weights(type)
+            let ps = prompts(16)
+            let greedy = { (i: Int) in GenerationParameters(maxTokens: 8 + i % 5) }
+            let solo = try engine(w)
+            let alone = try ps.indices.map { i in try run(solo, [ps[i]], { _ in greedy(i) })[0] }
+            XCTAssertGreaterThan(Set(alone.joined()).count, 20, "\(type): the synthetic model does not just repeat one token")
+            XCTAssertEqual(try run(engine(w), ps, greedy), alone, "\(type) batched with 15 others")
+            // A 16-token step budget: prompts go in chunks of at most 5 beside the decodes.
+            XCTAssertEqual(try run(engine(w, budget: 16, threshold: 5), ps, greedy), alone, "\(type) chunked prefill")
+            XCTAssertEqual(try run(engine(w, budget: 96, chunked: false), ps, greedy), alone, "\(type) chunked prefill off")
+            // 12 blocks for 16 requests of up to 4 blocks: the youngest are preempted and recomputed.
+            let tight = try engine(w, blocks: 12, budget: 32)
+            XCTAssertEqual(try run(tight, ps, greedy), alone, "\(type) with preemptions")
+            XCTAssertGreaterThan(tight.preemptionCount, 0)
+        }
+    }
+
+    func testCancelledAndFinishedRequestsReturnTheirBlocks() throws {
+        let e = try engine(weights(.q4_0), blocks: 20, budget: 32)
+        let ids = try prompts(8).map { try e.submit(prompt: $0, parameters: GenerationParameters(maxTokens: 20)) }
+        for _ in 0..<3 { _ = try e.runStep() }
+        XCTAssertGreaterThan(e.usedBlocks, 0)
+        XCTAssertTrue(e.cancel(ids[0]))          // running
+        XCTAssertTrue(e.cancel(ids[7]))          // still waiting
+        XCTAssertFalse(e.cancel(ids[7]))
+        var finished = Set<RequestID>()
+        while e.hasUnfinishedRequests {
+            for event in try e.runStep() { if case .finished(let id, .maxTokens, _) = event { finished.insert(id) } }
+        }
+        XCTAssertEqual(finished, Set(ids[1..<7]))
+        XCTAssertEqual(e.usedBlocks, 0)
+        // Cancelling everything mid-flight empties the pool too.
+        let more = try prompts(4, seed: 5).map { try e.submit(prompt: $0, parameters: GenerationParameters(maxTokens: 30)) }
+        _ = try e.runStep(); _ = try e.runStep()
+        XCTAssertGreaterThan(e.usedBlocks, 0)
+        for id in more { e.cancel(id) }
+        XCTAssertEqual(e.usedBlocks, 0)
+        XCTAssertFalse(e.hasUnfinishedRequests)
+    }
+
+    func testSeededSamplingIsReproducibleAndTemperatureZeroIsGreedy() throws {
+        let w = try weights(.q4_0)
+        let ps = prompts(4, seed: 9)
+        let hot = { (i: Int) in GenerationParameters(maxTokens: 10, temperature: 1.5, topP: 0.9, seed: UInt64(100 + i)) }
+        let batched = try run(engine(w), ps, hot)
+        // Each request's stream is its own: alone, or beside others, the same seed samples the same tokens.
+        let solo = try engine(w)
+        XCTAssertEqual(try ps.indices.map { i in try run(solo, [ps[i]], { _ in hot(i) })[0] }, batched)
+        let reseeded = try run(engine(w), ps) { i in GenerationParameters(maxTokens: 10, temperature: 1.5, topP: 0.9, seed: UInt64(200 + i)) }
+        XCTAssertNotEqual(reseeded, batched)
+        let greedy = try run(engine(w), ps) { _ in GenerationParameters(maxTokens: 10) }
+        let cold = try run(engine(w), ps) { i in GenerationParameters(maxTokens: 10, temperature: 0, topP: 0.3, seed: UInt64(i)) }
+        XCTAssertEqual(cold, greedy)
+    }
+
+    func testTopPSamplesOnlyTheNucleus() {
+        // Probabilities at temperature 1: 0.644, 0.237, 0.087, 0.032.
+        let logits: [Float] = [3, 2, 1, 0]
+        func seen(_ topP: Float) -> Set<Int32> {
+            var s = Sampler(temperature: 1, topP: topP, seed: 5)
+            return Set((0..<300).map { _ in s.sample(logits) })
+        }
+        XCTAssertEqual(seen(0.5), [0])
+        XCTAssertEqual(seen(0.85), [0, 1])
+        XCTAssertEqual(seen(0.9), [0, 1, 2])
+        XCTAssertEqual(seen(1), [0, 1, 2, 3])
+    }
+
+    func testStopsOnEOSAndStopTokens() throws {
+        let w = try weights(.f32)
+        let prompt = prompts(1, seed: 21)[0]
+        let free = try run(engine(w), [prompt]) { _ in GenerationParameters(maxTokens: 12) }[0]
+        XCTAssertEqual(free.count, 12)
+        let stopAt = free[4], first = free.firstIndex(of: stopAt)!
+        func finish(_ e: ServingEngine, _ p: GenerationParameters) throws -> ([Int32], StopReason?) {
+            _ = try e.submit(prompt: prompt, parameters: p)
+            var tokens: [Int32] = [], reason: StopReason?
+            while e.hasUnfinishedRequests {
+                for event in try e.runStep() {
+                    switch event {
+                    case .token(_, let t): tokens.append(t)
+                    case .finished(_, let r, _): reason = r
+                    }
+                }
+            }
+            return (tokens, reason)
+        }
+        var (tokens, reason) = try finish(engine(w), GenerationParameters(maxTokens: 12, stopTokenIDs: [stopAt]))
+        XCTAssertEqual(tokens, Array(free[...first]))
+        XCTAssertEqual(reason, .stopToken(stopAt))
+        (tokens, reason) = try finish(engine(w, eos: stopAt), GenerationParameters(maxTokens: 12))
+        XCTAssertEqual(tokens, Array(free[...first]))
+        XCTAssertEqual(reason, .endOfSequence)
+        (tokens, reason) = try finish(engine(w, eos: stopAt), GenerationParameters(maxTokens: 12, ignoreEOS: true))
+        XCTAssertEqual(tokens, free)
+        XCTAssertEqual(reason, .maxTokens)
+    }
+
+    func testSubmitRefusesWhatCouldNeverRun() throws {
+        let e = try engine(weights(.f32), blocks: 2)
+        XCTAssertThrowsError(try e.submit(prompt: [], parameters: GenerationParameters(maxTokens: 1)))
+        XCTAssertThrowsError(try e.submit(prompt: [101], parameters: GenerationParameters(maxTokens: 1)))
+        XCTAssertThrowsError(try e.submit(prompt: [1], parameters: GenerationParameters(maxTokens: 1, topP: 0)))
+        XCTAssertThrowsError(try e.submit(prompt: [1], parameters: GenerationParameters(maxTokens: 40)))   // 3 blocks > 2
+        XCTAssertThrowsError(try e.submit(prompt: [1], parameters: GenerationParameters(maxTokens: 96)))   // past the context
+        XCTAssertFalse(e.hasUnfinishedRequests)
     }
 }
