@@ -77,12 +77,14 @@ public final class ServingEngine {
         /// The model's end-of-sequence token, nil for none (synthetic weights).
         public var eosTokenID: Int32?
         public var threads: Int
+        /// A decode computes bit for bit the same alone or batched (`ServingSession.batchInvariant`).
+        public var batchInvariant: Bool
 
         public init(kvCache: KVCacheBudget, maxNumSeqs: Int = 256, maxBatchedTokens: Int = 2048, chunkedPrefill: Bool = true,
-                    longPrefillTokenThreshold: Int = 0, eosTokenID: Int32? = nil, threads: Int = 1) {
+                    longPrefillTokenThreshold: Int = 0, eosTokenID: Int32? = nil, threads: Int = 1, batchInvariant: Bool = false) {
             self.kvCache = kvCache; self.maxNumSeqs = maxNumSeqs; self.maxBatchedTokens = maxBatchedTokens
             self.chunkedPrefill = chunkedPrefill; self.longPrefillTokenThreshold = longPrefillTokenThreshold
-            self.eosTokenID = eosTokenID; self.threads = threads
+            self.eosTokenID = eosTokenID; self.threads = threads; self.batchInvariant = batchInvariant
         }
     }
 
@@ -104,6 +106,7 @@ public final class ServingEngine {
         self.configuration = configuration
         let cache = try PagedKVCache(config: weights.config, budget: configuration.kvCache)
         session = try ServingSession(weights: weights, cache: cache, threads: configuration.threads)
+        session.batchInvariant = configuration.batchInvariant
         scheduler = try ContinuousBatchingScheduler(config: SchedulerConfig(
             maxNumSeqs: configuration.maxNumSeqs, maxBatchedTokens: configuration.maxBatchedTokens,
             chunkedPrefill: configuration.chunkedPrefill, blockSize: cache.blockSize, totalBlocks: cache.totalBlocks,

@@ -6,11 +6,12 @@
 // first, then the chunks — and everything that is per row (embedding, norms, rotary embedding, the KV
 // writes, attention, SwiGLU, residual adds) runs over all rows at once. Only the weight products are
 // split: the single-token rows go through the batched matrix–vector kernels (each weight read once for all
-// of them, q8_0 activations for the block formats, as `InferenceSession.decodeBatch`), the chunk rows
+// of them, q8_0 activations for the block formats, as `InferenceSession.decodeBatch`; a lone one through
+// the single-sequence kernel, as `InferenceSession.decode`, unless `batchInvariant`), the chunk rows
 // through sgemm over dequantized tiles (as `InferenceSession.prefill`). Merging the two into one product
-// would make a row's arithmetic depend on what else is in the step; kept apart, a token computes the same
-// whatever shares its step. Attention is one kernel call for all rows: row i of a chunk starting at `start`
-// attends to positions 0..<start + i + 1 of its own sequence, through its block table.
+// would make a row's arithmetic depend on what else is in the step. Attention is one kernel call for all
+// rows: row i of a chunk starting at `start` attends to positions 0..<start + i + 1 of its own sequence,
+// through its block table.
 import HeadroomKernels
 
 /// One sequence's share of a step.
@@ -38,6 +39,11 @@ public final class ServingSession {
     public let cache: PagedKVCache
     /// Threads of the kernel pool and of OpenBLAS.
     public let threads: Int
+    /// Single-token rows always go through the batched kernel, even alone, so a decode computes bit for bit
+    /// the same whatever else is in its step (vLLM's batch-invariant mode). Off, a lone decode takes the
+    /// single-sequence kernel, about 30 % faster on q4_0 at the same bytes (it sums in another order, so for
+    /// the block formats its logits differ from the batched kernel's by about one q8_0 rounding).
+    public var batchInvariant = false
 
     // Activations, one row per token of the step, grown to the largest step seen.
     private var rowCapacity = 0
@@ -151,7 +157,8 @@ public final class ServingSession {
             /// matrices · rows of `inp` into `outputs` (row-major, `matrices[i].rows` wide).
             func project(_ matrices: [WeightMatrix], _ inp: FloatBuffer, _ outputs: [FloatBuffer]) {
                 let cols = matrices[0].cols
-                if D > 0 { QMatmul.matvecBatch(matrices, x: inp.pointer, batch: D, outputs: outputs.map(\.pointer), threads: n) }
+                if D == 1 && !batchInvariant { QMatmul.matvec(matrices, x: inp.pointer, outputs: outputs.map(\.pointer), threads: n) }
+                else if D > 0 { QMatmul.matvecBatch(matrices, x: inp.pointer, batch: D, outputs: outputs.map(\.pointer), threads: n) }
                 if P > 0 {
                     for (m, o) in zip(matrices, outputs) {
                         QMatmul.forward(m, inp: inp.pointer + D * cols, m: P, out: o.pointer + D * m.rows, scratch: tiles, threads: n)
@@ -161,7 +168,8 @@ public final class ServingSession {
             /// x += matrix · rows of `inp`.
             func addProject(_ m: WeightMatrix, _ inp: FloatBuffer) {
                 if D > 0 {
-                    QMatmul.matvecBatch(m, x: inp.pointer, batch: D, y: tmp.pointer, threads: n)
+                    if D == 1 && !batchInvariant { QMatmul.matvec(m, x: inp.pointer, y: tmp.pointer, threads: n) }
+                    else { QMatmul.matvecBatch(m, x: inp.pointer, batch: D, y: tmp.pointer, threads: n) }
                     let X = x.pointer, T = tmp.pointer
                     for i in 0..<D * c.dim { X[i] += T[i] }
                 }
@@ -213,7 +221,8 @@ public final class ServingSession {
                 RMSNorm.forward(out: hidden.pointer + j * c.dim, inp: x.pointer + r * c.dim, weight: g.baseAddress!, T: 1, C: c.dim, eps: c.normEps)
             }
         }
-        QMatmul.matvecBatch(weights.output, x: hidden.pointer, batch: Y, y: logitRows.pointer, threads: n)
+        if Y == 1 && !batchInvariant { QMatmul.matvec(weights.output, x: hidden.pointer, y: logitRows.pointer, threads: n) }
+        else { QMatmul.matvecBatch(weights.output, x: hidden.pointer, batch: Y, y: logitRows.pointer, threads: n) }
         guard InferenceSession.allFinite(logitRows.pointer, count: Y * c.vocab) else {
             throw NonFiniteActivations(model: weights.file ?? "model \(c.name)", site: .output)
         }
