@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "HeadroomKernels", dependencies: ["CBLAS", "CKernels"]),
         // The serving scheduler's policy as pure logic, shared by the engine and the simulator: no dependencies.
         .target(name: "HeadroomScheduling"),
-        .target(name: "HeadroomEngine", dependencies: ["HeadroomKernels"]),
+        .target(name: "HeadroomEngine", dependencies: ["HeadroomKernels", "HeadroomScheduling"]),
         .target(name: "HeadroomCore", dependencies: ["Yams"]),
         .target(name: "HeadroomStore", dependencies: ["HeadroomCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "HeadroomReport", dependencies: ["HeadroomCore", "HeadroomStore"]),
@@ -51,7 +51,7 @@ let package = Package(
         ),
         .testTarget(name: "HeadroomKernelsTests", dependencies: ["HeadroomKernels", "CKernels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HeadroomSchedulingTests", dependencies: ["HeadroomScheduling"]),
-        .testTarget(name: "HeadroomEngineTests", dependencies: ["HeadroomEngine", "HeadroomKernels"]),
+        .testTarget(name: "HeadroomEngineTests", dependencies: ["HeadroomEngine", "HeadroomKernels", "HeadroomScheduling"]),
         .testTarget(name: "HeadroomCoreTests", dependencies: ["HeadroomCore"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HeadroomStoreTests", dependencies: ["HeadroomStore", "HeadroomCore"]),
         .testTarget(name: "HeadroomReportTests", dependencies: ["HeadroomReport", "HeadroomStore", "HeadroomCore"]),

@@ -8,9 +8,25 @@
 #include <stdlib.h>
 #include "simd_math.h"
 
+// Cached rows come in segments: one run of `npos` rows for a contiguous cache, or, with a block table,
+// blocks of `bs` rows each (`table[i]` is the physical block of positions i·bs..<(i+1)·bs, its rows
+// `kv_stride` floats apart from kc + table[i]·bs·kv_stride). Within a segment the walk is the same.
 typedef struct {
     const float *q, *kc, *vc; size_t npos, kv_stride; int heads, kv_heads, hd; float *out; int fast;
+    const int32_t *table; size_t bs;
 } att_job;
+
+static inline size_t seg_rows(const att_job *j) { return j->table ? j->bs : (j->npos ? j->npos : 1); }
+
+// The first row of segment `s` of the cache at `base` (kc or vc, plus the KV head's offset).
+static inline const float *seg_base(const att_job *j, const float *base, size_t s) {
+    return j->table ? base + (size_t)j->table[s] * j->bs * j->kv_stride : base;
+}
+
+// Row t of the cache at `base`, any segmenting (the scalar path).
+static inline const float *cache_row(const att_job *j, const float *base, size_t t) {
+    return j->table ? base + ((size_t)j->table[t / j->bs] * j->bs + t % j->bs) * j->kv_stride : base + t * j->kv_stride;
+}
 
 #define AVX512 HR_AVX512_MATH
 
@@ -38,6 +54,13 @@ static inline void prefetch_row(const float *p, int hd) {
     for (int i = 0; i < hd; i += 16) _mm_prefetch((const char *)(p + i), _MM_HINT_T0);
 }
 
+// Prefetches row `a` counted from the start of a segment of `n` rows at `cur`, the rows past its end
+// being those of the next segment `next` (none when it is the last).
+static inline void prefetch_ahead(const float *cur, const float *next, size_t a, size_t n, size_t stride, int hd) {
+    if (a < n) prefetch_row(cur + a * stride, hd);
+    else if (next) prefetch_row(next + (a - n) * stride, hd);
+}
+
 // `C` query heads (C in 1, 2, 4, 8) that share KV head g, against every cached position: each key row is
 // loaded once for all C heads, 8 / C positions go through the 8 accumulators at a time, softmax is
 // vectorised, and each value row is read once for all C heads. s holds C × npos scores.
@@ -46,28 +69,34 @@ __attribute__((always_inline)) AVX512 static inline void heads_avx512(const att_
     const size_t npos = j->npos;
     const float scale = 1.0f / sqrtf((float)hd);
     const float *q = j->q + (size_t)h0 * hd, *kbase = j->kc + (size_t)g * hd, *vbase = j->vc + (size_t)g * hd;
-    size_t t = 0;
-    for (; t + P <= npos; t += P) {
-        for (int p = 0; p < P; p++) prefetch_row(kbase + (t + p + PF_AHEAD) * j->kv_stride, hd);
-        __m512 a[8];
-        for (int m = 0; m < 8; m++) a[m] = _mm512_setzero_ps();
-        for (int i = 0; i < hd; i += 16)
-            for (int p = 0; p < P; p++) {
-                const __m512 kv = _mm512_loadu_ps(kbase + (t + p) * j->kv_stride + i);
-                for (int h = 0; h < C; h++) a[h * P + p] = _mm512_fmadd_ps(_mm512_loadu_ps(q + h * hd + i), kv, a[h * P + p]);
-            }
-        float r[8];
-        reduce8(a, r);
-        for (int h = 0; h < C; h++)
-            for (int p = 0; p < P; p++) s[h * npos + t + p] = r[h * P + p] * scale;
-    }
-    for (; t < npos; t++)
-        for (int h = 0; h < C; h++) {
-            __m512 a = _mm512_setzero_ps();
+    const size_t seg = seg_rows(j), stride = j->kv_stride;
+    for (size_t s0 = 0; s0 < npos; s0 += seg) {
+        const size_t n = npos - s0 < seg ? npos - s0 : seg;
+        const float *kb = seg_base(j, kbase, s0 / seg), *kn = s0 + seg < npos ? seg_base(j, kbase, s0 / seg + 1) : NULL;
+        float *sc = s + s0;
+        size_t t = 0;
+        for (; t + P <= n; t += P) {
+            for (int p = 0; p < P; p++) prefetch_ahead(kb, kn, t + p + PF_AHEAD, n, stride, hd);
+            __m512 a[8];
+            for (int m = 0; m < 8; m++) a[m] = _mm512_setzero_ps();
             for (int i = 0; i < hd; i += 16)
-                a = _mm512_fmadd_ps(_mm512_loadu_ps(q + h * hd + i), _mm512_loadu_ps(kbase + t * j->kv_stride + i), a);
-            s[h * npos + t] = _mm512_reduce_add_ps(a) * scale;
+                for (int p = 0; p < P; p++) {
+                    const __m512 kv = _mm512_loadu_ps(kb + (t + p) * stride + i);
+                    for (int h = 0; h < C; h++) a[h * P + p] = _mm512_fmadd_ps(_mm512_loadu_ps(q + h * hd + i), kv, a[h * P + p]);
+                }
+            float r[8];
+            reduce8(a, r);
+            for (int h = 0; h < C; h++)
+                for (int p = 0; p < P; p++) sc[h * npos + t + p] = r[h * P + p] * scale;
         }
+        for (; t < n; t++)
+            for (int h = 0; h < C; h++) {
+                __m512 a = _mm512_setzero_ps();
+                for (int i = 0; i < hd; i += 16)
+                    a = _mm512_fmadd_ps(_mm512_loadu_ps(q + h * hd + i), _mm512_loadu_ps(kb + t * stride + i), a);
+                sc[h * npos + t] = _mm512_reduce_add_ps(a) * scale;
+            }
+    }
     for (int h = 0; h < C; h++) hr_softmax(s + h * npos, npos);
     // Weighted sum of values, 16·NC columns at a time with C·NC ≤ 16 accumulators.
     const int NC = 16 / C < hd / 16 ? 16 / C : hd / 16;
@@ -75,13 +104,17 @@ __attribute__((always_inline)) AVX512 static inline void heads_avx512(const att_
         const int nc = (hd - i0) / 16 < NC ? (hd - i0) / 16 : NC;
         __m512 acc[16];
         for (int m = 0; m < 16; m++) acc[m] = _mm512_setzero_ps();
-        for (size_t u = 0; u < npos; u++) {
-            const float *vr = vbase + u * j->kv_stride + i0;
-            if (i0 == 0) prefetch_row(vr + PF_AHEAD * j->kv_stride, hd);
-            for (int c = 0; c < NC; c++) {
-                if (c >= nc) break;
-                const __m512 v = _mm512_loadu_ps(vr + 16 * c);
-                for (int h = 0; h < C; h++) acc[h * NC + c] = _mm512_fmadd_ps(_mm512_set1_ps(s[h * npos + u]), v, acc[h * NC + c]);
+        for (size_t s0 = 0; s0 < npos; s0 += seg) {
+            const size_t n = npos - s0 < seg ? npos - s0 : seg;
+            const float *vb = seg_base(j, vbase, s0 / seg), *vn = s0 + seg < npos ? seg_base(j, vbase, s0 / seg + 1) : NULL;
+            for (size_t u = 0; u < n; u++) {
+                const float *vr = vb + u * stride + i0;
+                if (i0 == 0) prefetch_ahead(vb, vn, u + PF_AHEAD, n, stride, hd);
+                for (int c = 0; c < NC; c++) {
+                    if (c >= nc) break;
+                    const __m512 v = _mm512_loadu_ps(vr + 16 * c);
+                    for (int h = 0; h < C; h++) acc[h * NC + c] = _mm512_fmadd_ps(_mm512_set1_ps(s[h * npos + s0 + u]), v, acc[h * NC + c]);
+                }
             }
         }
         for (int h = 0; h < C; h++)
@@ -104,7 +137,7 @@ static void head_scalar(const att_job *j, int h, float *scores) {
     const float scale = 1.0f / sqrtf((float)hd);
     float mx = -INFINITY;
     for (size_t t = 0; t < j->npos; t++) {
-        const float *k = j->kc + t * j->kv_stride + (size_t)g * hd;
+        const float *k = cache_row(j, j->kc + (size_t)g * hd, t);
         float s = 0;
         for (int i = 0; i < hd; i++) s += q[i] * k[i];
         scores[t] = s * scale;
@@ -115,7 +148,7 @@ static void head_scalar(const att_job *j, int h, float *scores) {
     float *o = j->out + (size_t)h * hd;
     for (int i = 0; i < hd; i++) o[i] = 0;
     for (size_t t = 0; t < j->npos; t++) {
-        const float *v = j->vc + t * j->kv_stride + (size_t)g * hd;
+        const float *v = cache_row(j, j->vc + (size_t)g * hd, t);
         const float p = scores[t] / sum;
         for (int i = 0; i < hd; i++) o[i] += p * v[i];
     }
@@ -138,8 +171,10 @@ static void att_range(void *p, size_t lo, size_t hi) {
     free(scores);
 }
 
-void hr_attention_decode_batch(int b, const float *q, const float *const *kc, const float *const *vc, const size_t *npos,
-                               size_t kv_stride, int heads, int kv_heads, int hd, float *out, int threads) {
+// One query row per job: a sequence's cache (kc[s], vc[s]) contiguous, or, with `tables`, the pool's
+// blocks that tables[s] names.
+static void attention_rows(int b, const float *q, const float *const *kc, const float *const *vc, const int32_t *const *tables,
+                           size_t bs, const size_t *npos, size_t kv_stride, int heads, int kv_heads, int hd, float *out, int threads) {
     if (b < 1) return;
     __builtin_cpu_init();
     const int fast = hd % 16 == 0 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && hr_isa_level() >= 2;
@@ -147,7 +182,8 @@ void hr_attention_decode_batch(int b, const float *q, const float *const *kc, co
     size_t max_npos = 1;
     for (int s = 0; s < b; s++) {
         const size_t dim = (size_t)heads * hd;
-        seqs[s] = (att_job){ q + s * dim, kc[s], vc[s], npos[s], kv_stride, heads, kv_heads, hd, out + s * dim, fast };
+        seqs[s] = (att_job){ q + s * dim, kc[s], vc[s], npos[s], kv_stride, heads, kv_heads, hd, out + s * dim, fast,
+                             tables ? tables[s] : NULL, bs };
         if (npos[s] > max_npos) max_npos = npos[s];
     }
     const int group = heads / kv_heads;
@@ -163,6 +199,22 @@ void hr_attention_decode_batch(int b, const float *q, const float *const *kc, co
     hr_pool_for(threads < 1 ? 1 : threads, (size_t)b * nchunks, 1, att_range, &batch);
     free(chunks);
     free(seqs);
+}
+
+void hr_attention_decode_batch(int b, const float *q, const float *const *kc, const float *const *vc, const size_t *npos,
+                               size_t kv_stride, int heads, int kv_heads, int hd, float *out, int threads) {
+    attention_rows(b, q, kc, vc, NULL, 0, npos, kv_stride, heads, kv_heads, hd, out, threads);
+}
+
+void hr_attention_paged(int rows, const float *q, const float *k_pool, const float *v_pool, const int32_t *const *tables,
+                        const size_t *npos, size_t block_size, size_t kv_stride, int heads, int kv_heads, int hd, float *out,
+                        int threads) {
+    if (rows < 1) return;
+    const float **kc = malloc((size_t)rows * sizeof(float *)), **vc = malloc((size_t)rows * sizeof(float *));
+    for (int r = 0; r < rows; r++) { kc[r] = k_pool; vc[r] = v_pool; }
+    attention_rows(rows, q, kc, vc, tables, block_size, npos, kv_stride, heads, kv_heads, hd, out, threads);
+    free(kc);
+    free(vc);
 }
 
 void hr_attention_decode(const float *q, const float *kc, const float *vc, size_t npos, size_t kv_stride,

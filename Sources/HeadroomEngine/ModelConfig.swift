@@ -1,6 +1,8 @@
 // HeadroomEngine: the LLaMA-family model Headroom measures — configuration, weights (synthetic, or any
-// bytes in the GGUF formats), the inference session (prefill, decode, batched decode) and sampling.
-// It imports only the kernels; it knows nothing of prices, plans or the store.
+// bytes in the GGUF formats), the inference session (prefill, decode, batched decode), sampling, and in
+// `Serving/` the serving engine (a paged KV cache, one model step over any mix of prefill chunks and
+// decodes, the loop that drives HeadroomScheduling's scheduler). It imports only the kernels and the
+// scheduler's policy; it knows nothing of prices, plans or the store.
 import Foundation
 import HeadroomKernels
 

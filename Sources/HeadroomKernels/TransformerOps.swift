@@ -183,6 +183,20 @@ public enum Attention {
                                   Int32(shape.headDim), out, Int32(threads))
     }
 
+    /// Attention over a paged KV cache: `npos.count` query rows (row r of q, out), row r against positions
+    /// 0..<npos[r] of the sequence whose block table is `tables[r]`. `kPool`/`vPool` are one layer's blocks,
+    /// `blockSize` rows of `shape.kvDim` floats each; position p is row p % blockSize of block
+    /// table[p / blockSize]. The rows of a prefill chunk share their sequence's table, with npos growing by
+    /// one per row (causal). One pool dispatch for every (row, head group).
+    public static func paged(q: UnsafePointer<Float>, kPool: UnsafePointer<Float>, vPool: UnsafePointer<Float>,
+                             tables: [UnsafePointer<Int32>], npos: [Int], blockSize: Int, shape: Shape,
+                             out: UnsafeMutablePointer<Float>, threads: Int) {
+        precondition(tables.count == npos.count)
+        let ts = tables.map { Optional($0) }
+        hr_attention_paged(Int32(npos.count), q, kPool, vPool, ts, npos, blockSize, shape.kvDim, Int32(shape.heads),
+                           Int32(shape.kvHeads), Int32(shape.headDim), out, Int32(threads))
+    }
+
     /// Prefill: queries q (T, heads·headDim) at positions pos0..<pos0+T against cache positions 0..<pos0+T
     /// (the new keys and values already written); out (T, heads·headDim). Scores and weighted sums go
     /// through sgemm per head; `scores` must hold T·(pos0+T) floats. OpenBLAS must be set to `threads`.

@@ -133,6 +133,23 @@ final class RealModelTests: XCTestCase {
         XCTAssertEqual(w.config.rope.ordering, .neox, "qwen2 files rotate halves (llama.cpp's NEOX)")
         XCTAssertNotNil(w.bias(layer: 0, .k))
         try assertMatchesNaive(w)
+        try assertServingMatchesNaive(w)
+    }
+
+    /// The serving path (paged cache, chunked prefill beside a decode) gives the naive logits too: it must use
+    /// the model's biases and RoPE frequencies, not the defaults.
+    func assertServingMatchesNaive(_ w: ModelWeights, tokens: [Int32] = [5, 260, 17, 99, 3, 42], file: StaticString = #filePath, line: UInt = #line) throws {
+        let ref = naiveLogits(w, tokens: tokens)
+        let session = try ServingSession(weights: w, cache: PagedKVCache(config: w.config, totalBlocks: 4), threads: 1)
+        let table: [Int32] = [2, 0]
+        _ = try session.stepLogits([SequenceWork(sequence: 0, blockTable: table, tokens: Array(tokens.prefix(3)), start: 0, wantsLogits: false)])
+        let chunk = try session.stepLogits([SequenceWork(sequence: 0, blockTable: table, tokens: Array(tokens[3..<5]), start: 3, wantsLogits: true)])
+        let decode = try session.stepLogits([SequenceWork(sequence: 0, blockTable: table, tokens: [tokens[5]], start: 5, wantsLogits: true)])
+        var worst = 0.0
+        for v in 0..<w.config.vocab {
+            worst = max(worst, abs(Double(chunk[0][v]) - ref[4][v]), abs(Double(decode[0][v]) - ref[5][v]))
+        }
+        XCTAssertLessThan(worst, 1e-4, "serving path against the naive logits", file: file, line: line)
     }
 
     func testLlamaPartialRotaryWithFrequencyFactorsAndATiedHeadEqualsTheNaiveForward() throws {
@@ -144,6 +161,7 @@ final class RealModelTests: XCTestCase {
         XCTAssertTrue(w.config.tiedEmbeddings)
         XCTAssertEqual(w.output.data, w.tokenEmbedding.data, "the tied head is the embedding's bytes")
         try assertMatchesNaive(w)
+        try assertServingMatchesNaive(w)
     }
 
     func testLinearScalingAndMistralMetadataEqualTheNaiveForward() throws {

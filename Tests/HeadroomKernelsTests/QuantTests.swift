@@ -342,6 +342,24 @@ final class TransformerOpTests: XCTestCase {
                                           vCaches: [UnsafePointer<Float>](repeating: vp.baseAddress!, count: T),
                                           npos: (0..<T).map { pos0 + $0 + 1 }, shape: shape, out: $0.baseAddress!, threads: 2) } } } }
             for i in 0..<o.count { XCTAssertEqual(o[i], ref[i], accuracy: 1e-5, "\(shape) batched decode \(i) level \(level)") }
+            // The same queries over a paged cache: positions scattered into blocks of a pool in reverse order,
+            // blocks of 16 (the server's) and of 4 (shorter than the kernel's prefetch distance and its 8-row groups).
+            for bs in [16, 4] {
+                let used = (L + bs - 1) / bs, total = used + 3
+                let table = (0..<used).map { Int32(total - 1 - $0) }
+                var kp = [Float](repeating: .nan, count: total * bs * shape.kvDim), vp = kp
+                for p in 0..<L {
+                    let row = (Int(table[p / bs]) * bs + p % bs) * shape.kvDim
+                    for i in 0..<shape.kvDim { kp[row + i] = k[p * shape.kvDim + i]; vp[row + i] = v[p * shape.kvDim + i] }
+                }
+                var o = [Float](repeating: 0, count: T * shape.dim)
+                table.withUnsafeBufferPointer { tp in kp.withUnsafeBufferPointer { kb in vp.withUnsafeBufferPointer { vb in
+                    q.withUnsafeBufferPointer { qp in o.withUnsafeMutableBufferPointer {
+                        Attention.paged(q: qp.baseAddress!, kPool: kb.baseAddress!, vPool: vb.baseAddress!,
+                                        tables: [UnsafePointer<Int32>](repeating: tp.baseAddress!, count: T), npos: (0..<T).map { pos0 + $0 + 1 },
+                                        blockSize: bs, shape: shape, out: $0.baseAddress!, threads: 2) } } } } }
+                for i in 0..<o.count { XCTAssertEqual(o[i], ref[i], accuracy: 1e-5, "\(shape) paged (blocks of \(bs)) \(i) level \(level)") }
+            }
         }
         hr_set_isa_limit(-1)
     }

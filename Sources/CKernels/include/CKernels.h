@@ -96,6 +96,15 @@ void hr_attention_decode(const float *q, const float *kc, const float *vc, size_
 void hr_attention_decode_batch(int b, const float *q, const float *const *kc, const float *const *vc, const size_t *npos,
                                size_t kv_stride, int heads, int kv_heads, int hd, float *out, int threads);
 
+/// hr_attention_decode_batch over a paged KV cache: `rows` queries (q and out [rows][heads·hd]), row r
+/// attending to positions 0..<npos[r] of the sequence whose block table is tables[r]. Position p lives in
+/// block tables[r][p / block_size] at row p % block_size; block n's rows start at k_pool/v_pool +
+/// n·block_size·kv_stride, `kv_stride` floats apart. Rows of one sequence may share a table (a prefill
+/// chunk: row i with npos = start + i + 1 is causal attention over the cache and the chunk).
+void hr_attention_paged(int rows, const float *q, const float *k_pool, const float *v_pool, const int32_t *const *tables,
+                        const size_t *npos, size_t block_size, size_t kv_stride, int heads, int kv_heads, int hd, float *out,
+                        int threads);
+
 /// out (n) = silu(gate) · up with silu(g) = g / (1 + e^-g); `out` may alias `gate` or `up`. AVX-512 with
 /// a vectorised exp (Cephes' expf polynomial, within 2 ulp) where available, split across the pool for large n.
 void hr_swiglu(float *out, const float *gate, const float *up, size_t n, int threads);
