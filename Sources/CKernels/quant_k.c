@@ -616,33 +616,44 @@ AVX512 static inline float hsum128(__m128 h) {
     return _mm_cvtss_f32(h);
 }
 
-// Rows two at a time; each row's stream prefetched PF bytes ahead, every line of the block.
-#define PF 512
+// Rows four at a time (the activation loads shared); each row's stream prefetches the same block of the next
+// group of four rows, every line of it: rows are short (a few KiB), so prefetching ahead within a row would
+// start every group cold.
 static inline void prefetch_block(const uint8_t *b, size_t bb) {
-    for (size_t o = 0; o < bb; o += 64) _mm_prefetch((const char *)b + PF + o, _MM_HINT_T0);
+    for (size_t o = 0; o < bb; o += 64) _mm_prefetch((const char *)b + o, _MM_HINT_T0);
 }
 AVX512 INLINE void k4_rows_avx512(int five, size_t bb, const uint8_t *w, size_t rb, size_t k, const hr_q8k_block *a,
                                          size_t r0, size_t r1, float *y) {
-    const size_t nb = k / QK_K;
+    const size_t nb = k / QK_K, pf = 4 * rb;
     size_t r = r0;
-    for (; r + 2 <= r1; r += 2) {
-        const uint8_t *p0 = w + r * rb, *p1 = p0 + rb;
-        __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
-        __m128 m0 = _mm_setzero_ps(), m1 = m0;
+    for (; r + 4 <= r1; r += 4) {
+        const uint8_t *p0 = w + r * rb, *p1 = p0 + rb, *p2 = p1 + rb, *p3 = p2 + rb;
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+        __m128 m0 = _mm_setzero_ps(), m1 = m0, m2 = m0, m3 = m0;
         for (size_t blk = 0; blk < nb; blk++) {
-            prefetch_block(p0 + blk * bb, bb);
-            prefetch_block(p1 + blk * bb, bb);
-            k4_block_avx512(five, p0 + blk * bb, a + blk, &acc0, &m0);
-            k4_block_avx512(five, p1 + blk * bb, a + blk, &acc1, &m1);
+            const size_t o = blk * bb;
+            prefetch_block(p0 + o + pf, bb);
+            prefetch_block(p1 + o + pf, bb);
+            prefetch_block(p2 + o + pf, bb);
+            prefetch_block(p3 + o + pf, bb);
+            k4_block_avx512(five, p0 + o, a + blk, &acc0, &m0);
+            k4_block_avx512(five, p1 + o, a + blk, &acc1, &m1);
+            k4_block_avx512(five, p2 + o, a + blk, &acc2, &m2);
+            k4_block_avx512(five, p3 + o, a + blk, &acc3, &m3);
         }
         y[r] = _mm512_reduce_add_ps(acc0) - hsum128(m0);
         y[r + 1] = _mm512_reduce_add_ps(acc1) - hsum128(m1);
+        y[r + 2] = _mm512_reduce_add_ps(acc2) - hsum128(m2);
+        y[r + 3] = _mm512_reduce_add_ps(acc3) - hsum128(m3);
     }
     for (; r < r1; r++) {
         const uint8_t *p = w + r * rb;
         __m512 acc = _mm512_setzero_ps();
         __m128 m = _mm_setzero_ps();
-        for (size_t blk = 0; blk < nb; blk++) k4_block_avx512(five, p + blk * bb, a + blk, &acc, &m);
+        for (size_t blk = 0; blk < nb; blk++) {
+            prefetch_block(p + blk * bb + rb, bb);
+            k4_block_avx512(five, p + blk * bb, a + blk, &acc, &m);
+        }
         y[r] = _mm512_reduce_add_ps(acc) - hsum128(m);
     }
 }
@@ -684,23 +695,33 @@ AVX512 INLINE void q6k_block_avx512(const uint8_t *b, const hr_q8k_block *x, __m
 AVX512 void hr_rows_q6_k_avx512(const uint8_t *w, size_t rb, size_t k, const float *xf, const void *xa, size_t r0, size_t r1, float *y) {
     (void)xf;
     const hr_q8k_block *a = xa;
-    const size_t nb = k / QK_K;
+    const size_t nb = k / QK_K, pf = 4 * rb;
     size_t r = r0;
-    for (; r + 2 <= r1; r += 2) {
-        const uint8_t *p0 = w + r * rb, *p1 = p0 + rb;
-        __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
+    for (; r + 4 <= r1; r += 4) {
+        const uint8_t *p0 = w + r * rb, *p1 = p0 + rb, *p2 = p1 + rb, *p3 = p2 + rb;
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
         for (size_t blk = 0; blk < nb; blk++) {
-            prefetch_block(p0 + blk * 210, 210);
-            prefetch_block(p1 + blk * 210, 210);
-            q6k_block_avx512(p0 + blk * 210, a + blk, &acc0);
-            q6k_block_avx512(p1 + blk * 210, a + blk, &acc1);
+            const size_t o = blk * 210;
+            prefetch_block(p0 + o + pf, 210);
+            prefetch_block(p1 + o + pf, 210);
+            prefetch_block(p2 + o + pf, 210);
+            prefetch_block(p3 + o + pf, 210);
+            q6k_block_avx512(p0 + o, a + blk, &acc0);
+            q6k_block_avx512(p1 + o, a + blk, &acc1);
+            q6k_block_avx512(p2 + o, a + blk, &acc2);
+            q6k_block_avx512(p3 + o, a + blk, &acc3);
         }
         y[r] = _mm512_reduce_add_ps(acc0);
         y[r + 1] = _mm512_reduce_add_ps(acc1);
+        y[r + 2] = _mm512_reduce_add_ps(acc2);
+        y[r + 3] = _mm512_reduce_add_ps(acc3);
     }
     for (; r < r1; r++) {
         __m512 acc = _mm512_setzero_ps();
-        for (size_t blk = 0; blk < nb; blk++) q6k_block_avx512(w + r * rb + blk * 210, a + blk, &acc);
+        for (size_t blk = 0; blk < nb; blk++) {
+            prefetch_block(w + r * rb + blk * 210 + rb, 210);
+            q6k_block_avx512(w + r * rb + blk * 210, a + blk, &acc);
+        }
         y[r] = _mm512_reduce_add_ps(acc);
     }
 }
