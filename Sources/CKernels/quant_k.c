@@ -577,7 +577,21 @@ AVX512 static inline __m512i scale_pairs(__m512i sc, int a, int b) {
     return _mm512_permutexvar_epi16(idx, sc);
 }
 
-AVX512 INLINE void k4_block_avx512(int five, const uint8_t *b, const hr_q8k_block *x, __m512 *acc, __m128 *accm) {
+// vpdpwssd as written (clang otherwise splits some into vpmaddwd + vpaddd).
+#define DPWSSD(acc, a, b) __asm__("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b))
+
+// A Q8_K block's activations in the order k4_block_avx512 reads its nibbles: sub-blocks (0 | 2), (1 | 3),
+// (4 | 6), (5 | 7).
+AVX512 static inline void k4_acts(const hr_q8k_block *x, __m512i xa[4]) {
+    const __m512i q0 = _mm512_loadu_si512(x->qs), q1 = _mm512_loadu_si512(x->qs + 64);
+    const __m512i q2 = _mm512_loadu_si512(x->qs + 128), q3 = _mm512_loadu_si512(x->qs + 192);
+    xa[0] = _mm512_shuffle_i64x2(q0, q1, _MM_SHUFFLE(1, 0, 1, 0));
+    xa[1] = _mm512_shuffle_i64x2(q0, q1, _MM_SHUFFLE(3, 2, 3, 2));
+    xa[2] = _mm512_shuffle_i64x2(q2, q3, _MM_SHUFFLE(1, 0, 1, 0));
+    xa[3] = _mm512_shuffle_i64x2(q2, q3, _MM_SHUFFLE(3, 2, 3, 2));
+}
+
+AVX512 INLINE void k4_block_avx512(int five, const uint8_t *b, const hr_q8k_block *x, const __m512i xa[4], __m512 *acc, __m128 *accm) {
     const __m512i m4 = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10);
     // unpack_k4_words on one vector: the 12 bytes (and 4 of the block's next) as words w0 w1 w2, then
     // lanes (w0 & 3f, w2 & 0f | (w0 >> 2) & 30, w1 & 3f, (w2 >> 4) & 0f | (w1 >> 2) & 30) per byte.
@@ -591,22 +605,26 @@ AVX512 INLINE void k4_block_avx512(int five, const uint8_t *b, const hr_q8k_bloc
     const __m128i mins = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(s8, 8)), _mm_loadu_si128((const __m128i *)x->bsum32));
     *accm = _mm_fmadd_ps(_mm_cvtepi32_ps(mins), _mm_set1_ps(x->d * _cvtsh_ss(ld16(b + 2))), *accm);
     const uint8_t *qs = b + (five ? 48 : 16);
-    const __m512i hb = five ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b + 16))) : _mm512_setzero_si512();
-    __m512i s0 = _mm512_setzero_si512(), s1 = s0;
-#pragma clang loop unroll(full)
-    for (int c = 0; c < 4; c++) {
-        __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(qs + 32 * c)));
-        v = _mm512_and_si512(_mm512_mask_srli_epi16(v, HI_HALF, v, 4), m4);
-        if (five) {
-            // bit 2c of each byte (2c+1 in the upper half) to bit 4
-            __m512i t = c == 0 ? _mm512_slli_epi16(hb, 4) : c == 1 ? _mm512_slli_epi16(hb, 2) : c == 2 ? hb : _mm512_srli_epi16(hb, 2);
-            t = _mm512_mask_srli_epi16(t, HI_HALF, t, 1);
-            v = _mm512_ternarylogic_epi32(v, t, bit4, 0xF8);   // v | (t & bit4)
-        }
-        const __m512i pr = _mm512_maddubs_epi16(v, _mm512_loadu_si512(x->qs + 64 * c));
-        if (c & 1) s1 = _mm512_dpwssd_epi32(s1, pr, scale_pairs(sc, 2 * c, 2 * c + 1));
-        else s0 = _mm512_dpwssd_epi32(s0, pr, scale_pairs(sc, 2 * c, 2 * c + 1));
+    // 64 bytes of nibbles per load: the low nibbles are sub-blocks (0 | 2) in the two halves, the high (1 | 3);
+    // the next 64 (4 | 6) and (5 | 7). xa holds the activations in the same order.
+    const __m512i v0 = _mm512_loadu_si512(qs), v1 = _mm512_loadu_si512(qs + 64);
+    __m512i q[4] = { _mm512_and_si512(v0, m4), _mm512_and_si512(_mm512_srli_epi16(v0, 4), m4),
+                     _mm512_and_si512(v1, m4), _mm512_and_si512(_mm512_srli_epi16(v1, 4), m4) };
+    if (five) {
+        // The fifth bits (bit j of byte l: sub-block j), the upper half shifted down two: then bits 0, 1, 4, 5
+        // are those of q[0] … q[3] in both halves; each moved to bit 4.
+        __m512i hb = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b + 16)));
+        hb = _mm512_mask_srli_epi16(hb, HI_HALF, hb, 2);
+        q[0] = _mm512_ternarylogic_epi32(q[0], _mm512_slli_epi16(hb, 4), bit4, 0xF8);   // q | (t & bit4)
+        q[1] = _mm512_ternarylogic_epi32(q[1], _mm512_slli_epi16(hb, 3), bit4, 0xF8);
+        q[2] = _mm512_ternarylogic_epi32(q[2], hb, bit4, 0xF8);
+        q[3] = _mm512_ternarylogic_epi32(q[3], _mm512_srli_epi16(hb, 1), bit4, 0xF8);
     }
+    __m512i s0 = _mm512_maddubs_epi16(q[0], xa[0]), s1 = _mm512_maddubs_epi16(q[1], xa[1]);
+    s0 = _mm512_madd_epi16(s0, scale_pairs(sc, 0, 2));
+    s1 = _mm512_madd_epi16(s1, scale_pairs(sc, 1, 3));
+    DPWSSD(s0, _mm512_maddubs_epi16(q[2], xa[2]), scale_pairs(sc, 4, 6));
+    DPWSSD(s1, _mm512_maddubs_epi16(q[3], xa[3]), scale_pairs(sc, 5, 7));
     *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), _mm512_set1_ps(x->d * _cvtsh_ss(ld16(b))), *acc);
 }
 
@@ -636,10 +654,12 @@ AVX512 INLINE void k4_rows_avx512(int five, size_t bb, const uint8_t *w, size_t 
             prefetch_block(p1 + o + pf, bb);
             prefetch_block(p2 + o + pf, bb);
             prefetch_block(p3 + o + pf, bb);
-            k4_block_avx512(five, p0 + o, a + blk, &acc0, &m0);
-            k4_block_avx512(five, p1 + o, a + blk, &acc1, &m1);
-            k4_block_avx512(five, p2 + o, a + blk, &acc2, &m2);
-            k4_block_avx512(five, p3 + o, a + blk, &acc3, &m3);
+            __m512i xa[4];
+            k4_acts(a + blk, xa);
+            k4_block_avx512(five, p0 + o, a + blk, xa, &acc0, &m0);
+            k4_block_avx512(five, p1 + o, a + blk, xa, &acc1, &m1);
+            k4_block_avx512(five, p2 + o, a + blk, xa, &acc2, &m2);
+            k4_block_avx512(five, p3 + o, a + blk, xa, &acc3, &m3);
         }
         y[r] = _mm512_reduce_add_ps(acc0) - hsum128(m0);
         y[r + 1] = _mm512_reduce_add_ps(acc1) - hsum128(m1);
@@ -652,7 +672,9 @@ AVX512 INLINE void k4_rows_avx512(int five, size_t bb, const uint8_t *w, size_t 
         __m128 m = _mm_setzero_ps();
         for (size_t blk = 0; blk < nb; blk++) {
             prefetch_block(p + blk * bb + rb, bb);
-            k4_block_avx512(five, p + blk * bb, a + blk, &acc, &m);
+            __m512i xa[4];
+            k4_acts(a + blk, xa);
+            k4_block_avx512(five, p + blk * bb, a + blk, xa, &acc, &m);
         }
         y[r] = _mm512_reduce_add_ps(acc) - hsum128(m);
     }
