@@ -577,7 +577,49 @@ AVX512 static inline __m512i scale_pairs(__m512i sc, int a, int b) {
     return _mm512_permutexvar_epi16(idx, sc);
 }
 
-AVX512 INLINE void k4_block_avx512(int five, const uint8_t *b, const hr_q8k_block *x, __m512 *acc, __m128 *accm) {
+// vpdpwssd as written (clang otherwise splits some into vpmaddwd + vpaddd).
+#define DPWSSD(acc, a, b) __asm__("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b))
+
+// A Q8_K block's activations in the order k4_block_avx512 reads its nibbles: sub-blocks (0 | 2), (1 | 3),
+// (4 | 6), (5 | 7).
+AVX512 static inline void k4_acts(const hr_q8k_block *x, __m512i xa[4]) {
+    const __m512i q0 = _mm512_loadu_si512(x->qs), q1 = _mm512_loadu_si512(x->qs + 64);
+    const __m512i q2 = _mm512_loadu_si512(x->qs + 128), q3 = _mm512_loadu_si512(x->qs + 192);
+    xa[0] = _mm512_shuffle_i64x2(q0, q1, _MM_SHUFFLE(1, 0, 1, 0));
+    xa[1] = _mm512_shuffle_i64x2(q0, q1, _MM_SHUFFLE(3, 2, 3, 2));
+    xa[2] = _mm512_shuffle_i64x2(q2, q3, _MM_SHUFFLE(1, 0, 1, 0));
+    xa[3] = _mm512_shuffle_i64x2(q2, q3, _MM_SHUFFLE(3, 2, 3, 2));
+}
+
+// A q4_K/q5_K block's integer sums Σ sc_j·(q·x) over its 8 sub-blocks, spread over 16 lanes; the scales are
+// words base … base + 7 of sc.
+AVX512 INLINE __m512i k4_dot(int five, const uint8_t *b, __m512i sc, int base, const __m512i xa[4]) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10);
+    const uint8_t *qs = b + (five ? 48 : 16);
+    // 64 bytes of nibbles per load: the low nibbles are sub-blocks (0 | 2) in the two halves, the high (1 | 3);
+    // the next 64 (4 | 6) and (5 | 7). xa holds the activations in the same order.
+    const __m512i v0 = _mm512_loadu_si512(qs), v1 = _mm512_loadu_si512(qs + 64);
+    __m512i q[4] = { _mm512_and_si512(v0, m4), _mm512_and_si512(_mm512_srli_epi16(v0, 4), m4),
+                     _mm512_and_si512(v1, m4), _mm512_and_si512(_mm512_srli_epi16(v1, 4), m4) };
+    if (five) {
+        // The fifth bits (bit j of byte l: sub-block j), the upper half shifted down two: then bits 0, 1, 4, 5
+        // are those of q[0] … q[3] in both halves; each moved to bit 4.
+        __m512i hb = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b + 16)));
+        hb = _mm512_mask_srli_epi16(hb, HI_HALF, hb, 2);
+        q[0] = _mm512_ternarylogic_epi32(q[0], _mm512_slli_epi16(hb, 4), bit4, 0xF8);   // q | (t & bit4)
+        q[1] = _mm512_ternarylogic_epi32(q[1], _mm512_slli_epi16(hb, 3), bit4, 0xF8);
+        q[2] = _mm512_ternarylogic_epi32(q[2], hb, bit4, 0xF8);
+        q[3] = _mm512_ternarylogic_epi32(q[3], _mm512_srli_epi16(hb, 1), bit4, 0xF8);
+    }
+    __m512i s0 = _mm512_maddubs_epi16(q[0], xa[0]), s1 = _mm512_maddubs_epi16(q[1], xa[1]);
+    s0 = _mm512_madd_epi16(s0, scale_pairs(sc, base, base + 2));
+    s1 = _mm512_madd_epi16(s1, scale_pairs(sc, base + 1, base + 3));
+    DPWSSD(s0, _mm512_maddubs_epi16(q[2], xa[2]), scale_pairs(sc, base + 4, base + 6));
+    DPWSSD(s1, _mm512_maddubs_epi16(q[3], xa[3]), scale_pairs(sc, base + 5, base + 7));
+    return _mm512_add_epi32(s0, s1);
+}
+
+AVX512 INLINE void k4_block_avx512(int five, const uint8_t *b, const hr_q8k_block *x, const __m512i xa[4], __m512 *acc, __m128 *accm) {
     const __m512i m4 = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10);
     // unpack_k4_words on one vector: the 12 bytes (and 4 of the block's next) as words w0 w1 w2, then
     // lanes (w0 & 3f, w2 & 0f | (w0 >> 2) & 30, w1 & 3f, (w2 >> 4) & 0f | (w1 >> 2) & 30) per byte.
@@ -590,24 +632,39 @@ AVX512 INLINE void k4_block_avx512(int five, const uint8_t *b, const hr_q8k_bloc
     const __m512i sc = _mm512_castsi128_si512(_mm_cvtepu8_epi16(s8));
     const __m128i mins = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(s8, 8)), _mm_loadu_si128((const __m128i *)x->bsum32));
     *accm = _mm_fmadd_ps(_mm_cvtepi32_ps(mins), _mm_set1_ps(x->d * _cvtsh_ss(ld16(b + 2))), *accm);
-    const uint8_t *qs = b + (five ? 48 : 16);
-    const __m512i hb = five ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b + 16))) : _mm512_setzero_si512();
-    __m512i s0 = _mm512_setzero_si512(), s1 = s0;
+    const __m512i s0 = k4_dot(five, b, sc, 0, xa);
+    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_set1_ps(x->d * _cvtsh_ss(ld16(b))), *acc);
+}
+
+// Four rows' blocks at once: their scales, minimums, d and dmin unpacked in one register per step (a 16-byte
+// lane per row), the minimum terms of all four accumulated in one vector: lanes 4-7 row 0, 12-15 row 1,
+// 0-3 row 2, 8-11 row 3.
+AVX512 INLINE void k4_block4_avx512(int five, const uint8_t *const p[4], const hr_q8k_block *x, const __m512i xa[4],
+                                    __m512 acc[4], __m512 *accm) {
+    // Bytes 0-15 of each block: dword 0 (d, dmin), dwords 1-3 the packed scales and minimums.
+    __m512i raw = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)p[0]));
+    raw = _mm512_inserti32x4(raw, _mm_loadu_si128((const __m128i *)p[1]), 1);
+    raw = _mm512_inserti32x4(raw, _mm_loadu_si128((const __m128i *)p[2]), 2);
+    raw = _mm512_inserti32x4(raw, _mm_loadu_si128((const __m128i *)p[3]), 3);
+    const __m512i lo = _mm512_and_si512(_mm512_srlv_epi32(_mm512_shuffle_epi32(raw, _MM_SHUFFLE(3, 2, 3, 1)), _mm512_set4_epi32(4, 0, 0, 0)),
+                                        _mm512_set4_epi32(0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f));
+    const __m512i hi = _mm512_srli_epi32(_mm512_shuffle_epi32(raw, _MM_SHUFFLE(2, 2, 1, 1)), 2);
+    const __m512i s8 = _mm512_ternarylogic_epi32(lo, hi, _mm512_set4_epi32(0x30303030, 0, 0x30303030, 0), 0xF8);   // lo | (hi & m)
+    // words: row 0 scales, row 0 minimums, row 1 scales, row 1 minimums (rows 2, 3 in w23)
+    const __m512i w01 = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(s8)), w23 = _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(s8, 1));
+    const __m512i bs = _mm512_maskz_broadcast_i32x4(0xF0F0, _mm_loadu_si128((const __m128i *)x->bsum32));
+    const __m512i m01 = _mm512_madd_epi16(w01, bs), m23 = _mm512_madd_epi16(w23, bs);
+    const __m512i mall = _mm512_add_epi32(m01, _mm512_alignr_epi32(m23, m23, 4));
+    // d, dmin of the four rows times the activations' d: (d0, dmin0, d1, dmin1, …)
+    const __m128i dd = _mm512_castsi512_si128(_mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), raw));
+    const __m512 dx = _mm512_castps256_ps512(_mm256_mul_ps(_mm256_cvtph_ps(dd), _mm256_set1_ps(x->d)));
+    *accm = _mm512_fmadd_ps(_mm512_cvtepi32_ps(mall),
+                            _mm512_permutexvar_ps(_mm512_setr_epi32(5, 5, 5, 5, 1, 1, 1, 1, 7, 7, 7, 7, 3, 3, 3, 3), dx), *accm);
 #pragma clang loop unroll(full)
-    for (int c = 0; c < 4; c++) {
-        __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(qs + 32 * c)));
-        v = _mm512_and_si512(_mm512_mask_srli_epi16(v, HI_HALF, v, 4), m4);
-        if (five) {
-            // bit 2c of each byte (2c+1 in the upper half) to bit 4
-            __m512i t = c == 0 ? _mm512_slli_epi16(hb, 4) : c == 1 ? _mm512_slli_epi16(hb, 2) : c == 2 ? hb : _mm512_srli_epi16(hb, 2);
-            t = _mm512_mask_srli_epi16(t, HI_HALF, t, 1);
-            v = _mm512_ternarylogic_epi32(v, t, bit4, 0xF8);   // v | (t & bit4)
-        }
-        const __m512i pr = _mm512_maddubs_epi16(v, _mm512_loadu_si512(x->qs + 64 * c));
-        if (c & 1) s1 = _mm512_dpwssd_epi32(s1, pr, scale_pairs(sc, 2 * c, 2 * c + 1));
-        else s0 = _mm512_dpwssd_epi32(s0, pr, scale_pairs(sc, 2 * c, 2 * c + 1));
+    for (int r = 0; r < 4; r++) {
+        const __m512i s = k4_dot(five, p[r], r < 2 ? w01 : w23, 16 * (r & 1), xa);
+        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(_mm512_set1_epi32(2 * r), dx), acc[r]);
     }
-    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), _mm512_set1_ps(x->d * _cvtsh_ss(ld16(b))), *acc);
 }
 
 AVX512 static inline float hsum128(__m128 h) {
@@ -616,33 +673,46 @@ AVX512 static inline float hsum128(__m128 h) {
     return _mm_cvtss_f32(h);
 }
 
-// Rows two at a time; each row's stream prefetched PF bytes ahead, every line of the block.
-#define PF 512
+// Rows four at a time (the activation loads shared); each row's stream prefetches the same block of the next
+// group of four rows, every line of it: rows are short (a few KiB), so prefetching ahead within a row would
+// start every group cold.
 static inline void prefetch_block(const uint8_t *b, size_t bb) {
-    for (size_t o = 0; o < bb; o += 64) _mm_prefetch((const char *)b + PF + o, _MM_HINT_T0);
+    for (size_t o = 0; o < bb; o += 64) _mm_prefetch((const char *)b + o, _MM_HINT_T0);
 }
 AVX512 INLINE void k4_rows_avx512(int five, size_t bb, const uint8_t *w, size_t rb, size_t k, const hr_q8k_block *a,
                                          size_t r0, size_t r1, float *y) {
-    const size_t nb = k / QK_K;
+    const size_t nb = k / QK_K, pf = 4 * rb;
     size_t r = r0;
-    for (; r + 2 <= r1; r += 2) {
-        const uint8_t *p0 = w + r * rb, *p1 = p0 + rb;
-        __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
-        __m128 m0 = _mm_setzero_ps(), m1 = m0;
+    for (; r + 4 <= r1; r += 4) {
+        const uint8_t *p0 = w + r * rb, *p1 = p0 + rb, *p2 = p1 + rb, *p3 = p2 + rb;
+        __m512 acc[4] = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps() }, m = acc[0];
         for (size_t blk = 0; blk < nb; blk++) {
-            prefetch_block(p0 + blk * bb, bb);
-            prefetch_block(p1 + blk * bb, bb);
-            k4_block_avx512(five, p0 + blk * bb, a + blk, &acc0, &m0);
-            k4_block_avx512(five, p1 + blk * bb, a + blk, &acc1, &m1);
+            const size_t o = blk * bb;
+            prefetch_block(p0 + o + pf, bb);
+            prefetch_block(p1 + o + pf, bb);
+            prefetch_block(p2 + o + pf, bb);
+            prefetch_block(p3 + o + pf, bb);
+            __m512i xa[4];
+            k4_acts(a + blk, xa);
+            const uint8_t *const p[4] = { p0 + o, p1 + o, p2 + o, p3 + o };
+            k4_block4_avx512(five, p, a + blk, xa, acc, &m);
         }
-        y[r] = _mm512_reduce_add_ps(acc0) - hsum128(m0);
-        y[r + 1] = _mm512_reduce_add_ps(acc1) - hsum128(m1);
+        float ms[16];
+        _mm512_storeu_ps(ms, m);
+        const int lane[4] = { 4, 12, 0, 8 };
+        for (int j = 0; j < 4; j++)
+            y[r + j] = _mm512_reduce_add_ps(acc[j]) - ((ms[lane[j]] + ms[lane[j] + 1]) + (ms[lane[j] + 2] + ms[lane[j] + 3]));
     }
     for (; r < r1; r++) {
         const uint8_t *p = w + r * rb;
         __m512 acc = _mm512_setzero_ps();
         __m128 m = _mm_setzero_ps();
-        for (size_t blk = 0; blk < nb; blk++) k4_block_avx512(five, p + blk * bb, a + blk, &acc, &m);
+        for (size_t blk = 0; blk < nb; blk++) {
+            prefetch_block(p + blk * bb + rb, bb);
+            __m512i xa[4];
+            k4_acts(a + blk, xa);
+            k4_block_avx512(five, p + blk * bb, a + blk, xa, &acc, &m);
+        }
         y[r] = _mm512_reduce_add_ps(acc) - hsum128(m);
     }
 }
@@ -684,23 +754,33 @@ AVX512 INLINE void q6k_block_avx512(const uint8_t *b, const hr_q8k_block *x, __m
 AVX512 void hr_rows_q6_k_avx512(const uint8_t *w, size_t rb, size_t k, const float *xf, const void *xa, size_t r0, size_t r1, float *y) {
     (void)xf;
     const hr_q8k_block *a = xa;
-    const size_t nb = k / QK_K;
+    const size_t nb = k / QK_K, pf = 4 * rb;
     size_t r = r0;
-    for (; r + 2 <= r1; r += 2) {
-        const uint8_t *p0 = w + r * rb, *p1 = p0 + rb;
-        __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
+    for (; r + 4 <= r1; r += 4) {
+        const uint8_t *p0 = w + r * rb, *p1 = p0 + rb, *p2 = p1 + rb, *p3 = p2 + rb;
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
         for (size_t blk = 0; blk < nb; blk++) {
-            prefetch_block(p0 + blk * 210, 210);
-            prefetch_block(p1 + blk * 210, 210);
-            q6k_block_avx512(p0 + blk * 210, a + blk, &acc0);
-            q6k_block_avx512(p1 + blk * 210, a + blk, &acc1);
+            const size_t o = blk * 210;
+            prefetch_block(p0 + o + pf, 210);
+            prefetch_block(p1 + o + pf, 210);
+            prefetch_block(p2 + o + pf, 210);
+            prefetch_block(p3 + o + pf, 210);
+            q6k_block_avx512(p0 + o, a + blk, &acc0);
+            q6k_block_avx512(p1 + o, a + blk, &acc1);
+            q6k_block_avx512(p2 + o, a + blk, &acc2);
+            q6k_block_avx512(p3 + o, a + blk, &acc3);
         }
         y[r] = _mm512_reduce_add_ps(acc0);
         y[r + 1] = _mm512_reduce_add_ps(acc1);
+        y[r + 2] = _mm512_reduce_add_ps(acc2);
+        y[r + 3] = _mm512_reduce_add_ps(acc3);
     }
     for (; r < r1; r++) {
         __m512 acc = _mm512_setzero_ps();
-        for (size_t blk = 0; blk < nb; blk++) q6k_block_avx512(w + r * rb + blk * 210, a + blk, &acc);
+        for (size_t blk = 0; blk < nb; blk++) {
+            prefetch_block(w + r * rb + blk * 210 + rb, 210);
+            q6k_block_avx512(w + r * rb + blk * 210, a + blk, &acc);
+        }
         y[r] = _mm512_reduce_add_ps(acc);
     }
 }
