@@ -1,18 +1,13 @@
 // The fuzzer's only source of randomness: SplitMix64 from a seed, so that a run is repeated exactly by its seed.
+import HeadroomKernels
 
-/// SplitMix64 (Steele, Lea, Flood 2014): fast, and every seed gives a full-period stream.
+/// The kernels' SplitMix64 (Steele, Lea, Flood 2014), with the draws the mutators need.
 public struct FuzzRandom: RandomNumberGenerator, Sendable {
-    private var state: UInt64
+    private var generator: SplitMix64
 
-    public init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) { generator = SplitMix64(seed: seed) }
 
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    public mutating func next() -> UInt64 { generator.next() }
 
     /// A value in `0..<n` (n > 0).
     public mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
