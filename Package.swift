@@ -29,6 +29,8 @@ let package = Package(
         // The serving scheduler's policy as pure logic, shared by the engine and the simulator: no dependencies.
         .target(name: "HeadroomScheduling"),
         .target(name: "HeadroomEngine", dependencies: ["HeadroomKernels", "HeadroomScheduling"]),
+        // OpenAI's completion API: requests parsed field by field, responses and server-sent events. Foundation only.
+        .target(name: "HeadroomOpenAI"),
         .target(name: "HeadroomCore", dependencies: ["Yams"]),
         .target(name: "HeadroomStore", dependencies: ["HeadroomCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "HeadroomReport", dependencies: ["HeadroomCore", "HeadroomStore"]),
