@@ -12,6 +12,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // The server (`headroom serve`) and its metrics and log; the HTTP client of its tests.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // OpenBLAS through its C interface (pkg-config name `openblas`).
@@ -31,6 +38,19 @@ let package = Package(
         .target(name: "HeadroomEngine", dependencies: ["HeadroomKernels", "HeadroomScheduling"]),
         // OpenAI's completion API: requests parsed field by field, responses and server-sent events. Foundation only.
         .target(name: "HeadroomOpenAI"),
+        // `headroom serve`: the engine behind OpenAI's API on Hummingbird, with Prometheus metrics and a log line per request.
+        .target(
+            name: "HeadroomServe",
+            dependencies: [
+                "HeadroomEngine", "HeadroomKernels", "HeadroomOpenAI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         .target(name: "HeadroomCore", dependencies: ["Yams"]),
         .target(name: "HeadroomStore", dependencies: ["HeadroomCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "HeadroomReport", dependencies: ["HeadroomCore", "HeadroomStore"]),
@@ -48,7 +68,9 @@ let package = Package(
             name: "headroom",
             dependencies: [
                 "HeadroomRunner", "HeadroomCore", "HeadroomStore", "HeadroomReport", "HeadroomKernels", "HeadroomEngine",
+                "HeadroomServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "HeadroomKernelsTests", dependencies: ["HeadroomKernels", "CKernels"], resources: [.copy("Fixtures")]),

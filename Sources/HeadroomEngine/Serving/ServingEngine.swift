@@ -66,6 +66,18 @@ public enum SubmitError: Error, Hashable, CustomStringConvertible {
     }
 }
 
+/// What one `runStep` computed, for a server's metrics and timings.
+public struct StepSummary: Hashable, Sendable {
+    /// The requests the step computed for, in plan order.
+    public var requests: [RequestID] = []
+    /// Prompt (or recomputed) tokens prefilled, and decode tokens.
+    public var prefillTokens = 0
+    public var decodes = 0
+    /// Requests the scheduler preempted to make room (their blocks freed; they recompute later).
+    public var preempted: [RequestID] = []
+    public init() {}
+}
+
 public final class ServingEngine {
     /// The engine's knobs: the scheduler's (as vLLM names them) and the KV budget.
     public struct Configuration: Hashable, Sendable {
@@ -101,6 +113,8 @@ public final class ServingEngine {
     public private(set) var scheduler: ContinuousBatchingScheduler
     private var sequences: [RequestID: Sequence] = [:]
     private var nextID = 0
+    /// The last `runStep`'s plan in brief (empty before the first step and after a step with nothing to do).
+    public private(set) var lastStep = StepSummary()
 
     public init(weights: ModelWeights, configuration: Configuration) throws {
         self.configuration = configuration
@@ -160,9 +174,14 @@ public final class ServingEngine {
     /// decode and each chunk that completes a prompt. Returns the tokens and finishes in plan order (empty
     /// when nothing is held).
     public func runStep() throws -> [ServingEvent] {
+        lastStep = StepSummary()
         guard scheduler.hasUnfinishedRequests else { return [] }
         let plan = scheduler.schedule()
+        lastStep.preempted = plan.preempted
         guard !plan.isEmpty else { return [] }
+        lastStep.requests = plan.work.map(\.id)
+        lastStep.prefillTokens = plan.prefillTokens
+        lastStep.decodes = plan.decodeCount
         var work: [SequenceWork] = []
         work.reserveCapacity(plan.work.count)
         for w in plan.work {
