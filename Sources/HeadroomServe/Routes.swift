@@ -7,7 +7,6 @@ import HeadroomOpenAI
 import Hummingbird
 import Logging
 import NIOCore
-import NIOConcurrencyHelpers
 
 struct Routes: Sendable {
     let server: ServeServer
@@ -85,43 +84,63 @@ struct Routes: Sendable {
                 throw APIError(status: 503, message: "the server is still loading the model", type: "server_error", code: "not_ready")
             }
         }
-        // A client that goes away cancels its request, wherever it is.
-        let watch = CancelOnClose(loop: server.loop, ticket: ticket.id)
-        context.channel.closeFuture.whenComplete { _ in watch.fire() }
         let events = EventReader(ticket.events)
         switch await events.next() {
         case .started: break
         case .rejected(let message):
-            watch.disarm()
             throw APIError.invalid(message, param: endpoint == .chatCompletions ? "messages" : "prompt")
         default:
-            watch.disarm()
             throw APIError(status: 500, message: "the engine ended the request before starting it", type: "server_error")
         }
         let reply = Reply(endpoint: endpoint, model: server.model.id, created: Int(Date().timeIntervalSince1970),
                           promptTokens: prepared.prompt.count, includeUsage: parsed.includeUsage)
-        let model = server.model, stops = prepared.stops
+        let model = server.model, stops = prepared.stops, loop = server.loop, ticketID = ticket.id
+        // A client that goes away cancels its request wherever it is — queued, prefilling or decoding: the
+        // connection's inbound side is watched while the answer is made (Hummingbird then closes the connection
+        // after the response, so no pipelined request is read meanwhile).
+        // Hummingbird's handler waits for the watcher to end if the operation throws, and the watcher ends only
+        // when the client sends or closes: so nothing thrown may cross it — errors go across as values.
+        let requestBody = request.body
         if parsed.stream {
-            let loop = server.loop
-            return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+            return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .connection: "close"],
                             body: Hummingbird.ResponseBody { writer in
-                defer { watch.disarm() }
                 var text = TextAssembler(model: model, stops: stops)
-                do {
-                    try await Self.stream(events: events, text: &text, reply: reply, ticket: ticket.id, loop: loop, writer: &writer)
-                } catch {
-                    loop.cancel(ticket.id)
-                    throw error
+                let failure: WriteFailure? = try await requestBody.consumeWithInboundCloseHandler({ _ in
+                    do {
+                        try await Self.stream(events: events, text: &text, reply: reply, ticket: ticketID, loop: loop, writer: &writer)
+                        return nil
+                    } catch {
+                        return WriteFailure(error: error)
+                    }
+                }, onInboundClosed: { loop.cancel(ticketID) })
+                if let failure {
+                    loop.cancel(ticketID)
+                    throw failure.error
                 }
             })
         }
-        defer { watch.disarm() }
         var text = TextAssembler(model: model, stops: stops)
-        return try await withTaskCancellationHandler {
-            try await whole(events: events, text: &text, reply: reply, ticket: ticket.id)
+        let outcome: Result<Data, APIError> = try await withTaskCancellationHandler {
+            try await requestBody.consumeWithInboundCloseHandler({ _ in
+                do {
+                    return .success(try await whole(events: events, text: &text, reply: reply, ticket: ticketID))
+                } catch let e as APIError {
+                    return .failure(e)
+                } catch {
+                    return .failure(APIError(status: 500, message: "\(error)", type: "server_error"))
+                }
+            }, onInboundClosed: { loop.cancel(ticketID) })
         } onCancel: {
-            server.loop.cancel(ticket.id)
+            loop.cancel(ticketID)
         }
+        var response: Response
+        switch outcome {
+        case .success(let data): response = json(data)
+        case .failure(let e): response = error(e)
+        }
+        // The connection was read to its end meanwhile: it closes after this response.
+        response.headers[.connection] = "close"
+        return response
     }
 
     /// Writes one chunk per token that adds text, then the finish chunk, the usage chunk when asked, `[DONE]`.
@@ -163,7 +182,7 @@ struct Routes: Sendable {
     }
 
     /// Collects the whole text, then answers once.
-    private func whole(events: EventReader, text: inout TextAssembler, reply: Reply, ticket: Int) async throws -> Response {
+    private func whole(events: EventReader, text: inout TextAssembler, reply: Reply, ticket: Int) async throws -> Data {
         var out = "", generated = 0
         while let event = await events.next() {
             switch event {
@@ -172,12 +191,12 @@ struct Routes: Sendable {
                 out += text.add(token)
                 if text.stopped {
                     server.loop.cancel(ticket)
-                    return json(reply.whole(text: out, finishReason: "stop", completionTokens: generated))
+                    return reply.whole(text: out, finishReason: "stop", completionTokens: generated)
                 }
             case .finished(let cause, _):
                 out += text.finish()
                 guard let reason = Reply.finishReason(cause, stopped: text.stopped) else { throw Reply.failure(cause) }
-                return json(reply.whole(text: out, finishReason: reason, completionTokens: generated))
+                return reply.whole(text: out, finishReason: reason, completionTokens: generated)
             case .started, .rejected:
                 continue
             }
@@ -214,20 +233,13 @@ struct Routes: Sendable {
     }
 }
 
+/// An error of the stream's writer (the client went away), carried out of the inbound watcher as a value.
+struct WriteFailure: @unchecked Sendable { let error: Error }
+
 /// Reads one request's events in order; handed from the handler to the response body's writer, never
 /// read from two tasks at once.
 final class EventReader: @unchecked Sendable {
     private var iterator: AsyncStream<GenerationEvent>.Iterator
     init(_ stream: AsyncStream<GenerationEvent>) { iterator = stream.makeAsyncIterator() }
     func next() async -> GenerationEvent? { await iterator.next() }
-}
-
-/// Cancels a ticket when its connection closes, until disarmed (the request is over).
-final class CancelOnClose: Sendable {
-    private let state: NIOLockedValueBox<(loop: EngineLoop, ticket: Int)?>
-    init(loop: EngineLoop, ticket: Int) { state = NIOLockedValueBox((loop, ticket)) }
-    func fire() {
-        if let s = state.withLockedValue({ v -> (loop: EngineLoop, ticket: Int)? in defer { v = nil }; return v }) { s.loop.cancel(s.ticket) }
-    }
-    func disarm() { state.withLockedValue { $0 = nil } }
 }
