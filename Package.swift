@@ -57,6 +57,7 @@ let package = Package(
         .testTarget(name: "HeadroomCoreTests", dependencies: ["HeadroomCore"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HeadroomStoreTests", dependencies: ["HeadroomStore", "HeadroomCore"]),
         .testTarget(name: "HeadroomReportTests", dependencies: ["HeadroomReport", "HeadroomStore", "HeadroomCore"]),
+        .testTarget(name: "HeadroomOpenAITests", dependencies: ["HeadroomOpenAI"]),
         .testTarget(name: "HeadroomFuzzTests", dependencies: ["HeadroomFuzz", "HeadroomEngine", "HeadroomCore"]),
         .testTarget(name: "HeadroomRunnerTests", dependencies: ["HeadroomRunner", "HeadroomStore", "HeadroomCore"]),
     ],
