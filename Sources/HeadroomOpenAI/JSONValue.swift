@@ -72,7 +72,7 @@ struct JSONReader {
     }
 
     private mutating func value(depth: Int) throws -> JSONValue {
-        guard i < bytes.count else { throw error("the body ends where a value should start") }
+        guard i < bytes.count else { throw error("it ends where a value should start") }
         switch bytes[i] {
         case UInt8(ascii: "{"): return try object(depth: depth + 1)
         case UInt8(ascii: "["): return try array(depth: depth + 1)
@@ -106,7 +106,7 @@ struct JSONReader {
         while true {
             items.append(try value(depth: depth))
             skipWhitespace()
-            guard i < bytes.count else { throw error("the body ends inside an array") }
+            guard i < bytes.count else { throw error("it ends inside an array") }
             if bytes[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
             guard bytes[i] == UInt8(ascii: ",") else { throw error("expected ',' or ']' in an array, got \(describe(bytes[i]))") }
             i += 1
@@ -120,7 +120,7 @@ struct JSONReader {
         if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
         while true {
             guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else {
-                throw error(i < bytes.count ? "expected a key in quotes, got \(describe(bytes[i]))" : "the body ends inside an object")
+                throw error(i < bytes.count ? "expected a key in quotes, got \(describe(bytes[i]))" : "it ends inside an object")
             }
             let keyStart = i
             let key = try string()
@@ -134,7 +134,7 @@ struct JSONReader {
                                       offset: keyStart)
             }
             skipWhitespace()
-            guard i < bytes.count else { throw error("the body ends inside an object") }
+            guard i < bytes.count else { throw error("it ends inside an object") }
             if bytes[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
             guard bytes[i] == UInt8(ascii: ",") else { throw error("expected ',' or '}' in an object, got \(describe(bytes[i]))") }
             i += 1
@@ -197,7 +197,7 @@ struct JSONReader {
 
     private mutating func escape(into out: inout [UInt8]) throws {
         i += 1
-        guard i < bytes.count else { throw error("the body ends inside an escape") }
+        guard i < bytes.count else { throw error("it ends inside an escape") }
         let c = bytes[i]
         i += 1
         switch c {
@@ -228,7 +228,7 @@ struct JSONReader {
     }
 
     private mutating func hex4() throws -> UInt32 {
-        guard i + 4 <= bytes.count else { throw error("the body ends inside a \\u escape") }
+        guard i + 4 <= bytes.count else { throw error("it ends inside a \\u escape") }
         var v: UInt32 = 0
         for _ in 0..<4 {
             let b = bytes[i] | 0x20
