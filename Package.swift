@@ -39,7 +39,7 @@ let package = Package(
             dependencies: ["HeadroomKernels", "HeadroomEngine", "HeadroomCore", "HeadroomStore", "HeadroomReport"]
         ),
         // The readers of user files as fuzz targets, the mutation loop, and the supervised runner (`make fuzz`).
-        .target(name: "HeadroomFuzz", dependencies: ["HeadroomKernels", "HeadroomEngine", "HeadroomCore"]),
+        .target(name: "HeadroomFuzz", dependencies: ["HeadroomKernels", "HeadroomEngine", "HeadroomCore", "HeadroomOpenAI"]),
         .executableTarget(
             name: "headroom-fuzz",
             dependencies: ["HeadroomFuzz", .product(name: "ArgumentParser", package: "swift-argument-parser")]
