@@ -59,7 +59,7 @@ let package = Package(
             dependencies: ["HeadroomKernels", "HeadroomEngine", "HeadroomCore", "HeadroomStore", "HeadroomReport"]
         ),
         // The readers of user files as fuzz targets, the mutation loop, and the supervised runner (`make fuzz`).
-        .target(name: "HeadroomFuzz", dependencies: ["HeadroomKernels", "HeadroomEngine", "HeadroomCore"]),
+        .target(name: "HeadroomFuzz", dependencies: ["HeadroomKernels", "HeadroomEngine", "HeadroomCore", "HeadroomOpenAI"]),
         .executableTarget(
             name: "headroom-fuzz",
             dependencies: ["HeadroomFuzz", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -79,6 +79,7 @@ let package = Package(
         .testTarget(name: "HeadroomCoreTests", dependencies: ["HeadroomCore"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HeadroomStoreTests", dependencies: ["HeadroomStore", "HeadroomCore"]),
         .testTarget(name: "HeadroomReportTests", dependencies: ["HeadroomReport", "HeadroomStore", "HeadroomCore"]),
+        .testTarget(name: "HeadroomOpenAITests", dependencies: ["HeadroomOpenAI"]),
         .testTarget(name: "HeadroomFuzzTests", dependencies: ["HeadroomFuzz", "HeadroomEngine", "HeadroomCore"]),
         .testTarget(
             name: "HeadroomServeTests",

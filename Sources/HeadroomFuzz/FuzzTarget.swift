@@ -1,6 +1,6 @@
-// HeadroomFuzz: the parsers that read files a user hands Headroom (GGUF models, scenarios, the catalog), each
-// wrapped as a fuzz target with its seeds and its format-aware mutations, and the seeded mutation loop that
-// drives them. `headroom-fuzz` runs the loop under a supervisor; the tests replay the committed corpus.
+// HeadroomFuzz: the parsers that read files a user hands Headroom (GGUF models, scenarios, the catalog) and the
+// HTTP request bodies `headroom serve` reads, each wrapped as a fuzz target with its seeds and its format-aware
+// mutations, and the seeded mutation loop that drives them. `headroom-fuzz` runs the loop under a supervisor; the tests replay the committed corpus.
 import Foundation
 
 /// How a parser answered one input. A thrown error that names the input's file is the expected answer to a bad
@@ -119,9 +119,9 @@ public final class FuzzTarget: @unchecked Sendable {
     }
 }
 
-/// Every fuzz target, by name. A new reader to fuzz (the HTTP request bodies of `headroom serve`, say) is one
-/// more entry here: its `FuzzTarget` with seeds, mutations and the call into the reader; `headroom-fuzz`, `make fuzz`
-/// and the corpus replay test pick it up by name (its corpus folder is Tests/Fuzz/corpus/NAME).
+/// Every fuzz target, by name. A new reader to fuzz is one more entry here: its `FuzzTarget` with seeds, mutations
+/// and the call into the reader; `headroom-fuzz`, `make fuzz` and the corpus replay test pick it up by name (its
+/// corpus folder is Tests/Fuzz/corpus/NAME).
 public enum FuzzTargets {
     /// Each target's name and how to make it from the checkout's root (where the YAML targets read their seeds,
     /// Scenarios/, and the catalog a scenario is checked against).
@@ -131,6 +131,7 @@ public enum FuzzTargets {
         ("catalog-models", { try YAMLFuzzTargets.catalog(file: "models.yaml", name: "catalog-models", repository: $0) }),
         ("catalog-hardware", { try YAMLFuzzTargets.catalog(file: "hardware.yaml", name: "catalog-hardware", repository: $0) }),
         ("catalog-prices", { try YAMLFuzzTargets.catalog(file: "prices.yaml", name: "catalog-prices", repository: $0) }),
+        ("request-body", { _ in RequestBodyFuzzTarget.make() }),
     ]
 
     public static var names: [String] { all.map(\.name) }

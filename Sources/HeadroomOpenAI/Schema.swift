@@ -40,7 +40,8 @@ public struct CompletionRequest: Hashable, Sendable {
     public var temperature: Double
     /// `top_p`, (0, 1]; default 1.
     public var topP: Double
-    /// `seed`; nil: the server picks one.
+    /// `seed`; nil: the server picks one. Sent as a signed 64-bit integer (OpenAI's and vLLM's range) and kept as
+    /// its bit pattern: -1 is `UInt64.max`.
     public var seed: UInt64?
     /// `stream`; default false.
     public var stream: Bool
@@ -68,7 +69,7 @@ public struct RequestLimits: Hashable, Sendable {
     public var maxBodyBytes: Int
     /// Nesting of JSON arrays and objects.
     public var maxDepth: Int
-    /// Token ids in `prompt`, characters in a text prompt (all messages together for chat).
+    /// Token ids in `prompt`, characters (Unicode scalars) in a text prompt (all messages' contents together for chat).
     public var maxPromptLength: Int
     /// Entries of `stop` and of `stop_token_ids`.
     public var maxStops: Int

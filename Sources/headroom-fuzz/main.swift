@@ -1,6 +1,7 @@
-// headroom-fuzz: runs one of HeadroomFuzz's targets (the GGUF reader, the scenario loader, a catalog file) under
-// seeded mutation for a bounded time, in a supervised child process, and saves every input that crashes, hangs
-// or is refused without a clear error. `--replay` runs saved inputs once in this process, to reproduce.
+// headroom-fuzz: runs one of HeadroomFuzz's targets (the GGUF reader, the scenario loader, a catalog file, the
+// request-body parser) under seeded mutation for a bounded time, in a supervised child process, and saves every
+// input that crashes, hangs or is refused without a clear error. `--replay` runs saved inputs once in this
+// process, to reproduce.
 import ArgumentParser
 import Foundation
 import HeadroomFuzz

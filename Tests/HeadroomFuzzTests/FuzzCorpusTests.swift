@@ -46,7 +46,7 @@ final class FuzzCorpusTests: XCTestCase {
     /// A few hundred mutated inputs in all (a second or two in a debug build, where a catalog load takes ~20 ms):
     /// the loop runs, reaches several checks, and finds nothing.
     func testShortSeededRunFindsNothing() throws {
-        let iterations = ["gguf": 300, "scenario": 60]
+        let iterations = ["gguf": 300, "scenario": 60, "request-body": 300]
         for name in FuzzTargets.names {
             let target = try FuzzTargets.make(name, repository: Self.repository)
             var session = FuzzSession(target: target, corpus: target.corpus(in: Self.corpusDirectory(name)).map(\.bytes), seed: 1)
