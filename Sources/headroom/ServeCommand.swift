@@ -205,37 +205,12 @@ struct ServeCommand: ParsableCommand {
         return name.isEmpty ? "model" : name
     }
 
-    /// "300s", "5m", "1h", "250ms" or plain seconds.
     static func duration(_ text: String, option: String) throws -> Duration {
-        let t = text.trimmingCharacters(in: .whitespaces).lowercased()
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
-        var number = t, scale = 1.0
-        for (suffix, s) in units where t.hasSuffix(suffix) {
-            number = String(t.dropLast(suffix.count)); scale = s
-            break
-        }
-        guard let v = Double(number), v.isFinite, v > 0, v * scale <= 7 * 86400 else {
-            throw ValidationError("\(option): expected a duration such as 300s, 5m or 250ms (more than 0, at most 7 days), got '\(text)'")
-        }
-        return .milliseconds(Int64((v * scale * 1000).rounded()))
+        do { return try ServeArguments.duration(text) } catch let e as ServeArguments.Invalid { throw ValidationError("\(option): \(e.message)") }
     }
 
-    /// "2GiB", "512MiB", "1.5GB" are bytes; a plain integer is tokens.
     static func kvBudget(_ text: String) throws -> KVCacheBudget {
-        let t = text.trimmingCharacters(in: .whitespaces)
-        if let tokens = Int(t) {
-            guard (1...(1 << 30)).contains(tokens) else { throw ValidationError("--kv-memory: a token count must be 1 to 1073741824, got \(t)") }
-            return .tokens(tokens)
-        }
-        let units: [(String, Double)] = [("KiB", 1024), ("MiB", 1_048_576), ("GiB", 1_073_741_824), ("TiB", 1_099_511_627_776),
-                                         ("KB", 1e3), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12), ("B", 1)]
-        for (suffix, scale) in units where t.hasSuffix(suffix) {
-            if let v = Double(t.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), v.isFinite, v > 0, v * scale <= 1e15 {
-                return .bytes(Int(v * scale))
-            }
-            break
-        }
-        throw ValidationError("--kv-memory: expected bytes with a unit (512MiB, 2GiB) or a token count (65536), got '\(text)'")
+        do { return try ServeArguments.kvBudget(text) } catch let e as ServeArguments.Invalid { throw ValidationError("--kv-memory: \(e.message)") }
     }
 
     /// Room for --max-num-seqs full contexts, at most a quarter of physical memory.

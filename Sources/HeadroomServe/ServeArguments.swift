@@ -1,0 +1,41 @@
+// The values of `headroom serve`'s options that are not plain numbers: durations and the KV budget.
+import Foundation
+import HeadroomEngine
+
+public enum ServeArguments {
+    /// A value the option cannot take; `message` says what was expected and what came.
+    public struct Invalid: Error, Hashable { public var message: String }
+
+    /// "300s", "5m", "1h", "250ms" or plain seconds.
+    public static func duration(_ text: String) throws -> Duration {
+        let t = text.trimmingCharacters(in: .whitespaces).lowercased()
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        var number = t, scale = 1.0
+        for (suffix, s) in units where t.hasSuffix(suffix) {
+            number = String(t.dropLast(suffix.count)); scale = s
+            break
+        }
+        guard let v = Double(number), v.isFinite, v > 0, v * scale <= 7 * 86400 else {
+            throw Invalid(message: "expected a duration such as 300s, 5m or 250ms (more than 0, at most 7 days), got '\(text)'")
+        }
+        return .milliseconds(Int64((v * scale * 1000).rounded()))
+    }
+
+    /// "2GiB", "512MiB", "1.5GB" are bytes; a plain integer is tokens.
+    public static func kvBudget(_ text: String) throws -> KVCacheBudget {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        if let tokens = Int(t) {
+            guard (1...(1 << 30)).contains(tokens) else { throw Invalid(message: "a token count must be 1 to 1073741824, got \(t)") }
+            return .tokens(tokens)
+        }
+        let units: [(String, Double)] = [("KiB", 1024), ("MiB", 1_048_576), ("GiB", 1_073_741_824), ("TiB", 1_099_511_627_776),
+                                         ("KB", 1e3), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12), ("B", 1)]
+        for (suffix, scale) in units where t.hasSuffix(suffix) {
+            if let v = Double(t.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), v.isFinite, v > 0, v * scale <= 1e15 {
+                return .bytes(Int(v * scale))
+            }
+            break
+        }
+        throw Invalid(message: "expected bytes with a unit (512MiB, 2GiB) or a token count (65536), got '\(text)'")
+    }
+}
