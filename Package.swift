@@ -68,9 +68,11 @@ let package = Package(
             name: "headroom",
             dependencies: [
                 "HeadroomRunner", "HeadroomCore", "HeadroomStore", "HeadroomReport", "HeadroomKernels", "HeadroomEngine",
-                "HeadroomServe",
+                "HeadroomServe", "HeadroomOpenAI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .testTarget(name: "HeadroomKernelsTests", dependencies: ["HeadroomKernels", "CKernels"], resources: [.copy("Fixtures")]),
