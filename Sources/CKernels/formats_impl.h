@@ -1,4 +1,5 @@
-// What the format table (formats.c) points at, across quant.c (f32, f16, q8_0, q4_0) and quant_k.c (the rest).
+// What the format table (formats.c) points at, across quant.c (f32, f16, q8_0, q4_0), quant_k.c (the rest) and
+// quantize_k.c (the K-quants' quantizers).
 // Internal to CKernels: not part of the module Swift imports.
 #ifndef HEADROOM_FORMATS_IMPL_H
 #define HEADROOM_FORMATS_IMPL_H
@@ -22,7 +23,7 @@ HR_LEGACY_DECL(f16)
 HR_LEGACY_DECL(q8_0)
 HR_LEGACY_DECL(q4_0)
 
-// ---- quant_k.c: the others
+// ---- quant_k.c: the others (their hr_quant_q*_k in quantize_k.c)
 #define HR_DEQ_DECL(t) \
     void hr_dequant_##t(const uint8_t *b, size_t k, float *out); \
     void hr_quant_##t(const float *x, size_t k, uint8_t *out);

@@ -1,9 +1,9 @@
 // The GGUF formats beyond f32/f16/q8_0/q4_0: bf16, the 32-element blocks with a minimum or a fifth bit
 // (q4_1, q5_0, q5_1) and the 256-element K-quant super-blocks (q2_K … q6_K), byte for byte as ggml lays
-// them out. Dequantization is the naive reference (it equals gguf-py's `gguf.quants` bit for bit: same
-// operations in the same order, no fused multiply-add). Q4_K, Q5_K and Q6_K also have integer dot products
-// against Q8_K activations (llama.cpp's design: the block's integer sums, scaled once per sub-block), in
-// scalar C, AVX2 and AVX-512 VNNI.
+// them out. The 32-blocks' quantizers are here, the K-quants' in quantize_k.c. Dequantization is the naive
+// reference (it equals gguf-py's `gguf.quants` bit for bit: same operations in the same order, no fused
+// multiply-add). Q4_K, Q5_K and Q6_K also have integer dot products against Q8_K activations (llama.cpp's
+// design: the block's integer sums, scaled once per sub-block), in scalar C, AVX2 and AVX-512 VNNI.
 #include "CKernels.h"
 #include "formats_impl.h"
 #include <immintrin.h>
@@ -23,7 +23,6 @@ static inline uint16_t ld16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); re
 static inline void st16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
 static inline float f16(const uint8_t *p) { return hr_f16_to_f32(ld16(p)); }
 static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
-static inline int nearest(float v) { return (int)lrintf(v); }
 
 // ---- bf16: the top half of an f32 ----------------------------------------------------------------------
 
@@ -148,18 +147,6 @@ static inline void scale_min_k4(const uint8_t *s, int j, int *sc, int *m) {
     else { *sc = (s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4); *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4); }
 }
 
-static void pack_scale_min_k4(const int sc[8], const int m[8], uint8_t *s) {
-    memset(s, 0, 12);
-    for (int j = 0; j < 8; j++) {
-        if (j < 4) { s[j] |= (uint8_t)sc[j]; s[j + 4] |= (uint8_t)m[j]; }
-        else {
-            s[j + 4] = (uint8_t)((sc[j] & 0x0F) | ((m[j] & 0x0F) << 4));
-            s[j - 4] |= (uint8_t)((sc[j] >> 4) << 6);
-            s[j] |= (uint8_t)((m[j] >> 4) << 6);
-        }
-    }
-}
-
 // q3_K's 16 six-bit scales (stored +32) in 12 bytes: low nibbles in bytes 0-7 (scales 0-7 low half, 8-15
 // high half), the top two bits of scale j in byte 8 + j%4 at bit 2·(j/4).
 static inline int scale_q3k(const uint8_t *s, int j) {
@@ -239,118 +226,6 @@ void hr_dequant_q6_k(const uint8_t *b, size_t k, float *out) {
         for (int g = 0; g < 16; g++) {
             const float dl = d * (float)(int8_t)b[192 + g];
             for (int l = 0; l < 16; l++) { const int i = 16 * g + l; out[i] = dl * (float)q6_value(b, i); }
-        }
-    }
-}
-
-// ---- K-quant quantizers: round-to-nearest per sub-block, scales quantized against the super-block's largest.
-// Not ggml's iterative search (that is the exporter's business); enough for synthetic weights.
-
-static void set_bits2(uint8_t *qs, int i, int v) { qs[(i / 128) * 32 + i % 32] |= (uint8_t)(v << (2 * ((i % 128) / 32))); }
-static void set_nib4(uint8_t *qs, int i, int v) { qs[(i / 64) * 32 + i % 32] |= (uint8_t)((i % 64) < 32 ? v : v << 4); }
-static void set_hbit(uint8_t *h, int i, int v) { h[i % 32] |= (uint8_t)(v << (i / 32)); }
-
-// Sub-blocks of `n` with a minimum (q2_K, q4_K, q5_K): scale and minimum per sub-block as integers of
-// `sbits` bits against the super-block's d and dmin (written as f16 to dd[0], dd[1]), values of `qmax`.
-static void quant_min_sub(const float *x, int n, int qmax, int smax, int ls[16], int lm[16], uint8_t *dd, int q[QK_K]) {
-    float scale[16], mins[16], maxs = 0, maxm = 0;
-    const int nsub = QK_K / n;
-    for (int j = 0; j < nsub; j++) {
-        float mn, mx;
-        minmax(x + n * j, n, &mn, &mx);
-        if (mn > 0) mn = 0;
-        scale[j] = (mx - mn) / (float)qmax; mins[j] = -mn;
-        if (scale[j] > maxs) maxs = scale[j];
-        if (mins[j] > maxm) maxm = mins[j];
-    }
-    const uint16_t dh = hr_f32_to_f16(maxs / (float)smax), mh = hr_f32_to_f16(maxm / (float)smax);
-    st16(dd, dh); st16(dd + 2, mh);
-    const float d = hr_f16_to_f32(dh), dmin = hr_f16_to_f32(mh);
-    for (int j = 0; j < nsub; j++) {
-        ls[j] = d ? clampi(nearest(scale[j] / d), 0, smax) : 0;
-        lm[j] = dmin ? clampi(nearest(mins[j] / dmin), 0, smax) : 0;
-        const float es = d * (float)ls[j], em = dmin * (float)lm[j];
-        for (int l = 0; l < n; l++) q[n * j + l] = es ? clampi(nearest((x[n * j + l] + em) / es), 0, qmax) : 0;
-    }
-}
-
-void hr_quant_q2_k(const float *x, size_t k, uint8_t *out) {
-    for (size_t blk = 0; blk < k / QK_K; blk++, x += QK_K, out += 84) {
-        int ls[16], lm[16], q[QK_K];
-        memset(out, 0, 84);
-        quant_min_sub(x, 16, 3, 15, ls, lm, out + 80, q);
-        for (int g = 0; g < 16; g++) out[g] = (uint8_t)(ls[g] | (lm[g] << 4));
-        for (int i = 0; i < QK_K; i++) set_bits2(out + 16, i, q[i]);
-    }
-}
-
-void hr_quant_q4_k(const float *x, size_t k, uint8_t *out) {
-    for (size_t blk = 0; blk < k / QK_K; blk++, x += QK_K, out += 144) {
-        int ls[16], lm[16], q[QK_K];
-        memset(out, 0, 144);
-        quant_min_sub(x, 32, 15, 63, ls, lm, out, q);
-        pack_scale_min_k4(ls, lm, out + 4);
-        for (int i = 0; i < QK_K; i++) set_nib4(out + 16, i, q[i]);
-    }
-}
-
-void hr_quant_q5_k(const float *x, size_t k, uint8_t *out) {
-    for (size_t blk = 0; blk < k / QK_K; blk++, x += QK_K, out += 176) {
-        int ls[16], lm[16], q[QK_K];
-        memset(out, 0, 176);
-        quant_min_sub(x, 32, 31, 63, ls, lm, out, q);
-        pack_scale_min_k4(ls, lm, out + 4);
-        for (int i = 0; i < QK_K; i++) { set_nib4(out + 48, i, q[i] & 0x0F); set_hbit(out + 16, i, q[i] >> 4); }
-    }
-}
-
-// Symmetric sub-blocks of 16 (q3_K, q6_K): scale per sub-block as an integer in [0, smax] against d, values
-// in [-qneg, qneg-1].
-static void quant_sym16(const float *x, int qneg, int smax, int ls[16], float *dout, int q[QK_K]) {
-    float scale[16], maxs = 0;
-    for (int g = 0; g < 16; g++) {
-        float amax = 0;
-        for (int l = 0; l < 16; l++) if (fabsf(x[16 * g + l]) > amax) amax = fabsf(x[16 * g + l]);
-        scale[g] = amax / (float)qneg;
-        if (scale[g] > maxs) maxs = scale[g];
-    }
-    const float d = hr_f16_to_f32(hr_f32_to_f16(maxs / (float)smax));
-    *dout = d;
-    for (int g = 0; g < 16; g++) {
-        ls[g] = d ? clampi(nearest(scale[g] / d), 0, smax) : 0;
-        const float es = d * (float)ls[g];
-        for (int l = 0; l < 16; l++) q[16 * g + l] = es ? clampi(nearest(x[16 * g + l] / es), -qneg, qneg - 1) : 0;
-    }
-}
-
-void hr_quant_q3_k(const float *x, size_t k, uint8_t *out) {
-    for (size_t blk = 0; blk < k / QK_K; blk++, x += QK_K, out += 110) {
-        int ls[16], q[QK_K];
-        float d;
-        memset(out, 0, 110);
-        quant_sym16(x, 4, 31, ls, &d, q);
-        st16(out + 108, hr_f32_to_f16(d));
-        for (int j = 0; j < 16; j++) {
-            const int v = ls[j] + 32;
-            out[96 + (j < 8 ? j : j - 8)] |= (uint8_t)((v & 0x0F) << (j < 8 ? 0 : 4));
-            out[96 + 8 + j % 4] |= (uint8_t)((v >> 4) << (2 * (j / 4)));
-        }
-        for (int i = 0; i < QK_K; i++) { const int u = q[i] + 4; set_bits2(out + 32, i, u & 3); set_hbit(out, i, u >> 2); }
-    }
-}
-
-void hr_quant_q6_k(const float *x, size_t k, uint8_t *out) {
-    for (size_t blk = 0; blk < k / QK_K; blk++, x += QK_K, out += 210) {
-        int ls[16], q[QK_K];
-        float d;
-        memset(out, 0, 210);
-        quant_sym16(x, 32, 127, ls, &d, q);
-        st16(out + 208, hr_f32_to_f16(d));
-        for (int g = 0; g < 16; g++) out[192 + g] = (uint8_t)(int8_t)ls[g];
-        for (int i = 0; i < QK_K; i++) {
-            const int u = q[i] + 32, h = i / 128, g = (i % 128) / 32, l = i % 32;
-            out[64 * h + 32 * (g % 2) + l] |= (uint8_t)(g < 2 ? (u & 0x0F) : (u & 0x0F) << 4);
-            out[128 + 32 * h + l] |= (uint8_t)((u >> 4) << (2 * g));
         }
     }
 }

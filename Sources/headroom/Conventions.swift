@@ -48,6 +48,14 @@ func enginePrecision(_ value: String, option: String = "--precision") throws -> 
     }
 }
 
+/// A `model export` precision: an engine format (one format throughout) or a llama-quantize mixture (q4_k_m, …).
+func exportPrecision(_ value: String, option: String = "--precision") throws -> GGUFExportPrecision {
+    switch PrecisionNames.exportName(value) {
+    case .success(let name): return GGUFExportPrecision(name: name)!
+    case .failure(let refusal): throw ValidationError("\(option): expected \(refusal.expected), got \"\(value)\"")
+    }
+}
+
 /// Planner precisions from a list option's values, in the planner's spelling.
 func plannerPrecisions(_ values: [String], option: String = "--precision") throws -> [Precision] {
     try flatList(values, option: option).map { v in

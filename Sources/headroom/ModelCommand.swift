@@ -19,15 +19,21 @@ struct ModelExportCommand: ParsableCommand {
         commandName: "export",
         abstract: "Write the seeded synthetic model of a catalog shape as a GGUF v3 file (architecture llama).",
         discussion: """
-            The weights are those `bench infer` measures (same seed, same bytes); norms are F32, the matrices in \
-            --precision, with the llama.cpp tensor names and a minimal tokenizer vocabulary. Tensors are generated \
-            and written one at a time, so memory holds one tensor, not the model.
+            The weights are those `bench infer` measures (same seed, same floats); norms are F32, the matrices in \
+            --precision, with the llama.cpp tensor names and a minimal tokenizer vocabulary. Every format is quantized \
+            as ggml's reference quantizer does (llama-quantize without an importance matrix), byte for byte. A format \
+            name (q4_0, q4_k, …) puts every matrix in that format, as `llama-quantize --pure`; a mixture (q4_k_m, \
+            q5_k_s, …) picks each tensor's format as llama-quantize does for a llama model (Q4_K_M: output.weight and \
+            some layers' attn_v and ffn_down in q6_K) and records llama.cpp's file type for it. A K-quant needs rows \
+            that are a multiple of 256 wide; a tensor whose rows are not gets llama.cpp's fallback (q2_k, q3_k → q4_0, \
+            q4_k → q5_0, q5_k → q5_1, q6_k → q8_0), and the output says how many did. Tensors are generated and \
+            written one at a time, so memory holds one tensor, not the model.
             """)
 
     @Option(name: [.long, .customLong("shape")], help: "A model id from the catalog (tiny, small; `headroom models` lists them).")
     var model = "tiny"
 
-    @Option(name: .long, help: "\(enginePrecisionHelp) Default f32.")
+    @Option(name: .long, help: "Weight precision: \(PrecisionNames.exportList). Default f32.")
     var precision = "f32"
 
     @Option(name: .long, help: "Seed of the synthetic weights.")
@@ -45,12 +51,7 @@ struct ModelExportCommand: ParsableCommand {
     var output: String
 
     func validate() throws {
-        let type = try enginePrecision(precision)
-        // Headroom's K-quant quantizer rounds to nearest, not ggml's scale search: a file written with it would
-        // not be what llama.cpp's quantizer makes of the same weights, so export does not offer K-quants.
-        if type.blockSize == 256 {
-            throw ValidationError("--precision: \(type) is not offered for export (ggml's K-quant quantizer is not implemented); expected f32, f16, bf16, q8_0, q4_0, q4_1, q5_0 or q5_1")
-        }
+        _ = try exportPrecision(precision)
         _ = try threadCount(threads)
     }
 
@@ -58,17 +59,27 @@ struct ModelExportCommand: ParsableCommand {
         try reportingErrors {
             try FileChecks.requireWritableOutput(output, option: "OUT.gguf")
             let model = try catalog.load().model(self.model)
-            let type = try enginePrecision(precision)
+            let precision = try exportPrecision(precision)
             let config = ModelConfig(model)
             do { try config.validate() } catch let e as EngineError {
                 throw InputError(file: "catalog", path: "models.\(model.id)", message: e.description)
             }
-            let bytes = try GGUFModelExport.writeSynthetic(config, type: type, seed: seed, threads: try threadCount(threads), to: output)
+            let w = try GGUFModelExport.writeSynthetic(config, precision: precision, seed: seed, threads: try threadCount(threads), to: output)
+            let counts = Dictionary(grouping: w.types, by: \.type).map { ($0.key, $0.value.count) }.sorted { $0.0.rawValue < $1.0.rawValue }
             if json {
-                struct Out: Encodable { var kind = "computed"; var file: String; var model: String; var precision: String; var bytes: Int; var seed: UInt64 }
-                try printJSON(Out(file: output, model: model.id, precision: type.description, bytes: bytes, seed: seed))
+                struct Out: Encodable {
+                    var kind = "computed"; var file: String; var model: String; var precision: String; var fileType: UInt32
+                    var bytes: Int; var seed: UInt64; var tensorTypes: [String: Int]; var fallbacks: [String]
+                }
+                try printJSON(Out(file: output, model: model.id, precision: precision.description, fileType: precision.llamaFileType,
+                                  bytes: w.bytes, seed: seed, tensorTypes: Dictionary(uniqueKeysWithValues: counts.map { ($0.0.description, $0.1) }),
+                                  fallbacks: w.fallbacks))
             } else {
-                print("wrote \(output): \(model.id) \(type), \(bytes) bytes (seed \(seed))")
+                let mix = counts.map { "\($0.1) \($0.0)" }.joined(separator: ", ")
+                print("wrote \(output): \(model.id) \(precision) (\(mix) matrices), \(w.bytes) bytes (seed \(seed))")
+                if !w.fallbacks.isEmpty {
+                    print("\(w.fallbacks.count) of \(w.types.count) matrices are in llama.cpp's fallback format: their rows are not a multiple of 256 wide")
+                }
             }
         }
     }

@@ -54,6 +54,35 @@ final class ModelCommandTests: XCTestCase {
         XCTAssertTrue(t.stdout.contains("rank"), t.stdout)
     }
 
+    func testExportWritesAKQuantMixtureWithLlamaCppsFallback() throws {
+        // mini's rows are 64 and 96 wide: no 256-element block fits, so every matrix takes llama.cpp's fallback
+        // except the output head, which Q4_K_M's output rule puts in q8_0 at such widths.
+        let dir = try workspace()
+        let e = try HeadroomCLI.run(["model", "export", "--catalog", "catalog", "--shape", "mini", "--precision", "Q4_K_M", "--json", "m.gguf"], cwd: dir)
+        XCTAssertEqual(e.status, 0, e.stderr)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Any], e.stdout)
+        XCTAssertEqual(json["precision"] as? String, "q4_k_m")
+        XCTAssertEqual(json["file_type"] as? Int, 15)
+        XCTAssertEqual((json["fallbacks"] as? [String])?.count, 15)
+        // Layer 1's attn_v and ffn_down (use_more_bits of 2 layers) are q6_K → q8_0, the other 13 q4_K → q5_0.
+        XCTAssertEqual(json["tensor_types"] as? [String: Int], ["q5_0": 13, "q8_0": 3])
+        let file = try GGUFFile(path: dir.appendingPathComponent("m.gguf").path)
+        XCTAssertEqual(file.metadata.int("general.file_type"), 15)
+        XCTAssertEqual(try file.requireTensor("blk.1.ffn_down.weight").type, .q8_0)
+        XCTAssertEqual(try file.requireTensor("blk.1.ffn_up.weight").type, .q5_0)
+        let r = try HeadroomCLI.run(["model", "logits", "--model", "m.gguf", "--tokens", "1,2,3"], cwd: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+
+        let text = try HeadroomCLI.run(["model", "export", "--catalog", "catalog", "--shape", "mini", "--precision", "q6_k", "k.gguf"], cwd: dir)
+        XCTAssertEqual(text.status, 0, text.stderr)
+        XCTAssertTrue(text.stdout.contains("mini q6_k (16 q8_0 matrices)"), text.stdout)
+        XCTAssertTrue(text.stdout.contains("16 of 16 matrices are in llama.cpp's fallback format"), text.stdout)
+
+        let bad = try HeadroomCLI.run(["model", "export", "--catalog", "catalog", "--shape", "mini", "--precision", "q8_k", "x.gguf"], cwd: dir)
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.stderr.contains("q4_k_m, q5_k_s, q5_k_m; q8_k is a GGUF format the engine does not compute yet"), bad.stderr)
+    }
+
     func testTruncatedFileExitsTwoNamingTheFile() throws {
         let dir = try workspace()
         let e = try HeadroomCLI.run(["model", "export", "--catalog", "catalog", "--shape", "mini", "--precision", "f16", "m.gguf"], cwd: dir)

@@ -42,7 +42,7 @@ typedef struct hr_format {
     int llama_ftype;          ///< llama.cpp's general.file_type for a file of this type throughout
     int act;                  ///< HR_ACT_*: the activation form `dot` reads
     hr_dequant_fn dequantize[3];   ///< [0] is the naive reference: equals gguf-py bit for bit
-    hr_quant_fn quantize;     ///< ggml's reference rounding for the 32-blocks; plain round-to-nearest scales for K-quants
+    hr_quant_fn quantize;     ///< ggml's reference quantizer (quantize_row_*_ref, llama-quantize without an imatrix), byte for byte
     hr_rows_fn dot[3];
 } hr_format;
 

@@ -251,8 +251,9 @@ public struct GGUFLlamaConfig: Equatable, Sendable {
     /// `weightType`: `general.*`, the `llama.*` hyperparameters (uint32 and float32, the types
     /// llama.cpp insists on), and a minimal SentencePiece-style vocabulary of `vocabSize` tokens
     /// (see `GGUFLlamaVocabulary`). Throws when the configuration is invalid or the vocabulary is
-    /// too small to hold the special and byte tokens.
-    public func metadata(name: String, weightType: GGMLType) throws -> GGUFMetadata {
+    /// too small to hold the special and byte tokens. `fileType` overrides the `general.file_type` of
+    /// `weightType` (a mixture's number).
+    public func metadata(name: String, weightType: GGMLType, fileType: UInt32? = nil) throws -> GGUFMetadata {
         if let problem { throw GGUFError(path: "(writer)", problem: .invalidConfig(problem)) }
         let vocabulary = try GGUFLlamaVocabulary(size: vocabSize)
         func u32(_ v: Int) -> GGUFValue { .uint32(UInt32(clamping: v)) }
@@ -260,7 +261,7 @@ public struct GGUFLlamaConfig: Equatable, Sendable {
         let a = architecture
         m["general.architecture"] = .string(architecture)
         m["general.name"] = .string(name)
-        m["general.file_type"] = .uint32(Self.fileType(for: weightType))
+        m["general.file_type"] = .uint32(fileType ?? Self.fileType(for: weightType))
         m["general.quantization_version"] = .uint32(2)
         m["\(a).context_length"] = u32(contextLength)
         m["\(a).embedding_length"] = u32(embeddingLength)

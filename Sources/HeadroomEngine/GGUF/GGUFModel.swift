@@ -94,16 +94,41 @@ public enum GGUFModelExport {
     public static func writeSynthetic(_ config: ModelConfig, type: QuantType, seed: UInt64 = 0x4845_4144, threads: Int = 1,
                                       to path: String) throws -> Int {
         try config.validate(for: type)
-        let g = config.gguf
+        return try writeSynthetic(config, precision: GGUFExportPrecision(type), seed: seed, threads: threads, to: path).bytes
+    }
+
+    /// What `writeSynthetic(_:precision:…)` wrote.
+    public struct Written: Sendable {
+        /// Bytes of the file.
+        public var bytes: Int
+        /// Each matrix's format, in file order.
+        public var types: [(name: String, type: QuantType)]
+        /// The matrices whose row width the chosen format's block does not divide, written in llama.cpp's fallback.
+        public var fallbacks: [String]
+    }
+
+    /// Writes the synthetic model's weights (the floats `ModelWeights.synthetic` quantizes, same seed) with each
+    /// matrix in the format `precision` gives it (a mixture's rule, or one format throughout), each quantized by ggml's
+    /// reference quantizer, and `general.file_type` the precision's llama.cpp number. A K-quant that cannot hold a
+    /// tensor's rows (width not a multiple of 256) falls back as llama-quantize does; `Written.fallbacks` lists those.
+    public static func writeSynthetic(_ config: ModelConfig, precision: GGUFExportPrecision, seed: UInt64 = 0x4845_4144,
+                                      threads: Int = 1, to path: String) throws -> Written {
+        try config.validate()
         let metadata: GGUFMetadata
-        do { metadata = try g.metadata(name: config.name, weightType: GGMLType(type)) } catch let e as GGUFError {
+        do {
+            metadata = try config.gguf.metadata(name: config.name, weightType: GGMLType(precision.base), fileType: precision.llamaFileType)
+        } catch let e as GGUFError {
             throw GGUFError(path: path, problem: e.problem)  // the writer's errors name the file being written
         }
         var writer = GGUFWriter(metadata: metadata)
+        var written = Written(bytes: 0, types: [], fallbacks: [])
         for t in ModelWeights.syntheticPlan(config) {
             // ggml dims: row length first.
             let dims = t.isNorm ? [t.cols] : [t.cols, t.rows]
             if let seedIndex = t.seedIndex {
+                let (type, fellBack) = precision.type(of: t.name, cols: t.cols, config: config)
+                written.types.append((t.name, type))
+                if fellBack { written.fallbacks.append(t.name) }
                 try writer.addTensor(name: t.name, type: GGMLType(type), dims: dims) { buffer in
                     WeightMatrix.fillSynthetic(type: type, rows: t.rows, cols: t.cols, seed: seed &+ seedIndex &* 0x9E37_79B9,
                                                scale: t.scale, threads: threads, into: buffer.baseAddress!)
@@ -112,6 +137,7 @@ public enum GGUFModelExport {
                 try writer.addTensor(name: t.name, dims: dims, float32: [Float](repeating: 1, count: t.cols))
             }
         }
-        return try writer.write(to: path)
+        written.bytes = try writer.write(to: path)
+        return written
     }
 }
