@@ -111,7 +111,11 @@ struct ServeBenchPlan: Sendable {
 
 /// `headroom bench serve --json`.
 struct ServeBenchResult: Codable {
-    struct Bar: Codable { var name: String; var measured: Double; var bar: String; var passed: Bool }
+    struct Bar: Codable {
+        var name: String; var measured: Double; var bar: String; var passed: Bool
+        /// How `measured` reads: "ms", "ratio", "fraction" or "count".
+        var unit: String
+    }
     var kind = "measured"
     var model: String, precision: String, threads: Int, promptTokens: Int, generateTokens: Int, streams: Int
     var client = "headroom bench serve (AsyncHTTPClient, streaming, loopback)"
@@ -148,10 +152,12 @@ struct ServeBenchResult: Codable {
     }
 
     static func format(_ b: Bar) -> String {
-        if b.name.contains("ms") || b.name.contains("TTFT") { return String(format: "%.0f ms", b.measured) }
-        if b.name.contains("ratio") || b.name.contains("×") { return String(format: "%.2f", b.measured) }
-        if b.name.contains("%") || b.name.contains("of bench") { return String(format: "%.0f %%", b.measured * 100) }
-        return String(format: "%.1f", b.measured)
+        switch b.unit {
+        case "ms": return String(format: "%.0f ms", b.measured)
+        case "ratio": return String(format: "%.2f ×", b.measured)
+        case "fraction": return String(format: "%.0f %%", b.measured * 100)
+        default: return String(format: "%.0f", b.measured)
+        }
     }
 }
 
@@ -350,21 +356,21 @@ enum ServeBench {
     static func judge(_ r: inout ServeBenchResult, plan: ServeBenchPlan) {
         let loneDecode = median(r.loneDecodeTokensPerS), loneTTFT = median(r.loneTTFTMs)
         r.bars.append(.init(name: "lone decode tok/s, of bench infer", measured: loneDecode / r.engineDecodeTokensPerS, bar: "≥ 90 %",
-                            passed: loneDecode >= 0.9 * r.engineDecodeTokensPerS))
+                            passed: loneDecode >= 0.9 * r.engineDecodeTokensPerS, unit: "fraction"))
         let ttftBar = 1.1 * r.enginePrefillMs + 10
-        r.bars.append(.init(name: "lone TTFT", measured: loneTTFT, bar: String(format: "≤ %.0f ms", ttftBar), passed: loneTTFT <= ttftBar))
+        r.bars.append(.init(name: "lone TTFT", measured: loneTTFT, bar: String(format: "≤ %.0f ms", ttftBar), passed: loneTTFT <= ttftBar, unit: "ms"))
         let one = median(r.loneOutputTokensPerS)
-        r.bars.append(.init(name: "\(plan.streams) streams aggregate × one stream", measured: r.batchedAggregateTokensPerS / one, bar: "≥ 4",
-                            passed: r.batchedAggregateTokensPerS >= 4 * one))
+        r.bars.append(.init(name: "\(plan.streams) streams aggregate × one stream", measured: r.batchedAggregateTokensPerS / one, bar: "≥ 4 ×",
+                            passed: r.batchedAggregateTokensPerS >= 4 * one, unit: "ratio"))
         let p95TTFT = p95(r.batchedSecondRoundTTFTMs)
-        r.bars.append(.init(name: "batched TTFT p95", measured: p95TTFT, bar: String(format: "< %.0f ms", 3 * loneTTFT), passed: p95TTFT < 3 * loneTTFT))
+        r.bars.append(.init(name: "batched TTFT p95", measured: p95TTFT, bar: String(format: "< %.0f ms", 3 * loneTTFT), passed: p95TTFT < 3 * loneTTFT, unit: "ms"))
         guard plan.overloadRequests > 0 else { return }
         r.bars.append(.init(name: "overload answered 200 or 429", measured: Double(r.overloadOK + r.overloadRefused),
-                            bar: "= \(plan.overloadRequests)", passed: r.overloadOK + r.overloadRefused == plan.overloadRequests))
+                            bar: "= \(plan.overloadRequests)", passed: r.overloadOK + r.overloadRefused == plan.overloadRequests, unit: "count"))
         let limit = Double(r.weightsBytes + r.kvCacheBytes) * 1.1
         r.bars.append(.init(name: "server peak memory, of weights + KV", measured: Double(r.serverPeakBytes ?? 0) / Double(r.weightsBytes + r.kvCacheBytes),
-                            bar: "≤ 110 %", passed: r.serverPeakBytes.map { Double($0) <= limit } ?? false))
-        r.bars.append(.init(name: "KV blocks in use afterwards", measured: r.kvBlocksUsedAfter ?? .nan, bar: "= 0", passed: r.kvBlocksUsedAfter == 0))
+                            bar: "≤ 110 %", passed: r.serverPeakBytes.map { Double($0) <= limit } ?? false, unit: "fraction"))
+        r.bars.append(.init(name: "KV blocks in use afterwards", measured: r.kvBlocksUsedAfter ?? .nan, bar: "= 0", passed: r.kvBlocksUsedAfter == 0, unit: "count"))
     }
 }
 
