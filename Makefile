@@ -8,7 +8,7 @@ SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN       := .build/release/headroom
 PREFIX    ?= /usr/local
 
-.PHONY: all deps build run test bench install uninstall catalog fuzz test-sanitize clean
+.PHONY: all deps build run test bench bench-serve install uninstall catalog fuzz test-sanitize clean
 
 all: build
 
@@ -58,6 +58,14 @@ bench: build
 	  $(BIN) bench finetune --model tiny --method lora --rank 8 --alpha 16 --targets q,v --seq-len 256 --batch 4 --threads 2 --steps 5 $$args || status=1; \
 	done; \
 	exit $$status
+
+# `headroom serve` against the engine it wraps, on `small` q4_0 at 2 threads, 128-token prompts and 128 output
+# tokens, streaming over loopback: bench infer in the same run, then lone, 16-stream and 1,000-request overload
+# phases against the serving bars (docs/serving.md). About 4 minutes on the 2-core machine; fails if a bar is missed.
+bench-serve: build
+	@mkdir -p $(BENCH_DIR)
+	$(BIN) bench serve --model small --precision q4_0 --threads 2 --prompt-tokens 128 --generate-tokens 128 \
+	  --streams 16 --overload-requests 1000 > $(BENCH_DIR)/serve.txt; status=$$?; cat $(BENCH_DIR)/serve.txt; exit $$status
 
 # Installs the release binary to $(PREFIX)/bin. The catalog and default scenario are compiled in, so
 # `headroom` works from any folder.

@@ -13,8 +13,10 @@ import Logging
 public enum FinishCause: Hashable, Sendable {
     /// The model stopped it: `max_tokens`, the end-of-sequence token or a stop token.
     case stopped(StopReason)
-    /// Its client went away, or the HTTP side stopped it (a stop string matched).
+    /// Its client went away.
     case cancelled
+    /// The HTTP side stopped it: one of its stop strings appeared in the text.
+    case stopString
     /// It ran past `--request-timeout`.
     case timedOut
     /// The server shut down before it finished (the grace period ran out).
@@ -107,7 +109,7 @@ public final class EngineLoop: @unchecked Sendable {
     // Shared with the HTTP side, under `condition`.
     private let condition = NSCondition()
     private var inbox: [Submission] = []
-    private var cancellations: [Int] = []
+    private var cancellations: [(ticket: Int, cause: FinishCause)] = []
     private var nextTicket = 0
     private var state = State.warming
     private var shared = EngineSnapshot()
@@ -175,10 +177,10 @@ public final class EngineLoop: @unchecked Sendable {
     }
 
     /// Stops a request wherever it is; its blocks return to the pool before the next step. Its stream ends
-    /// with `finished(.cancelled, …)` unless it had already finished.
-    public func cancel(_ ticket: Int) {
+    /// with `finished(cause, …)` unless it had already finished.
+    public func cancel(_ ticket: Int, cause: FinishCause = .cancelled) {
         condition.lock()
-        cancellations.append(ticket)
+        cancellations.append((ticket, cause))
         condition.signal()
         condition.unlock()
     }
@@ -233,7 +235,7 @@ public final class EngineLoop: @unchecked Sendable {
             inbox = []; cancellations = []; cancelAllRequested = false
             condition.unlock()
 
-            var cancelled = Set(cancels)
+            var cancelled = Set(cancels.map(\.ticket))
             for s in submissions where cancelled.contains(s.ticket) {
                 s.continuation.yield(.finished(.cancelled, RequestTimings(promptTokens: s.prompt.count, generatedTokens: 0,
                                                                           queueWait: clock.now - s.submitted, prefill: .zero,
@@ -241,7 +243,7 @@ public final class EngineLoop: @unchecked Sendable {
                 s.continuation.finish()
             }
             for s in submissions where !cancelled.contains(s.ticket) { admit(s) }
-            for t in cancels { if let id = byTicket[t] { end(id, .cancelled); cancelled.remove(t) } }
+            for c in cancels { if let id = byTicket[c.ticket] { end(id, c.cause); cancelled.remove(c.ticket) } }
             if cancelAll || stop { for id in Array(live.keys) { end(id, .shutdown) } }
             expire()
             if stop { break }
@@ -379,6 +381,7 @@ public final class EngineLoop: @unchecked Sendable {
         case .stopped(.maxTokens): return "length"
         case .stopped: return "stop"
         case .cancelled: return "cancelled"
+        case .stopString: return "stop"
         case .timedOut: return "timeout"
         case .shutdown: return "shutdown"
         case .failed: return "failed"

@@ -74,7 +74,7 @@ struct Reply: Sendable {
         switch cause {
         case .stopped(.maxTokens): return "length"
         case .stopped: return "stop"
-        case .cancelled: return "stop"
+        case .cancelled, .stopString: return "stop"
         case .timedOut, .shutdown, .failed: return nil
         }
     }
@@ -88,7 +88,7 @@ struct Reply: Sendable {
             return APIError(status: 503, message: "the server shut down before the request finished", type: "server_error", code: "shutting_down")
         case .failed(let why):
             return APIError(status: 500, message: "the model failed on this request: \(why)", type: "server_error")
-        case .stopped, .cancelled:
+        case .stopped, .cancelled, .stopString:
             return APIError(status: 500, message: "the request was cancelled", type: "server_error")
         }
     }

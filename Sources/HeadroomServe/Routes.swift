@@ -155,7 +155,7 @@ struct Routes: Sendable {
                 let piece = text.add(token)
                 if !piece.isEmpty { try await writer.write(ByteBuffer(data: reply.textChunk(piece))) }
                 if text.stopped {
-                    loop.cancel(ticket)
+                    loop.cancel(ticket, cause: .stopString)
                     try await writer.write(ByteBuffer(data: reply.finishChunk("stop")))
                     if reply.includeUsage { try await writer.write(ByteBuffer(data: reply.usageChunk(completionTokens: generated))) }
                     try await writer.write(ByteBuffer(data: ServerSentEvents.done))
@@ -190,7 +190,7 @@ struct Routes: Sendable {
                 generated += 1
                 out += text.add(token)
                 if text.stopped {
-                    server.loop.cancel(ticket)
+                    server.loop.cancel(ticket, cause: .stopString)
                     return reply.whole(text: out, finishReason: "stop", completionTokens: generated)
                 }
             case .finished(let cause, _):

@@ -18,7 +18,8 @@ final class ConventionsTests: XCTestCase {
     /// Every command and subcommand, as `headroom --help` and its subcommands' help list them.
     static let commands = ["run", "probe", "history", "report", "plan", "whatif", "models", "hardware", "gate",
                            "baseline record", "baseline save", "baseline list", "baseline export",
-                           "bench infer", "bench finetune", "bench summary", "bench matvec", "model export", "model logits"]
+                           "bench infer", "bench finetune", "bench summary", "bench matvec", "bench serve", "model export", "model logits",
+                           "serve"]
 
     func testEveryCommandsHelpRendersOnStandardOutput() throws {
         let top = try run(["--help"])
