@@ -67,7 +67,7 @@ struct Routes: Sendable {
             throw APIError(status: 404, message: "the model \(asked) does not exist; this server serves \(server.model.id)",
                            type: "invalid_request_error", param: "model", code: "model_not_found")
         }
-        let prepared = try server.model.prepare(parsed)
+        let prepared = try server.model.prepare(parsed, kvPoolTokens: server.loop.kvPoolTokens)
         let ticket: EngineLoop.Ticket
         do {
             ticket = try server.loop.submit(prompt: prepared.prompt, parameters: prepared.parameters)
