@@ -86,7 +86,8 @@ let package = Package(
         .testTarget(
             name: "HeadroomServeTests",
             dependencies: [
-                "HeadroomServe", "HeadroomEngine", "HeadroomKernels", "HeadroomOpenAI",
+                // HeadroomFuzz: its JSON-aware mutations for the request bodies of ServeFuzzTests.
+                "HeadroomServe", "HeadroomEngine", "HeadroomKernels", "HeadroomOpenAI", "HeadroomFuzz",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

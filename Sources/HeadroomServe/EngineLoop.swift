@@ -104,6 +104,8 @@ public final class EngineLoop: @unchecked Sendable {
     private let logger: Logger
     public let maxQueue: Int
     public let requestTimeout: Duration
+    /// Tokens the whole KV pool holds (blocks × block size): no request may need more at its longest.
+    public let kvPoolTokens: Int
     private let clock = ContinuousClock()
 
     // Shared with the HTTP side, under `condition`.
@@ -127,6 +129,7 @@ public final class EngineLoop: @unchecked Sendable {
     public init(engine: ServingEngine, maxQueue: Int, requestTimeout: Duration, metrics: ServeMetrics?, logger: Logger) {
         self.engine = engine; self.maxQueue = maxQueue; self.requestTimeout = requestTimeout
         self.metrics = metrics; self.logger = logger
+        kvPoolTokens = engine.totalBlocks * engine.session.cache.blockSize
         shared.totalBlocks = engine.totalBlocks
         metrics?.kvBlocks(used: 0, total: engine.totalBlocks)
     }

@@ -11,7 +11,14 @@ import NIOCore
 struct Routes: Sendable {
     let server: ServeServer
 
+    /// The paths served and the method each takes: what a 405's `Allow` says and a 404 lists.
+    static let methods: KeyValuePairs<String, HTTPRequest.Method> = [
+        "/v1/completions": .post, "/v1/chat/completions": .post, "/v1/models": .get, "/health": .get, "/metrics": .get,
+    ]
+
     func register(on router: Router<ServeContext>) {
+        // First, so that it wraps Hummingbird's not-found answer as well as the routes.
+        router.add(middleware: UnroutedMiddleware())
         router.get("health") { _, _ in self.health() }
         router.get("metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
@@ -67,7 +74,7 @@ struct Routes: Sendable {
             throw APIError(status: 404, message: "the model \(asked) does not exist; this server serves \(server.model.id)",
                            type: "invalid_request_error", param: "model", code: "model_not_found")
         }
-        let prepared = try server.model.prepare(parsed)
+        let prepared = try server.model.prepare(parsed, kvPoolTokens: server.loop.kvPoolTokens)
         let ticket: EngineLoop.Ticket
         do {
             ticket = try server.loop.submit(prompt: prepared.prompt, parameters: prepared.parameters)
@@ -230,6 +237,35 @@ struct Routes: Sendable {
         var headers: HTTPFields = [.contentType: "application/json"]
         if e.status == 429 { headers[.retryAfter] = "\(server.options.retryAfterSeconds)" }
         return Response(status: HTTPResponse.Status(code: e.status), headers: headers, body: .init(byteBuffer: ByteBuffer(data: e.jsonBody())))
+    }
+}
+
+/// A request no route takes, answered in OpenAI's error schema as the rest of the API is: 405 with `Allow` when
+/// the path is served with another method (GET /v1/completions, POST /health), else 404 naming what is served.
+/// Hummingbird's own answer to both is an empty 404, which an OpenAI client cannot read.
+struct UnroutedMiddleware: RouterMiddleware {
+    typealias Context = ServeContext
+
+    func handle(_ request: Request, context: ServeContext, next: (Request, ServeContext) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let e as HTTPError where e.status == .notFound {
+            let path = request.uri.path.count > 1 && request.uri.path.hasSuffix("/") ? String(request.uri.path.dropLast()) : request.uri.path
+            let error: APIError
+            var headers: HTTPFields = [.contentType: "application/json"]
+            if let allowed = Routes.methods.first(where: { $0.key == path })?.value {
+                guard allowed != request.method else { throw e }
+                headers[.allow] = allowed.rawValue
+                error = APIError(status: 405, message: "\(request.method.rawValue) \(path): method not allowed; \(path) takes \(allowed.rawValue)",
+                                 type: "invalid_request_error", code: "method_not_allowed")
+            } else {
+                let served = Routes.methods.map { "\($0.value.rawValue) \($0.key)" }.joined(separator: ", ")
+                error = APIError(status: 404, message: "\(request.method.rawValue) \(path): no such endpoint; this server serves \(served)",
+                                 type: "invalid_request_error", code: "not_found")
+            }
+            return Response(status: HTTPResponse.Status(code: error.status), headers: headers,
+                            body: .init(byteBuffer: ByteBuffer(data: error.jsonBody())))
+        }
     }
 }
 

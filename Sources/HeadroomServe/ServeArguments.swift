@@ -15,8 +15,9 @@ public enum ServeArguments {
             number = String(t.dropLast(suffix.count)); scale = s
             break
         }
-        guard let v = Double(number), v.isFinite, v > 0, v * scale <= 7 * 86400 else {
-            throw Invalid(message: "expected a duration such as 300s, 5m or 250ms (more than 0, at most 7 days), got '\(text)'")
+        // Counted in whole milliseconds: a positive value that rounds to none would be a zero timeout.
+        guard let v = Double(number), v.isFinite, v > 0, v * scale <= 7 * 86400, (v * scale * 1000).rounded() >= 1 else {
+            throw Invalid(message: "expected a duration such as 300s, 5m or 250ms (at least 1ms, at most 7 days), got '\(text)'")
         }
         return .milliseconds(Int64((v * scale * 1000).rounded()))
     }
@@ -31,7 +32,8 @@ public enum ServeArguments {
         let units: [(String, Double)] = [("KiB", 1024), ("MiB", 1_048_576), ("GiB", 1_073_741_824), ("TiB", 1_099_511_627_776),
                                          ("KB", 1e3), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12), ("B", 1)]
         for (suffix, scale) in units where t.hasSuffix(suffix) {
-            if let v = Double(t.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), v.isFinite, v > 0, v * scale <= 1e15 {
+            // Whole bytes: a positive value below one byte ("0.5B") would be an empty pool.
+            if let v = Double(t.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), v.isFinite, v * scale >= 1, v * scale <= 1e15 {
                 return .bytes(Int(v * scale))
             }
             break

@@ -43,8 +43,11 @@ struct PreparedRequest {
 }
 
 extension ServedModel {
-    /// Tokens, parameters and stop strings of `request`, or a 400 naming the field.
-    func prepare(_ request: CompletionRequest) throws -> PreparedRequest {
+    /// Tokens, parameters and stop strings of `request`, or a 400 naming the field. `kvPoolTokens`, the tokens
+    /// the server's whole KV pool holds, bounds a request as the context does: the engine refuses one whose
+    /// prompt and `max_tokens` could never fit, so that is a 400 naming the field, and without `max_tokens`
+    /// a request generates at most what the pool holds.
+    func prepare(_ request: CompletionRequest, kvPoolTokens: Int? = nil) throws -> PreparedRequest {
         let prompt: [Int32]
         switch request.prompt {
         case .tokens(let ids):
@@ -72,15 +75,23 @@ extension ServedModel {
         guard prompt.count < context else {
             throw APIError.invalid("the prompt's \(prompt.count) tokens leave no room to generate in the context of \(context) tokens", param: param)
         }
+        // The engine keeps prompt + max_tokens - 1 tokens of KV at a request's longest (the last token is not cached).
+        if let pool = kvPoolTokens, prompt.count > pool {
+            throw APIError.invalid("the prompt's \(prompt.count) tokens do not fit the server's KV pool of \(pool) tokens", param: param)
+        }
         let room = context - prompt.count
+        let poolRoom = kvPoolTokens.map { $0 - prompt.count + 1 } ?? .max
         let maxTokens: Int
         if let asked = request.maxTokens {
             guard asked <= room else {
                 throw APIError.invalid("max_tokens \(asked) and the prompt's \(prompt.count) tokens exceed the context of \(context) tokens (at most \(room))", param: "max_tokens")
             }
+            if asked > poolRoom, let pool = kvPoolTokens {
+                throw APIError.invalid("max_tokens \(asked) and the prompt's \(prompt.count) tokens need more KV than the server's pool of \(pool) tokens holds (at most \(poolRoom))", param: "max_tokens")
+            }
             maxTokens = asked
         } else {
-            maxTokens = room
+            maxTokens = min(room, poolRoom)
         }
         if let bad = request.stopTokenIDs.first(where: { Int($0) >= vocabularySize }) {
             throw APIError.invalid("token id \(bad) is outside the vocabulary 0..<\(vocabularySize) of \(id)", param: "stop_token_ids")

@@ -19,7 +19,7 @@ enum Tiny {
     }
 
     /// Greedy tokens as `headroom model logits --decode` computes them: prefill, then one decode per token.
-    static func greedy(_ prompt: [Int32], count: Int) throws -> [Int32] {
+    static func greedy(_ prompt: [Int32], count: Int, weights: ModelWeights = weights) throws -> [Int32] {
         let session = try InferenceSession(weights: weights, maxTokens: prompt.count + count, threads: 2)
         var logits = try session.prefill(prompt)
         var out: [Int32] = []
@@ -31,6 +31,16 @@ enum Tiny {
             logits = Array(session.lastLogits())
         }
     }
+}
+
+/// A small f32 model with tiny's vocabulary size (so llama.cpp's 32000-token vocabularies fit it). Tiny's q4_0
+/// logits are flat — top two often within 0.01 — and the engine's paths (paged prefill, batched decode, a
+/// recompute after preemption) differ from `InferenceSession` by a q8_0 rounding of the activations, enough to
+/// flip such a near tie; in f32 they differ by float rounding only, so greedy tokens can be compared exactly.
+enum Micro {
+    static let config = ModelConfig(name: "micro", layers: 2, dim: 64, heads: 4, kvHeads: 2, ffnDim: 96, vocab: 32000, context: 512)
+    static let weights: ModelWeights = try! ModelWeights.synthetic(config, type: .f32, threads: 2)
+    static func greedy(_ prompt: [Int32], count: Int) throws -> [Int32] { try Tiny.greedy(prompt, count: count, weights: weights) }
 }
 
 /// A running server and what a test needs to talk to it.
