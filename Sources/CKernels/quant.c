@@ -48,7 +48,8 @@ uint16_t hr_f32_to_f16(float f) {
 static inline uint16_t load_u16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
 
 // Every f16 as f32 (256 KiB, as ggml keeps): a block's scale becomes one load that can feed a broadcast.
-static float f16_table[65536];
+float hr_f16_table[65536];
+#define f16_table hr_f16_table
 __attribute__((constructor)) static void fill_f16_table(void) {
     for (uint32_t i = 0; i < 65536; i++) f16_table[i] = hr_f16_to_f32((uint16_t)i);
 }
@@ -220,26 +221,15 @@ void hr_synthetic_fill(int type, void *out, size_t n, size_t k, uint64_t seed, f
 }
 
 // ---- activations quantized to q8_0 for the integer dot products ------------------------------------
-// Per block: 32 int8 values, the f16-rounded scale as float, and per group of 4 values their sum times
-// -8 (for q4_0, whose nibbles are offset by 8) and -128 (for q8_0 weights biased to unsigned).
+// The layout is hr_q8_0_acts (formats_impl.h).
 
-typedef struct {
-    int8_t *q;        // k
-    float *d;         // k/32
-    int32_t *c4, *c8; // k/4 each
-    // Pairs of blocks (2p, 2p+1) for the q4_0 kernel: bytes [b0 0:16, b1 0:16, b0 16:32, b1 16:32], the
-    // -8·sum correction per 32-bit lane (lanes 0-3 block 2p, 4-7 block 2p+1) and the scales lane by lane.
-    int8_t *qp;       // k
-    int32_t *c4p;     // k/8
-    float *dp;        // k/8
-    size_t cap;
-} xq_t;
+typedef hr_q8_0_acts xq_t;
 
 static _Thread_local xq_t xq_tls;
 
 static void xq_reserve(xq_t *x, size_t k) {
     if (x->cap >= k) return;
-    free(x->q); free(x->d); free(x->c4); free(x->c8); free(x->qp); free(x->c4p); free(x->dp);
+    free(x->q); free(x->d); free(x->c4); free(x->c8); free(x->qp); free(x->c4p); free(x->dp); free(x->bsum);
     x->qp = aligned_alloc(64, (k + 63) / 64 * 64);
     x->c4p = aligned_alloc(64, (k / 2 + 63) / 64 * 64);
     x->dp = aligned_alloc(64, (k / 2 + 63) / 64 * 64);
@@ -247,6 +237,7 @@ static void xq_reserve(xq_t *x, size_t k) {
     x->d = aligned_alloc(64, ((k / QK) * 4 + 63) / 64 * 64);
     x->c4 = aligned_alloc(64, (k + 63) / 64 * 64);
     x->c8 = aligned_alloc(64, (k + 63) / 64 * 64);
+    x->bsum = aligned_alloc(64, ((k / QK) * 4 + 63) / 64 * 64);
     x->cap = k;
 }
 
@@ -300,7 +291,9 @@ static void quantize_x(const float *x, size_t k, xq_t *o) {
     for (size_t b = 0; b < k / QK; b++) {
         int32_t gs[8];
         o->d[b] = quant_block(x + b * QK, o->q + b * QK, gs);
-        for (int g = 0; g < QK / 4; g++) { o->c4[b * 8 + g] = -8 * gs[g]; o->c8[b * 8 + g] = -128 * gs[g]; }
+        int32_t sum = 0;
+        for (int g = 0; g < QK / 4; g++) { o->c4[b * 8 + g] = -8 * gs[g]; o->c8[b * 8 + g] = -128 * gs[g]; sum += gs[g]; }
+        o->bsum[b] = sum;
     }
     for (size_t p = 0; p < k / QK / 2; p++) {
         const size_t b0 = 2 * p, b1 = 2 * p + 1;
