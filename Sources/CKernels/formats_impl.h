@@ -52,6 +52,13 @@ HR_KDOT_DECL(q2_k)
 HR_KDOT_DECL(q3_k)
 HR_KDOT_DECL(bf16)
 
+// dequant_k.c: the K-quants' dequantization with AVX-512 (prefill's tiles), equal to the reference bit for bit
+void hr_dequant_q2_k_avx512(const uint8_t *b, size_t k, float *out);
+void hr_dequant_q3_k_avx512(const uint8_t *b, size_t k, float *out);
+void hr_dequant_q4_k_avx512(const uint8_t *b, size_t k, float *out);
+void hr_dequant_q5_k_avx512(const uint8_t *b, size_t k, float *out);
+void hr_dequant_q6_k_avx512(const uint8_t *b, size_t k, float *out);
+
 /// Every f16 bit pattern as f32 (quant.c): a block's scale becomes one load that can feed a broadcast.
 extern float hr_f16_table[65536];
 
