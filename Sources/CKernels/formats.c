@@ -15,16 +15,16 @@ static const hr_format formats[] = {
     { HR_TYPE_F16,  "f16",   1,   2,   1,  HR_ACT_F32,  { hr_dequant_f16, NULL, hr_dequant_f16_avx512 }, hr_quant_f16, LEGACY_DOT(f16) },
     { HR_TYPE_Q4_0, "q4_0",  32,  18,  2,  HR_ACT_Q8_0, { hr_dequant_q4_0, NULL, hr_dequant_q4_0_avx512 }, hr_quant_q4_0, LEGACY_DOT(q4_0) },
     { HR_TYPE_Q8_0, "q8_0",  32,  34,  7,  HR_ACT_Q8_0, { hr_dequant_q8_0, NULL, hr_dequant_q8_0_avx512 }, hr_quant_q8_0, LEGACY_DOT(q8_0) },
-    { HR_TYPE_BF16, "bf16",  1,   2,   32, HR_ACT_F32,  { hr_dequant_bf16, NULL, hr_dequant_bf16_avx512 }, hr_quant_bf16, NO_DOT },
-    { HR_TYPE_Q4_1, "q4_1",  32,  20,  3,  HR_ACT_F32,  { hr_dequant_q4_1, NULL, NULL },             hr_quant_q4_1, NO_DOT },
-    { HR_TYPE_Q5_0, "q5_0",  32,  22,  8,  HR_ACT_F32,  { hr_dequant_q5_0, NULL, NULL },             hr_quant_q5_0, NO_DOT },
-    { HR_TYPE_Q5_1, "q5_1",  32,  24,  9,  HR_ACT_F32,  { hr_dequant_q5_1, NULL, NULL },             hr_quant_q5_1, NO_DOT },
-    { HR_TYPE_Q2_K, "q2_k",  256, 84,  10, HR_ACT_F32,  { hr_dequant_q2_k, NULL, NULL },             hr_quant_q2_k, NO_DOT },
+    { HR_TYPE_BF16, "bf16",  1,   2,   32, HR_ACT_F32,  { hr_dequant_bf16, NULL, hr_dequant_bf16_avx512 }, hr_quant_bf16, LEGACY_DOT(bf16) },
+    { HR_TYPE_Q4_1, "q4_1",  32,  20,  3,  HR_ACT_Q8_0, { hr_dequant_q4_1, NULL, NULL },             hr_quant_q4_1, LEGACY_DOT(q4_1) },
+    { HR_TYPE_Q5_0, "q5_0",  32,  22,  8,  HR_ACT_Q8_0, { hr_dequant_q5_0, NULL, NULL },             hr_quant_q5_0, LEGACY_DOT(q5_0) },
+    { HR_TYPE_Q5_1, "q5_1",  32,  24,  9,  HR_ACT_Q8_0, { hr_dequant_q5_1, NULL, NULL },             hr_quant_q5_1, LEGACY_DOT(q5_1) },
+    { HR_TYPE_Q2_K, "q2_k",  256, 84,  10, HR_ACT_Q8_K, { hr_dequant_q2_k, NULL, hr_dequant_q2_k_avx512 }, hr_quant_q2_k, LEGACY_DOT(q2_k) },
     // llama.cpp has no "Q3_K throughout" file type; Q3_K_S, Q4_K_S and Q5_K_S are the closest (mostly that type).
-    { HR_TYPE_Q3_K, "q3_k",  256, 110, 11, HR_ACT_F32,  { hr_dequant_q3_k, NULL, NULL },             hr_quant_q3_k, NO_DOT },
-    { HR_TYPE_Q4_K, "q4_k",  256, 144, 14, HR_ACT_Q8_K, { hr_dequant_q4_k, NULL, NULL },             hr_quant_q4_k, LEGACY_DOT(q4_k) },
-    { HR_TYPE_Q5_K, "q5_k",  256, 176, 16, HR_ACT_Q8_K, { hr_dequant_q5_k, NULL, NULL },             hr_quant_q5_k, LEGACY_DOT(q5_k) },
-    { HR_TYPE_Q6_K, "q6_k",  256, 210, 18, HR_ACT_Q8_K, { hr_dequant_q6_k, NULL, NULL },             hr_quant_q6_k, LEGACY_DOT(q6_k) },
+    { HR_TYPE_Q3_K, "q3_k",  256, 110, 11, HR_ACT_Q8_K, { hr_dequant_q3_k, NULL, hr_dequant_q3_k_avx512 }, hr_quant_q3_k, LEGACY_DOT(q3_k) },
+    { HR_TYPE_Q4_K, "q4_k",  256, 144, 14, HR_ACT_Q8_K, { hr_dequant_q4_k, NULL, hr_dequant_q4_k_avx512 }, hr_quant_q4_k, LEGACY_DOT(q4_k) },
+    { HR_TYPE_Q5_K, "q5_k",  256, 176, 16, HR_ACT_Q8_K, { hr_dequant_q5_k, NULL, hr_dequant_q5_k_avx512 }, hr_quant_q5_k, LEGACY_DOT(q5_k) },
+    { HR_TYPE_Q6_K, "q6_k",  256, 210, 18, HR_ACT_Q8_K, { hr_dequant_q6_k, NULL, hr_dequant_q6_k_avx512 }, hr_quant_q6_k, LEGACY_DOT(q6_k) },
 };
 
 #define COUNT ((int)(sizeof formats / sizeof formats[0]))

@@ -1,7 +1,8 @@
 // The first GGUF/ggml weight formats (f32, f16, q8_0, q4_0) and the kernels that read every format:
 // quantize, dequantize, matrix-vector products for decode (one sequence, and up to 64 at once reading each
 // weight row once). AVX-512 (with VNNI) and AVX2 versions, a scalar fallback, chosen at run time. What is
-// per format goes through the table of formats (formats.c); the other formats' kernels are in quant_k.c.
+// per format goes through the table of formats (formats.c); the other formats' kernels are in quant_k.c and
+// dot_*.c, and batched decode runs them once per sequence (the integer batch kernel is q4_0's and q8_0's).
 #include "CKernels.h"
 #include "formats_impl.h"
 #include <immintrin.h>
@@ -48,7 +49,8 @@ uint16_t hr_f32_to_f16(float f) {
 static inline uint16_t load_u16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
 
 // Every f16 as f32 (256 KiB, as ggml keeps): a block's scale becomes one load that can feed a broadcast.
-static float f16_table[65536];
+float hr_f16_table[65536];
+#define f16_table hr_f16_table
 __attribute__((constructor)) static void fill_f16_table(void) {
     for (uint32_t i = 0; i < 65536; i++) f16_table[i] = hr_f16_to_f32((uint16_t)i);
 }
@@ -220,26 +222,15 @@ void hr_synthetic_fill(int type, void *out, size_t n, size_t k, uint64_t seed, f
 }
 
 // ---- activations quantized to q8_0 for the integer dot products ------------------------------------
-// Per block: 32 int8 values, the f16-rounded scale as float, and per group of 4 values their sum times
-// -8 (for q4_0, whose nibbles are offset by 8) and -128 (for q8_0 weights biased to unsigned).
+// The layout is hr_q8_0_acts (formats_impl.h).
 
-typedef struct {
-    int8_t *q;        // k
-    float *d;         // k/32
-    int32_t *c4, *c8; // k/4 each
-    // Pairs of blocks (2p, 2p+1) for the q4_0 kernel: bytes [b0 0:16, b1 0:16, b0 16:32, b1 16:32], the
-    // -8·sum correction per 32-bit lane (lanes 0-3 block 2p, 4-7 block 2p+1) and the scales lane by lane.
-    int8_t *qp;       // k
-    int32_t *c4p;     // k/8
-    float *dp;        // k/8
-    size_t cap;
-} xq_t;
+typedef hr_q8_0_acts xq_t;
 
 static _Thread_local xq_t xq_tls;
 
 static void xq_reserve(xq_t *x, size_t k) {
     if (x->cap >= k) return;
-    free(x->q); free(x->d); free(x->c4); free(x->c8); free(x->qp); free(x->c4p); free(x->dp);
+    free(x->q); free(x->d); free(x->c4); free(x->c8); free(x->qp); free(x->c4p); free(x->dp); free(x->bsum);
     x->qp = aligned_alloc(64, (k + 63) / 64 * 64);
     x->c4p = aligned_alloc(64, (k / 2 + 63) / 64 * 64);
     x->dp = aligned_alloc(64, (k / 2 + 63) / 64 * 64);
@@ -247,6 +238,7 @@ static void xq_reserve(xq_t *x, size_t k) {
     x->d = aligned_alloc(64, ((k / QK) * 4 + 63) / 64 * 64);
     x->c4 = aligned_alloc(64, (k + 63) / 64 * 64);
     x->c8 = aligned_alloc(64, (k + 63) / 64 * 64);
+    x->bsum = aligned_alloc(64, ((k / QK) * 4 + 63) / 64 * 64);
     x->cap = k;
 }
 
@@ -300,7 +292,9 @@ static void quantize_x(const float *x, size_t k, xq_t *o) {
     for (size_t b = 0; b < k / QK; b++) {
         int32_t gs[8];
         o->d[b] = quant_block(x + b * QK, o->q + b * QK, gs);
-        for (int g = 0; g < QK / 4; g++) { o->c4[b * 8 + g] = -8 * gs[g]; o->c8[b * 8 + g] = -128 * gs[g]; }
+        int32_t sum = 0;
+        for (int g = 0; g < QK / 4; g++) { o->c4[b * 8 + g] = -8 * gs[g]; o->c8[b * 8 + g] = -128 * gs[g]; sum += gs[g]; }
+        o->bsum[b] = sum;
     }
     for (size_t p = 0; p < k / QK / 2; p++) {
         const size_t b0 = 2 * p, b1 = 2 * p + 1;
@@ -634,7 +628,30 @@ static void quantize_x_batch(const float *x, size_t b, size_t k, xb_t *o) {
     }
 }
 
-typedef struct { int type; const uint8_t *w; size_t n, k, rb; const float *x; size_t b; const xb_t *xb; float *y; } bmv_job;
+// Activations of up to 64 sequences for the formats batched through their decode kernels: each sequence's
+// own Q8_0 or Q8_K form, quantized as for one sequence.
+typedef struct {
+    xq_t q8_0[64];
+    hr_q8k_block *q8k;   // [sequence][k/256]
+    size_t q8k_cap;
+} xs_t;
+
+static _Thread_local xs_t xs_tls;
+
+static void quantize_x_seqs(const float *x, size_t b, size_t k, int need, xs_t *o) {
+    const size_t nbk = k / HR_QK_K;
+    if ((need & (1 << HR_ACT_Q8_K)) && o->q8k_cap < b * nbk) {
+        free(o->q8k);
+        o->q8k = aligned_alloc(64, b * nbk * sizeof(hr_q8k_block));
+        o->q8k_cap = b * nbk;
+    }
+    for (size_t s = 0; s < b; s++) {
+        if (need & (1 << HR_ACT_Q8_0)) quantize_x(x + s * k, k, &o->q8_0[s]);
+        if (need & (1 << HR_ACT_Q8_K)) memcpy(o->q8k + s * nbk, hr_q8k_quantize(x + s * k, k), nbk * sizeof(hr_q8k_block));
+    }
+}
+
+typedef struct { int type; const uint8_t *w; size_t n, k, rb; const float *x; size_t b; const xb_t *xb; float *y; const xs_t *xs; } bmv_job;
 
 // Integer kernel: sixteen weight rows sit in the lanes of a register, so each VNNI instruction multiplies
 // 4 weights of 16 rows by 4 activations of one sequence broadcast from memory (a load, not an ALU
@@ -741,14 +758,15 @@ AVX512 static void batch_rows_int(const bmv_job *j, size_t r0, size_t r1) {
     }
 }
 
-// Float kernel (f32, f16): one weight row against up to 16 sequences per pass, row kept in cache between passes.
+// Float kernel (f32, f16, bf16; k a multiple of 16): one weight row against up to 16 sequences per pass, row kept in cache between passes.
 #define FLOAT_BATCH(NB) \
 AVX512 static void batch_float_##NB(int type, const uint8_t *p, size_t k, const float *x, size_t n, size_t r, float *y) { \
     __m512 acc[NB]; \
     for (int s = 0; s < NB; s++) acc[s] = _mm512_setzero_ps(); \
     for (size_t i = 0; i < k; i += 16) { \
         const __m512 wv = type == HR_TYPE_F32 ? _mm512_loadu_ps((const float *)p + i) \
-                                              : _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 2 * i))); \
+                        : type == HR_TYPE_F16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 2 * i))) \
+                        : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p + 2 * i))), 16)); \
         for (int s = 0; s < NB; s++) acc[s] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + s * k + i), acc[s]); \
     } \
     for (int s = 0; s < NB; s++) y[s * n + r] = _mm512_reduce_add_ps(acc[s]); \
@@ -777,29 +795,8 @@ AVX512 static void batch_rows_float(const bmv_job *j, size_t r0, size_t r1) {
     }
 }
 
-// The other formats with AVX-512: dequantize the row into a per-thread buffer, then the f32 kernel.
-AVX512 static void batch_rows_dequant(const bmv_job *j, size_t r0, size_t r1) {
-    if (fw_cap < j->k) { free(fw_tls); fw_tls = malloc(j->k * sizeof(float)); fw_cap = j->k; }
-    const hr_dequant_fn dq = hr_format_dequant(hr_format_of(j->type), 2);
-    for (size_t r = r0; r < r1; r++) {
-        dq(j->w + r * j->rb, j->k, fw_tls);
-        const uint8_t *p = (const uint8_t *)fw_tls;
-        size_t s = 0;
-        while (s < j->b) {
-            const size_t left = j->b - s;
-            const float *xs = j->x + s * j->k;
-            float *ys = j->y + s * j->n;
-            // row index 0 of a one-row "matrix" at p, written to ys[.. * n + r]
-            if (left >= 16) { batch_float_16(HR_TYPE_F32, p, j->k, xs, j->n, r, ys); s += 16; }
-            else if (left >= 8) { batch_float_8(HR_TYPE_F32, p, j->k, xs, j->n, r, ys); s += 8; }
-            else if (left >= 4) { batch_float_4(HR_TYPE_F32, p, j->k, xs, j->n, r, ys); s += 4; }
-            else if (left >= 2) { batch_float_2(HR_TYPE_F32, p, j->k, xs, j->n, r, ys); s += 2; }
-            else { batch_float_1(HR_TYPE_F32, p, j->k, xs, j->n, r, ys); s += 1; }
-        }
-    }
-}
-
-// Without AVX-512: dequantize the row once into a per-thread buffer, then dot it with every sequence.
+// The float formats without AVX-512 (or with a width not a multiple of 16): dequantize the row once into a
+// per-thread buffer, then dot it with every sequence.
 static void batch_rows_generic(const bmv_job *j, size_t r0, size_t r1) {
     if (fw_cap < j->k) { free(fw_tls); fw_tls = malloc(j->k * sizeof(float)); fw_cap = j->k; }
     const size_t rb = hr_row_bytes(j->type, j->k);
@@ -817,18 +814,38 @@ static void batch_rows_generic(const bmv_job *j, size_t r0, size_t r1) {
     }
 }
 
-static void bmv_range(void *p, size_t r0, size_t r1) {
-    bmv_job *j = p;
-    if (level() >= 2) {
-        if (j->type == HR_TYPE_Q4_0 || j->type == HR_TYPE_Q8_0) batch_rows_int(j, r0, r1);
-        else if (j->type == HR_TYPE_F32 || j->type == HR_TYPE_F16) batch_rows_float(j, r0, r1);
-        else batch_rows_dequant(j, r0, r1);
-    } else {
-        batch_rows_generic(j, r0, r1);
+// Formats with quantized activations and no batch kernel of their own: the chunk's rows (32, tens of KiB: they stay
+// in L2) through the format's decode kernel once per sequence, so every weight block comes from memory once, each
+// sequence's activations stay in L1 for its pass, and each sequence's result is the single-sequence one. (Groups of
+// four rows per sequence in turn measured up to 2x slower at batch 16: sixteen sequences' activations, allocated
+// alike, evicted each other from L1.)
+static void batch_rows_dot(const bmv_job *j, size_t r0, size_t r1) {
+    const hr_format *f = hr_format_of(j->type);
+    const size_t nbk = j->k / HR_QK_K;
+    const int lvl = level();
+    for (size_t s = 0; s < j->b; s++) {
+        const void *xa = f->act == HR_ACT_Q8_0 ? (const void *)&j->xs->q8_0[s] : (const void *)(j->xs->q8k + s * nbk);
+        hr_format_rows(f, lvl, j->w, j->rb, j->k, j->x + s * j->k, xa, r0, r1, j->y + s * j->n);
     }
 }
 
 static int integer_path(int type) { return level() >= 2 && (type == HR_TYPE_Q4_0 || type == HR_TYPE_Q8_0); }
+static int float_path(int type, size_t k) {
+    return level() >= 2 && k % 16 == 0 && (type == HR_TYPE_F32 || type == HR_TYPE_F16 || type == HR_TYPE_BF16);
+}
+// The formats whose batched decode runs their single-sequence kernels (activations quantized per sequence).
+static int dot_path(int type) {
+    const hr_format *f = hr_format_of(type);
+    return !integer_path(type) && f->act != HR_ACT_F32 && f->dot[0] != NULL;
+}
+
+static void bmv_range(void *p, size_t r0, size_t r1) {
+    bmv_job *j = p;
+    if (integer_path(j->type)) batch_rows_int(j, r0, r1);
+    else if (dot_path(j->type)) batch_rows_dot(j, r0, r1);
+    else if (float_path(j->type, j->k)) batch_rows_float(j, r0, r1);
+    else batch_rows_generic(j, r0, r1);
+}
 
 void hr_matvec_batch(int type, const void *w, size_t n, size_t k, const float *x, size_t b, float *y, int threads) {
     hr_matvec_batch_multi(1, &type, &w, &n, k, x, b, &y, threads);
@@ -864,13 +881,17 @@ void hr_matvec_batch_multi(int count, const int *types, const void *const *ws, c
         return;
     }
     xb_t *xb = &xb_tls;
-    int quantize = 0;
-    for (int i = 0; i < count; i++) quantize |= integer_path(types[i]);
+    int quantize = 0, need = 0;
+    for (int i = 0; i < count; i++) {
+        quantize |= integer_path(types[i]);
+        if (dot_path(types[i])) need |= 1 << hr_format_of(types[i])->act;
+    }
     if (quantize) quantize_x_batch(x, b, k, xb);
+    if (need) quantize_x_seqs(x, b, k, need, &xs_tls);
     bmv_multi m = { .count = count };
     m.start[0] = 0;
     for (int i = 0; i < count; i++) {
-        m.parts[i] = (bmv_job){ types[i], ws[i], ns[i], k, hr_row_bytes(types[i], k), x, b, xb, ys[i] };
+        m.parts[i] = (bmv_job){ types[i], ws[i], ns[i], k, hr_row_bytes(types[i], k), x, b, xb, ys[i], &xs_tls };
         m.start[i + 1] = m.start[i] + (ns[i] + 31) / 32 * 32;
     }
     hr_pool_for(threads < 1 ? 1 : threads, m.start[count], 32, bmv_multi_range, &m);

@@ -220,8 +220,8 @@ struct BenchSummaryCommand: ParsableCommand {
         discussion: """
             Reads the JSON files and prints one row per file: decode and prefill against their rooflines, and peak \
             memory against weights + KV cache + 15 % + 64 MiB. The bars: decode at \
-            batch 1 ≥ 80 % of the bandwidth roofline for f32/f16, ≥ 60 % for q8_0/q4_0 and the K-quants q4_k, q5_k, \
-            q6_k (other formats are reported without a bar); prefill ≥ 60 % of sgemm for \
+            batch 1 ≥ 80 % of the bandwidth roofline for f32/f16, ≥ 60 % for bf16, q8_0/q4_0 and the K-quants q4_k, \
+            q5_k, q6_k (other formats are reported without a bar); prefill ≥ 60 % of sgemm for \
             f32, ≥ 50 % for q8_0/q4_0; batch 16 ≥ 8× batch 1 decode tokens/s in q4_0 (from files of the same model, \
             precision and prompt). Every decode and prefill, at any batch, must also be at most 100 % of the roofline \
             measured with it: a figure above its roofline means the roofline does not bound it, and is reported as \
@@ -277,7 +277,7 @@ struct BenchSummaryCommand: ParsableCommand {
                               rightAligned: [2, 3, 4, 5, 6, 7, 10, 11, 12, 15, 16])
             var rows: [Row] = [], scaling: [Scaling] = []
             for (file, r) in zip(files, results) {
-                let decodeBar: Double? = r.batch != 1 ? nil : ["f32": 0.8, "f16": 0.8, "q8_0": 0.6, "q4_0": 0.6,
+                let decodeBar: Double? = r.batch != 1 ? nil : ["f32": 0.8, "f16": 0.8, "bf16": 0.6, "q8_0": 0.6, "q4_0": 0.6,
                                                                "q4_k": 0.6, "q5_k": 0.6, "q6_k": 0.6][r.precision]
                 let prefillBar: Double? = r.promptTokens < 512 ? nil : [ "f32": 0.6, "q8_0": 0.5, "q4_0": 0.5 ][r.precision]
                 let limit = Double(r.weightsBytes + r.kvCacheBytes) * 1.15 + 64 * 1048576

@@ -67,9 +67,9 @@ final class FormatTableTests: XCTestCase {
         XCTAssertEqual(QuantType(name: "Q6_K"), .q6_K)
         XCTAssertEqual(hr_row_bytes(15, 256), 0)
         // Decode's kernels: integer dot products where the format has them, and which activations they read.
-        XCTAssertEqual(QuantType.allCases.filter(\.hasDotKernel), [.f32, .f16, .q4_0, .q8_0, .q4_K, .q5_K, .q6_K])
-        XCTAssertEqual(QuantType.allCases.filter { $0.activations == .q8_K }, [.q4_K, .q5_K, .q6_K])
-        XCTAssertEqual(QuantType.allCases.filter { $0.activations == .q8_0 }, [.q4_0, .q8_0])
+        XCTAssertEqual(QuantType.allCases.filter(\.hasDotKernel), QuantType.allCases)
+        XCTAssertEqual(QuantType.allCases.filter { $0.activations == .q8_K }, [.q2_K, .q3_K, .q4_K, .q5_K, .q6_K])
+        XCTAssertEqual(QuantType.allCases.filter { $0.activations == .q8_0 }, [.q4_0, .q8_0, .q4_1, .q5_0, .q5_1])
         // llama.cpp's general.file_type for a file of one type throughout.
         XCTAssertEqual(QuantType.allCases.map(\.llamaFileType), [0, 1, 2, 7, 32, 3, 8, 9, 10, 11, 14, 16, 18])
     }

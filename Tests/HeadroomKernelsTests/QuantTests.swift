@@ -147,7 +147,9 @@ final class QuantKernelTests: XCTestCase {
     func testStackedBatchedMatvecEqualsOneByOne() {
         // Mixed formats in one job (a file may hold q/k/v in different types), and a batch past 64.
         let k = 256
-        let ms = [(QuantType.q4_0, 70), (.q8_0, 13), (.f16, 130), (.q4_K, 33)].enumerated().map { i, tn in
+        // The second set: the integer batch kernel, both per-sequence activation forms of the kernels' path, bf16.
+        for set in [[(QuantType.q4_0, 70), (.q8_0, 13), (.f16, 130), (.q4_K, 33)], [(.q4_0, 21), (.q5_1, 13), (.bf16, 9), (.q3_K, 33)]] {
+        let ms = set.enumerated().map { i, tn in
             WeightMatrix.synthetic(type: tn.0, rows: tn.1, cols: k, seed: UInt64(i + 1), scale: 0.3, threads: 1) }
         for b in [2, 16, 67] {
             let x = seeded(b * k, seed: UInt64(b))
@@ -164,6 +166,7 @@ final class QuantKernelTests: XCTestCase {
                 }
             }
         }
+        }
         hr_set_isa_limit(-1)
     }
 
@@ -173,16 +176,21 @@ final class QuantKernelTests: XCTestCase {
             let x = seeded(b * k, seed: UInt64(b))
             for type in QuantType.allCases {
                 let w = WeightMatrix.synthetic(type: type, rows: n, cols: k, seed: 4, scale: 0.3, threads: 1)
-                let quantizedX = (0..<b).flatMap { q8Roundtrip(Array(x[$0 * k..<($0 + 1) * k])) }
+                // Every path reads each sequence's activations in the form single decode does (q8_0, Q8_K or floats).
+                let want = QMatmul.reference(w, x: (0..<b).flatMap { asActivations(Array(x[$0 * k..<($0 + 1) * k]), type) }, batch: b)
                 for level in levels() {
                     hr_set_isa_limit(level)
-                    // The AVX-512 path runs q8_0/q4_0 on integers (x quantized to q8_0, as llama.cpp); the others dequantize.
-                    let integer = level >= 2 && (type == .q4_0 || type == .q8_0)
-                    let want = QMatmul.reference(w, x: integer ? quantizedX : x, batch: b)
                     var y = [Float](repeating: .nan, count: b * n)
                     x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer {
                         QMatmul.matvecBatch(w, x: xp.baseAddress!, batch: b, y: $0.baseAddress!, threads: 2) } }
                     check(y, want, tol: 1e-4, "\(type) b=\(b) level \(level)")
+                    // Each sequence as single decode computes it.
+                    for s in [0, b - 1] {
+                        var one = [Float](repeating: .nan, count: n)
+                        x.withUnsafeBufferPointer { xp in one.withUnsafeMutableBufferPointer {
+                            QMatmul.matvec(w, x: xp.baseAddress! + s * k, y: $0.baseAddress!, threads: 1) } }
+                        check(Array(y[s * n..<(s + 1) * n]), one, tol: 1e-4, "\(type) b=\(b) level \(level) sequence \(s) against matvec")
+                    }
                 }
             }
         }
