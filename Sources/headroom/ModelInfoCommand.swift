@@ -12,7 +12,7 @@ import HeadroomRunner
 struct ModelInfoJSON: Codable, Equatable {
     struct Shape: Codable, Equatable { var layers, dim, heads, kvHeads, headDim, ffnDim, vocab, context: Int }
     struct Format: Codable, Equatable { var format: String; var tensors: Int; var bytes: Int }
-    struct Tokenizer: Codable, Equatable { var kind: String?; var vocabulary: Int?; var problem: String? }
+    struct Tokenizer: Codable, Equatable { var kind: String?; var preTokenizer: String?; var vocabulary: Int?; var problem: String? }
     struct ChatTemplate: Codable, Equatable { var present: Bool; var family: String?; var problem: String? }
     struct Rope: Codable, Equatable {
         var freqBase: Double; var dimensions: Int; var ordering: String; var linearFactor: Double
@@ -66,7 +66,10 @@ struct ModelInfoCommand: ParsableCommand {
         let formats = byFormat.map { ModelInfoJSON.Format(format: $0.key, tensors: $0.value.tensors, bytes: $0.value.bytes) }
             .sorted { $0.bytes != $1.bytes ? $0.bytes > $1.bytes : $0.format < $1.format }
         var tok = ModelInfoJSON.Tokenizer()
-        do { let t = try Tokenizer.load(path: path); tok.kind = t.kind.rawValue; tok.vocabulary = t.vocabularySize } catch { tok.problem = "\(error)" }
+        do {
+            let t = try Tokenizer.load(path: path)
+            tok.kind = t.kind.rawValue; tok.preTokenizer = t.preTokenizer; tok.vocabulary = t.vocabularySize
+        } catch { tok.problem = "\(error)" }
         let template = gguf.metadata.string("tokenizer.chat_template")
         var chat = ModelInfoJSON.ChatTemplate(present: template != nil)
         if template != nil {
@@ -96,7 +99,7 @@ struct ModelInfoCommand: ParsableCommand {
                      "  parameters: \(i.parameters) (\(Fmt.bytes(Double(i.bytes))) of tensors)",
                      "  formats: " + i.formats.map { "\(e($0.format)): \(count($0.tensors, "tensor")), \(Fmt.bytes(Double($0.bytes)))" }.joined(separator: "; ")]
         if let kind = i.tokenizer.kind, let v = i.tokenizer.vocabulary {
-            lines.append("  tokenizer: \(kind), vocabulary of \(v)")
+            lines.append("  tokenizer: \(kind)\(i.tokenizer.preTokenizer.map { " (pre-tokenizer \(e($0)))" } ?? ""), vocabulary of \(v)")
         } else {
             lines.append("  tokenizer: not usable (\(e(i.tokenizer.problem ?? "")))")
         }
