@@ -54,7 +54,7 @@ struct ServeCommand: ParsableCommand {
     @Flag(name: .customLong("chunked-prefill"), inversion: .prefixedNo, help: "Split long prompts across steps so running streams keep decoding.")
     var chunkedPrefill = true
 
-    @Option(name: .customLong("kv-memory"), help: ArgumentHelp("The KV cache: bytes (512MiB, 2GiB) or a token count (65536). Default: --max-num-seqs × the context, at most a quarter of memory.", valueName: "size"))
+    @Option(name: .customLong("kv-memory"), help: ArgumentHelp("The KV cache: bytes (512MiB, 2GiB) or a token count (65536). Default: --max-num-seqs × the context, at most 2 GiB and a quarter of memory (allocated up front).", valueName: "size"))
     var kvMemory: String?
 
     @Option(name: .customLong("max-queue"), help: "Requests waiting for admission at most; more get 429.")
@@ -213,11 +213,12 @@ struct ServeCommand: ParsableCommand {
         do { return try ServeArguments.kvBudget(text) } catch let e as ServeArguments.Invalid { throw ValidationError("--kv-memory: \(e.message)") }
     }
 
-    /// Room for --max-num-seqs full contexts, at most a quarter of physical memory.
+    /// Room for --max-num-seqs full contexts, at most 2 GiB (vLLM's CPU backend reserves a few GiB by default)
+    /// and at most a quarter of physical memory: the pool is allocated and zeroed up front.
     static func defaultBudget(_ config: ModelConfig, maxNumSeqs: Int) -> KVCacheBudget {
         let tokens = maxNumSeqs * config.context
         let perToken = PagedKVCache.bytesPerBlock(config, blockSize: PagedKVCache.defaultBlockSize) / PagedKVCache.defaultBlockSize
-        let cap = Int(ProcessInfo.processInfo.physicalMemory / 4)
+        let cap = min(2 << 30, Int(ProcessInfo.processInfo.physicalMemory / 4))
         return tokens * perToken <= cap ? .tokens(tokens) : .bytes(cap)
     }
 }
