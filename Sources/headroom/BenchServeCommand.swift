@@ -90,7 +90,7 @@ struct BenchServeCommand: ParsableCommand {
                 let weights = try InferenceBench.weights(spec)
                 weightsBytes = weights.bytes
                 engine = try InferenceBench.measure(spec, weights: weights) { try checkInterrupt() }
-                // The engine's decode with every stream in one batch (32 steps), for the bound on the batched phase.
+                // The engine's decode with every stream in one batch (32 steps): what the batched phase decodes at, prompts aside.
                 var batched = spec
                 batched.batch = streams; batched.generateTokens = min(32, generateTokens); batched.repetitions = 1
                 warn("bench infer: batch \(streams), generate \(batched.generateTokens)")
