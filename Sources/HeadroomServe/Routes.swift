@@ -52,7 +52,7 @@ struct Routes: Sendable {
             response = try await start(request, context: context, endpoint: endpoint)
         } catch let e as APIError {
             response = error(e)
-            server.logger.info("refused", metadata: ["path": "\(endpoint.rawValue)", "status": "\(e.status)", "reason": "\(e.message)"])
+            server.logger.info("refused", metadata: ["path": "\(endpoint.rawValue)", "status": "\(e.status)", "reason": "\(Self.loggable(e.message))"])
         } catch {
             response = self.error(APIError(status: 500, message: "\(error)", type: "server_error"))
         }
@@ -221,6 +221,20 @@ struct Routes: Sendable {
         if Self.constantTimeEqual(Array(given.utf8), Array(expected.utf8)) { return nil }
         return APIError(status: 401, message: given.isEmpty ? "missing API key: send Authorization: Bearer KEY" : "incorrect API key",
                         type: "invalid_request_error", code: "invalid_api_key")
+    }
+
+    /// A message for the log with control characters escaped: it may quote what a client sent (a model name),
+    /// and a newline must not forge a log line.
+    static func loggable(_ s: String) -> String {
+        var out = ""
+        for u in s.unicodeScalars {
+            if u.properties.generalCategory == .control || u == "\u{2028}" || u == "\u{2029}" {
+                out += "\\u{" + String(u.value, radix: 16) + "}"
+            } else {
+                out.unicodeScalars.append(u)
+            }
+        }
+        return out
     }
 
     static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {

@@ -104,7 +104,9 @@ final class RealModelFileTests: XCTestCase {
     /// Prefill of each sequence (the logits at its last position), then decode token by token from the start (the
     /// logits at every position), against llama.cpp and against the float64 forward pass on the same weights.
     ///
-    /// At a checked position: cosine > 0.9995 with float64 over the whole vocabulary, and > 0.999 with llama.cpp
+    /// At a checked position: cosine > 0.9995 with float64 over the whole vocabulary on the prefill path (f32
+    /// activations into sgemm); on the decode path, whose q4_1/q8_0 kernels round the activations to 8 bits as
+    /// llama.cpp's do, no further from float64 than llama.cpp is (less 0.001) where that is below 0.9995; and > 0.999 with llama.cpp
     /// wherever llama.cpp itself is within 0.999 of float64; where it is not (its 8-bit activations: 0.994 at worst
     /// here), Headroom must be no further from llama.cpp than float64 is (less 0.001). At every position the argmax
     /// is float64's (or its runner-up within 0.1, a near tie), and llama.cpp's wherever llama.cpp and float64 agree
@@ -133,7 +135,8 @@ final class RealModelFileTests: XCTestCase {
                 let llamaToFloat64 = s.cosineLlamacppFloat64[p]
                 report.append(String(format: "%@[%d] %@: llama.cpp %.6f, float64 %.6f (llama.cpp-float64 %.6f)",
                                      s.name, p, path, toLlama, toFloat64, llamaToFloat64))
-                XCTAssertGreaterThan(toFloat64, 0.9995, "\(s.name) \(path) position \(p): cosine with the float64 forward pass")
+                let floor = path == "prefill" ? 0.9995 : min(0.9995, llamaToFloat64 - 0.001)
+                XCTAssertGreaterThan(toFloat64, floor, "\(s.name) \(path) position \(p): cosine with the float64 forward pass")
                 XCTAssertGreaterThan(toLlama, min(0.999, llamaToFloat64 - 0.001), "\(s.name) \(path) position \(p): cosine with llama.cpp's logits")
                 XCTAssertEqual(ours, l[0], "\(s.name) \(path) position \(p): llama.cpp's argmax at a checked position")
             }

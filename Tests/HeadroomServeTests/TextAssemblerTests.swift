@@ -136,3 +136,11 @@ final class TextAssemblerTests: XCTestCase {
         XCTAssertEqual(cut.tail, "\u{FFFD}")
     }
 }
+
+final class LoggableTests: XCTestCase {
+    func testControlCharactersAreEscapedForTheLog() {
+        XCTAssertEqual(Routes.loggable("model x\ninfo forged"), "model x\\u{a}info forged")
+        XCTAssertEqual(Routes.loggable("tab\there \u{1b}[31m"), "tab\\u{9}here \\u{1b}[31m")
+        XCTAssertEqual(Routes.loggable("plain, ünïcode ✓"), "plain, ünïcode ✓")
+    }
+}
