@@ -23,6 +23,9 @@ public struct ServeOptions: Sendable {
     public var requestTimeout: Duration = .seconds(300)
     /// After SIGTERM/SIGINT, how long held requests may go on before they are cancelled.
     public var shutdownGrace: Duration = .seconds(30)
+    /// A connection that sends nothing for this long while no request of it is being answered — idle between
+    /// requests, or sending its request too slowly — is closed (a response in progress is never cut).
+    public var idleTimeout: Duration = .seconds(60)
     /// `Retry-After` of a 429, seconds.
     public var retryAfterSeconds = 1
     public var limits = RequestLimits()
@@ -58,6 +61,8 @@ public final class ServeServer: @unchecked Sendable {
         let logger = self.logger
         let app = Application(
             router: router,
+            server: .http1(configuration: .init(idleTimeout: .nanoseconds(Int64(options.idleTimeout.components.seconds) * 1_000_000_000
+                                                                         + options.idleTimeout.components.attoseconds / 1_000_000_000))),
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: "headroom"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0

@@ -63,6 +63,9 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("request-timeout"), help: ArgumentHelp("Cancel a request running longer (300s, 5m).", valueName: "duration"))
     var requestTimeout = "300s"
 
+    @Option(name: .customLong("idle-timeout"), help: ArgumentHelp("Close a connection idle this long between requests, or this slow to send one.", valueName: "duration"))
+    var idleTimeout = "60s"
+
     @Option(name: .customLong("shutdown-grace"), help: ArgumentHelp("After SIGTERM/SIGINT, how long requests in flight may finish.", valueName: "duration"))
     var shutdownGrace = "30s"
 
@@ -83,6 +86,7 @@ struct ServeCommand: ParsableCommand {
         if !(1...1_000_000).contains(maxQueue) { throw ValidationError("--max-queue: expected 1 to 1000000") }
         _ = try Self.duration(requestTimeout, option: "--request-timeout")
         _ = try Self.duration(shutdownGrace, option: "--shutdown-grace")
+        _ = try Self.duration(idleTimeout, option: "--idle-timeout")
         if let kvMemory { _ = try Self.kvBudget(kvMemory) }
         if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level: expected trace, debug, info, notice, warning, error or critical") }
         if let apiKeyEnv {
@@ -143,6 +147,7 @@ struct ServeCommand: ParsableCommand {
             options.maxQueue = maxQueue
             options.requestTimeout = try Self.duration(requestTimeout, option: "--request-timeout")
             options.shutdownGrace = try Self.duration(shutdownGrace, option: "--shutdown-grace")
+            options.idleTimeout = try Self.duration(idleTimeout, option: "--idle-timeout")
             let server = ServeServer(engine: engine, model: served, options: options, logger: logger)
             let host = self.host, port = options.port
             try Self.runBlocking {

@@ -118,3 +118,36 @@ final class ServeLifecycleTests: XCTestCase {
         XCTAssertEqual(s.server.loop.snapshot.usedBlocks, 0)
     }
 }
+
+final class ServeIdleConnectionTests: XCTestCase {
+    /// A client that opens a connection and sends half a request, then nothing (slowloris), is closed after the
+    /// idle timeout; the server goes on answering others.
+    func testSlowClientIsClosedAfterTheIdleTimeout() async throws {
+        let s = try await TestServer.start { $0.idleTimeout = .milliseconds(500) }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(s.port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        XCTAssertEqual(connected, 0)
+        let partial = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"pro"
+        _ = partial.withCString { send(fd, $0, strlen($0), 0) }
+        // The server closes it: recv returns 0 (end of stream) well before the 10 s bound.
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let started = Date()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var n = 1
+        while n > 0 { n = recv(fd, &buffer, buffer.count, 0) }
+        XCTAssertEqual(n, 0, "the connection was not closed (recv returned \(n))")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 5)
+        let health = try await s.get("/health")
+        XCTAssertEqual(health.status, 200)
+        try await s.stop()
+    }
+}
