@@ -123,8 +123,8 @@ struct EngineService: Service {
     }
 }
 
-/// The request context: Hummingbird's, plus the connection, so that a client who goes away cancels its
-/// request even while it waits in the queue.
+/// The request context: Hummingbird's, plus the connection (for handlers that need its addresses; a
+/// client that goes away is noticed through `RequestBody.consumeWithInboundCloseHandler`, in Routes).
 struct ServeContext: RequestContext {
     var coreContext: CoreRequestContextStorage
     let channel: any Channel
