@@ -264,9 +264,8 @@ public final class EngineLoop: @unchecked Sendable {
     /// the first client.
     private func warmUp() {
         do {
-            let id = try engine.submit(prompt: [0], parameters: GenerationParameters(maxTokens: 2, ignoreEOS: true))
+            _ = try engine.submit(prompt: [0], parameters: GenerationParameters(maxTokens: 2, ignoreEOS: true))
             while engine.hasUnfinishedRequests { _ = try engine.runStep() }
-            _ = id
         } catch {
             logger.warning("warm-up failed: \(error)")
         }
@@ -366,17 +365,13 @@ public final class EngineLoop: @unchecked Sendable {
         s.usedBlocks = engine.usedBlocks
         s.totalBlocks = engine.totalBlocks
         s.preemptions = engine.preemptionCount
-        condition.lock()
         s.waiting = engine.waitingCount
+        condition.lock()
         s.steps = shared.steps + 1
         shared = s
+        let queued = inbox.count
         condition.unlock()
-        metrics?.engine(running: s.running, waiting: s.waiting + inboxCount(), usedBlocks: s.usedBlocks, totalBlocks: s.totalBlocks)
-    }
-
-    private func inboxCount() -> Int {
-        condition.lock(); defer { condition.unlock() }
-        return inbox.count
+        metrics?.engine(running: s.running, waiting: s.waiting + queued, usedBlocks: s.usedBlocks, totalBlocks: s.totalBlocks)
     }
 
     static func name(_ cause: FinishCause) -> String {

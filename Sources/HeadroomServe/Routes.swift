@@ -16,7 +16,7 @@ struct Routes: Sendable {
         "/v1/completions": .post, "/v1/chat/completions": .post, "/v1/models": .get, "/health": .get, "/metrics": .get,
     ]
 
-    func register(on router: Router<ServeContext>) {
+    func register(on router: Router<BasicRequestContext>) {
         // First, so that it wraps Hummingbird's not-found answer as well as the routes.
         router.add(middleware: UnroutedMiddleware())
         router.get("health") { _, _ in self.health() }
@@ -46,7 +46,7 @@ struct Routes: Sendable {
 
     // MARK: - Completions
 
-    private func complete(_ request: Request, context: ServeContext, endpoint: CompletionEndpoint) async -> Response {
+    private func complete(_ request: Request, context: BasicRequestContext, endpoint: CompletionEndpoint) async -> Response {
         let response: Response
         do {
             response = try await start(request, context: context, endpoint: endpoint)
@@ -60,7 +60,7 @@ struct Routes: Sendable {
         return response
     }
 
-    private func start(_ request: Request, context: ServeContext, endpoint: CompletionEndpoint) async throws -> Response {
+    private func start(_ request: Request, context: BasicRequestContext, endpoint: CompletionEndpoint) async throws -> Response {
         if let refusal = authorize(request) { throw refusal }
         var request = request
         let body: ByteBuffer
@@ -258,9 +258,9 @@ struct Routes: Sendable {
 /// the path is served with another method (GET /v1/completions, POST /health), else 404 naming what is served.
 /// Hummingbird's own answer to both is an empty 404, which an OpenAI client cannot read.
 struct UnroutedMiddleware: RouterMiddleware {
-    typealias Context = ServeContext
+    typealias Context = BasicRequestContext
 
-    func handle(_ request: Request, context: ServeContext, next: (Request, ServeContext) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: BasicRequestContext, next: (Request, BasicRequestContext) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let e as HTTPError where e.status == .notFound {

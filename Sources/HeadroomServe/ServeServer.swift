@@ -56,7 +56,7 @@ public final class ServeServer: @unchecked Sendable {
     /// `onListening` gets the bound address once the socket listens (before the weights are warm: `/health`
     /// says when they are).
     public func run(onListening: @escaping @Sendable (_ host: String, _ port: Int) -> Void = { _, _ in }) async throws {
-        let router = Router(context: ServeContext.self)
+        let router = Router(context: BasicRequestContext.self)
         Routes(server: self).register(on: router)
         let logger = self.logger
         let app = Application(
@@ -120,17 +120,5 @@ struct EngineService: Service {
             loop.cancelAll()
             while !loop.isIdle { try? await Task.sleep(for: .milliseconds(5)) }
         }
-    }
-}
-
-/// The request context: Hummingbird's, plus the connection (for handlers that need its addresses; a
-/// client that goes away is noticed through `RequestBody.consumeWithInboundCloseHandler`, in Routes).
-struct ServeContext: RequestContext {
-    var coreContext: CoreRequestContextStorage
-    let channel: any Channel
-
-    init(source: ApplicationRequestContextSource) {
-        coreContext = .init(source: source)
-        channel = source.channel
     }
 }

@@ -12,6 +12,7 @@ import HeadroomKernels
 import HeadroomOpenAI
 import HeadroomReport
 import HeadroomRunner
+import NIOConcurrencyHelpers
 import NIOCore
 
 struct BenchServeCommand: ParsableCommand {
@@ -82,7 +83,6 @@ struct BenchServeCommand: ParsableCommand {
             warn("bench infer: \(shape.id) \(type), \(threads) threads, prompt \(promptTokens), generate \(generateTokens)")
             var spec = InferenceSpec(model: shape, precision: type, threads: threads, promptTokens: promptTokens,
                                      generateTokens: generateTokens, batch: 1, repetitions: repetitions, warmup: 1)
-            spec.modelFile = nil
             var engine: InferenceMeasurement
             var weightsBytes: Int
             var engineBatchedDecode = 0.0
@@ -195,7 +195,7 @@ enum ServeBench {
         let server = try ServerProcess.start(plan)
         defer { server.stop() }
         warn("server pid \(server.pid) on port \(server.port); log: \(ServerProcess.logPath)")
-        let box = ResultBox(result)
+        let box = NIOLockedValueBox(result)
         try ServeCommand.runBlocking {
             let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
                 connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 4096)))
@@ -207,17 +207,9 @@ enum ServeBench {
             }
             try await client.shutdown()
         }
-        result = box.value
+        result = box.withLockedValue { $0 }
         judge(&result, plan: plan)
         return result
-    }
-
-    final class ResultBox: @unchecked Sendable {
-        private let lock = NSLock()
-        private var _value: ServeBenchResult
-        init(_ v: ServeBenchResult) { _value = v }
-        var value: ServeBenchResult { lock.withLock { _value } }
-        func update(_ f: (inout ServeBenchResult) -> Void) { lock.withLock { f(&_value) } }
     }
 
     /// One streamed request's client-side timings.
@@ -265,7 +257,7 @@ enum ServeBench {
         return t
     }
 
-    static func measure(_ plan: ServeBenchPlan, server: ServerProcess, client: HTTPClient, result: ResultBox) async throws {
+    static func measure(_ plan: ServeBenchPlan, server: ServerProcess, client: HTTPClient, result: NIOLockedValueBox<ServeBenchResult>) async throws {
         let base = "http://127.0.0.1:\(server.port)"
         // Ready once /health answers 200 (weights warmed), within 2 minutes.
         var ready = false
@@ -287,7 +279,7 @@ enum ServeBench {
                 throw RunFailure("a lone request answered \(t.status) with \(t.tokens) tokens")
             }
             loneDurations.append(last - t.sent)
-            result.update {
+            result.withLockedValue {
                 $0.loneTTFTMs.append((first - t.sent) * 1e3)
                 $0.loneDecodeTokensPerS.append(Double(t.tokens - 1) / (last - first))
                 $0.loneOutputTokensPerS.append(Double(t.tokens) / (last - t.sent))
@@ -328,7 +320,7 @@ enum ServeBench {
         let times = streams.flatMap { $0.flatMap(\.times) }
         let aggregate = to > from ? Double(times.filter { $0 >= from && $0 <= to }.count) / (to - from)
                                   : Double(times.count) / ((times.max() ?? 1) - (times.min() ?? 0))
-        result.update {
+        result.withLockedValue {
             $0.batchedAggregateTokensPerS = aggregate
             $0.batchedSteadyWindowS = max(0, to - from)
             $0.batchedLaterTTFTMs = streams.flatMap { $0.dropFirst().compactMap { r in r.first.map { ($0 - r.sent) * 1e3 } } }
@@ -362,7 +354,7 @@ enum ServeBench {
         try await waitIdle(client, base)
         let used = try await metric(client, base, "headroom_kv_blocks_used")
         let peak = server.peakBytes(), files = server.fileBytes()
-        result.update {
+        result.withLockedValue {
             $0.overloadRate = rate
             $0.overloadOK = statuses.filter { $0 == 200 }.count
             $0.overloadRefused = statuses.filter { $0 == 429 }.count

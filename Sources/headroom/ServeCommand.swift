@@ -7,6 +7,7 @@ import HeadroomKernels
 import HeadroomRunner
 import HeadroomServe
 import Logging
+import NIOConcurrencyHelpers
 
 struct ServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -167,20 +168,13 @@ struct ServeCommand: ParsableCommand {
     /// Runs `body` on Swift's concurrency pool and waits for it on this thread.
     static func runBlocking(_ body: @escaping @Sendable () async throws -> Void) throws {
         let done = DispatchSemaphore(value: 0)
-        let result = LockedResult()
+        let failure = NIOLockedValueBox<Error?>(nil)
         Task.detached {
-            do { try await body() } catch { result.set(error) }
+            do { try await body() } catch { failure.withLockedValue { $0 = error } }
             done.signal()
         }
         done.wait()
-        if let error = result.error { throw error }
-    }
-
-    final class LockedResult: @unchecked Sendable {
-        private let lock = NSLock()
-        private var _error: Error?
-        var error: Error? { lock.withLock { _error } }
-        func set(_ e: Error) { lock.withLock { _error = e } }
+        if let error = failure.withLockedValue({ $0 }) { throw error }
     }
 
     /// The file's tokenizer and chat template, when it has them (a placeholder vocabulary counts as none).

@@ -48,6 +48,14 @@ final class ConventionsTests: XCTestCase {
             (["run", "--threads", "1,,2"], "--threads: expected a comma-separated list without blanks"),
             (["whatif", "--precision", "fp4"], "--precision: expected one of fp32 (f32), bf16, fp16 (f16), fp8, int8 (q8_0), int4 (q4_0), got \"fp4\""),
             (["baseline", "save", "bad name"], "NAME: expected letters, digits"),
+            (["serve", "--kv-memory", "2XB"], "--kv-memory: expected bytes with a unit (512MiB, 2GiB) or a token count (65536), got '2XB'"),
+            (["serve", "--request-timeout", "0s"], "--request-timeout: expected a duration such as 300s"),
+            (["serve", "--idle-timeout", "soon"], "--idle-timeout: expected a duration such as 300s"),
+            (["serve", "--port", "70000"], "--port: expected 0 to 65535"),
+            (["serve", "--api-key-env", "HEADROOM_TEST_UNSET_KEY"], "--api-key-env: the environment variable HEADROOM_TEST_UNSET_KEY is not set or empty"),
+            (["serve", "--served-model-name", "bad name"], "--served-model-name: expected letters, digits"),
+            (["serve", "--log-level", "loud"], "--log-level: expected trace, debug"),
+            (["bench", "serve", "--streams", "1"], "--streams: expected 2 to 256"),
         ]
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
