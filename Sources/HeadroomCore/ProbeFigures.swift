@@ -51,7 +51,7 @@ public struct ProbeFigures: Codable, Equatable, Sendable {
     /// Best (maximum) of each probe case's samples, over every case of that name (before and after): the
     /// probe reports upper bounds.
     public init(cases: [MeasuredCase]) {
-        let probe = cases.filter { $0.kind == "probe" }
+        let probe = cases.filter { $0.kind == .probe }
         let threads = Set(probe.map(\.threads)).sorted()
         perThreads = threads.map { t in
             let here = probe.filter { $0.threads == t }

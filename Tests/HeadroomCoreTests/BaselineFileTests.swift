@@ -5,7 +5,7 @@ import XCTest
 final class BaselineFileTests: XCTestCase {
     func baseline() -> Baseline {
         let cases = [
-            MeasuredCase(kind: "probe", name: "sgemm", threads: 2, params: ["size": "1024"],
+            MeasuredCase(kind: "probe", name: "sgemm", threads: 2, params: ["size": "1024"], facts: ["openblas_core": "SkylakeX"],
                          samples: [.init(metric: "gflops", unit: "GFLOP/s", repetition: 0, value: 300.5),
                                    .init(metric: "gflops", unit: "GFLOP/s", repetition: 1, value: 310.25)]),
             MeasuredCase(kind: "gemm", name: "qkv", threads: 2, params: ["model": "tiny", "M": "1", "phase": "decode"],
@@ -24,7 +24,7 @@ final class BaselineFileTests: XCTestCase {
         let b = baseline()
         let data = try BaselineFile.encode(b)
         let text = String(decoding: data, as: UTF8.self)
-        XCTAssertTrue(text.contains("\"format_version\" : 1"), text)
+        XCTAssertTrue(text.contains("\"format_version\" : 2"), text)
         XCTAssertTrue(text.contains("\"sgemm_gflops\" : 310.25"), "the machine's probe figures are in the file: \(text)")
         var back = try BaselineFile.decode(data, file: "b.json")
         // Samples come back grouped by metric, each in repetition order.
@@ -34,6 +34,39 @@ final class BaselineFileTests: XCTestCase {
         var want = b
         want.cases[1].samples.sort { ($0.repetition, $0.metric) < ($1.repetition, $1.metric) }
         XCTAssertEqual(back, want)
+    }
+
+    /// A file of format version 1 (facts among the params) is read with the facts split out; a version 2 file
+    /// keeps what it says, and a load case (threads 0, zero counts) is read as written.
+    func testVersion1FilesAreSplitIntoParamsAndFacts() throws {
+        var doc = try JSONSerialization.jsonObject(with: BaselineFile.encode(baseline())) as! [String: Any]
+        doc["format_version"] = 1
+        var cases = doc["cases"] as! [[String: Any]]
+        cases[0].removeValue(forKey: "facts")
+        cases[0]["params"] = ["size": "1024", "openblas_core": "SkylakeX"]
+        cases[1].removeValue(forKey: "facts")
+        cases[1]["params"] = ["model": "tiny", "M": "1", "phase": "decode", "isa": "avx2"]
+        doc["cases"] = cases
+        let v1 = try BaselineFile.decode(JSONSerialization.data(withJSONObject: doc), file: "v1.json")
+        XCTAssertEqual(v1.cases[0].params, ["size": "1024"])
+        XCTAssertEqual(v1.cases[0].facts, ["openblas_core": "SkylakeX"])
+        XCTAssertEqual(v1.cases[1].params, ["model": "tiny", "M": "1", "phase": "decode"])
+        XCTAssertEqual(v1.cases[1].facts, ["isa": "avx2"])
+
+        doc["format_version"] = 2
+        let v2 = try BaselineFile.decode(JSONSerialization.data(withJSONObject: doc), file: "v2.json")
+        XCTAssertEqual(v2.cases[1].params["isa"], "avx2", "version 2 params are taken as written")
+        XCTAssertEqual(v2.cases[1].facts, [:])
+
+        var load = baseline()
+        load.cases.append(MeasuredCase(kind: .load, name: "prod", threads: 0, params: ["profile": "rate:2"], facts: ["url": "http://127.0.0.1:1"],
+                                       samples: [.init(metric: "status", unit: "code", repetition: 0, value: 0),
+                                                 .init(metric: "goodput_per_s", unit: "requests/s", repetition: 0, value: 0)]))
+        let back = try BaselineFile.decode(BaselineFile.encode(load), file: "load.json")
+        XCTAssertEqual(back.cases[2].kind, .load)
+        XCTAssertEqual(back.cases[2].threads, 0)
+        XCTAssertEqual(back.cases[2].facts, ["url": "http://127.0.0.1:1"])
+        XCTAssertEqual(back.cases[2].values("status"), [0])
     }
 
     func message(_ json: String) -> String {
@@ -50,8 +83,8 @@ final class BaselineFileTests: XCTestCase {
         XCTAssertEqual(message("{\"format\": "), message("{\"format\": "))
         XCTAssertTrue(message("{\"format\": ").hasPrefix("bad.json: not valid JSON"), message("{\"format\": "))
         XCTAssertEqual(message(edited { $0["format"] = "something-else" }), "bad.json: format: expected \"headroom-baseline\", got \"something-else\"")
-        XCTAssertEqual(message(edited { $0["format_version"] = 2 }),
-                       "bad.json: format_version: expected format version 1 (what this Headroom reads), got 2")
+        XCTAssertEqual(message(edited { $0["format_version"] = 3 }),
+                       "bad.json: format_version: expected format version 1 or 2 (what this Headroom reads), got 3")
         XCTAssertEqual(message(edited { $0.removeValue(forKey: "run") }), "bad.json: run: missing; this key is required")
         XCTAssertEqual(message(edited { doc in
             var cases = doc["cases"] as! [[String: Any]]; cases[1]["threads"] = "two"; doc["cases"] = cases

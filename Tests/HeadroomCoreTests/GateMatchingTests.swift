@@ -7,7 +7,7 @@ final class GateMatchingTests: XCTestCase {
     /// throughput is `speed` × threads (so a run on fewer threads is a slower machine, not slower code).
     func run(threads: [Int], speed: Double = 1, seed: UInt64, noise: Double = 0.02, reps: Int = 15) -> [MeasuredCase] {
         var g = SyntheticSamples(seed: seed)
-        func c(_ kind: String, _ name: String, _ t: Int, _ params: [String: String], _ metrics: [(String, String, Double)]) -> MeasuredCase {
+        func c(_ kind: CaseKind, _ name: String, _ t: Int, _ params: [String: String], _ metrics: [(String, String, Double)]) -> MeasuredCase {
             var samples: [MeasuredCase.Sample] = []
             for (metric, unit, center) in metrics {
                 for (i, v) in g.set(reps, center: center, noise: noise).enumerated() {

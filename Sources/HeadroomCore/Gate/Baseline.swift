@@ -25,13 +25,17 @@ public struct Baseline: Equatable, Sendable {
     public var probe: ProbeFigures { ProbeFigures(cases: cases) }
 }
 
-/// The baseline file format, version 1: JSON with snake_case keys.
+/// The baseline file format, version 2: JSON with snake_case keys.
 ///
-/// `cases` holds every raw sample (probe cases too: the normalised metrics need the rooflines);
-/// `probe` repeats the probe's best figures per thread count for a reader and is not read back.
+/// `cases` holds every raw sample (probe cases too: the normalised metrics need the rooflines), each case's
+/// workload `params` and the `facts` it recorded about itself; `probe` repeats the probe's best figures per
+/// thread count for a reader and is not read back. Version 1 (before facts had their own key) is still read:
+/// its `params` are split into params and facts by `CaseFacts.splitLegacy`.
 public enum BaselineFile {
     public static let format = "headroom-baseline"
-    public static let formatVersion = 1
+    public static let formatVersion = 2
+    /// The versions `decode` reads.
+    public static let readableVersions = 1...2
 
     struct Document: Codable {
         var format: String
@@ -71,10 +75,12 @@ public enum BaselineFile {
         var repetitions: Int
     }
     struct Case: Codable {
-        var kind: String
+        var kind: CaseKind
         var name: String
         var threads: Int
         var params: [String: String]
+        /// Absent in version 1.
+        var facts: [String: String]?
         var metrics: [Metric]
     }
     struct Metric: Codable {
@@ -102,7 +108,7 @@ public enum BaselineFile {
             cases: b.cases.map { c in
                 var metrics: [String] = []
                 for s in c.samples where !metrics.contains(s.metric) { metrics.append(s.metric) }
-                return Case(kind: c.kind, name: c.name, threads: c.threads, params: c.params,
+                return Case(kind: c.kind, name: c.name, threads: c.threads, params: c.params, facts: c.facts,
                             metrics: metrics.map { Metric(metric: $0, unit: c.unit(of: $0), values: c.values($0)) })
             })
         let encoder = JSONEncoder()
@@ -130,9 +136,10 @@ public enum BaselineFile {
             if let f = head["format"] as? String, f != format {
                 throw InputError(file: file, path: "format", message: "expected \"\(format)\", got \"\(f)\"")
             }
-            if let v = head["format_version"] as? Int, v != formatVersion {
+            if let v = head["format_version"] as? Int, !readableVersions.contains(v) {
                 throw InputError(file: file, path: "format_version",
-                                 message: "expected format version \(formatVersion) (what this Headroom reads), got \(v)")
+                                 message: "expected format version \(readableVersions.map(String.init).joined(separator: " or ")) "
+                                    + "(what this Headroom reads), got \(v)")
             }
         }
         let doc: Document
@@ -146,19 +153,30 @@ public enum BaselineFile {
         var cases: [MeasuredCase] = []
         for (i, c) in doc.cases.enumerated() {
             let at = "cases[\(i)]"
-            if c.threads < 1 { throw InputError(file: file, path: "\(at).threads", message: "expected a positive integer, got \(c.threads)") }
+            // An endpoint's load case has no thread count here (0).
+            if c.kind.isMeasuredHere ? c.threads < 1 : c.threads < 0 {
+                throw InputError(file: file, path: "\(at).threads",
+                                 message: "expected a \(c.kind.isMeasuredHere ? "positive" : "non-negative") integer, got \(c.threads)")
+            }
             if c.metrics.isEmpty { throw InputError(file: file, path: "\(at).metrics", message: "expected at least one metric") }
             var samples: [MeasuredCase.Sample] = []
             for (j, m) in c.metrics.enumerated() {
                 if m.values.isEmpty { throw InputError(file: file, path: "\(at).metrics[\(j)].values", message: "expected at least one sample") }
+                // What the gate divides must be positive where it was measured here; an endpoint's figure may be 0 (no
+                // request was good in a window), and a bookkeeping figure (an HTTP status, a lag) anything finite.
+                let bookkeeping = MetricRules.treatment(of: m.metric, kind: c.kind) == .bookkeeping
+                let least: Double? = bookkeeping ? nil : c.kind.isMeasuredHere ? .leastNonzeroMagnitude : 0
                 for (k, v) in m.values.enumerated() {
-                    guard v.isFinite, v > 0 else {
-                        throw InputError(file: file, path: "\(at).metrics[\(j)].values[\(k)]", message: "expected a positive number, got \(v)")
+                    guard v.isFinite, least.map({ v >= $0 }) ?? true else {
+                        throw InputError(file: file, path: "\(at).metrics[\(j)].values[\(k)]",
+                                         message: "expected a \(least == 0 ? "non-negative" : "positive") number, got \(v)")
                     }
                     samples.append(.init(metric: m.metric, unit: m.unit, repetition: k, value: v))
                 }
             }
-            cases.append(MeasuredCase(kind: c.kind, name: c.name, threads: c.threads, params: c.params, samples: samples))
+            // Version 1 kept the facts among the params.
+            let split = doc.formatVersion == 1 ? CaseFacts.splitLegacy(params: c.params, facts: c.facts ?? [:]) : (c.params, c.facts ?? [:])
+            cases.append(MeasuredCase(kind: c.kind, name: c.name, threads: c.threads, params: split.0, facts: split.1, samples: samples))
         }
         func date(_ text: String, _ path: String) throws -> Date {
             guard let d = ISO8601DateFormatter().date(from: text) else {

@@ -1,5 +1,7 @@
 // Matching a run's cases with a baseline's and deciding each gated metric, raw and machine-normalised.
-// Cases match on their workload (kind, name, parameters); the thread count is the hardware profile.
+// Cases match on their workload (kind, name, parameters; never the facts a measurement recorded about
+// itself); the thread count is the hardware profile. What a metric's direction and normalisation are is
+// the metric registry's (MetricRegistry).
 
 /// What to gate, beyond the scenario's settings.
 public struct GateOptions: Sendable {
@@ -16,7 +18,7 @@ public struct GateOptions: Sendable {
 
 /// One gated figure: a metric of one case, raw or normalised, and its decision.
 public struct GateRow: Codable, Equatable, Sendable {
-    public var kind: String
+    public var kind: CaseKind
     public var name: String
     public var params: [String: String]
     /// The thread count of the current case, and of the baseline case it is compared with.
@@ -31,7 +33,7 @@ public struct GateRow: Codable, Equatable, Sendable {
     public var currentMedian: Double
     public var decision: Decision
 
-    public init(kind: String, name: String, params: [String: String], threads: Int, baselineThreads: Int, metric: String,
+    public init(kind: CaseKind, name: String, params: [String: String], threads: Int, baselineThreads: Int, metric: String,
                 unit: String, normalisation: String?, baselineMedian: Double, currentMedian: Double, decision: Decision) {
         self.kind = kind; self.name = name; self.params = params; self.threads = threads; self.baselineThreads = baselineThreads
         self.metric = metric; self.unit = unit; self.normalisation = normalisation; self.baselineMedian = baselineMedian
@@ -42,7 +44,7 @@ public struct GateRow: Codable, Equatable, Sendable {
     public var caseLabel: String {
         let p = params.keys.sorted().map { "\($0)=\(params[$0]!)" }.joined(separator: " ")
         let t = threads == baselineThreads ? "×\(threads)t" : "×\(threads)t vs ×\(baselineThreads)t"
-        return [kind, name, p, t].filter { !$0.isEmpty }.joined(separator: " ")
+        return [kind.rawValue, name, p, t].filter { !$0.isEmpty }.joined(separator: " ")
     }
 
     /// "gflops" or "gflops ÷ sgemm GFLOP/s".
@@ -79,7 +81,7 @@ public enum GateError: Error, CustomStringConvertible, Equatable {
 
 public enum Gate {
     /// Probe cases are the rooflines (the hardware profile), not code under test: never gated.
-    public static let rooflineKind = "probe"
+    public static let rooflineKind = CaseKind.probe
 
     /// Pairs thread counts: a count present in both runs is compared with itself; the counts left over
     /// are paired in ascending order (position in the sorted lists), so a run overridden to `--threads 1`
@@ -92,23 +94,10 @@ public enum Gate {
         return pairs.sorted { $0.current < $1.current }
     }
 
-    /// Parameters a measurement records about itself (the ISA its kernels chose, the bytes and FLOPs it
-    /// counted): facts of the run, not inputs of the workload, so they take no part in matching or labels.
-    public static let recordedParams: Set<String> = ["isa", "openblas_core", "weights_bytes", "kv_cache_bytes",
-                                                     "decode_bytes_per_step", "prefill_flops_per_token"]
-
-    /// The workload's own parameters: `params` less what the measurement recorded about itself.
-    public static func workloadParams(_ params: [String: String]) -> [String: String] {
-        params.filter { !recordedParams.contains($0.key) }
-    }
-
     struct WorkloadKey: Hashable {
-        var kind: String
+        var kind: CaseKind
         var name: String
         var params: [String: String]
-        init(kind: String, name: String, params: [String: String]) {
-            self.kind = kind; self.name = name; self.params = Gate.workloadParams(params)
-        }
     }
 
     struct Slot: Hashable {
@@ -127,7 +116,7 @@ public enum Gate {
         var notes: [String] = []
         var rows: [GateRow] = []
         var used = Set<Slot>()       // baseline cases compared
-        var unknown = Set<String>(), noRoofline = Set<String>(), nonPositive = Set<String>(), unmatched: [String] = []
+        var unknown = Set<String>(), bookkeeping = Set<String>(), noRoofline = Set<String>(), nonPositive = Set<String>(), unmatched: [String] = []
 
         for c in gatedCur {
             guard let pair = pairs.first(where: { $0.current == c.threads }) else { continue }
@@ -140,7 +129,12 @@ public enum Gate {
             for s in c.samples where !metrics.contains(s.metric) { metrics.append(s.metric) }
             for metric in metrics {
                 if let selected, !selected.contains(metric) { continue }
-                guard let rule = MetricRules.rule(for: metric) else { unknown.insert(metric); continue }
+                let rule: MetricRule
+                switch MetricRules.treatment(of: metric, kind: c.kind) {
+                case .gated(let r): rule = r
+                case .bookkeeping: bookkeeping.insert(metric); continue
+                case .unknown: unknown.insert(metric); continue
+                }
                 let cur = c.values(metric), base = b.values(metric)
                 guard !cur.isEmpty, !base.isEmpty else { continue }
                 // A ratio needs positive figures. A count that is zero in both runs (full fine-tuning has no
@@ -154,7 +148,7 @@ public enum Gate {
                     var estimate = try RatioEstimate.compare(baseline: base, current: cur, confidence: options.settings.confidence)
                     if let roofline { estimate = estimate.normalised(by: roofline, dividing: divide) }
                     rows.append(GateRow(
-                        kind: c.kind, name: c.name, params: Self.workloadParams(c.params), threads: c.threads, baselineThreads: pair.baseline,
+                        kind: c.kind, name: c.name, params: c.params, threads: c.threads, baselineThreads: pair.baseline,
                         metric: metric, unit: c.unit(of: metric), normalisation: label,
                         baselineMedian: Summary(bv)?.median ?? .nan, currentMedian: Summary(cv)?.median ?? .nan,
                         decision: Decision(estimate: estimate, direction: rule.direction, threshold: threshold)))
@@ -202,6 +196,7 @@ public enum Gate {
             notes.append("\(missing.count) baseline case(s) were not measured in this run: \(listed(missing.map { "\($0.kind) \($0.name) ×\($0.threads)t" }))")
         }
         if !unknown.isEmpty { notes.append("not gated, direction unknown: \(unknown.sorted().joined(separator: ", "))") }
+        if !bookkeeping.isEmpty { notes.append("not gated, recorded for reference: \(bookkeeping.sorted().joined(separator: ", "))") }
         if !nonPositive.isEmpty {
             notes.append("not gated, zero or negative in one run and not the other (a ratio needs positive figures): "
                          + nonPositive.sorted().joined(separator: ", "))

@@ -25,7 +25,7 @@ public enum ProbeRoofline: String, Codable, Sendable {
     /// a pattern one run lacks (a baseline recorded before `read_prefetch` existed) does not change the
     /// yardstick between them; with every pattern in both, this is the pattern `ProbeFigures.readGBps` takes.
     public func samples(in cases: [MeasuredCase], threads: Int, patterns: Set<String>? = nil) -> [Double] {
-        let probe = cases.filter { $0.kind == "probe" && $0.threads == threads }
+        let probe = cases.filter { $0.kind == .probe && $0.threads == threads }
         switch self {
         case .sgemm:
             return probe.filter { $0.name == "sgemm" }.flatMap { $0.values("gflops") }
@@ -39,7 +39,7 @@ public enum ProbeRoofline: String, Codable, Sendable {
     /// The read patterns both runs measured (at any thread count): what `samples` may compare between them.
     public static func sharedReadPatterns(_ a: [MeasuredCase], _ b: [MeasuredCase]) -> Set<String> {
         func names(_ cases: [MeasuredCase]) -> Set<String> {
-            Set(cases.filter { $0.kind == "probe" && ProbeFigures.readPatterns.contains($0.name) }.map(\.name))
+            Set(cases.filter { $0.kind == .probe && ProbeFigures.readPatterns.contains($0.name) }.map(\.name))
         }
         return names(a).intersection(names(b))
     }
@@ -85,27 +85,42 @@ public struct MetricRule: Equatable, Sendable {
 }
 
 public enum MetricRules {
-    /// Metrics named by today's workloads (probe, gemm) and the inference and fine-tuning ones to come.
-    /// Decode streams the weights (bounded by memory bandwidth); prefill and training multiply matrices
-    /// (bounded by sgemm).
-    public static let named: [String: MetricRule] = [
-        "gflops": MetricRule(.higherIsBetter, .divide(.sgemm)),
-        "gbps": MetricRule(.higherIsBetter, .divide(.readBandwidth)),
-        "weight_gbps": MetricRule(.higherIsBetter, .divide(.readBandwidth)),
-        "decode_tokens_per_s": MetricRule(.higherIsBetter, .divide(.readBandwidth)),
-        "prefill_tokens_per_s": MetricRule(.higherIsBetter, .divide(.sgemm)),
-        "tokens_per_s": MetricRule(.higherIsBetter, .divide(.sgemm)),
-        "ttft_ms": MetricRule(.lowerIsBetter, .multiply(.sgemm)),
-        "tpot_ms": MetricRule(.lowerIsBetter, .multiply(.readBandwidth)),
-        "step_ms": MetricRule(.lowerIsBetter, .multiply(.sgemm)),
-        "seconds": MetricRule(.lowerIsBetter, .none),
-        "peak_rss_bytes": MetricRule(.lowerIsBetter, .machineIndependent),
-    ]
+    /// The gated metrics of the registry with their rule for a case measured here (for messages listing them).
+    public static var named: [String: MetricRule] {
+        var out: [String: MetricRule] = [:]
+        for d in MetricRegistry.definitions { if let r = d.rule(for: .gemm) { out[d.name] = r } }
+        return out
+    }
 
-    /// The rule for `metric`: by name, else by its suffix (…_per_s and …gflops/…gbps higher is better;
-    /// …_ms, …seconds, …_s lower; …_bytes lower and machine-independent). Nil when the name says nothing.
+    /// What the gate does with `metric` of a case of `kind`.
+    public enum Treatment: Equatable, Sendable {
+        case gated(MetricRule)
+        /// Registered as bookkeeping (a count, a status, a loss): recorded, never gated.
+        case bookkeeping
+        /// Neither registered nor named in a way that says its direction.
+        case unknown
+    }
+
+    /// The registry's treatment of `metric`; a name it lacks falls back to `guessed(_:)`. For a kind not
+    /// measured here (`load`) no roofline of this machine applies, so the rule is raw only.
+    public static func treatment(of metric: String, kind: CaseKind) -> Treatment {
+        if let d = MetricRegistry.definition(metric) { return d.rule(for: kind).map(Treatment.gated) ?? .bookkeeping }
+        guard var r = guessed(metric) else { return .unknown }
+        if !kind.isMeasuredHere, r.normalisation.roofline != nil { r.normalisation = .none }
+        return .gated(r)
+    }
+
+    /// The rule for `metric` in a case measured here, nil when it is bookkeeping or unknown: what a scenario's
+    /// `gate.metrics` or `--metric` may name.
     public static func rule(for metric: String) -> MetricRule? {
-        if let r = named[metric] { return r }
+        if case .gated(let r) = treatment(of: metric, kind: .gemm) { return r }
+        return nil
+    }
+
+    /// A name the registry lacks, by its suffix (…_per_s and …gflops/…gbps higher is better; …_ms, …seconds,
+    /// …_s lower; …_bytes lower and machine-independent), so a new workload's metrics are gated before they
+    /// are registered. Nil when the name says nothing.
+    static func guessed(_ metric: String) -> MetricRule? {
         if metric.hasSuffix("gflops") { return MetricRule(.higherIsBetter, .divide(.sgemm)) }
         if metric.hasSuffix("gbps") { return MetricRule(.higherIsBetter, .divide(.readBandwidth)) }
         if metric.hasSuffix("_per_s") { return MetricRule(.higherIsBetter, .none) }

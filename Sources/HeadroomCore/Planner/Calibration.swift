@@ -6,7 +6,7 @@ import Foundation
 /// One measurement the model can predict: its ops on a roofline, and the measured time.
 public struct CalibrationPoint: Codable, Equatable, Sendable {
     public var label: String
-    public var kind: String
+    public var kind: CaseKind
     public var ops: [OpCost]
     /// Peak FLOP/s per dtype and bytes/s at the measurement's thread count (from the probe).
     public var peakFLOPs: [String: Double]
@@ -14,7 +14,7 @@ public struct CalibrationPoint: Codable, Equatable, Sendable {
     public var measuredSeconds: Double
     public var samples: Int
 
-    public init(label: String, kind: String, ops: [OpCost], peakFLOPs: [String: Double], bandwidth: Double,
+    public init(label: String, kind: CaseKind, ops: [OpCost], peakFLOPs: [String: Double], bandwidth: Double,
                 measuredSeconds: Double, samples: Int) {
         self.label = label; self.kind = kind; self.ops = ops; self.peakFLOPs = peakFLOPs
         self.bandwidth = bandwidth; self.measuredSeconds = measuredSeconds; self.samples = samples
@@ -31,7 +31,7 @@ public struct CalibrationPoint: Codable, Equatable, Sendable {
 public struct CalibrationResult: Codable, Equatable, Sendable {
     public struct Check: Codable, Equatable, Sendable {
         public var label: String
-        public var kind: String
+        public var kind: CaseKind
         public var measuredSeconds: Double
         /// Predicted by efficiencies fitted WITHOUT this point.
         public var predictedSeconds: Double
@@ -54,46 +54,40 @@ public struct CalibrationResult: Codable, Equatable, Sendable {
 }
 
 public enum Calibration {
-    /// Turns a run's measured cases into calibration points: "gemm" cases (params M, N, K; metric
-    /// seconds) and "inference" cases (params model, precision, prompt_tokens, batch; metrics
-    /// prefill_tokens_per_s and decode_tokens_per_s, optional generate_tokens). Cases whose thread count
-    /// the probe did not measure, or whose model is not in the catalog, are skipped.
+    /// Turns a run's measured cases into calibration points: `gemm` cases (`GemmParams`; metric seconds)
+    /// and `inference` cases (`InferenceParams`; metrics prefill_tokens_per_s and decode_tokens_per_s). Cases
+    /// whose thread count the probe did not measure, or whose model is not in the catalog, are skipped; so
+    /// are kinds measured elsewhere (`load`: the endpoint's hardware is not this machine's probe).
     public static func points(cases: [MeasuredCase], probe: ProbeFigures, models: [String: ModelShape]) -> [CalibrationPoint] {
         var out: [CalibrationPoint] = []
-        for c in cases {
+        for c in cases where c.kind == .gemm || c.kind == .inference {
             guard let pt = probe.at(threads: c.threads), let gflops = pt.sgemmGFLOPs,
                   let bw = probe.readGBps(threads: c.threads) else { continue }
             let peak = ["fp32": gflops * 1e9]
-            switch c.kind {
-            case "gemm":
-                guard let m = c.params["M"].flatMap(Int.init), let n = c.params["N"].flatMap(Int.init),
-                      let k = c.params["K"].flatMap(Int.init), let s = c.summary("seconds") else { continue }
-                let (M, N, K) = (Double(m), Double(n), Double(k))
+            if c.kind == .gemm {
+                guard let g = GemmParams(params: c.params), let s = c.summary("seconds") else { continue }
+                let (M, N, K) = (Double(g.m), Double(g.n), Double(g.k))
                 let op = OpCost(name: c.name, flops: 2 * M * N * K, bytes: (M * K + N * K + M * N) * 4, dtype: "fp32")
-                out.append(CalibrationPoint(label: "gemm \(c.name) \(c.params["phase"] ?? "") M=\(m) N=\(n) K=\(k) ×\(c.threads)t",
-                                            kind: "gemm", ops: [op], peakFLOPs: peak, bandwidth: bw * 1e9,
+                out.append(CalibrationPoint(label: "gemm \(c.name) \(g.phase) M=\(g.m) N=\(g.n) K=\(g.k) ×\(c.threads)t",
+                                            kind: .gemm, ops: [op], peakFLOPs: peak, bandwidth: bw * 1e9,
                                             measuredSeconds: s.median, samples: s.count))
-            case "inference":
-                guard let modelID = c.params["model"], let model = models[modelID],
-                      let precision = c.params["precision"].flatMap(Precision.init(name:)),
-                      let prompt = c.params["prompt_tokens"].flatMap(Int.init) else { continue }
-                let batch = c.params["batch"].flatMap(Int.init) ?? 1
-                let generate = c.params["generate_tokens"].flatMap(Int.init) ?? 0
-                if let s = c.summary("prefill_tokens_per_s"), s.median > 0 {
-                    let ops = PerformanceModel.forwardOps(model, precision, sequences: batch, newTokens: prompt, pastTokens: 0)
-                    out.append(CalibrationPoint(label: "prefill \(modelID) \(precision.rawValue) \(batch)×\(prompt) ×\(c.threads)t",
-                                                kind: "inference", ops: ops, peakFLOPs: peak, bandwidth: bw * 1e9,
-                                                measuredSeconds: Double(batch * prompt) / s.median, samples: s.count))
-                }
-                if let s = c.summary("decode_tokens_per_s"), s.median > 0 {
-                    let ops = PerformanceModel.forwardOps(model, precision, sequences: batch, newTokens: 1,
-                                                          pastTokens: prompt + generate / 2)
-                    out.append(CalibrationPoint(label: "decode \(modelID) \(precision.rawValue) batch \(batch) ctx \(prompt + generate / 2) ×\(c.threads)t",
-                                                kind: "inference", ops: ops, peakFLOPs: peak, bandwidth: bw * 1e9,
-                                                measuredSeconds: Double(batch) / s.median, samples: s.count))
-                }
-            default:
                 continue
+            }
+            guard let p = InferenceParams(params: c.params), let model = models[p.model],
+                  let precision = Precision(name: p.precision) else { continue }
+            let (modelID, prompt, batch, generate) = (p.model, p.promptTokens, p.batch, p.generateTokens)
+            if let s = c.summary("prefill_tokens_per_s"), s.median > 0 {
+                let ops = PerformanceModel.forwardOps(model, precision, sequences: batch, newTokens: prompt, pastTokens: 0)
+                out.append(CalibrationPoint(label: "prefill \(modelID) \(precision.rawValue) \(batch)×\(prompt) ×\(c.threads)t",
+                                            kind: .inference, ops: ops, peakFLOPs: peak, bandwidth: bw * 1e9,
+                                            measuredSeconds: Double(batch * prompt) / s.median, samples: s.count))
+            }
+            if let s = c.summary("decode_tokens_per_s"), s.median > 0 {
+                let ops = PerformanceModel.forwardOps(model, precision, sequences: batch, newTokens: 1,
+                                                      pastTokens: prompt + generate / 2)
+                out.append(CalibrationPoint(label: "decode \(modelID) \(precision.rawValue) batch \(batch) ctx \(prompt + generate / 2) ×\(c.threads)t",
+                                            kind: .inference, ops: ops, peakFLOPs: peak, bandwidth: bw * 1e9,
+                                            measuredSeconds: Double(batch) / s.median, samples: s.count))
             }
         }
         return out
