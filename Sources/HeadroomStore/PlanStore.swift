@@ -49,13 +49,12 @@ extension Store {
                   let runID = run.id else { return nil }
             var cases: [Int64: MeasuredCase] = [:]
             var order: [Int64] = []
-            let ms = try Row.fetchAll(db, sql: "SELECT id, kind, name, threads, params_json FROM measurement WHERE run_id = ? ORDER BY id",
+            let ms = try Row.fetchAll(db, sql: "SELECT id, kind, name, threads, params_json, facts_json FROM measurement WHERE run_id = ? ORDER BY id",
                                       arguments: [runID])
             for m in ms {
                 let id: Int64 = m["id"]
-                let json: String = m["params_json"]
-                let params = try JSONDecoder().decode([String: String].self, from: Data(json.utf8))
-                cases[id] = MeasuredCase(kind: m["kind"], name: m["name"], threads: m["threads"], params: params, samples: [])
+                cases[id] = try Self.measuredCase(kind: m["kind"], name: m["name"], threads: m["threads"],
+                                                  paramsJson: m["params_json"], factsJson: m["facts_json"])
                 order.append(id)
             }
             let rows = try Row.fetchCursor(db, sql: """

@@ -50,6 +50,8 @@ public struct MeasurementRecord: Codable, FetchableRecord, MutablePersistableRec
     public var threads: Int
     /// Workload parameters as a JSON object with sorted keys (model, M, N, K, …).
     public var paramsJson: String
+    /// What the measurement recorded about itself (isa, weights_bytes, …), a JSON object with sorted keys.
+    public var factsJson: String
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
     public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase

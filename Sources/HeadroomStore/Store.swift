@@ -18,7 +18,7 @@ public struct StoredRun: Sendable {
         try? JSONDecoder().decode(MachineInfo.self, from: Data(run.machineJson.utf8))
     }
 
-    public func cases(kind: String) -> [MeasuredCase] { cases.filter { $0.kind == kind } }
+    public func cases(kind: CaseKind) -> [MeasuredCase] { cases.filter { $0.kind == kind } }
 }
 
 public enum StoreError: Error, CustomStringConvertible {
@@ -190,6 +190,7 @@ public final class Store: @unchecked Sendable {
         }
         registerPlanMigrations(&m)
         m.registerMigration("v3: baselines", migrate: migrateBaselines)
+        m.registerMigration("v4: measurement facts", migrate: migrateMeasurementFacts)
         return m
     }
 
@@ -213,11 +214,9 @@ public final class Store: @unchecked Sendable {
     /// Stores one case and all its samples in one transaction.
     public func record(runID: Int64, _ measured: MeasuredCase) throws {
         try dbQueue.write { db in
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            let params = String(decoding: try encoder.encode(measured.params), as: UTF8.self)
-            var m = MeasurementRecord(id: nil, runId: runID, kind: measured.kind, name: measured.name,
-                                      threads: measured.threads, paramsJson: params)
+            var m = MeasurementRecord(id: nil, runId: runID, kind: measured.kind.rawValue, name: measured.name,
+                                      threads: measured.threads, paramsJson: try Self.encodeSorted(measured.params),
+                                      factsJson: try Self.encodeSorted(measured.facts))
             try m.insert(db)
             for s in measured.samples {
                 var row = SampleRecord(id: nil, measurementId: m.id!, metric: s.metric, unit: s.unit,
@@ -282,11 +281,11 @@ public final class Store: @unchecked Sendable {
                 .order(Column("id")).fetchAll(db)
             let byCase = Dictionary(grouping: samples, by: \.measurementId)
             let cases = try ms.map { m -> MeasuredCase in
-                let params = try JSONDecoder().decode([String: String].self, from: Data(m.paramsJson.utf8))
-                let s = (byCase[m.id!] ?? []).map {
+                var c = try Self.measuredCase(kind: m.kind, name: m.name, threads: m.threads, paramsJson: m.paramsJson, factsJson: m.factsJson)
+                c.samples = (byCase[m.id!] ?? []).map {
                     MeasuredCase.Sample(metric: $0.metric, unit: $0.unit, repetition: $0.repetition, value: $0.value)
                 }
-                return MeasuredCase(kind: m.kind, name: m.name, threads: m.threads, params: params, samples: s)
+                return c
             }
             return StoredRun(run: run, cases: cases)
         }

@@ -6,7 +6,7 @@ import HeadroomCore
 final class BaselineStoreTests: XCTestCase {
     func testSaveReplaceListAndLoad() throws {
         let store = try Store(path: ":memory:")
-        XCTAssertEqual(try store.appliedMigrations().last, "v3: baselines")
+        XCTAssertTrue(try store.appliedMigrations().contains("v3: baselines"))
         let first = try store.beginRun(sampleRun("gate"))
         try store.record(runID: first, sampleCase("read_rows", values: [30, 31]))
         try store.finish(runID: first, status: .complete)

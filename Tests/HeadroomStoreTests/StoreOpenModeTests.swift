@@ -123,10 +123,10 @@ final class StoreOpenModeTests: XCTestCase {
         try q.close()
         let before = try bytes(path)
         XCTAssertThrowsError(try Store(path: path, mode: .readOnly)) { e in
-            XCTAssertEqual("\(e)", "\(path): the results store was written by an older Headroom (it lacks migrations v2: plans, v3: baselines); "
+            XCTAssertEqual("\(e)", "\(path): the results store was written by an older Headroom (it lacks migrations v2: plans, v3: baselines, v4: measurement facts); "
                            + "a command that writes to it (headroom run, baseline save) upgrades it")
         }
         XCTAssertEqual(try bytes(path), before)
-        XCTAssertEqual(try Store(path: path).appliedMigrations().count, 3, "read-write upgrades it")
+        XCTAssertEqual(try Store(path: path).appliedMigrations().count, 4, "read-write upgrades it")
     }
 }

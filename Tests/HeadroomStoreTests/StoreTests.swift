@@ -14,7 +14,7 @@ func sampleRun(_ scenario: String = "s", pid: Int = Int(getpid())) -> RunRecord 
 }
 
 func sampleCase(_ name: String, values: [Double]) -> MeasuredCase {
-    MeasuredCase(kind: "probe", name: name, threads: 2, params: ["bytes": "1024", "isa": "avx512"],
+    MeasuredCase(kind: "probe", name: name, threads: 2, params: ["bytes": "1024"], facts: ["isa": "avx512"],
                  samples: values.enumerated().map { .init(metric: "gbps", unit: "GB/s", repetition: $0.offset, value: $0.element) })
 }
 
