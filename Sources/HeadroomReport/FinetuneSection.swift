@@ -24,7 +24,7 @@ public struct FinetuneSection: ReportSectionBuilder {
     static func once(_ c: MeasuredCase, _ metric: String) -> Double? { c.values(metric).first }
 
     public func section(for run: StoredRun, folder: String) -> ReportSection? {
-        let cases = run.cases(kind: "finetune").sorted { ($0.threads, $0.name) < ($1.threads, $1.name) }
+        let cases = run.cases(kind: .finetune).sorted { ($0.threads, $0.name) < ($1.threads, $1.name) }
         guard !cases.isEmpty else { return nil }
         let probe = ProbeFigures(cases: run.cases)
         var table = TextTable(["case", "seq × batch", "step ms median", "p95", "min–max", "tokens/s", "useful GFLOP/s",

@@ -100,7 +100,7 @@ public struct GateReport {
                 + "ratio \(Self.ratio(d.estimate)) at \(Int((d.estimate.confidence * 100).rounded()))%, change \(d.changeDescription), "
                 + "\(d.direction == .higherIsBetter ? "higher" : "lower") is better, threshold \(String(format: "%.1f", d.threshold * 100))%"
             let name = "\(caseLabel(r)) \(r.metricLabel)"
-            x += "    <testcase classname=\"headroom.gate.\(XML.escape(r.kind))\" name=\"\(XML.escape(name))\" time=\"0\">\n"
+            x += "    <testcase classname=\"headroom.gate.\(XML.escape(r.kind.rawValue))\" name=\"\(XML.escape(name))\" time=\"0\">\n"
             if d.verdict == .regression {
                 x += "      <failure type=\"regression\" message=\"\(XML.escape("regression: " + figures))\">\(XML.escape(figures))</failure>\n"
             } else {

@@ -8,7 +8,7 @@ public struct GemmSection: ReportSectionBuilder {
     public init() {}
 
     public func section(for run: StoredRun, folder: String) -> ReportSection? {
-        let gemm = run.cases(kind: "gemm")
+        let gemm = run.cases(kind: .gemm)
         guard !gemm.isEmpty else { return nil }
         let probe = ProbeFigures(cases: run.cases)
         let model = gemm.first?.params["model"] ?? "?"

@@ -8,31 +8,33 @@ import HeadroomStore
 /// What the inference sections read from one measured case.
 struct InferencePoint {
     let c: MeasuredCase
+    var params: InferenceParams? { InferenceParams(params: c.params) }
+    var facts: InferenceFacts? { InferenceFacts(facts: c.facts) }
     var precision: String { c.params["precision"] ?? "?" }
-    var prompt: Int { Int(c.params["prompt_tokens"] ?? "") ?? 0 }
-    var batch: Int { Int(c.params["batch"] ?? "") ?? 1 }
+    var prompt: Int { params?.promptTokens ?? 0 }
+    var batch: Int { params?.batch ?? Int(c.params["batch"] ?? "") ?? 1 }
     var threads: Int { c.threads }
     var decode: Summary? { c.summary("decode_tokens_per_s") }
     var prefill: Summary? { c.summary("prefill_tokens_per_s") }
     var ttft: Summary? { c.summary("ttft_ms") }
     var tpot: Summary? { c.summary("tpot_ms") }
-    var weightsBytes: Double { Double(c.params["weights_bytes"] ?? "") ?? 0 }
-    var kvBytes: Double { Double(c.params["kv_cache_bytes"] ?? "") ?? 0 }
+    var weightsBytes: Double { Double(facts?.weightsBytes ?? 0) }
+    var kvBytes: Double { Double(facts?.kvCacheBytes ?? 0) }
     var peakRSS: Double? { c.values("peak_rss_bytes").max() }
 
     /// Decode roofline tokens/s: the probe's best read bandwidth over the bytes one step reads, times the batch.
     func decodeRoofline(_ probe: ProbeFigures) -> Double? {
-        guard let bw = probe.readGBps(threads: threads), let bytes = Double(c.params["decode_bytes_per_step"] ?? ""), bytes > 0 else { return nil }
+        guard let bw = probe.readGBps(threads: threads), let bytes = facts.map({ Double($0.decodeBytesPerStep) }), bytes > 0 else { return nil }
         return bw * 1e9 / bytes * Double(batch)
     }
 
     /// Prefill roofline tokens/s: probe sgemm throughput over the FLOPs per prompt token.
     func prefillRoofline(_ probe: ProbeFigures) -> Double? {
-        guard let g = probe.at(threads: threads)?.sgemmGFLOPs, let f = Double(c.params["prefill_flops_per_token"] ?? ""), f > 0 else { return nil }
+        guard let g = probe.at(threads: threads)?.sgemmGFLOPs, let f = facts.map({ Double($0.prefillFlopsPerToken) }), f > 0 else { return nil }
         return g * 1e9 / f
     }
 
-    static func all(_ run: StoredRun) -> [InferencePoint] { run.cases(kind: "inference").map(InferencePoint.init) }
+    static func all(_ run: StoredRun) -> [InferencePoint] { run.cases(kind: .inference).map(InferencePoint.init) }
 
     /// Precisions in the order of the format's size, largest first.
     static func order(_ p: String) -> Int { ["f32": 0, "f16": 1, "q8_0": 2, "q4_0": 3][p] ?? 9 }

@@ -11,7 +11,7 @@ public struct MachineSection: ReportSectionBuilder {
                          "read_prefetch": "read, decode kernels' walk", "triad": "STREAM triad", "sgemm": "sgemm"]
 
     public func section(for run: StoredRun, folder: String) -> ReportSection? {
-        let probe = run.cases(kind: "probe")
+        let probe = run.cases(kind: .probe)
         guard !probe.isEmpty else { return nil }
         var table = TextTable(["measured", "threads", "best", "median", "p95", "min", "unit", "n"], rightAligned: [1, 2, 3, 4, 5, 7])
         // The closing probe's reads follow the opening probe's at each thread count.

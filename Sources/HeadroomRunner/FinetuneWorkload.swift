@@ -43,7 +43,7 @@ public struct FinetuneWorkload: Workload {
                     params["targets"] = settings.targets.joined(separator: ",")
                 }
                 let name = method + (precision == "f32" ? "" : "-\(precision)") + (ckpt ? "+ckpt" : "")
-                specs.append(CaseSpec(kind: "finetune", name: name, threads: t, params: params,
+                specs.append(CaseSpec(kind: .finetune, name: name, threads: t, params: params,
                                       steps: settings.warmup + settings.steps))
             }
         }

@@ -24,9 +24,8 @@ public struct GemmWorkload: Workload {
             for (phase, m) in rows {
                 for p in model.layerProjections {
                     specs.append(CaseSpec(
-                        kind: "gemm", name: p.name, threads: t,
-                        params: ["model": model.id, "phase": phase, "M": String(m), "N": String(p.n), "K": String(p.k),
-                                 "precision": "f32"],
+                        kind: .gemm, name: p.name, threads: t,
+                        params: GemmParams(model: model.id, phase: phase, m: m, n: p.n, k: p.k).params,
                         steps: warmup + repetitions))
                 }
             }
@@ -35,7 +34,7 @@ public struct GemmWorkload: Workload {
     }
 
     public func measure(_ spec: CaseSpec, step: () throws -> Void) throws -> MeasuredCase {
-        guard let m = Int(spec.params["M"] ?? ""), let n = Int(spec.params["N"] ?? ""), let k = Int(spec.params["K"] ?? "") else {
+        guard let (m, n, k) = GemmParams(params: spec.params).map({ ($0.m, $0.n, $0.k) }) else {
             preconditionFailure("gemm case without M, N, K")
         }
         BLASThreads.set(spec.threads)

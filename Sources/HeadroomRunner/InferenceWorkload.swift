@@ -23,13 +23,11 @@ public struct InferenceWorkload: Workload {
             for t in settings.threads {
                 for prompt in settings.promptTokens {
                     for b in settings.batch {
-                        var params = ["model": settings.model.id, "precision": p, "prompt_tokens": String(prompt),
-                                      "batch": String(b), "generate_tokens": String(settings.generateTokens)]
-                        if let f = settings.modelFile {  // which file, so runs of different files never match
-                            params["model_file"] = f.path
-                            params["model_file_bytes"] = String(f.bytes)
-                        }
-                        specs.append(CaseSpec(kind: "inference", name: "\(settings.model.id)-\(p)", threads: t, params: params,
+                        // The model file too (path and size), so runs of different files never match.
+                        let params = InferenceParams(model: settings.model.id, precision: p, promptTokens: prompt, batch: b,
+                                                     generateTokens: settings.generateTokens, modelFile: settings.modelFile?.path,
+                                                     modelFileBytes: settings.modelFile?.bytes)
+                        specs.append(CaseSpec(kind: .inference, name: "\(settings.model.id)-\(p)", threads: t, params: params.params,
                                               steps: settings.warmup + settings.repetitions))
                     }
                 }
@@ -39,10 +37,11 @@ public struct InferenceWorkload: Workload {
     }
 
     func spec(_ c: CaseSpec) -> InferenceSpec {
-        guard let p = QuantType(name: c.params["precision"] ?? ""), let prompt = Int(c.params["prompt_tokens"] ?? ""),
-              let b = Int(c.params["batch"] ?? "") else { preconditionFailure("inference case without precision, prompt_tokens, batch") }
-        var spec = InferenceSpec(model: settings.model, precision: p, threads: c.threads, promptTokens: prompt,
-                                 generateTokens: settings.generateTokens, batch: b, repetitions: settings.repetitions, warmup: settings.warmup)
+        guard let params = InferenceParams(params: c.params), let p = QuantType(name: params.precision) else {
+            preconditionFailure("inference case without precision, prompt_tokens, batch")
+        }
+        var spec = InferenceSpec(model: settings.model, precision: p, threads: c.threads, promptTokens: params.promptTokens,
+                                 generateTokens: settings.generateTokens, batch: params.batch, repetitions: settings.repetitions, warmup: settings.warmup)
         spec.modelFile = settings.modelFile?.path  // its weights, mapped, instead of synthetic ones
         return spec
     }
@@ -65,12 +64,8 @@ public struct InferenceWorkload: Workload {
         add("ttft_ms", "ms", m.ttftMs)
         add("tpot_ms", "ms", m.tpotMs)
         add("peak_rss_bytes", "bytes", [Double(m.peakRSSBytes)])
-        var params = c.params
-        params["weights_bytes"] = String(m.weightsBytes)
-        params["kv_cache_bytes"] = String(m.kvCacheBytes)
-        params["decode_bytes_per_step"] = String(Int(s.decodeBytesPerStep))
-        params["prefill_flops_per_token"] = String(Int(s.prefillFlopsPerToken))
-        params["isa"] = QMatmul.isa
-        return MeasuredCase(kind: c.kind, name: c.name, threads: c.threads, params: params, samples: samples)
+        let facts = InferenceFacts(weightsBytes: m.weightsBytes, kvCacheBytes: m.kvCacheBytes, decodeBytesPerStep: Int(s.decodeBytesPerStep),
+                                   prefillFlopsPerToken: Int(s.prefillFlopsPerToken), isa: QMatmul.isa)
+        return MeasuredCase(kind: c.kind, name: c.name, threads: c.threads, params: c.params, facts: facts.facts, samples: samples)
     }
 }

@@ -55,6 +55,18 @@ public struct PlanJob: Sendable {
     }
 }
 
+extension PlanJob {
+    /// The run `plan`, `whatif` and `catalog hardware` calibrate from: run `runID`, else the latest complete
+    /// run of this kind of machine, in the store at `path`; nil when there is no store there (none is created).
+    public static func latestLocalRun(storePath: String, runID: Int64? = nil,
+                                      fingerprint: @autoclosure () -> String = MachineInfo.current().fingerprint) throws -> StoredRun? {
+        guard storePath == ":memory:" || FileManager.default.fileExists(atPath: storePath) else { return nil }
+        let store = try Store(path: storePath, mode: .readOnly)
+        if let runID { return try store.load(runID: runID) }
+        return try store.latestCompleteRun(fingerprint: fingerprint())
+    }
+}
+
 /// A run whose measurements are stored but whose plan failed: the run is recorded as failed (its note
 /// says why) and the command exits 1 — a failure while running, not bad input, which `PlanJob` refused
 /// before measuring.

@@ -24,20 +24,26 @@ public struct ProbeWorkload: Workload {
         let stage = closing ? [ProbeFigures.stageParam: ProbeFigures.closingStage] : [:]
         return threads.flatMap { t in
             var specs = [
-                CaseSpec(kind: "probe", name: "read_stream", threads: t, params: ["bytes": bytes, "isa": Bandwidth.isa].merging(stage) { $1 },
-                         steps: reps),
-                CaseSpec(kind: "probe", name: "read_rows", threads: t,
-                         params: ["bytes": bytes, "rows_per_thread": String(rows), "isa": Bandwidth.isa].merging(stage) { $1 }, steps: reps),
-                CaseSpec(kind: "probe", name: "read_prefetch", threads: t,
-                         params: ["bytes": bytes, "row_floats": String(prefetchRowFloats),
-                                  "isa": Bandwidth.isa(of: .prefetched(rowFloats: prefetchRowFloats))].merging(stage) { $1 }, steps: reps),
+                CaseSpec(kind: .probe, name: "read_stream", threads: t, params: ["bytes": bytes].merging(stage) { $1 }, steps: reps),
+                CaseSpec(kind: .probe, name: "read_rows", threads: t,
+                         params: ["bytes": bytes, "rows_per_thread": String(rows)].merging(stage) { $1 }, steps: reps),
+                CaseSpec(kind: .probe, name: "read_prefetch", threads: t,
+                         params: ["bytes": bytes, "row_floats": String(prefetchRowFloats)].merging(stage) { $1 }, steps: reps),
             ]
             if !closing {
-                specs.append(CaseSpec(kind: "probe", name: "triad", threads: t, params: ["bytes": bytes, "isa": Bandwidth.isa], steps: reps))
-                specs.append(CaseSpec(kind: "probe", name: "sgemm", threads: t,
-                                      params: ["size": String(settings.gemmSize), "openblas_core": BLASThreads.coreName], steps: reps))
+                specs.append(CaseSpec(kind: .probe, name: "triad", threads: t, params: ["bytes": bytes], steps: reps))
+                specs.append(CaseSpec(kind: .probe, name: "sgemm", threads: t, params: ["size": String(settings.gemmSize)], steps: reps))
             }
             return specs
+        }
+    }
+
+    /// What a probe case records about itself: the ISA the read kernels dispatch to, or the OpenBLAS core.
+    func facts(of name: String) -> [String: String] {
+        switch name {
+        case "sgemm": return [CaseFacts.openblasCore: BLASThreads.coreName]
+        case "read_prefetch": return [CaseFacts.isa: Bandwidth.isa(of: .prefetched(rowFloats: prefetchRowFloats))]
+        default: return [CaseFacts.isa: Bandwidth.isa]
         }
     }
 
@@ -111,7 +117,8 @@ public struct ProbeWorkload: Workload {
             }
         }
         if let last = cases().last, last.name == spec.name, last.threads == spec.threads, last.params == spec.params { arrays.release() }
-        return MeasuredCase(kind: spec.kind, name: spec.name, threads: spec.threads, params: spec.params, samples: samples)
+        return MeasuredCase(kind: spec.kind, name: spec.name, threads: spec.threads, params: spec.params, facts: facts(of: spec.name),
+                            samples: samples)
     }
 
     static func timeSquareGemm(size n: Int, threads: Int) -> Double {

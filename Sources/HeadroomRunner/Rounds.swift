@@ -18,7 +18,7 @@ public enum Rounds {
     /// Cases of the same kind, name, threads and parameters merged into one, in first-measured order,
     /// their repetitions renumbered to follow on.
     public static func merge(_ cases: [MeasuredCase]) -> [MeasuredCase] {
-        struct Key: Hashable { var kind: String; var name: String; var threads: Int; var params: [String: String] }
+        struct Key: Hashable { var kind: CaseKind; var name: String; var threads: Int; var params: [String: String] }
         var order: [Key] = []
         var merged: [Key: MeasuredCase] = [:]
         for c in cases {
@@ -36,7 +36,7 @@ extension Runner {
     /// Runs `rounds` rounds of `workloads(share of the scenario)` under one run record and stores each case
     /// once, merged, when all rounds are done. An error or interruption marks the run failed or interrupted.
     public func run(scenario: Scenario, rounds: Int, machine: MachineInfo = .current(), gitRevision: String = GitRevision.current(),
-                    workloads: (Scenario) -> [(label: String, workload: any Workload)]) throws -> RunOutcome {
+                    workloads: (Scenario) -> [(label: String, workload: any Workload)]) async throws -> RunOutcome {
         precondition(rounds >= 1)
         let machineJson = String(decoding: try JSONEncoder().encode(machine), as: UTF8.self)
         let runID = try store.beginRun(RunRecord(
@@ -52,7 +52,7 @@ extension Runner {
                     let specs = workload.cases()
                     progress.begin("\(label), round \(round)/\(rounds)", total: specs.reduce(0) { $0 + $1.steps })
                     for spec in specs {
-                        all.append(try workload.measure(spec) { progress.step("\(spec.name) ×\(spec.threads)t") })
+                        all.append(try await workload.measure(spec) { progress.step("\(spec.name) ×\(spec.threads)t") })
                     }
                     progress.end()
                 }

@@ -35,7 +35,7 @@ public struct Runner {
     /// history, baselines and calibration never pick up a run whose plan and report are missing.
     public func run(scenario: Scenario, workloads: [(label: String, workload: any Workload)],
                     machine: MachineInfo = .current(), gitRevision: String = GitRevision.current(),
-                    plan job: PlanJob? = nil) throws -> RunOutcome {
+                    plan job: PlanJob? = nil) async throws -> RunOutcome {
         let machineJson = String(decoding: try JSONEncoder().encode(machine), as: UTF8.self)
         let runID = try store.beginRun(RunRecord(
             scenarioName: scenario.name, scenarioFile: scenario.file, scenarioHash: scenario.hash,
@@ -47,7 +47,7 @@ public struct Runner {
                 let specs = workload.cases()
                 progress.begin(label, total: specs.reduce(0) { $0 + $1.steps })
                 for spec in specs {
-                    let measured = try workload.measure(spec) { progress.step("\(spec.name) ×\(spec.threads)t") }
+                    let measured = try await workload.measure(spec) { progress.step("\(spec.name) ×\(spec.threads)t") }
                     try store.record(runID: runID, measured)
                     all.append(measured)
                 }

@@ -1,17 +1,19 @@
 // The seam between the runner and what it measures: a workload lists its cases and measures one
-// at a time. The runner neither knows nor cares whether a case is a GEMM, a decode or a training step.
+// at a time. The runner neither knows nor cares whether a case is a GEMM, a decode, a training step or
+// requests to an endpoint; `measure` is async so a workload that waits on the network need not block a thread
+// (a synchronous `measure` still conforms).
 import HeadroomCore
 
 /// One case a workload will measure, known before anything runs (so progress can count them).
 public struct CaseSpec: Sendable {
-    public var kind: String
+    public var kind: CaseKind
     public var name: String
     public var threads: Int
     public var params: [String: String]
     /// Timed repetitions plus warm-ups: the progress steps this case takes.
     public var steps: Int
 
-    public init(kind: String, name: String, threads: Int, params: [String: String], steps: Int) {
+    public init(kind: CaseKind, name: String, threads: Int, params: [String: String], steps: Int) {
         self.kind = kind; self.name = name; self.threads = threads; self.params = params; self.steps = steps
     }
 }
@@ -21,7 +23,7 @@ public protocol Workload {
     func cases() -> [CaseSpec]
     /// Measures one case; calls `step()` once per warm-up or repetition and returns every raw sample.
     /// Throws `RunInterrupted` when `Interrupt.requested` becomes true.
-    func measure(_ spec: CaseSpec, step: () throws -> Void) throws -> MeasuredCase
+    func measure(_ spec: CaseSpec, step: () throws -> Void) async throws -> MeasuredCase
 }
 
 /// Checks for an interruption; call between repetitions.

@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import HeadroomCore
 import HeadroomReport
+import HeadroomRunner
 import HeadroomStore
 
 struct ModelsCommand: ParsableCommand {
@@ -58,7 +59,7 @@ struct HardwareCommand: ParsableCommand {
             let c = try options.load()
             var profiles = c.hardware
             if let i = profiles.firstIndex(where: { $0.kind == .local }), let defaults = c.defaultEfficiency,
-               let run = try PlanSupport.latestLocalRun(storePath: store.path), let machine = run.machine,
+               let run = try PlanJob.latestLocalRun(storePath: store.path), let machine = run.machine,
                let local = HardwareProfile.local(probe: ProbeFigures(cases: run.cases), machine: machine, efficiency: defaults.efficiency,
                                                  calibration: "measured by the probe in run \(run.run.id ?? 0); efficiencies: catalog default until `headroom plan` fits them") {
                 profiles[i] = local

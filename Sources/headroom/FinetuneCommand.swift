@@ -258,7 +258,7 @@ private struct TextTableLite {
 extension Tables {
     /// The fine-tuning cases of a run, one line each (nil when the run has none).
     static func finetune(_ run: StoredRun) -> String? {
-        let cases = run.cases(kind: "finetune").sorted { ($0.threads, $0.name) < ($1.threads, $1.name) }
+        let cases = run.cases(kind: .finetune).sorted { ($0.threads, $0.name) < ($1.threads, $1.name) }
         guard !cases.isEmpty else { return nil }
         let probe = ProbeFigures(cases: run.cases)
         var t = TextTable(["threads", "case", "step ms (median)", "tokens/s", "% sgemm", "peak RSS above baseline", "loss first → last", "n"],

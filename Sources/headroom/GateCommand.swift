@@ -162,7 +162,7 @@ struct GateCommand: ParsableCommand {
         }
     }
 
-    /// Measures `scenario` the way the gate does: the workloads `headroom run` uses, in the scenario's
+    /// Measures `scenario` the way the gate does: the workloads `headroom run` uses (`ScenarioWorkloads`), in the scenario's
     /// `gate.rounds` interleaved rounds. Returns the stored, complete run.
     static func measure(_ scenario: Scenario, store db: Store) throws -> StoredRun {
         Interrupt.install()
@@ -170,8 +170,10 @@ struct GateCommand: ParsableCommand {
         let runner = Runner(store: db, progress: Progress(), version: Headroom.version)
         let outcome: RunOutcome
         do {
-            outcome = try runner.run(scenario: scenario, rounds: scenario.gate.rounds, machine: machine) {
-                RunCommand.workloads(for: $0, machine: machine)
+            outcome = try ServeCommand.runBlocking {
+                try await runner.run(scenario: scenario, rounds: scenario.gate.rounds, machine: machine) {
+                    ScenarioWorkloads.workloads(for: $0, machine: machine)
+                }
             }
         } catch is RunInterrupted {
             throw ExitCode(130)
@@ -249,7 +251,7 @@ struct GateJSON: Encodable {
         counts = Dictionary(uniqueKeysWithValues: Verdict.allCases.map { ($0.rawValue.replacingOccurrences(of: " ", with: "_"), outcome.count($0)) })
         rows = outcome.rows.map { r in
             let d = r.decision
-            return Row(kind: r.kind, name: r.name, params: r.params, threads: r.threads, baselineThreads: r.baselineThreads,
+            return Row(kind: r.kind.rawValue, name: r.name, params: r.params, threads: r.threads, baselineThreads: r.baselineThreads,
                        metric: r.metric, unit: r.unit, normalised: r.normalisation != nil, normalisation: r.normalisation ?? "none",
                        direction: d.direction.rawValue,
                        baselineMedian: r.baselineMedian, currentMedian: r.currentMedian,

@@ -103,9 +103,11 @@ struct SummaryJSON: Encodable {
 
 struct CaseJSON: Encodable {
     var kind: String, name: String, threads: Int, params: [String: String]
+    /// What the measurement recorded about itself (isa, weights_bytes, …).
+    var facts: [String: String]
     var measured: [String: SummaryJSON]
     init(_ c: MeasuredCase) {
-        kind = c.kind; name = c.name; threads = c.threads; params = c.params
+        kind = c.kind.rawValue; name = c.name; threads = c.threads; params = c.params; facts = c.facts
         var m: [String: SummaryJSON] = [:]
         for metric in Set(c.samples.map(\.metric)) {
             if let s = c.summary(metric) { m[metric] = SummaryJSON(s, unit: c.unit(of: metric)) }

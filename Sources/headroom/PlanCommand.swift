@@ -47,9 +47,9 @@ struct PlanCommand: ParsableCommand {
                 throw InputError(file: loaded.file, path: "plan", message: "missing; `headroom plan` needs a plan: section")
             }
             let catalog = try self.catalog.load(for: loaded)
-            let calibrationRun = try PlanSupport.latestLocalRun(storePath: store.path, runID: runID)
-            let plan = try PlanSupport.plan(settings, catalog: catalog, pricesFile: prices, calibrationRun: calibrationRun,
-                                            leaveOneOut: true, curves: !noReport)
+            let calibrationRun = try PlanJob.latestLocalRun(storePath: store.path, runID: runID)
+            let plan = try PlanJob(settings: settings, catalog: catalog, pricesFile: prices, curves: !noReport)
+                .plan(calibrationRun: calibrationRun, leaveOneOut: true)
             var written: [String] = []
             if !noReport {
                 let folder = ((reports as NSString).appendingPathComponent(loaded.name) as NSString).appendingPathComponent("plan")

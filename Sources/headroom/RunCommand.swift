@@ -61,8 +61,10 @@ struct RunCommand: ParsableCommand {
             for (scenario, job) in zip(loaded, jobs) {
                 let outcome: RunOutcome
                 do {
-                    outcome = try runner.run(scenario: scenario, workloads: Self.workloads(for: scenario, machine: machine), machine: machine,
-                                             plan: job)
+                    outcome = try ServeCommand.runBlocking {
+                        try await runner.run(scenario: scenario, workloads: ScenarioWorkloads.workloads(for: scenario, machine: machine),
+                                             machine: machine, plan: job)
+                    }
                 } catch is RunInterrupted {
                     throw ExitCode(130)
                 }
@@ -93,24 +95,6 @@ struct RunCommand: ParsableCommand {
             }
             if json { try printJSON(results) }
         }
-    }
-}
-
-extension RunCommand {
-    /// What a scenario measures, in order: the probe first (every case needs its roofline), then the workloads,
-    /// with the read patterns probed again after the inference (a few seconds): the decode roofline is the best
-    /// of both, and a machine that changed during the run shows as two read figures.
-    /// `headroom gate` runs the same list.
-    static func workloads(for scenario: Scenario, machine: MachineInfo) -> [(label: String, workload: any Workload)] {
-        let threads = Runner.probeThreads(for: scenario, cores: machine.cores)
-        let probe = ProbeWorkload(settings: scenario.probe, threads: threads)
-        var workloads: [(label: String, workload: any Workload)] = [
-            ("probe", probe), ("gemm \(scenario.measure.model.id)", GemmWorkload(scenario.measure)),
-            ("inference \(scenario.measure.model.id)", InferenceWorkload(scenario.measure)),
-            ("probe, reads after", ProbeWorkload(settings: scenario.probe, threads: threads, closing: true)),
-        ]
-        if let finetune = FinetuneWorkload(scenario.measure) { workloads.append(("finetune \(scenario.measure.model.id)", finetune)) }
-        return workloads
     }
 }
 

@@ -165,16 +165,20 @@ struct ServeCommand: ParsableCommand {
         }
     }
 
-    /// Runs `body` on Swift's concurrency pool and waits for it on this thread.
-    static func runBlocking(_ body: @escaping @Sendable () async throws -> Void) throws {
+    /// Runs `body` on Swift's concurrency pool and waits for it on this thread; returns its result or rethrows
+    /// its error. Interruption is unchanged by the hop: the signal handler sets `Interrupt`'s flag, which the
+    /// task's workloads check.
+    static func runBlocking<T>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
         let done = DispatchSemaphore(value: 0)
-        let failure = NIOLockedValueBox<Error?>(nil)
+        let result = NIOLockedValueBox<Result<T, Error>?>(nil)
         Task.detached {
-            do { try await body() } catch { failure.withLockedValue { $0 = error } }
+            let r: Result<T, Error>
+            do { r = .success(try await body()) } catch { r = .failure(error) }
+            result.withLockedValue { $0 = r }
             done.signal()
         }
         done.wait()
-        if let error = failure.withLockedValue({ $0 }) { throw error }
+        return try result.withLockedValue { $0 }!.get()
     }
 
     /// The file's tokenizer and chat template, when it has them (a placeholder vocabulary counts as none).

@@ -40,7 +40,7 @@ enum Tables {
             }
             return t.rendered
         }() + "\n"
-        let gemm = run.cases(kind: "gemm")
+        let gemm = run.cases(kind: .gemm)
         if !gemm.isEmpty {
             var t = TextTable(["threads", "phase", "M", "layer GEMMs ms (median)", "GFLOP/s", "% sgemm peak", "n"],
                               rightAligned: [0, 2, 3, 4, 5, 6])
@@ -70,7 +70,7 @@ enum Tables {
             if let warning = GemmSection.busyProbeWarning(gemm, probe: probe) { out += "\nWarning: \(warning)\n" }
         }
         if let t = InferenceThroughputSection.table(run) {
-            let first = run.cases(kind: "inference").first
+            let first = run.cases(kind: .inference).first
             let model = first?.params["model"] ?? "", weights = first?.params["model_file"].map { "weights of \($0)" } ?? "synthetic weights"
             out += "\nThe whole \(model) model, \(weights) (measured medians; rooflines from this run's probe)\n" + t.rendered + "\n"
         }

@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import HeadroomCore
 import HeadroomReport
+import HeadroomRunner
 import HeadroomStore
 
 struct WhatifCommand: ParsableCommand {
@@ -80,10 +81,10 @@ struct WhatifCommand: ParsableCommand {
             let settings = try PlanSettings.read(scenarioText: text, file: file, overrides: try overrides(), catalog: catalog)
             lap("catalog and scenario")
             let calibrationRun = settings.hardware.contains("local") || runID != nil
-                ? try PlanSupport.latestLocalRun(storePath: store.path, runID: runID) : nil
+                ? try PlanJob.latestLocalRun(storePath: store.path, runID: runID) : nil
             lap("store")
-            let plan = try PlanSupport.plan(settings, catalog: catalog, pricesFile: prices, calibrationRun: calibrationRun,
-                                            leaveOneOut: false, curves: reports != nil)
+            let plan = try PlanJob(settings: settings, catalog: catalog, pricesFile: prices, curves: reports != nil)
+                .plan(calibrationRun: calibrationRun, leaveOneOut: false)
             lap("calibration and plan")
             var written: [String] = []
             if let reports {

@@ -22,6 +22,7 @@ final class InferenceSectionTests: XCTestCase {
                     let decode = 32e9 / bytes * Double(batch) * 0.5   // half the roofline
                     cases.append(MeasuredCase(kind: "inference", name: "small-\(p)", threads: 2, params: [
                         "model": "small", "precision": p, "prompt_tokens": String(prompt), "batch": String(batch), "generate_tokens": "8",
+                    ], facts: [
                         "weights_bytes": String(Int(bytes)), "kv_cache_bytes": String(1 << 20 * batch),
                         "decode_bytes_per_step": String(Int(bytes)), "prefill_flops_per_token": "2000000000",
                     ], samples: s("decode_tokens_per_s", [decode, decode]) + s("prefill_tokens_per_s", [80, 80])

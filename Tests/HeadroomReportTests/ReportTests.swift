@@ -7,7 +7,7 @@ import HeadroomStore
 final class ReportTests: XCTestCase {
     /// A stored run with probe and gemm cases whose values are given, not measured: the report only draws.
     func syntheticRun(file: String = "Scenarios/x.yaml") -> StoredRun {
-        func c(_ kind: String, _ name: String, _ threads: Int, _ params: [String: String], _ metric: String, _ unit: String, _ vs: [Double]) -> MeasuredCase {
+        func c(_ kind: CaseKind, _ name: String, _ threads: Int, _ params: [String: String], _ metric: String, _ unit: String, _ vs: [Double]) -> MeasuredCase {
             var samples = vs.enumerated().map { MeasuredCase.Sample(metric: metric, unit: unit, repetition: $0.offset, value: $0.element) }
             samples += vs.enumerated().map { MeasuredCase.Sample(metric: "seconds", unit: "s", repetition: $0.offset, value: 1 / $0.element) }
             return MeasuredCase(kind: kind, name: name, threads: threads, params: params, samples: samples)

@@ -30,8 +30,13 @@ final class InferenceWorkloadTests: XCTestCase {
         let d = m.values("decode_tokens_per_s")[0], tpot = m.values("tpot_ms")[0]
         XCTAssertEqual(d, 3 * 1000 / tpot, accuracy: d * 1e-9)
         // KV cache: 3 sequences × (8 + 5 + 1) positions × 2 layers × (K, V) × kv dim 32 × 4 bytes.
-        XCTAssertEqual(m.params["kv_cache_bytes"], String(3 * 14 * 2 * 2 * 32 * 4))
+        XCTAssertEqual(m.facts["kv_cache_bytes"], String(3 * 14 * 2 * 2 * 32 * 4))
+        XCTAssertFalse(InferenceFacts(facts: m.facts)?.isa.isEmpty ?? true)
         XCTAssertEqual(m.params["model"], "micro")
+        // The parameters are the workload's inputs only: what it recorded about itself is among the facts.
+        XCTAssertEqual(m.params, spec.params)
+        XCTAssertEqual(InferenceParams(params: m.params),
+                       InferenceParams(model: "micro", precision: "q4_0", promptTokens: 8, batch: 3, generateTokens: 5))
     }
 }
 

@@ -5,7 +5,7 @@ import HeadroomStore
 @testable import HeadroomRunner
 
 final class RoundsTests: XCTestCase {
-    func testRoundsShareTheRepetitionsAndMergeEachCaseOnce() throws {
+    func testRoundsShareTheRepetitionsAndMergeEachCaseOnce() async throws {
         let store = try Store(path: ":memory:")
         var s = smallScenario()
         s.measure.repetitions = 5
@@ -15,7 +15,7 @@ final class RoundsTests: XCTestCase {
         XCTAssertEqual(share.probe.repetitions, 2)
         var rounds: [Int] = []
         let runner = Runner(store: store, progress: Progress(enabled: false), version: "test")
-        let outcome = try runner.run(scenario: s, rounds: 2, gitRevision: "rev") { sc in
+        let outcome = try await runner.run(scenario: s, rounds: 2, gitRevision: "rev") { sc in
             rounds.append(sc.measure.repetitions)
             return [("probe", ProbeWorkload(settings: sc.probe, threads: [1])), ("gemm", GemmWorkload(sc.measure))]
         }

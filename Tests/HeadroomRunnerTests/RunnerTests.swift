@@ -65,11 +65,20 @@ final class RunnerTests: XCTestCase {
         XCTAssertEqual(m.params["N"], String(64 + 2 * 32))
     }
 
-    func testCompleteRunStoresEverySample() throws {
+    /// `XCTAssertThrowsError` for an async expression.
+    func assertThrows(_ body: () async throws -> RunOutcome, _ check: (Error) -> Void = { _ in },
+                      file: StaticString = #filePath, line: UInt = #line) async {
+        do {
+            _ = try await body()
+            XCTFail("expected an error", file: file, line: line)
+        } catch { check(error) }
+    }
+
+    func testCompleteRunStoresEverySample() async throws {
         let store = try Store(path: ":memory:")
         let s = smallScenario()
         let runner = Runner(store: store, progress: Progress(enabled: false), version: "test")
-        let outcome = try runner.run(scenario: s, workloads: [
+        let outcome = try await runner.run(scenario: s, workloads: [
             ("probe", ProbeWorkload(settings: s.probe, threads: [1])), ("gemm", GemmWorkload(s.measure)),
         ], gitRevision: "rev")
         XCTAssertEqual(outcome.status, .complete)
@@ -86,18 +95,18 @@ final class RunnerTests: XCTestCase {
     struct InterruptingWorkload: Workload {
         let inner: GemmWorkload
         func cases() -> [CaseSpec] { inner.cases() }
-        func measure(_ spec: CaseSpec, step: () throws -> Void) throws -> MeasuredCase {
-            let m = try inner.measure(spec, step: step)
+        func measure(_ spec: CaseSpec, step: () throws -> Void) async throws -> MeasuredCase {
+            let m = try await inner.measure(spec, step: step)
             Interrupt.request()
             return m
         }
     }
 
-    func testInterruptedRunIsRecordedAsSuchAndKeepsWhatItStored() throws {
+    func testInterruptedRunIsRecordedAsSuchAndKeepsWhatItStored() async throws {
         let store = try Store(path: ":memory:")
         let s = smallScenario()
         let runner = Runner(store: store, progress: Progress(enabled: false), version: "test")
-        XCTAssertThrowsError(try runner.run(scenario: s, workloads: [("gemm", InterruptingWorkload(inner: GemmWorkload(s.measure)))])) {
+        await assertThrows({ try await runner.run(scenario: s, workloads: [("gemm", InterruptingWorkload(inner: GemmWorkload(s.measure)))]) }) {
             XCTAssertTrue($0 is RunInterrupted)
         }
         let run = try XCTUnwrap(store.runs().first)
@@ -112,10 +121,10 @@ final class RunnerTests: XCTestCase {
         func measure(_ spec: CaseSpec, step: () throws -> Void) throws -> MeasuredCase { throw Boom() }
     }
 
-    func testFailedRunIsRecordedAsFailed() throws {
+    func testFailedRunIsRecordedAsFailed() async throws {
         let store = try Store(path: ":memory:")
         let runner = Runner(store: store, progress: Progress(enabled: false), version: "test")
-        XCTAssertThrowsError(try runner.run(scenario: smallScenario(), workloads: [("x", FailingWorkload())]))
+        await assertThrows { try await runner.run(scenario: smallScenario(), workloads: [("x", FailingWorkload())]) }
         XCTAssertEqual(try store.runs().first?.status, .failed)
     }
 
@@ -133,11 +142,12 @@ final class RunnerTests: XCTestCase {
         return try PlanJob(settings: settings, catalog: catalog, curves: false)
     }
 
-    func testThePlanIsStoredBeforeTheRunIsComplete() throws {
+    func testThePlanIsStoredBeforeTheRunIsComplete() async throws {
         let store = try Store(path: ":memory:")
         let s = smallScenario()
         let runner = Runner(store: store, progress: Progress(enabled: false), version: "test")
-        let outcome = try runner.run(scenario: s, workloads: [("probe", ProbeWorkload(settings: s.probe, threads: [1]))], plan: try planJob())
+        let job = try planJob()
+        let outcome = try await runner.run(scenario: s, workloads: [("probe", ProbeWorkload(settings: s.probe, threads: [1]))], plan: job)
         let plan = try XCTUnwrap(outcome.plan)
         XCTAssertEqual(try store.plan(runID: outcome.runID), plan)
         XCTAssertEqual(try store.load(runID: outcome.runID).run.status, .complete)
@@ -146,13 +156,13 @@ final class RunnerTests: XCTestCase {
 
     /// Planning that fails after measuring (here: the plan input changed after it was checked) leaves the
     /// measurements stored, the run failed with the reason, no plan, and an error that is not bad input.
-    func testAPlanThatFailsAfterMeasuringMarksTheRunFailed() throws {
+    func testAPlanThatFailsAfterMeasuringMarksTheRunFailed() async throws {
         let store = try Store(path: ":memory:")
         let s = smallScenario()
         let runner = Runner(store: store, progress: Progress(enabled: false), version: "test")
         var job = try planJob()
         job.settings.hardware = ["tpu-v9"]
-        XCTAssertThrowsError(try runner.run(scenario: s, workloads: [("probe", ProbeWorkload(settings: s.probe, threads: [1]))], plan: job)) { e in
+        await assertThrows({ try await runner.run(scenario: s, workloads: [("probe", ProbeWorkload(settings: s.probe, threads: [1]))], plan: job) }) { e in
             XCTAssertTrue(e is RunPlanningFailed, "\(e)")
             XCTAssertFalse(e is InputError)
             XCTAssertTrue("\(e)".hasPrefix("scenario unit: run 1 was measured and stored, but planning its plan: section failed: "), "\(e)")
