@@ -28,7 +28,7 @@ public struct ReportWriter {
 
     public static var standardBuilders: [any ReportSectionBuilder] {
         [MachineSection(), GemmSection(), InferenceThroughputSection(), InferenceBatchSection(), InferenceTTFTSection(),
-         InferenceMemorySection(), FinetuneSection()]
+         InferenceMemorySection(), FinetuneSection(), LoadSection()]
     }
 
     /// Writes the report into `folder` (created if needed) and returns the paths written.
