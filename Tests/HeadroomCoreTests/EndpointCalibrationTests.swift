@@ -5,16 +5,17 @@ import XCTest
 @testable import HeadroomCore
 
 final class EndpointCalibrationTests: XCTestCase {
-    /// One load point as `headroom load` stores it (facts in params until MeasuredCase has `facts`).
+    /// One load point as `headroom load` stores it.
     func loadCase(endpoint: String = "ep", point: String, prompt: Int, output: Int, inFlight: Double,
                   ttftMs: [Double], tpotMs: [Double], facts: [String: String]) -> MeasuredCase {
-        var params = ["endpoint": endpoint, "api": "completions", "model": "m", "profile": "sweep", "point": point,
-                      "prompt_tokens": String(prompt), "output_tokens": String(output), "mean_in_flight": String(inFlight)]
-        params.merge(facts) { _, new in new }
+        let params = ["endpoint": endpoint, "api": "completions", "model": "m", "profile": "sweep", "point": point,
+                      "prompt_tokens": String(prompt), "output_tokens": String(output)]
+        var facts = facts
+        facts["mean_in_flight"] = String(inFlight)
         func s(_ metric: String, _ vs: [Double]) -> [MeasuredCase.Sample] {
             vs.enumerated().map { .init(metric: metric, unit: "ms", repetition: $0.offset, value: $0.element) }
         }
-        return MeasuredCase(kind: "load", name: endpoint, threads: 0, params: params, samples: s("ttft_ms", ttftMs) + s("tpot_ms", tpotMs))
+        return MeasuredCase(kind: "load", name: endpoint, threads: 0, params: params, facts: facts, samples: s("ttft_ms", ttftMs) + s("tpot_ms", tpotMs))
     }
 
     /// A one-layer model and a device with round peaks: 1 GFLOP/s fp32, 1 GB/s.

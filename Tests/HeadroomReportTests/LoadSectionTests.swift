@@ -1,5 +1,5 @@
-// The load section on synthetic load cases built per the load contract (facts in params until
-// MeasuredCase has `facts`): its table worked by hand, its plots, and endpoint names that try to escape.
+// The load section on synthetic load cases built per the load contract: its table worked by hand, its plots,
+// and endpoint names that try to escape.
 import Foundation
 import XCTest
 import HeadroomCore
@@ -15,13 +15,12 @@ final class LoadSectionTests: XCTestCase {
                   itl: [Double], itlPosition: [Double], outputPerS: [Double], good: [Double] = [], goodputPerS: [Double] = []) -> MeasuredCase {
         var params = ["endpoint": endpoint, "api": "completions", "model": "m", "profile": "sweep", "point": point,
                       "prompt_tokens": "128", "output_tokens": "16"]
-        params.merge(facts) { _, new in new }
         let s = samples("ok", "bool", ok) + samples("status", "code", ok.map { $0 == 1 ? 200 : 500 })
             + samples("ttft_ms", "ms", ttft) + samples("tpot_ms", "ms", tpot) + samples("itl_ms", "ms", itl)
             + samples("itl_position", "token", itlPosition) + samples("itl_request", "index", itlPosition.map { _ in 0 })
             + samples("output_tokens_per_s", "tokens/s", outputPerS) + samples("good", "bool", good)
             + samples("goodput_per_s", "requests/s", goodputPerS)
-        return MeasuredCase(kind: "load", name: endpoint, threads: 0, params: params, samples: s)
+        return MeasuredCase(kind: "load", name: endpoint, threads: 0, params: params, facts: facts, samples: s)
     }
 
     func run(_ cases: [MeasuredCase]) -> StoredRun {

@@ -4,9 +4,8 @@
 import Foundation
 
 extension MeasuredCase {
-    /// A fact a load case recorded about itself (`hardware`, `mean_in_flight`, …). The one place that
-    /// knows where facts live: in `params` until MeasuredCase has a `facts` field.
-    public func loadFact(_ key: String) -> String? { params[key] }
+    /// A fact a load case recorded about itself (`hardware`, `mean_in_flight`, …).
+    public func loadFact(_ key: String) -> String? { facts[key] }
 }
 
 /// Why the load cases of an endpoint cannot calibrate a device: said instead of a fit.
