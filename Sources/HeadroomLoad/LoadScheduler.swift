@@ -47,7 +47,7 @@ public enum LoadArrivals: Hashable, Sendable {
     /// until `bound`; at most `limit` in all.
     public func schedule(warmup: Int, bound: LoadBound, limit: Int = 10_000_000) -> [Double] {
         var rng: LoadRandom?
-        var gap: () -> Double
+        let gap: () -> Double
         switch self {
         case .closed: return []
         case .trace(let entries):
@@ -58,7 +58,14 @@ public enum LoadArrivals: Hashable, Sendable {
                 if out.count > warmup { let start = out[warmup]; out = out.enumerated().filter { $0.offset < warmup || $0.element < start + d }.map(\.element) }
             }
             return out
-        case .constant(let r): gap = { 1 / r }
+        case .constant(let r):
+            // i / r exactly, not a running sum (which drifts across a bound: 400 gaps of 5 ms end below 2 s).
+            let measured: Int
+            switch bound {
+            case .requests(let n): measured = n
+            case .duration(let d): measured = Int((d * r - 1e-9).rounded(.up))
+            }
+            return (0..<min(limit, warmup + max(0, measured))).map { Double($0) / r }
         case .poisson(let r, let seed):
             rng = LoadRandom(seed: seed)
             gap = { -log(rng!.nextOpenUnit()) / r }
@@ -181,7 +188,7 @@ public enum LoadScheduler {
             await withTaskGroup(of: Void.self) { group in
                 for (i, t) in due.enumerated() {
                     let at = origin + .nanoseconds(Int64(t * 1e9))
-                    if at > .now { try? await Task.sleep(until: at, tolerance: .zero, clock: .continuous) }
+                    await sleep(until: at)
                     state.sending()
                     group.addTask {
                         let record = await client.send(spec(i), index: i, warmup: i < plan.warmup, due: t, origin: origin,
@@ -195,6 +202,23 @@ public enum LoadScheduler {
         let wall = records.map(\.end).max() ?? 0
         progress?(state.progress(point: plan.point, elapsed: LoadClient.seconds(origin.duration(to: .now))))
         return LoadPointResult(plan: plan, records: records, wallSeconds: wall)
+    }
+}
+
+extension LoadScheduler {
+    /// Sleeps until `due`, waking no later than about 0.1 ms after it. `Task.sleep` on Linux wakes late by a
+    /// few percent of the time slept (libdispatch's timer leeway: 2 ms on a 50 ms sleep), so long waits are
+    /// cut into sleeps of 90 % of what remains, and only the last 2 ms are slept in one go.
+    static func sleep(until due: ContinuousClock.Instant) async {
+        while true {
+            let remaining = ContinuousClock.now.duration(to: due)
+            if remaining <= .zero || Task.isCancelled { return }
+            if remaining <= .milliseconds(2) {
+                try? await Task.sleep(until: due, tolerance: .zero, clock: .continuous)
+                return
+            }
+            try? await Task.sleep(until: .now + remaining * 0.9, tolerance: .zero, clock: .continuous)
+        }
     }
 }
 
