@@ -113,11 +113,11 @@ let package = Package(
         .testTarget(
             name: "HeadroomLoadTests",
             dependencies: [
-                // Hummingbird: the streaming fixture server; HeadroomServe: one run against `headroom serve`.
+                // NIO: the streaming fixture server; HeadroomServe: one run against `headroom serve`.
                 "HeadroomLoad", "HeadroomCore", "HeadroomOpenAI", "HeadroomServe", "HeadroomEngine",
-                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ]

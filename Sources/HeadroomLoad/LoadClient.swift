@@ -44,7 +44,8 @@ public final class LoadClient: Sendable {
                                  includeUsage: true, ignoreEOS: endpoint.ignoreEOS).jsonBody()
     }
 
-    /// Sends `spec` now and reads the stream to its end. `origin` is the instant times are measured from;
+    /// Sends `spec` now and reads the stream to its end (the record's `sent` is taken just before the request
+    /// is handed to AsyncHTTPClient). `origin` is the instant times are measured from;
     /// `due` (seconds since origin) is when it was due. It ends as `timeout` at `deadline` when given, else
     /// `requestTimeout` after sending, whichever is earlier; `deadlineText` says why in that case.
     public func send(_ spec: LoadRequestSpec, index: Int, warmup: Bool, due: Double, origin: ContinuousClock.Instant,
@@ -102,6 +103,9 @@ public final class LoadClient: Sendable {
             return record
         }
         let response: HTTPClientResponse
+        // Sent: the last moment before the request is handed to the HTTP client (the request and the task that
+        // sends it are ready, so their cost is schedule lag, not server latency).
+        record.sent = now()
         do {
             response = try await http.execute(request, deadline: nioDeadline)
         } catch {
@@ -213,7 +217,15 @@ struct StreamChunk: Decodable {
         var completionTokens: Int?
         enum CodingKeys: String, CodingKey { case promptTokens = "prompt_tokens", completionTokens = "completion_tokens" }
     }
-    struct ErrorObject: Decodable { var message: String? }
+    /// `{"error": {"message": …}}` as OpenAI and vLLM send it, or `{"error": "…"}` as some servers do.
+    struct ErrorObject: Decodable {
+        var message: String?
+        enum CodingKeys: String, CodingKey { case message }
+        init(from decoder: Decoder) throws {
+            if let text = try? decoder.singleValueContainer().decode(String.self) { message = text; return }
+            message = try decoder.container(keyedBy: CodingKeys.self).decodeIfPresent(String.self, forKey: .message)
+        }
+    }
     var choices: [Choice]?
     var usage: Usage?
     var error: ErrorObject?

@@ -1,14 +1,15 @@
-// A minimal streaming server for the load generator's tests (a fixture, not a product feature): on an
-// ephemeral loopback port, it answers any POST whose path starts `/<mode>/<ttft ms>/<itl ms>/` with a stream of
-// `max_tokens` chunks, the first after the set delay and the rest at the set interval (each due at an absolute
-// time from the request's arrival, so sleep overshoot does not accumulate), or with the failure its mode names.
+// A minimal streaming server for the load generator's tests (a fixture, not a product feature): raw NIO on an
+// ephemeral loopback port. Any POST whose path starts `/<mode>/<ttft ms>/<itl ms>/` is answered with a stream of
+// `max_tokens` chunks, the first `ttft` after the request head arrived and the rest `itl` apart, each written by
+// a task scheduled on the connection's event loop for its absolute due time (so nothing accumulates and no
+// task hop adds to the delays), or with the failure its mode names.
 import Foundation
 @testable import HeadroomLoad
 import HeadroomOpenAI
-import Hummingbird
-import Logging
 import NIOCore
 import NIOFoundationCompat
+import NIOHTTP1
+import NIOPosix
 import XCTest
 
 final class FixtureServer: @unchecked Sendable {
@@ -28,9 +29,9 @@ final class FixtureServer: @unchecked Sendable {
     }
 
     let port: Int
-    private let task: Task<Void, Error>
+    private let channel: Channel
 
-    private init(port: Int, task: Task<Void, Error>) { self.port = port; self.task = task }
+    private init(port: Int, channel: Channel) { self.port = port; self.channel = channel }
 
     /// The base URL of an endpoint in `mode` with the first token after `ttftMs` and then one every `itlMs`.
     func url(_ mode: Mode = .ok, ttftMs: Int = 0, itlMs: Int = 0) -> String {
@@ -38,84 +39,110 @@ final class FixtureServer: @unchecked Sendable {
     }
 
     static func start() async throws -> FixtureServer {
-        let router = Router(context: BasicRequestContext.self)
-        router.post("**") { request, _ in try await respond(request) }
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
-        var logger = Logger(label: "headroom.load.fixture")
-        logger.logLevel = .critical
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in
-                                  continuation.yield(channel.localAddress?.port ?? 0)
-                                  continuation.finish()
-                              }, logger: logger)
-        let task = Task { try await app.runService(gracefulShutdownSignals: []) }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next(), port > 0 else { throw XCTSkip("the fixture server did not start") }
-        return FixtureServer(port: port, task: task)
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.pipeline.configureHTTPServerPipeline().flatMap { channel.pipeline.addHandler(FixtureHandler()) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        guard let port = channel.localAddress?.port else { throw XCTSkip("the fixture server did not bind") }
+        return FixtureServer(port: port, channel: channel)
     }
 
-    func stop() async {
-        task.cancel()
-        _ = try? await task.value
-    }
+    func stop() async { try? await channel.close() }
+}
 
-    static func respond(_ request: Request) async throws -> Response {
-        let arrived = ContinuousClock.now
-        let parts = request.uri.path.split(separator: "/").map(String.init)
-        guard parts.count >= 3, let mode = Mode(rawValue: parts[0]), let ttft = Int(parts[1]), let itl = Int(parts[2]) else {
-            return Response(status: .badRequest)
+/// One connection: reads a request, answers it as its path says.
+final class FixtureHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private var head: HTTPRequestHead?
+    private var arrived = NIODeadline.now()
+    private var body = ByteBuffer()
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let h):
+            head = h
+            arrived = .now()
+            body.clear()
+        case .body(var b):
+            body.writeBuffer(&b)
+        case .end:
+            if let head { respond(context, head) }
         }
-        let body = try await request.body.collect(upTo: 16 << 20)
+    }
+
+    private func respond(_ context: ChannelHandlerContext, _ head: HTTPRequestHead) {
+        let parts = head.uri.split(separator: "/").map(String.init)
+        guard parts.count >= 3, let mode = FixtureServer.Mode(rawValue: parts[0]), let ttft = Int64(parts[1]), let itl = Int64(parts[2]) else {
+            return error(context, .badRequest, "bad fixture path")
+        }
         let json = (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any] ?? [:]
         let maxTokens = json["max_tokens"] as? Int ?? 16
         let chat = parts.contains("chat")
         let tokenPrompt = json["prompt"] is [Any]
         let promptTokens = (json["prompt"] as? [Any])?.count ?? ((json["prompt"] as? String)?.split(separator: " ").count ?? 0)
         let wantsUsage = ((json["stream_options"] as? [String: Any])?["include_usage"] as? Bool) == true && mode != .noUsage
-
-        func error(_ status: HTTPResponse.Status, _ message: String) -> Response {
-            let e = APIError(status: Int(status.code), message: message, type: "invalid_request_error", param: nil, code: nil)
-            return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: e.jsonBody())))
-        }
         switch mode {
-        case .http401: return error(.unauthorized, "bad key")
-        case .http404: return error(.notFound, "no such model")
-        case .http429: return error(.tooManyRequests, "slow down")
-        case .http500: return error(.internalServerError, "it broke")
-        case .http400: return error(.badRequest, "bad request")
-        case .textOnly where tokenPrompt: return error(.badRequest, "prompt: expected a string")
+        case .http401: return error(context, .unauthorized, "bad key")
+        case .http404: return error(context, .notFound, "no such model")
+        case .http429: return error(context, .tooManyRequests, "slow down")
+        case .http500: return error(context, .internalServerError, "it broke")
+        case .http400: return error(context, .badRequest, "bad request")
+        case .textOnly where tokenPrompt: return error(context, .badRequest, "prompt: expected a string")
         default: break
         }
-        @Sendable func chunk(_ k: Int) -> ByteBuffer {
-            let piece = "t\(k)"
-            let payload = chat ? #"{"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"\#(piece)"}}]}"#
-                               : #"{"id":"x","object":"text_completion","choices":[{"index":0,"text":"\#(piece)"}]}"#
-            return ByteBuffer(data: ServerSentEvents.frame(Data(payload.utf8)))
+        var headers = HTTPHeaders([("content-type", "text/event-stream")])
+        headers.add(name: "transfer-encoding", value: "chunked")
+        context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .ok, headers: headers))), promise: nil)
+        if mode == .errorEvent {
+            let e = APIError(status: 500, message: "engine failed", type: "server_error", param: nil, code: nil)
+            write(context, ServerSentEvents.frame(e.jsonBody()))
+            write(context, ServerSentEvents.done)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            return
         }
-        return Response(status: .ok, headers: [.contentType: "text/event-stream"], body: ResponseBody { writer in
-            if mode == .errorEvent {
-                let e = APIError(status: 500, message: "engine failed", type: "server_error", param: nil, code: nil)
-                try await writer.write(ByteBuffer(data: ServerSentEvents.frame(e.jsonBody())))
-                try await writer.write(ByteBuffer(data: ServerSentEvents.done))
-                try await writer.finish(nil)
-                return
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let start = arrived
+        for k in 0..<maxTokens {
+            let payload: Data
+            if mode == .malformed && k == 1 {
+                payload = Data("data: {not json\n\n".utf8)
+            } else {
+                let piece = "t\(k)"
+                let json = chat ? #"{"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"\#(piece)"}}]}"#
+                                : #"{"id":"x","object":"text_completion","choices":[{"index":0,"text":"\#(piece)"}]}"#
+                payload = ServerSentEvents.frame(Data(json.utf8))
             }
-            for k in 0..<maxTokens {
-                let due = arrived + .milliseconds(ttft + k * itl)
-                await LoadScheduler.sleep(until: due)
-                if mode == .malformed && k == 1 {
-                    try await writer.write(ByteBuffer(string: "data: {not json\n\n"))
-                    continue
+            let last = k == maxTokens - 1
+            context.eventLoop.scheduleTask(deadline: start + .milliseconds(ttft + Int64(k) * itl)) {
+                let (handler, context) = bound.value
+                handler.write(context, payload)
+                guard last else { return }
+                if wantsUsage {
+                    let usage = #"{"id":"x","choices":[],"usage":{"prompt_tokens":\#(promptTokens),"completion_tokens":\#(maxTokens),"total_tokens":\#(promptTokens + maxTokens)}}"#
+                    handler.write(context, ServerSentEvents.frame(Data(usage.utf8)))
                 }
-                try await writer.write(chunk(k))
+                if mode != .nodone { handler.write(context, ServerSentEvents.done) }
+                context.writeAndFlush(handler.wrapOutboundOut(.end(nil)), promise: nil)
             }
-            if wantsUsage {
-                let usage = #"{"id":"x","choices":[],"usage":{"prompt_tokens":\#(promptTokens),"completion_tokens":\#(maxTokens),"total_tokens":\#(promptTokens + maxTokens)}}"#
-                try await writer.write(ByteBuffer(data: ServerSentEvents.frame(Data(usage.utf8))))
-            }
-            if mode != .nodone { try await writer.write(ByteBuffer(data: ServerSentEvents.done)) }
-            try await writer.finish(nil)
-        })
+        }
+    }
+
+    private func write(_ context: ChannelHandlerContext, _ data: Data) {
+        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(data: data)))), promise: nil)
+    }
+
+    private func error(_ context: ChannelHandlerContext, _ status: HTTPResponseStatus, _ message: String) {
+        let e = APIError(status: Int(status.code), message: message, type: "invalid_request_error", param: nil, code: nil)
+        let body = ByteBuffer(data: e.jsonBody())
+        let headers = HTTPHeaders([("content-type", "application/json"), ("content-length", "\(body.readableBytes)")])
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
 }
 
