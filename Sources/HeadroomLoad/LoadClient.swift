@@ -7,6 +7,7 @@ import HeadroomCore
 import HeadroomOpenAI
 import NIOCore
 import NIOFoundationCompat
+import NIOConcurrencyHelpers
 import NIOHTTP1
 
 /// Sends streamed requests to one endpoint. Create one per run and `shutdown()` it at the end.
@@ -57,115 +58,43 @@ public final class LoadClient: Sendable {
         let end = deadline.map { min($0, ownDeadline) } ?? ownDeadline
         let timeoutText = deadline.map { $0 < ownDeadline } == true && deadlineText != nil
             ? deadlineText! : "no complete response within \(Self.format(endpoint.requestTimeout))"
-        var request = HTTPClientRequest(url: endpoint.requestURL)
-        request.method = .POST
-        request.headers.add(name: "content-type", value: "application/json")
-        request.headers.add(name: "accept", value: "text/event-stream")
-        if let key = endpoint.apiKey { request.headers.add(name: "authorization", value: "Bearer \(key)") }
-        request.body = .bytes(ByteBuffer(data: body(spec)))
-        let started = record
+        var headers = HTTPHeaders([("content-type", "application/json"), ("accept", "text/event-stream")])
+        if let key = endpoint.apiKey { headers.add(name: "authorization", value: "Bearer \(key)") }
+        let request: HTTPClient.Request
+        do {
+            request = try HTTPClient.Request(url: endpoint.requestURL, method: .POST, headers: headers,
+                                             body: .byteBuffer(ByteBuffer(data: body(spec))))
+        } catch {
+            record.error = .other
+            record.errorText = "\(error)"
+            return record
+        }
+        let delegate = StreamDelegate(api: endpoint.api, record: record, origin: origin)
         let http = self.http
-        let api = endpoint.api
+        let nioDeadline = NIODeadline.now() + .nanoseconds(Int64(Self.seconds(ContinuousClock.now.duration(to: end)) * 1e9) + 1_000_000_000)
         // The request races a timer; the loser is cancelled. AsyncHTTPClient also gets the deadline (plus a
         // second) so that a request that ignored cancellation still ends.
-        return await withTaskGroup(of: LoadRequestRecord?.self) { group in
+        let timedOut = await withTaskGroup(of: Bool.self) { group in
             group.addTask {
-                await Self.stream(request, http: http, api: api, record: started, origin: origin,
-                                  nioDeadline: .now() + .nanoseconds(Int64(Self.seconds(sentAt.duration(to: end)) * 1e9) + 1_000_000_000))
+                delegate.markSent()
+                let task = http.execute(request: request, delegate: delegate, deadline: nioDeadline)
+                await withTaskCancellationHandler {
+                    _ = try? await task.futureResult.get()
+                } onCancel: {
+                    task.cancel()
+                }
+                return false
             }
             group.addTask {
                 try? await Task.sleep(until: end, tolerance: .milliseconds(1), clock: .continuous)
-                return nil
+                return !Task.isCancelled
             }
             let first = await group.next()!
             group.cancelAll()
-            if let done = first {
-                return done
-            }
-            // The timer won: keep what the request recorded (status, chunks so far), as a timeout.
-            var partial = (await group.next() ?? nil) ?? started
-            partial.error = .timeout
-            partial.errorText = timeoutText
-            partial.end = Self.seconds(origin.duration(to: .now))
-            return partial
+            return first
         }
-    }
-
-    /// The request itself: head, then events until `[DONE]`, every error classified.
-    static func stream(_ request: HTTPClientRequest, http: HTTPClient, api: LoadAPI, record start: LoadRequestRecord,
-                       origin: ContinuousClock.Instant, nioDeadline: NIODeadline) async -> LoadRequestRecord {
-        var record = start
-        func now() -> Double { seconds(origin.duration(to: .now)) }
-        func fail(_ kind: LoadErrorKind, _ text: String) -> LoadRequestRecord {
-            record.error = kind
-            record.errorText = text
-            record.end = now()
-            return record
-        }
-        let response: HTTPClientResponse
-        // Sent: the last moment before the request is handed to the HTTP client (the request and the task that
-        // sends it are ready, so their cost is schedule lag, not server latency).
-        record.sent = now()
-        do {
-            response = try await http.execute(request, deadline: nioDeadline)
-        } catch {
-            let (kind, text) = classify(error, afterHead: false)
-            return fail(kind, text)
-        }
-        record.status = Int(response.status.code)
-        guard response.status == .ok else {
-            var text = "HTTP \(record.status)"
-            if let body = try? await response.body.collect(upTo: 64 << 10) {
-                let data = Data(buffer: body)
-                if let e = APIError(jsonBody: data, status: record.status) {
-                    text += ": " + e.message
-                } else if !data.isEmpty {
-                    text += ": " + String(decoding: data.prefix(200), as: UTF8.self)
-                }
-            }
-            return fail(LoadErrorKind.forStatus(record.status), text)
-        }
-        var parser = ServerSentEventParser(maxEventBytes: 1 << 20)
-        var sawDone = false
-        var usage: StreamChunk.Usage?
-        let decoder = JSONDecoder()
-        do {
-            bodyLoop: for try await buffer in response.body {
-                let at = now()
-                let events: [String]
-                do { events = try parser.feed(buffer.readableBytesView) } catch {
-                    return fail(.malformedStream, "\(error)")
-                }
-                for event in events {
-                    if sawDone { continue }
-                    if event == ServerSentEvents.donePayload { sawDone = true; continue }
-                    guard let chunk = try? decoder.decode(StreamChunk.self, from: Data(event.utf8)) else {
-                        return fail(.malformedStream, "an event that is not a JSON object: \(event.prefix(120))")
-                    }
-                    if let e = chunk.error {
-                        return fail(.other, "an error event in the stream: \(e.message ?? "(no message)")")
-                    }
-                    if chunk.carriesContent(api) { record.chunkTimes.append(at) }
-                    if let u = chunk.usage { usage = u }
-                }
-                if sawDone { break bodyLoop }
-            }
-        } catch {
-            if Task.isCancelled { return fail(.timeout, "cancelled") }
-            let (kind, text) = classify(error, afterHead: true)
-            return fail(kind, text)
-        }
-        record.end = now()
-        record.outputTokens = record.chunkTimes.count
-        if let u = usage, let completion = u.completionTokens {
-            record.outputTokens = completion
-            if let p = u.promptTokens { record.promptTokens = p }
-            record.tokenCounts = .usage
-        }
-        guard sawDone else {
-            return fail(.incompleteStream, "the stream ended without data: [DONE] after \(record.chunkTimes.count) content chunks")
-        }
-        return record
+        // The timer won: keep what the request recorded (status, chunks so far), as a timeout.
+        return delegate.result(timedOut: timedOut ? timeoutText : nil)
     }
 
     /// The contract's kind of a thrown error, and its text. `afterHead`: a 200 head had arrived, so a closed
@@ -202,6 +131,129 @@ public final class LoadClient: Sendable {
     static func format(_ d: Duration) -> String {
         let s = seconds(d)
         return s >= 1 && s == s.rounded() ? "\(Int(s)) s" : String(format: "%.0f ms", s * 1000)
+    }
+}
+
+/// Reads one streamed response on the event loop, timestamping each body part as it arrives (no task hop
+/// between the socket and the clock), parsing events as they come. AsyncHTTPClient calls it on the
+/// connection's event loop; the lock makes the final read from the sending task safe.
+final class StreamDelegate: HTTPClientResponseDelegate, @unchecked Sendable {
+    typealias Response = Void
+
+    struct State {
+        var record: LoadRequestRecord
+        var parser = ServerSentEventParser(maxEventBytes: 1 << 20)
+        var sawDone = false
+        var usage: StreamChunk.Usage?
+        /// The body of a non-200 answer, up to 64 KiB.
+        var errorBody = Data()
+    }
+
+    let api: LoadAPI
+    let origin: ContinuousClock.Instant
+    private let state: NIOLockedValueBox<State>
+    private let decoder = JSONDecoder()
+
+    init(api: LoadAPI, record: LoadRequestRecord, origin: ContinuousClock.Instant) {
+        self.api = api; self.origin = origin; state = NIOLockedValueBox(State(record: record))
+    }
+
+    private func now() -> Double { LoadClient.seconds(origin.duration(to: .now)) }
+
+    /// Sent: the last moment before the request is handed to the HTTP client.
+    func markSent() {
+        let t = now()
+        state.withLockedValue { $0.record.sent = t; $0.record.end = t }
+    }
+
+    func didReceiveHead(task: HTTPClient.Task<Void>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+        state.withLockedValue { $0.record.status = Int(head.status.code) }
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didReceiveBodyPart(task: HTTPClient.Task<Void>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        let at = now()
+        let stop: Bool = state.withLockedValue { s in
+            guard s.record.error == nil, !s.sawDone else { return false }
+            guard s.record.status == 200 else {
+                s.errorBody.append(contentsOf: buffer.readableBytesView.prefix(max(0, (64 << 10) - s.errorBody.count)))
+                return false
+            }
+            let events: [String]
+            do { events = try s.parser.feed(buffer.readableBytesView) } catch {
+                s.record.error = .malformedStream; s.record.errorText = "\(error)"; s.record.end = at
+                return true
+            }
+            for event in events {
+                if event == ServerSentEvents.donePayload { s.sawDone = true; s.record.end = at; break }
+                guard let chunk = try? decoder.decode(StreamChunk.self, from: Data(event.utf8)) else {
+                    s.record.error = .malformedStream; s.record.errorText = "an event that is not a JSON object: \(event.prefix(120))"; s.record.end = at
+                    return true
+                }
+                if let e = chunk.error {
+                    s.record.error = .other; s.record.errorText = "an error event in the stream: \(e.message ?? "(no message)")"; s.record.end = at
+                    return true
+                }
+                if chunk.carriesContent(api) { s.record.chunkTimes.append(at) }
+                if let u = chunk.usage { s.usage = u }
+            }
+            return false
+        }
+        // A broken stream is dropped at once (its kind is already recorded; the cancellation error is ignored).
+        if stop { task.cancel() }
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didReceiveError(task: HTTPClient.Task<Void>, _ error: Error) {
+        let at = now()
+        state.withLockedValue { s in
+            guard s.record.error == nil, !s.sawDone else { return }
+            let (kind, text) = LoadClient.classify(error, afterHead: s.record.status == 200)
+            s.record.error = kind; s.record.errorText = text; s.record.end = at
+        }
+    }
+
+    func didFinishRequest(task: HTTPClient.Task<Void>) throws {
+        let at = now()
+        state.withLockedValue { s in if !s.sawDone && s.record.error == nil { s.record.end = at } }
+    }
+
+    /// The record once the request is over; `timedOut` (its text) when the timer ended it first.
+    func result(timedOut: String?) -> LoadRequestRecord {
+        let at = now()
+        return state.withLockedValue { s in
+            var r = s.record
+            r.outputTokens = r.chunkTimes.count
+            if let u = s.usage, let completion = u.completionTokens {
+                r.outputTokens = completion
+                if let p = u.promptTokens { r.promptTokens = p }
+                r.tokenCounts = .usage
+            }
+            if r.error != nil && !(r.error == .timeout && timedOut != nil) { return r }
+            if let timedOut, !s.sawDone {
+                r.error = .timeout; r.errorText = timedOut; r.end = at
+                return r
+            }
+            if r.status != 200 && r.status != 0 {
+                var text = "HTTP \(r.status)"
+                if let e = APIError(jsonBody: s.errorBody, status: r.status) {
+                    text += ": " + e.message
+                } else if !s.errorBody.isEmpty {
+                    text += ": " + String(decoding: s.errorBody.prefix(200), as: UTF8.self)
+                }
+                r.error = LoadErrorKind.forStatus(r.status); r.errorText = text
+                return r
+            }
+            if r.status == 0 {
+                r.error = r.error ?? .other; if r.errorText.isEmpty { r.errorText = "no response" }
+                return r
+            }
+            if !s.sawDone {
+                r.error = .incompleteStream
+                r.errorText = "the stream ended without data: [DONE] after \(r.chunkTimes.count) content chunks"
+            }
+            return r
+        }
     }
 }
 
