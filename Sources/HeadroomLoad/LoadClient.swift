@@ -115,7 +115,7 @@ public final class LoadClient: Sendable {
         if typeName.contains("SSL") || typeName.contains("TLS") || text.contains("SSL") || text.contains("TLS") {
             return (.tls, text)
         }
-        if let e = error as? IOError, [ECONNREFUSED, ENETUNREACH, EHOSTUNREACH, ECONNRESET].contains(e.errnoCode), !afterHead {
+        if let e = error as? IOError, [ECONNREFUSED, ENETUNREACH, EHOSTUNREACH].contains(e.errnoCode), !afterHead {
             return (.connect, text)
         }
         if let c = error as? ChannelError, case .connectTimeout = c { return (.connect, text) }

@@ -97,24 +97,33 @@ public enum LoadRunner {
         case .sloSearch(let target, let maxProbes):
             guard let slo = plan.slo else { throw LoadRunError("slo-search needs an SLO (--slo)") }
             let (rs, rt) = await endpoints(plan, point)
-            var outcome = SLOSearchOutcome(target: target, highestPassing: nil, lowestFailing: nil, probes: [])
-            func probe(_ rate: Double) async -> Bool {
+            let outcome = await bisect(from: rs, to: rt, target: target, maxProbes: maxProbes) { rate in
                 let r = await point("poisson:\(LoadProfileSpec.formatRate(rate))", .poisson(rate: rate, seed: nextSeed()))
-                let attainment = LoadAggregation.summary(r, slo: slo).attainment ?? 0
-                let passed = attainment >= target
-                outcome.probes.append(SLOProbe(rate: rate, attainment: attainment, passed: passed))
-                if passed { outcome.highestPassing = max(outcome.highestPassing ?? rate, rate) } else { outcome.lowestFailing = min(outcome.lowestFailing ?? rate, rate) }
-                return passed
-            }
-            if rs > 0, await probe(rs), maxProbes > 1, rt > rs, !(await probe(rt)) {
-                while outcome.probes.count < maxProbes, let lo = outcome.highestPassing, let hi = outcome.lowestFailing,
-                      (hi - lo) > 0.05 * hi {
-                    _ = await probe((lo + hi) / 2)
-                }
+                return LoadAggregation.summary(r, slo: slo).attainment ?? 0
             }
             return LoadRunResult(points: points, search: outcome)
         }
         return LoadRunResult(points: points, search: nil)
+    }
+
+    /// slo-search's bisection over Poisson rates in [rs, rt]: probe rs (stop if it fails), rt (stop if it
+    /// passes), then the midpoint of the highest passing and lowest failing rate until they are within 5 % of
+    /// the failing one or `maxProbes` probes are spent. `probe` runs a point at a rate and returns its attainment.
+    public static func bisect(from rs: Double, to rt: Double, target: Double, maxProbes: Int,
+                              probe: (Double) async -> Double) async -> SLOSearchOutcome {
+        var outcome = SLOSearchOutcome(target: target, highestPassing: nil, lowestFailing: nil, probes: [])
+        func run(_ rate: Double) async -> Bool {
+            let attainment = await probe(rate)
+            let passed = attainment >= target
+            outcome.probes.append(SLOProbe(rate: rate, attainment: attainment, passed: passed))
+            if passed { outcome.highestPassing = max(outcome.highestPassing ?? rate, rate) } else { outcome.lowestFailing = min(outcome.lowestFailing ?? rate, rate) }
+            return passed
+        }
+        guard rs > 0, maxProbes > 0, await run(rs), maxProbes > 1, rt > rs, !(await run(rt)) else { return outcome }
+        while outcome.probes.count < maxProbes, let lo = outcome.highestPassing, let hi = outcome.lowestFailing, hi - lo > 0.05 * hi {
+            _ = await run((lo + hi) / 2)
+        }
+        return outcome
     }
 
     /// The synchronous and throughput points of a sweep or slo-search, and their achieved request rates.

@@ -202,6 +202,22 @@ final class LoadSchedulerTests: XCTestCase {
         }
     }
 
+    func testBisectionNarrowsToTheHighestPassingRate() async {
+        // Attainment 1 up to 7.3 requests/s, 0.5 above: the answer lies between a passing and a failing probe.
+        let outcome = await LoadRunner.bisect(from: 1, to: 20, target: 0.9, maxProbes: 10) { $0 <= 7.3 ? 1 : 0.5 }
+        let lo = outcome.highestPassing ?? 0, hi = outcome.lowestFailing ?? 0
+        XCTAssertEqual(outcome.probes.map(\.rate).prefix(4), [1, 20, 10.5, 5.75])
+        XCTAssertLessThanOrEqual(lo, 7.3)
+        XCTAssertGreaterThan(hi, 7.3)
+        XCTAssertLessThanOrEqual(hi - lo, 0.05 * hi)
+        XCTAssertTrue(outcome.probes.allSatisfy { $0.passed == ($0.rate <= 7.3) })
+        // The probe budget bounds it.
+        let short = await LoadRunner.bisect(from: 1, to: 20, target: 0.9, maxProbes: 3) { $0 <= 7.3 ? 1 : 0 }
+        XCTAssertEqual(short.probes.map(\.rate), [1, 20, 10.5])
+        XCTAssertEqual(short.highestPassing, 1)
+        XCTAssertEqual(short.lowestFailing, 10.5)
+    }
+
     func testPromptsAreSeededAndExact() {
         let source = PromptSource(kind: .tokenIDs, promptTokens: 50, outputTokens: 3, seed: 9)
         guard case .tokenIDs(let ids) = source.request(3).prompt else { return XCTFail("not token ids") }
