@@ -58,7 +58,8 @@ let package = Package(
         .target(
             name: "HeadroomLoad",
             dependencies: [
-                "HeadroomCore", "HeadroomOpenAI",
+                // HeadroomKernels: its SplitMix64, the one seeded generator of synthetic data.
+                "HeadroomCore", "HeadroomOpenAI", "HeadroomKernels",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -2,6 +2,7 @@
 // dataset's. Request i's prompt depends only on the seed and i, so a run is repeated exactly by its seed.
 import Foundation
 import HeadroomCore
+import HeadroomKernels
 
 /// Which prompts a run sends, as the `prompt_kind` fact names them.
 public enum PromptKind: String, Hashable, Sendable, Codable {
@@ -100,17 +101,10 @@ public struct PromptSource: Sendable {
     ]
 }
 
-/// SplitMix64 (Steele, Lea, Flood 2014): the load generator's only randomness, seeded.
-public struct LoadRandom: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// The load generator's randomness: the kernels' SplitMix64, seeded, so prompts and Poisson gaps repeat by seed.
+typealias LoadRandom = SplitMix64
+
+extension SplitMix64 {
     /// A double in (0, 1] (never 0, so that −log of it is finite).
-    public mutating func nextOpenUnit() -> Double { (Double(next() >> 11) + 1) / 9_007_199_254_740_992 }
+    mutating func nextOpenUnit() -> Double { (Double(next() >> 11) + 1) / 9_007_199_254_740_992 }
 }
