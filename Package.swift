@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        // Percentiles of load latencies (`LatencyDistribution`), as GuideLLM and vLLM's benchmarks compute them.
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // OpenBLAS through its C interface (pkg-config name `openblas`).
@@ -51,7 +53,20 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
-        .target(name: "HeadroomCore", dependencies: ["Yams"]),
+        .target(name: "HeadroomCore", dependencies: ["Yams", .product(name: "Histogram", package: "hdrhistogram-swift")]),
+        // `headroom load`: an OpenAI-compatible endpoint measured under a load profile, request by request.
+        .target(
+            name: "HeadroomLoad",
+            dependencies: [
+                // HeadroomKernels: its SplitMix64, the one seeded generator of synthetic data.
+                "HeadroomCore", "HeadroomOpenAI", "HeadroomKernels",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         .target(name: "HeadroomStore", dependencies: ["HeadroomCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "HeadroomReport", dependencies: ["HeadroomCore", "HeadroomStore"]),
         .target(
@@ -94,6 +109,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "HeadroomLoadTests",
+            dependencies: [
+                // NIO: the streaming fixture server; HeadroomServe: one run against `headroom serve`.
+                "HeadroomLoad", "HeadroomCore", "HeadroomOpenAI", "HeadroomServe", "HeadroomEngine",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ]
         ),
         .testTarget(name: "HeadroomRunnerTests", dependencies: ["HeadroomRunner", "HeadroomStore", "HeadroomCore"]),
