@@ -44,7 +44,7 @@ let package = Package(
         .target(
             name: "HeadroomServe",
             dependencies: [
-                "HeadroomEngine", "HeadroomKernels", "HeadroomOpenAI",
+                "HeadroomEngine", "HeadroomKernels", "HeadroomOpenAI", "HeadroomCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
@@ -71,7 +71,8 @@ let package = Package(
         .target(name: "HeadroomReport", dependencies: ["HeadroomCore", "HeadroomStore"]),
         .target(
             name: "HeadroomRunner",
-            dependencies: ["HeadroomKernels", "HeadroomEngine", "HeadroomCore", "HeadroomStore", "HeadroomReport"]
+            // HeadroomLoad: a scenario's `measure.load` entries are workloads like the others.
+            dependencies: ["HeadroomKernels", "HeadroomEngine", "HeadroomCore", "HeadroomStore", "HeadroomReport", "HeadroomLoad"]
         ),
         // The readers of user files as fuzz targets, the mutation loop, and the supervised runner (`make fuzz`).
         .target(name: "HeadroomFuzz", dependencies: ["HeadroomKernels", "HeadroomEngine", "HeadroomCore", "HeadroomOpenAI"]),
@@ -83,7 +84,7 @@ let package = Package(
             name: "headroom",
             dependencies: [
                 "HeadroomRunner", "HeadroomCore", "HeadroomStore", "HeadroomReport", "HeadroomKernels", "HeadroomEngine",
-                "HeadroomServe", "HeadroomOpenAI",
+                "HeadroomServe", "HeadroomOpenAI", "HeadroomLoad",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -12,14 +12,19 @@ public struct Scenario: Sendable {
     public var text: String
     public var hash: String
     public var probe: ProbeSettings
-    public var measure: MeasureSettings
+    /// What it measures on this machine; nil when `measure:` lists only `load` (endpoints measured elsewhere).
+    public var measure: MeasureSettings?
+    /// The endpoint load measurements (`measure.load`), in order.
+    public var load: [LoadSettings] = []
     /// The `plan:` section, when the scenario has one.
     public var plan: PlanSettings?
     /// What `headroom gate` compares (the `gate:` section; defaults when absent).
     public var gate = GateSettings()
+    /// The OpenAI-compatible servers it declares (`endpoints:`), by name.
+    public var endpoints: [EndpointSpec] = []
 
     public init(name: String, description: String, file: String, text: String, hash: String,
-                probe: ProbeSettings, measure: MeasureSettings) {
+                probe: ProbeSettings, measure: MeasureSettings?) {
         self.name = name; self.description = description; self.file = file; self.text = text
         self.hash = hash; self.probe = probe; self.measure = measure
     }
@@ -63,7 +68,7 @@ public struct Scenario: Sendable {
 
     public static func parse(_ text: String, file: String, catalog: Catalog, resolveModel: ModelResolver? = nil) throws -> Scenario {
         let doc = try YAMLField.document(text, file: file)
-        let root = try doc.mapping(allowed: ["schema", "name", "description", "probe", "measure", "plan", "gate"])
+        let root = try doc.mapping(allowed: ["schema", "name", "description", "endpoints", "probe", "measure", "plan", "gate"])
         let schemaField = try root.required("schema")
         let schema = try schemaField.int(min: 1, max: Int.max)
         guard schema == schemaVersion else { throw schemaField.fail("schema version \(schemaVersion)") }
@@ -72,12 +77,26 @@ public struct Scenario: Sendable {
         let name = try nameField.identifier("a name (it names the report folder)")
         let description = try root.optional("description")?.string() ?? ""
         let probe = try root.optional("probe").map(ProbeSettings.read) ?? ProbeSettings()
-        let measure = try MeasureSettings.read(root.required("measure"), catalog: catalog, resolveModel: resolveModel,
-                                               directory: (file as NSString).deletingLastPathComponent)
+        let endpoints = try root.optional("endpoints").map { try EndpointSpec.readList($0, catalog: catalog) } ?? []
+        let directory = (file as NSString).deletingLastPathComponent
+        let measureField = try root.required("measure")
+        let measureMap = try measureField.mapping(allowed: MeasureSettings.keys + ["load"])
+        let load = try measureMap.optional("load").map { try LoadSettings.readList($0, endpoints: endpoints, directory: directory) } ?? []
+        // The local keys are read as a group: all of them, or none when the scenario measures endpoints only.
+        let localKeys = MeasureSettings.keys.filter { measureMap.has($0) }
+        let measure: MeasureSettings?
+        if localKeys.isEmpty && !load.isEmpty {
+            measure = nil
+        } else {
+            measure = try MeasureSettings.read(measureField, catalog: catalog, resolveModel: resolveModel, directory: directory,
+                                               ignoring: ["load"])
+        }
         var scenario = Scenario(name: name, description: description, file: file, text: text,
                                 hash: fnv1a64Hex(text), probe: probe, measure: measure)
         scenario.plan = try root.optional("plan").map { try PlanSettings.read($0, catalog: catalog) }
         scenario.gate = try root.optional("gate").map(GateSettings.read) ?? GateSettings()
+        scenario.endpoints = endpoints
+        scenario.load = load
         return scenario
     }
 }
@@ -130,9 +149,13 @@ public struct MeasureSettings: Sendable {
         self.finetune = finetune
     }
 
-    static func read(_ field: YAMLField, catalog: Catalog, resolveModel: ModelResolver? = nil, directory: String = "") throws -> MeasureSettings {
-        let m = try field.mapping(allowed: ["model", "threads", "prompt_tokens", "batch", "repetitions", "warmup",
-                                            "precisions", "generate_tokens", "finetune"])
+    /// The keys of what is measured on this machine (`measure.load` is read beside them, by the scenario).
+    public static let keys = ["model", "threads", "prompt_tokens", "batch", "repetitions", "warmup", "precisions",
+                              "generate_tokens", "finetune"]
+
+    static func read(_ field: YAMLField, catalog: Catalog, resolveModel: ModelResolver? = nil, directory: String = "",
+                     ignoring: [String] = []) throws -> MeasureSettings {
+        let m = try field.mapping(allowed: keys + ignoring)
         let modelField = try m.required("model")
         let modelName = try modelField.string()
         let resolved: ResolvedModel?

@@ -292,3 +292,28 @@ struct StreamChunk: Decodable {
         }
     }
 }
+
+extension LoadClient {
+    /// The first model id of `GET url/v1/models` (OpenAI's list: `{"data": [{"id": …}, …]}`), for a run given no
+    /// model; throws `LoadRunError` saying what came back instead.
+    public static func firstModel(url: String, apiKey: String?, timeout: Duration = .seconds(10)) async throws -> String {
+        var base = url
+        while base.hasSuffix("/") { base.removeLast() }
+        if base.hasSuffix("/v1") { base.removeLast(3) }
+        var request = HTTPClientRequest(url: base + "/v1/models")
+        if let apiKey { request.headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
+        let response: HTTPClientResponse
+        do {
+            response = try await HTTPClient.shared.execute(request, timeout: .nanoseconds(Int64(seconds(timeout) * 1e9)))
+        } catch {
+            throw LoadRunError("GET \(base)/v1/models failed: \(error)")
+        }
+        let body = try await response.body.collect(upTo: 4 << 20)
+        guard response.status == .ok else { throw LoadRunError("GET \(base)/v1/models answered \(response.status.code)") }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any],
+              let data = object["data"] as? [[String: Any]], let id = data.first?["id"] as? String, !id.isEmpty else {
+            throw LoadRunError("GET \(base)/v1/models did not list a model")
+        }
+        return id
+    }
+}

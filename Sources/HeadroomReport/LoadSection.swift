@@ -5,34 +5,34 @@ import Foundation
 import HeadroomCore
 import HeadroomStore
 
-/// The q-quantile of `values` (nil when there are none). The one percentile of the load section: Core's
-/// type-7 interpolation now, swappable for the load library's HdrHistogram distribution.
+/// The q-quantile (0.5, 0.9, 0.95 or 0.99) of `values` in ms (nil when there are none): the HdrHistogram
+/// distribution every load table, JSON document and plot reads, so they agree with each other to the digit.
 func loadPercentile(_ values: [Double], _ q: Double) -> Double? {
-    let sorted = values.filter(\.isFinite).sorted()
-    return sorted.isEmpty ? nil : Summary.percentile(sorted, q)
+    LatencyDistribution(values.filter { $0.isFinite && $0 >= 0 })?.percentile(Int((q * 100).rounded()))
 }
 
 /// What the load section reads from one load case (one load point), per the load contract.
-struct LoadCasePoint {
-    let c: MeasuredCase
-    var endpoint: String { c.name }
-    var point: String { c.params["point"] ?? "?" }
-    func number(_ fact: String) -> Double? { c.loadFact(fact).flatMap(Double.init).flatMap { $0.isFinite ? $0 : nil } }
+public struct LoadCasePoint {
+    public let c: MeasuredCase
+    public init(_ c: MeasuredCase) { self.c = c }
+    public var endpoint: String { c.name }
+    public var point: String { c.params["point"] ?? "?" }
+    public func number(_ fact: String) -> Double? { c.loadFact(fact).flatMap(Double.init).flatMap { $0.isFinite ? $0 : nil } }
     /// Requests per second the profile offered; nil for closed loop.
-    var offeredRate: Double? { number("offered_rate") }
-    var achievedRate: Double? { number("achieved_rate") }
-    var meanInFlight: Double? { number("mean_in_flight") }
-    var sloSet: Bool { !(c.loadFact("slo") ?? "").isEmpty }
-    var fellBehind: Bool { c.loadFact("fell_behind") == "true" }
+    public var offeredRate: Double? { number("offered_rate") }
+    public var achievedRate: Double? { number("achieved_rate") }
+    public var meanInFlight: Double? { number("mean_in_flight") }
+    public var sloSet: Bool { !(c.loadFact("slo") ?? "").isEmpty }
+    public var fellBehind: Bool { c.loadFact("fell_behind") == "true" }
     /// Requests sent: one `ok` sample each.
-    var sent: Int { c.values("ok").count }
-    var errors: Int { number("errors").flatMap { Int(exactly: $0.rounded()) } ?? c.values("ok").filter { $0 == 0 }.count }
+    public var sent: Int { c.values("ok").count }
+    public var errors: Int { number("errors").flatMap { Int(exactly: $0.rounded()) } ?? c.values("ok").filter { $0 == 0 }.count }
     /// The mean of the equal windows' rates: the whole measured period's rate.
-    func windowMean(_ metric: String) -> Double? { c.summary(metric)?.mean }
-    var outputTokensPerSecond: Double? { windowMean("output_tokens_per_s") }
-    var goodput: Double? { sloSet ? windowMean("goodput_per_s") : nil }
+    public func windowMean(_ metric: String) -> Double? { c.summary(metric)?.mean }
+    public var outputTokensPerSecond: Double? { windowMean("output_tokens_per_s") }
+    public var goodput: Double? { sloSet ? windowMean("goodput_per_s") : nil }
     /// Good requests over requests sent (a failed request is not good).
-    var sloAttainment: Double? {
+    public var sloAttainment: Double? {
         guard sloSet, sent > 0 else { return nil }
         return c.values("good").reduce(0, +) / Double(sent)
     }
@@ -48,7 +48,8 @@ struct LoadCasePoint {
         return byPosition.keys.sorted().compactMap { p in loadPercentile(byPosition[p]!, 0.5).map { (p, $0) } }
     }
 
-    static func all(_ run: StoredRun) -> [String: [LoadCasePoint]] {
+    /// The load points of `run` by endpoint, each endpoint's in order of achieved rate.
+    public static func all(_ run: StoredRun) -> [String: [LoadCasePoint]] {
         Dictionary(grouping: run.cases(kind: "load").map(LoadCasePoint.init), by: \.endpoint).mapValues { pts in
             pts.sorted { ($0.achievedRate ?? 0, $0.point) < ($1.achievedRate ?? 0, $1.point) }
         }
@@ -98,7 +99,7 @@ public struct LoadSection: ReportSectionBuilder {
     }
 
     /// One row per load point of one endpoint; the goodput columns only when some point had an SLO.
-    static func table(_ pts: [LoadCasePoint]) -> TextTable {
+    public static func table(_ pts: [LoadCasePoint]) -> TextTable {
         let slo = pts.contains(where: \.sloSet)
         var header = ["point", "offered req/s", "achieved req/s", "TTFT p50 ms", "TTFT p95 ms", "TPOT p50 ms", "TPOT p95 ms",
                       "ITL p50 ms", "ITL p95 ms", "output tok/s"]

@@ -3,7 +3,7 @@
 import HeadroomCore
 import HeadroomEngine
 
-public struct FinetuneWorkload: Workload {
+public struct FinetuneWorkload: SingleCaseWorkload {
     public var model: ModelShape
     public var settings: FinetuneSettings
     public var threads: [Int]

@@ -4,7 +4,7 @@ import Dispatch
 import HeadroomCore
 import HeadroomKernels
 
-public struct GemmWorkload: Workload {
+public struct GemmWorkload: SingleCaseWorkload {
     public var model: ModelShape
     public var threads: [Int]
     public var promptTokens: [Int]

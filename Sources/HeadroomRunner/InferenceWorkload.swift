@@ -5,7 +5,7 @@ import HeadroomCore
 import HeadroomEngine
 import HeadroomKernels
 
-public struct InferenceWorkload: Workload {
+public struct InferenceWorkload: SingleCaseWorkload {
     public var settings: MeasureSettings
 
     /// Weights are built once per precision and reused by that precision's cases.

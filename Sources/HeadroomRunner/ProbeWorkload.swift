@@ -6,7 +6,7 @@ import Foundation
 import HeadroomCore
 import HeadroomKernels
 
-public struct ProbeWorkload: Workload {
+public struct ProbeWorkload: SingleCaseWorkload {
     public var settings: ProbeSettings
     public var threads: [Int]
     /// Rows read side by side per thread in the multi-row pattern.

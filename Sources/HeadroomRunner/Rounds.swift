@@ -10,7 +10,7 @@ public enum Rounds {
     /// warm-ups are kept whole, since other cases ran in between.
     public static func share(of scenario: Scenario, rounds: Int) -> Scenario {
         var s = scenario
-        s.measure.repetitions = (scenario.measure.repetitions + rounds - 1) / rounds
+        if let measure = scenario.measure { s.measure?.repetitions = (measure.repetitions + rounds - 1) / rounds }
         s.probe.repetitions = (scenario.probe.repetitions + rounds - 1) / rounds
         return s
     }
@@ -50,9 +50,12 @@ extension Runner {
             for round in 1...rounds {
                 for (label, workload) in workloads(share) {
                     let specs = workload.cases()
+                    // Endpoint load runs once, in the first round, for the duration its scenario gives: its points are
+                    // not repetitions to interleave, and its per-request samples do not merge across rounds.
+                    if round > 1, !specs.isEmpty, specs.allSatisfy({ !$0.kind.isMeasuredHere }) { continue }
                     progress.begin("\(label), round \(round)/\(rounds)", total: specs.reduce(0) { $0 + $1.steps })
                     for spec in specs {
-                        all.append(try await workload.measure(spec) { progress.step("\(spec.name) ×\(spec.threads)t") })
+                        all += try await workload.measureCases(spec, step: { progress.step("\(spec.name) ×\(spec.threads)t") })
                     }
                     progress.end()
                 }

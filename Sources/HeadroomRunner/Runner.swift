@@ -25,7 +25,7 @@ public struct Runner {
 
     /// The probe measures the scenario's thread counts and all cores, so every case has a roofline.
     public static func probeThreads(for scenario: Scenario, cores: Int) -> [Int] {
-        Array(Set(scenario.measure.threads + [1, cores])).sorted()
+        Array(Set((scenario.measure?.threads ?? []) + [1, cores])).sorted()
     }
 
     /// Runs `workloads` in order under one run record, then plans `plan` (calibrated on this run) and
@@ -47,9 +47,10 @@ public struct Runner {
                 let specs = workload.cases()
                 progress.begin(label, total: specs.reduce(0) { $0 + $1.steps })
                 for spec in specs {
-                    let measured = try await workload.measure(spec) { progress.step("\(spec.name) ×\(spec.threads)t") }
-                    try store.record(runID: runID, measured)
-                    all.append(measured)
+                    for measured in try await workload.measureCases(spec, step: { progress.step("\(spec.name) ×\(spec.threads)t") }) {
+                        try store.record(runID: runID, measured)
+                        all.append(measured)
+                    }
                 }
                 progress.end()
             }

@@ -21,9 +21,22 @@ public struct CaseSpec: Sendable {
 public protocol Workload {
     /// The cases this workload will measure, in order.
     func cases() -> [CaseSpec]
+    /// Measures one spec and returns the cases it yields, in the order the runner stores them: one for a
+    /// workload measured here; each point of a load sweep, whose later rates depend on what the first achieved.
+    /// Calls `step()` once per warm-up or repetition; throws `RunInterrupted` when `Interrupt.requested` becomes true.
+    func measureCases(_ spec: CaseSpec, step: () throws -> Void) async throws -> [MeasuredCase]
+}
+
+/// A workload whose every spec is one case (all those measured on this machine).
+public protocol SingleCaseWorkload: Workload {
     /// Measures one case; calls `step()` once per warm-up or repetition and returns every raw sample.
-    /// Throws `RunInterrupted` when `Interrupt.requested` becomes true.
     func measure(_ spec: CaseSpec, step: () throws -> Void) async throws -> MeasuredCase
+}
+
+extension SingleCaseWorkload {
+    public func measureCases(_ spec: CaseSpec, step: () throws -> Void) async throws -> [MeasuredCase] {
+        [try await measure(spec, step: step)]
+    }
 }
 
 /// Checks for an interruption; call between repetitions.

@@ -1,25 +1,18 @@
 // The values of `headroom serve`'s options that are not plain numbers: durations and the KV budget.
 import Foundation
+import HeadroomCore
 import HeadroomEngine
 
 public enum ServeArguments {
     /// A value the option cannot take; `message` says what was expected and what came.
     public struct Invalid: Error, Hashable { public var message: String }
 
-    /// "300s", "5m", "1h", "250ms" or plain seconds.
+    /// "300s", "5m", "1h", "250ms" or plain seconds (Core's `DurationText`, which scenario files use too).
     public static func duration(_ text: String) throws -> Duration {
-        let t = text.trimmingCharacters(in: .whitespaces).lowercased()
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
-        var number = t, scale = 1.0
-        for (suffix, s) in units where t.hasSuffix(suffix) {
-            number = String(t.dropLast(suffix.count)); scale = s
-            break
+        switch DurationText.seconds(text) {
+        case .success(let s): return .milliseconds(Int64((s * 1000).rounded()))
+        case .failure(let r): throw Invalid(message: "expected \(r.expected), got '\(text)'")
         }
-        // Counted in whole milliseconds: a positive value that rounds to none would be a zero timeout.
-        guard let v = Double(number), v.isFinite, v > 0, v * scale <= 7 * 86400, (v * scale * 1000).rounded() >= 1 else {
-            throw Invalid(message: "expected a duration such as 300s, 5m or 250ms (at least 1ms, at most 7 days), got '\(text)'")
-        }
-        return .milliseconds(Int64((v * scale * 1000).rounded()))
     }
 
     /// "2GiB", "512MiB", "1.5GB" are bytes; a plain integer is tokens.

@@ -48,7 +48,7 @@ struct BaselineCommand: ParsableCommand {
             try reportingErrors {
                 var sc = try catalog.scenario(scenario)
                 let threads = try threadCounts(self.threads)
-                if !threads.isEmpty { sc.measure.threads = threads }
+                if !threads.isEmpty { sc.measure?.threads = threads }
                 let db = try store.open()
                 let stored = try GateCommand.measure(sc, store: db)
                 let id = stored.run.id!

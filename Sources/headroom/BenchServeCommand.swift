@@ -181,8 +181,9 @@ struct ServeBenchResult: Codable {
 }
 
 enum ServeBench {
-    static func median(_ v: [Double]) -> Double { v.isEmpty ? .nan : v.sorted()[v.count / 2] }
-    static func p95(_ v: [Double]) -> Double { v.isEmpty ? .nan : v.sorted()[min(v.count - 1, Int((Double(v.count) * 0.95).rounded(.up)) - 1)] }
+    /// Core's order statistics, as every other figure is reported (NaN for no samples: a bar then fails).
+    static func median(_ v: [Double]) -> Double { Summary(v)?.median ?? .nan }
+    static func p95(_ v: [Double]) -> Double { Summary(v)?.p95 ?? .nan }
 
     static func run(_ plan: ServeBenchPlan, engine: InferenceMeasurement, engineBatchedDecode: Double, weightsBytes: Int, kvBytes: Int) throws -> ServeBenchResult {
         var result = ServeBenchResult(model: plan.model, precision: plan.precision, threads: plan.threads, promptTokens: plan.promptTokens,

@@ -120,7 +120,7 @@ struct GateCommand: ParsableCommand {
                     }
                     sc = try catalog.scenario(base.scenarioFile)
                 }
-                if !threads.isEmpty { sc.measure.threads = threads }
+                if !threads.isEmpty { sc.measure?.threads = threads }
                 settings = sc.gate
                 current = try Self.measure(sc, store: db)
             }

@@ -21,6 +21,8 @@ struct Headroom: ParsableCommand {
                   size a fleet for your traffic (predicted, no measuring, instant)
               headroom run
                   measure this machine, store the samples, plan, write a report
+              headroom load --endpoint http://127.0.0.1:8080 --profile sweep
+                  measure a running OpenAI-compatible server under load (TTFT, ITL, goodput)
               headroom bench infer --model small --precision q4_0
                   one inference measurement against this machine's limits
 
@@ -30,5 +32,5 @@ struct Headroom: ParsableCommand {
         version: version,
         subcommands: [RunCommand.self, ProbeCommand.self, BenchCommand.self, HistoryCommand.self, ReportCommand.self,
                       PlanCommand.self, WhatifCommand.self, ModelsCommand.self, HardwareCommand.self,
-                      GateCommand.self, BaselineCommand.self, ModelCommand.self, ServeCommand.self])
+                      GateCommand.self, BaselineCommand.self, ModelCommand.self, ServeCommand.self, LoadCommand.self])
 }

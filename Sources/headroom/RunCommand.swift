@@ -47,7 +47,7 @@ struct RunCommand: ParsableCommand {
             // Every scenario is loaded (and so validated) before anything is measured.
             var loaded = try scenarios.isEmpty ? [catalog.scenario(nil)] : scenarios.map { try catalog.scenario($0) }
             let threads = try threadCounts(self.threads)
-            if !threads.isEmpty { for i in loaded.indices { loaded[i].measure.threads = threads } }
+            if !threads.isEmpty { for i in loaded.indices { loaded[i].measure?.threads = threads } }
             // Plan input is checked with the scenarios, before the store opens: bad input exits 2 with nothing written.
             let jobs = try loaded.map { s in
                 try s.plan.map { try PlanJob(settings: $0, catalog: catalog.load(for: s),

@@ -17,20 +17,20 @@ final class FinetuneSettingsTests: XCTestCase {
 
     func testValuesAsWritten() throws {
         let s = try parse("{ method: [lora, full], rank: 4, alpha: 8, dropout: 0.1, targets: [q, k, v, o], seq_len: 128, batch: 2, steps: 3, warmup: 0, checkpointing: [false, true], learning_rate: 0.01 }")
-        let f = try XCTUnwrap(s.measure.finetune)
+        let f = try XCTUnwrap(s.measure!.finetune)
         XCTAssertEqual(f, FinetuneSettings(methods: ["lora", "full"], rank: 4, alpha: 8, dropout: 0.1, targets: ["q", "k", "v", "o"],
                                            seqLen: 128, batch: 2, steps: 3, warmup: 0, checkpointing: [false, true], learningRate: 0.01))
     }
 
     func testQuantizedBaseForLoRA() throws {
-        XCTAssertEqual(try parse("{ method: lora, precision: q4_0 }").measure.finetune?.precisions, ["q4_0"])
-        XCTAssertEqual(try parse("{ method: [lora, full], precision: [f32, q4_0] }").measure.finetune?.precisions, ["f32", "q4_0"])
+        XCTAssertEqual(try parse("{ method: lora, precision: q4_0 }").measure!.finetune?.precisions, ["q4_0"])
+        XCTAssertEqual(try parse("{ method: [lora, full], precision: [f32, q4_0] }").measure!.finetune?.precisions, ["f32", "q4_0"])
     }
 
     func testDefaultsAndAbsence() throws {
-        XCTAssertEqual(try parse("{ method: lora }").measure.finetune, FinetuneSettings())
+        XCTAssertEqual(try parse("{ method: lora }").measure!.finetune, FinetuneSettings())
         let none = try Scenario.parse("schema: 1\nname: x\nmeasure: { model: tiny, threads: 1, prompt_tokens: [8] }\n", file: "x.yaml", catalog: repoCatalog())
-        XCTAssertNil(none.measure.finetune)
+        XCTAssertNil(none.measure!.finetune)
     }
 
     func testBadValuesNameTheirKeyPath() {

@@ -23,14 +23,14 @@ final class ModelResolverTests: XCTestCase {
         let s = try Scenario.parse(scenario("  finetune: { method: [lora, full] }\n"), file: "Scenarios/sub/r.yaml",
                                    catalog: repoCatalog(), resolveModel: resolver)
         XCTAssertEqual(seen.value, "Scenarios/sub|m.gguf")
-        XCTAssertEqual(s.measure.model, shape)
-        XCTAssertEqual(s.measure.modelFile, ModelFile(path: "Scenarios/sub/m.gguf", bytes: 1234, precision: "q8_0"))
-        XCTAssertEqual(s.measure.precisions, ["q8_0"])
-        XCTAssertEqual(s.measure.finetune?.precisions, ["q8_0"], "the file's base; full is measured on it dequantized")
+        XCTAssertEqual(s.measure!.model, shape)
+        XCTAssertEqual(s.measure!.modelFile, ModelFile(path: "Scenarios/sub/m.gguf", bytes: 1234, precision: "q8_0"))
+        XCTAssertEqual(s.measure!.precisions, ["q8_0"])
+        XCTAssertEqual(s.measure!.finetune?.precisions, ["q8_0"], "the file's base; full is measured on it dequantized")
         let tiny = try Scenario.parse(scenario().replacingOccurrences(of: "m.gguf", with: "tiny"), file: "r.yaml",
                                       catalog: repoCatalog(), resolveModel: resolver)
-        XCTAssertEqual(tiny.measure.model.id, "tiny")
-        XCTAssertNil(tiny.measure.modelFile)
+        XCTAssertEqual(tiny.measure!.model.id, "tiny")
+        XCTAssertNil(tiny.measure!.modelFile)
     }
 
     func testErrorsNameTheScenarioAndKey() throws {

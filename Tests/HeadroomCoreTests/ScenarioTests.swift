@@ -20,13 +20,13 @@ final class ScenarioTests: XCTestCase {
         XCTAssertEqual(s.name, "good-one")
         XCTAssertEqual(s.description, "Fixture with every field.")
         XCTAssertEqual(s.probe, ProbeSettings(readMiB: 64, gemmSize: 256, repetitions: 3))
-        XCTAssertEqual(s.measure.model.id, "tiny")
-        XCTAssertEqual(s.measure.model.dim, 768)
-        XCTAssertEqual(s.measure.threads, [1, 2])
-        XCTAssertEqual(s.measure.promptTokens, [16, 64])
-        XCTAssertEqual(s.measure.batch, [1, 4])
-        XCTAssertEqual(s.measure.repetitions, 4)
-        XCTAssertEqual(s.measure.warmup, 0)
+        XCTAssertEqual(s.measure!.model.id, "tiny")
+        XCTAssertEqual(s.measure!.model.dim, 768)
+        XCTAssertEqual(s.measure!.threads, [1, 2])
+        XCTAssertEqual(s.measure!.promptTokens, [16, 64])
+        XCTAssertEqual(s.measure!.batch, [1, 4])
+        XCTAssertEqual(s.measure!.repetitions, 4)
+        XCTAssertEqual(s.measure!.warmup, 0)
         XCTAssertEqual(s.hash, fnv1a64Hex(text))
         XCTAssertEqual(s.hash.count, 16)
     }
@@ -38,12 +38,12 @@ final class ScenarioTests: XCTestCase {
             measure: { model: small, threads: 2, prompt_tokens: [8] }
             """, file: "m.yaml", catalog: repoCatalog())
         XCTAssertEqual(s.probe, ProbeSettings())
-        XCTAssertEqual(s.measure.threads, [2])
-        XCTAssertEqual(s.measure.batch, [1])
-        XCTAssertEqual(s.measure.repetitions, 5)
-        XCTAssertEqual(s.measure.warmup, 1)
-        XCTAssertEqual(s.measure.precisions, ["f32"])
-        XCTAssertEqual(s.measure.generateTokens, 32)
+        XCTAssertEqual(s.measure!.threads, [2])
+        XCTAssertEqual(s.measure!.batch, [1])
+        XCTAssertEqual(s.measure!.repetitions, 5)
+        XCTAssertEqual(s.measure!.warmup, 1)
+        XCTAssertEqual(s.measure!.precisions, ["f32"])
+        XCTAssertEqual(s.measure!.generateTokens, 32)
     }
 
     /// Each bad fixture states, in its first line, the exact message it must produce.
@@ -71,7 +71,7 @@ final class ScenarioTests: XCTestCase {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let s = try Scenario.load(root.appendingPathComponent("Scenarios/default.yaml").path)
         XCTAssertEqual(s.name, "default")
-        XCTAssertEqual(s.measure.model.id, "small")
+        XCTAssertEqual(s.measure!.model.id, "small")
         XCTAssertThrowsError(try Scenario.load("/nonexistent/x.yaml")) { e in
             XCTAssertEqual("\(e)", "/nonexistent/x.yaml: cannot read the scenario file: no such file")
         }

@@ -48,12 +48,13 @@ final class LoadSectionTests: XCTestCase {
                               ok: [1], ttft: [50], tpot: [5], itl: [4], itlPosition: [1], outputPerS: [64])
         let section = try XCTUnwrap(LoadSection().section(for: run(sweep("ep") + [closed]), folder: "/nonexistent"))
         let md = section.markdown
-        // rate:1: TTFT {100, 200, 300}: p50 200, p95 at rank 0.95·2 = 1.9: 200 + 0.9·100 = 290; TPOT {10, 20, 30}: 20, 29;
-        // ITL {5, 6, 7, 8}: p50 at rank 1.5 = 6.5, p95 at rank 2.85 = 7 + 0.85 = 7.85; output tok/s (90 + 110)/2 = 100;
-        // goodput (0.5 + 1)/2 = 0.75; SLO attained 2 good of 4 sent = 50 %; 1 error.
-        XCTAssertTrue(md.contains("| rate:1 | 1.00 | 0.950 | 200 | 290 | 20.0 | 29.0 | 6.50 | 7.85 | 100 | 0.750 | 50% | 1 | 4 | no |"), md)
-        // rate:4: TTFT {400, 800}: p50 600, p95 400 + 0.95·400 = 780; TPOT 50, 59; ITL 40, 49; 320 tok/s; goodput 2; 1 of 2 good.
-        XCTAssertTrue(md.contains("| rate:4 | 4.00 | 3.10 | 600 | 780 | 50.0 | 59.0 | 40.0 | 49.0 | 320 | 2.00 | 50% | 0 | 2 | yes (lag p99 12.5 ms) |"), md)
+        // Percentiles are HdrHistogram's (µs, 3 significant digits): the value at rank round(q·n) (at least 1), shown to
+        // 3 digits. rate:1: TTFT {100, 200, 300}: p50 rank 2 = 200, p95 rank 3 = 300; TPOT {10, 20, 30}: 20, 30;
+        // ITL {5, 6, 7, 8}: p50 rank 2 = 6, p95 rank 4 = 8; output tok/s (90 + 110)/2 = 100; goodput (0.5 + 1)/2 = 0.75;
+        // SLO attained 2 good of 4 sent = 50 %; 1 error.
+        XCTAssertTrue(md.contains("| rate:1 | 1.00 | 0.950 | 200 | 300 | 20.0 | 30.0 | 6.00 | 8.00 | 100 | 0.750 | 50% | 1 | 4 | no |"), md)
+        // rate:4: TTFT {400, 800}: p50 rank 1 = 400, p95 rank 2 = 800; TPOT 40, 60; ITL 30, 50; 320 tok/s; goodput 2; 1 of 2 good.
+        XCTAssertTrue(md.contains("| rate:4 | 4.00 | 3.10 | 400 | 800 | 40.0 | 60.0 | 30.0 | 50.0 | 320 | 2.00 | 50% | 0 | 2 | yes (lag p99 12.5 ms) |"), md)
         // A closed-loop endpoint without an SLO has no goodput columns.
         XCTAssertTrue(md.contains("| concurrency:4 | closed loop | 2.00 | 50.0 | 50.0 | 5.00 | 5.00 | 4.00 | 4.00 | 64.0 | 0 | 1 | no |"), md)
         XCTAssertTrue(md.contains("### Endpoint ep (measured)"), md)
@@ -61,10 +62,11 @@ final class LoadSectionTests: XCTestCase {
         // Rows are in order of achieved rate.
         let rows = md.components(separatedBy: "\n").filter { $0.hasPrefix("| rate:") }
         XCTAssertEqual(rows.map { $0.prefix(8) }, ["| rate:1", "| rate:4"])
-        // ITL per position: position 1 {5, 7} → 6, position 2 {6, 8} → 7.
-        let p = LoadCasePoint(c: sweep("ep")[0])
+        // ITL per position, p50 (rank 1 of 2): position 1 {5, 7} → 5, position 2 {6, 8} → 6, to HdrHistogram's resolution.
+        let p = LoadCasePoint(sweep("ep")[0])
         XCTAssertEqual(p.itlByPosition.map(\.position), [1, 2])
-        XCTAssertEqual(p.itlByPosition.map(\.medianMs), [6, 7])
+        XCTAssertEqual(p.itlByPosition[0].medianMs, 5, accuracy: 0.005)
+        XCTAssertEqual(p.itlByPosition[1].medianMs, 6, accuracy: 0.006)
         XCTAssertEqual(Set(section.plots.map { ($0.output as NSString).lastPathComponent }),
                        ["load_latency.png", "load_throughput.png", "load_ttft_cdf.png", "load_itl_position.png", "load_goodput.png"])
     }

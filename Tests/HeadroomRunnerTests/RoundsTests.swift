@@ -8,16 +8,16 @@ final class RoundsTests: XCTestCase {
     func testRoundsShareTheRepetitionsAndMergeEachCaseOnce() async throws {
         let store = try Store(path: ":memory:")
         var s = smallScenario()
-        s.measure.repetitions = 5
+        s.measure?.repetitions = 5
         s.probe.repetitions = 3
         let share = Rounds.share(of: s, rounds: 2)
-        XCTAssertEqual(share.measure.repetitions, 3)
+        XCTAssertEqual(share.measure!.repetitions, 3)
         XCTAssertEqual(share.probe.repetitions, 2)
         var rounds: [Int] = []
         let runner = Runner(store: store, progress: Progress(enabled: false), version: "test")
         let outcome = try await runner.run(scenario: s, rounds: 2, gitRevision: "rev") { sc in
-            rounds.append(sc.measure.repetitions)
-            return [("probe", ProbeWorkload(settings: sc.probe, threads: [1])), ("gemm", GemmWorkload(sc.measure))]
+            rounds.append(sc.measure!.repetitions)
+            return [("probe", ProbeWorkload(settings: sc.probe, threads: [1])), ("gemm", GemmWorkload(sc.measure!))]
         }
         XCTAssertEqual(rounds, [3, 3])
         let stored = try store.load(runID: outcome.runID)

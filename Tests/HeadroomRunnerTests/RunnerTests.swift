@@ -56,7 +56,7 @@ final class RunnerTests: XCTestCase {
     override func tearDown() { Interrupt.reset() }
 
     func testGemmCasesCoverEveryProjectionPhaseAndThreadCount() throws {
-        let w = GemmWorkload(smallScenario(threads: [1, 2]).measure)
+        let w = GemmWorkload(smallScenario(threads: [1, 2]).measure!)
         let specs = w.cases()
         XCTAssertEqual(specs.count, 2 * 3 * 4)
         let m = try w.measure(specs[0]) {}
@@ -79,7 +79,7 @@ final class RunnerTests: XCTestCase {
         let s = smallScenario()
         let runner = Runner(store: store, progress: Progress(enabled: false), version: "test")
         let outcome = try await runner.run(scenario: s, workloads: [
-            ("probe", ProbeWorkload(settings: s.probe, threads: [1])), ("gemm", GemmWorkload(s.measure)),
+            ("probe", ProbeWorkload(settings: s.probe, threads: [1])), ("gemm", GemmWorkload(s.measure!)),
         ], gitRevision: "rev")
         XCTAssertEqual(outcome.status, .complete)
         let stored = try store.load(runID: outcome.runID)
@@ -92,7 +92,7 @@ final class RunnerTests: XCTestCase {
     }
 
     /// A workload that asks for an interruption after its first case, as Ctrl-C would.
-    struct InterruptingWorkload: Workload {
+    struct InterruptingWorkload: SingleCaseWorkload {
         let inner: GemmWorkload
         func cases() -> [CaseSpec] { inner.cases() }
         func measure(_ spec: CaseSpec, step: () throws -> Void) async throws -> MeasuredCase {
@@ -106,7 +106,7 @@ final class RunnerTests: XCTestCase {
         let store = try Store(path: ":memory:")
         let s = smallScenario()
         let runner = Runner(store: store, progress: Progress(enabled: false), version: "test")
-        await assertThrows({ try await runner.run(scenario: s, workloads: [("gemm", InterruptingWorkload(inner: GemmWorkload(s.measure)))]) }) {
+        await assertThrows({ try await runner.run(scenario: s, workloads: [("gemm", InterruptingWorkload(inner: GemmWorkload(s.measure!)))]) }) {
             XCTAssertTrue($0 is RunInterrupted)
         }
         let run = try XCTUnwrap(store.runs().first)
@@ -115,7 +115,7 @@ final class RunnerTests: XCTestCase {
         XCTAssertTrue(try store.completeRuns().isEmpty)
     }
 
-    struct FailingWorkload: Workload {
+    struct FailingWorkload: SingleCaseWorkload {
         struct Boom: Error {}
         func cases() -> [CaseSpec] { [CaseSpec(kind: "x", name: "x", threads: 1, params: [:], steps: 1)] }
         func measure(_ spec: CaseSpec, step: () throws -> Void) throws -> MeasuredCase { throw Boom() }
