@@ -116,7 +116,8 @@ let package = Package(
             name: "HeadroomLoadTests",
             dependencies: [
                 // NIO: the streaming fixture server; HeadroomServe: one run against `headroom serve`.
-                "HeadroomLoad", "HeadroomCore", "HeadroomOpenAI", "HeadroomServe", "HeadroomEngine",
+                // HeadroomRunner, HeadroomStore: a scenario's measure.load run, stored and gated, against the fixture.
+                "HeadroomLoad", "HeadroomCore", "HeadroomOpenAI", "HeadroomServe", "HeadroomEngine", "HeadroomRunner", "HeadroomStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

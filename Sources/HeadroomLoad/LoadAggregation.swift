@@ -160,6 +160,11 @@ public enum LoadAggregation {
         facts["ok"] = String(s.ok)
         facts["errors"] = String(s.errors)
         for (kind, n) in s.errorsByKind { facts["errors_\(kind)"] = String(n) }
+        // The first failed request's text of each kind (cut to 300 characters): what the server or the client said.
+        for r in result.measured {
+            guard let kind = r.error, facts["error_text_\(kind.rawValue)"] == nil else { continue }
+            facts["error_text_\(kind.rawValue)"] = String(r.errorText.prefix(300))
+        }
         facts["schedule_lag_p99_ms"] = number(s.scheduleLag?.p99 ?? 0)
         facts["fell_behind"] = s.fellBehind ? "true" : "false"
         facts["mean_in_flight"] = number(s.meanInFlight)

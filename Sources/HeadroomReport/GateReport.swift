@@ -95,8 +95,8 @@ public struct GateReport {
         x += "      <property name=\"method\" value=\"\(XML.escape(Self.method))\"/>\n    </properties>\n"
         for r in outcome.rows {
             let d = r.decision
-            let figures = "\(r.metricLabel): baseline median \(Self.median(r.baselineMedian, r)) (n=\(d.estimate.baselineCount), ×\(r.baselineThreads)t), "
-                + "current median \(Self.median(r.currentMedian, r)) (n=\(d.estimate.currentCount), ×\(r.threads)t), "
+            let figures = "\(r.metricLabel): baseline median \(Self.median(r.baselineMedian, r)) (n=\(d.estimate.baselineCount)\(r.baselineThreads == 0 ? "" : ", ×\(r.baselineThreads)t")), "
+                + "current median \(Self.median(r.currentMedian, r)) (n=\(d.estimate.currentCount)\(r.threads == 0 ? "" : ", ×\(r.threads)t")), "
                 + "ratio \(Self.ratio(d.estimate)) at \(Int((d.estimate.confidence * 100).rounded()))%, change \(d.changeDescription), "
                 + "\(d.direction == .higherIsBetter ? "higher" : "lower") is better, threshold \(String(format: "%.1f", d.threshold * 100))%"
             let name = "\(caseLabel(r)) \(r.metricLabel)"

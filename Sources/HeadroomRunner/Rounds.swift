@@ -55,7 +55,7 @@ extension Runner {
                     if round > 1, !specs.isEmpty, specs.allSatisfy({ !$0.kind.isMeasuredHere }) { continue }
                     progress.begin("\(label), round \(round)/\(rounds)", total: specs.reduce(0) { $0 + $1.steps })
                     for spec in specs {
-                        all += try await workload.measureCases(spec, step: { progress.step("\(spec.name) ×\(spec.threads)t") })
+                        all += try await workload.measureCases(spec, step: { progress.step("\(spec.name) \(MeasuredCase.threadsLabel(spec.threads))") })
                     }
                     progress.end()
                 }

@@ -47,7 +47,7 @@ public struct Runner {
                 let specs = workload.cases()
                 progress.begin(label, total: specs.reduce(0) { $0 + $1.steps })
                 for spec in specs {
-                    for measured in try await workload.measureCases(spec, step: { progress.step("\(spec.name) ×\(spec.threads)t") }) {
+                    for measured in try await workload.measureCases(spec, step: { progress.step("\(spec.name) \(MeasuredCase.threadsLabel(spec.threads))") }) {
                         try store.record(runID: runID, measured)
                         all.append(measured)
                     }

@@ -190,9 +190,8 @@ struct LoadCommand: ParsableCommand {
                 try printJSON(LoadRunJSON(stored, report: reportPath, db: store.path))
             } else {
                 print("Endpoint \(endpoint.name) (\(endpoint.url)): run \(outcome.runID), \(loadCases.count) point(s), "
-                      + "\(try db.sampleCount(runID: outcome.runID)) samples in \(store.path) — measured at this client")
-                print(LoadSection.table(LoadCasePoint.all(stored)[endpoint.name] ?? []).rendered)
-                for note in LoadNotes.lines(loadCases) { print(note) }
+                      + "\(try db.sampleCount(runID: outcome.runID)) samples in \(store.path)\n")
+                if let tables = LoadNotes.tables(stored) { print(tables) }
                 if let reportPath { print("Report: \(reportPath)") }
             }
             let ok = loadCases.reduce(0) { $0 + ($1.values("ok").filter { $0 == 1 }.count) }
@@ -313,6 +312,17 @@ final class LoadProgressLine: @unchecked Sendable {
 /// What the table leaves out, in lines under it: errors by kind, how prompts were sent and tokens counted, the
 /// slo-search's answer, and points whose client fell behind.
 enum LoadNotes {
+    /// Each endpoint's table of points (measured at this client) and the notes under it; nil without load cases.
+    static func tables(_ run: StoredRun) -> String? {
+        let byEndpoint = LoadCasePoint.all(run)
+        guard !byEndpoint.isEmpty else { return nil }
+        return byEndpoint.keys.sorted().map { name in
+            let points = byEndpoint[name]!
+            let head = "Endpoint \(TerminalText.escape(name, keepNewlines: false)) (measured at this client):\n"
+            return ([head + LoadSection.table(points).rendered] + lines(points.map(\.c))).joined(separator: "\n")
+        }.joined(separator: "\n\n")
+    }
+
     static func lines(_ cases: [MeasuredCase]) -> [String] {
         var out: [String] = []
         var errors: [String: Int] = [:]
@@ -321,6 +331,11 @@ enum LoadNotes {
         }
         let nonzero = errors.filter { $0.value > 0 }.sorted { $0.key < $1.key }
         if !nonzero.isEmpty { out.append("Errors by kind: " + nonzero.map { "\($0.key) \($0.value)" }.joined(separator: ", ")) }
+        for (kind, _) in nonzero {
+            if let text = cases.lazy.compactMap({ $0.facts["error_text_\(kind)"] }).first(where: { !$0.isEmpty }) {
+                out.append("  first \(kind): \(TerminalText.escape(text, keepNewlines: false))")
+            }
+        }
         let kinds = Set(cases.compactMap { $0.facts["prompt_kind"] }), counts = Set(cases.compactMap { $0.facts["token_counts"] }.filter { !$0.isEmpty })
         if !kinds.isEmpty {
             let described = kinds.sorted().map { $0 == "token_ids" ? "token ids of exact length" : $0 == "text" ? "text of about the length" : "a dataset" }

@@ -87,7 +87,8 @@ struct RunCommand: ParsableCommand {
                     results.append(result)
                 } else {
                     print("Scenario \(scenario.name): run \(outcome.runID) complete, \(try db.sampleCount(runID: outcome.runID)) samples in \(store.path)")
-                    print(Tables.runSummary(stored))
+                    if scenario.measure != nil { print(Tables.runSummary(stored)) }
+                    if let load = LoadNotes.tables(stored) { print("\n" + load) }
                     if let finetune = Tables.finetune(stored) { print("\n" + finetune) }
                     if let computedPlan { print("\n" + PlanTables.recommendation(computedPlan)) }
                     if let reportPath { print("Report: \(reportPath)") }

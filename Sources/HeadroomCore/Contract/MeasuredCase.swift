@@ -52,3 +52,8 @@ public struct MeasuredCase: Codable, Equatable, Sendable {
 
     public func unit(of metric: String) -> String { samples.first { $0.metric == metric }?.unit ?? "" }
 }
+
+extension MeasuredCase {
+    /// "×2t" for a case measured here on 2 threads; "" for an endpoint's case (thread count 0: none here).
+    public static func threadsLabel(_ threads: Int) -> String { threads == 0 ? "" : "×\(threads)t" }
+}

@@ -43,7 +43,8 @@ public struct GateRow: Codable, Equatable, Sendable {
     /// "gemm qkv K=768 M=128 … ×2t": the case, its parameters and its threads (with the baseline's when they differ).
     public var caseLabel: String {
         let p = params.keys.sorted().map { "\($0)=\(params[$0]!)" }.joined(separator: " ")
-        let t = threads == baselineThreads ? "×\(threads)t" : "×\(threads)t vs ×\(baselineThreads)t"
+        let t = threads == baselineThreads ? MeasuredCase.threadsLabel(threads)
+                                           : "\(MeasuredCase.threadsLabel(threads)) vs \(MeasuredCase.threadsLabel(baselineThreads))"
         return [kind.rawValue, name, p, t].filter { !$0.isEmpty }.joined(separator: " ")
     }
 
@@ -122,7 +123,7 @@ public enum Gate {
             guard let pair = pairs.first(where: { $0.current == c.threads }) else { continue }
             let key = WorkloadKey(kind: c.kind, name: c.name, params: c.params)
             guard let b = index[key]?[pair.baseline] else {
-                unmatched.append("\(c.kind) \(c.name) ×\(c.threads)t"); continue
+                unmatched.append(["\(c.kind)", c.name, MeasuredCase.threadsLabel(c.threads)].filter { !$0.isEmpty }.joined(separator: " ")); continue
             }
             used.insert(Slot(key: key, threads: pair.baseline))
             var metrics: [String] = []
@@ -193,7 +194,7 @@ public enum Gate {
         }
         let missing = gatedBase.filter { pairedBase.contains($0.threads) && !used.contains(Slot(key: WorkloadKey(kind: $0.kind, name: $0.name, params: $0.params), threads: $0.threads)) }
         if !missing.isEmpty {
-            notes.append("\(missing.count) baseline case(s) were not measured in this run: \(listed(missing.map { "\($0.kind) \($0.name) ×\($0.threads)t" }))")
+            notes.append("\(missing.count) baseline case(s) were not measured in this run: \(listed(missing.map { ["\($0.kind)", $0.name, MeasuredCase.threadsLabel($0.threads)].filter { !$0.isEmpty }.joined(separator: " ") }))")
         }
         if !unknown.isEmpty { notes.append("not gated, direction unknown: \(unknown.sorted().joined(separator: ", "))") }
         if !bookkeeping.isEmpty { notes.append("not gated, recorded for reference: \(bookkeeping.sorted().joined(separator: ", "))") }

@@ -1,0 +1,108 @@
+// A scenario's `endpoints:` and `measure.load:` run by the runner against the fixture server: one stored case
+// per point with the contract's params and facts, a sweep's points found as it runs, and the gate comparing two
+// such runs on the endpoint's own figures (never normalised by this machine's probe).
+import Foundation
+import HeadroomCore
+import HeadroomLoad
+import HeadroomRunner
+import HeadroomStore
+import XCTest
+
+final class LoadScenarioTests: XCTestCase {
+    var server: FixtureServer!
+
+    override func setUp() async throws { server = try await FixtureServer.start() }
+    override func tearDown() async throws { await server.stop(); Interrupt.reset() }
+
+    func scenario(_ load: String, url: String) throws -> Scenario {
+        let text = """
+            schema: 1
+            name: endpoint-ci
+            endpoints:
+              - { name: fixture, url: "\(url)", model: fixture, hardware: h100-sxm, devices: 2, precision: bf16, model_shape: small }
+            measure:
+              load:
+            \(load)
+            """
+        return try Scenario.parse(text, file: "endpoint-ci.yaml", catalog: try Catalog.builtin())
+    }
+
+    func run(_ s: Scenario, store: Store) async throws -> StoredRun {
+        let runner = Runner(store: store, progress: Progress(enabled: false), version: "test")
+        let outcome = try await runner.run(scenario: s, workloads: ScenarioWorkloads.workloads(for: s, machine: .current()), gitRevision: "rev")
+        return try XCTUnwrap(try store.load(runID: outcome.runID))
+    }
+
+    func testALoadOnlyScenarioStoresOneCasePerPointWithTheContractsParamsAndFacts() async throws {
+        let s = try scenario("    - { endpoint: fixture, profile: \"concurrency:2\", prompt_tokens: 16, output_tokens: 4, requests: 6, warmup: 1 }",
+                             url: server.url(ttftMs: 5, itlMs: 2))
+        XCTAssertNil(s.measure, "nothing is measured on this machine")
+        XCTAssertEqual(ScenarioWorkloads.workloads(for: s, machine: .current()).map(\.label), ["load fixture concurrency:2"], "no probe")
+        let stored = try await run(s, store: try Store(path: ":memory:"))
+        XCTAssertEqual(stored.run.status, .complete)
+        let c = try XCTUnwrap(stored.cases.first)
+        XCTAssertEqual(stored.cases.count, 1)
+        XCTAssertEqual(c.kind, .load)
+        XCTAssertEqual(c.threads, 0)
+        XCTAssertEqual(c.params, ["endpoint": "fixture", "api": "completions", "model": "fixture", "profile": "concurrency:2",
+                                  "point": "concurrency:2", "prompt_tokens": "16", "output_tokens": "4"])
+        XCTAssertEqual(c.facts["hardware"], "h100-sxm")
+        XCTAssertEqual(c.facts["devices"], "2")
+        XCTAssertEqual(c.facts["precision"], "bf16")
+        XCTAssertEqual(c.facts["model_shape"], "small")
+        XCTAssertEqual(c.facts["prompt_kind"], "token_ids")
+        XCTAssertEqual(c.facts["requests"], "6")
+        XCTAssertEqual(c.facts["ok"], "6")
+        XCTAssertEqual(c.values("ok"), Array(repeating: 1, count: 6), "every measured request, warm-up left out")
+        XCTAssertEqual(c.values("ttft_ms").count, 6)
+        XCTAssertEqual(c.values("itl_ms").count, 6 * 3, "4 tokens: 3 gaps each")
+        for ttft in c.values("ttft_ms") { XCTAssertGreaterThanOrEqual(ttft, 5, "the fixture holds the first token 5 ms") }
+    }
+
+    func testASweepFindsItsPointsAsItRunsAndEachIsStored() async throws {
+        let s = try scenario("    - { endpoint: fixture, profile: \"sweep:rates=2\", prompt_tokens: 8, output_tokens: 3, requests: 8, warmup: 0 }",
+                             url: server.url(ttftMs: 2, itlMs: 1))
+        let stored = try await run(s, store: try Store(path: ":memory:"))
+        XCTAssertEqual(stored.cases.map { $0.params["point"] ?? "" }.prefix(2), ["synchronous", "throughput"])
+        XCTAssertEqual(stored.cases.count, 4, "synchronous, throughput and 2 rates between")
+        XCTAssertTrue(stored.cases.allSatisfy { $0.params["profile"] == "sweep:rates=2" })
+        let rates = stored.cases.dropFirst(2).compactMap { Double($0.facts["offered_rate"] ?? "") }
+        XCTAssertEqual(rates.count, 2)
+        XCTAssertLessThan(rates[0], rates[1])
+    }
+
+    func testTheGateComparesTwoLoadRunsOnTheEndpointsOwnFigures() async throws {
+        let s = try scenario("    - { endpoint: fixture, profile: \"concurrency:2\", prompt_tokens: 8, output_tokens: 6, requests: 12, warmup: 1 }",
+                             url: server.url(ttftMs: 4, itlMs: 2))
+        let store = try Store(path: ":memory:")
+        let baseline = try await run(s, store: store)
+        let current = try await run(s, store: store)
+        let outcome = try Gate.evaluate(baseline: baseline.cases, current: current.cases, options: GateOptions())
+        let metrics = Set(outcome.rows.map(\.metric))
+        XCTAssertTrue(metrics.isSuperset(of: ["ttft_ms", "tpot_ms", "itl_ms", "e2e_ms"]), "\(metrics)")
+        XCTAssertTrue(outcome.rows.allSatisfy { $0.normalisation == nil }, "an endpoint is not this machine: nothing normalised by its probe")
+        XCTAssertFalse(metrics.contains("status") || metrics.contains("itl_position"), "bookkeeping is not gated")
+        // With the normalised-only option nothing of an endpoint is gated (it has no machine-normalised figure): said, not passed.
+        XCTAssertThrowsError(try Gate.evaluate(baseline: baseline.cases, current: current.cases, options: GateOptions(normalisedOnly: true))) { e in
+            XCTAssertTrue("\(e)".hasPrefix("nothing to gate"), "\(e)")
+        }
+    }
+
+    func testAScenarioNamingAnUndeclaredEndpointOrAnUnsetKeyIsBadInput() throws {
+        XCTAssertThrowsError(try scenario("    - { endpoint: elsewhere, profile: \"rate:1\" }", url: "http://127.0.0.1:9")) { e in
+            XCTAssertEqual("\(e)", "endpoint-ci.yaml: measure.load[0].endpoint: expected an endpoint declared in endpoints: (fixture), got \"elsewhere\"")
+        }
+        XCTAssertThrowsError(try scenario("    - { endpoint: fixture, profile: \"slo-search\" }", url: "http://127.0.0.1:9")) { e in
+            XCTAssertTrue("\(e)".hasPrefix("endpoint-ci.yaml: measure.load[0].profile: slo-search needs an slo"), "\(e)")
+        }
+        XCTAssertThrowsError(try scenario("    - { endpoint: fixture, profile: \"warp:9\" }", url: "http://127.0.0.1:9")) { e in
+            XCTAssertTrue("\(e)".hasPrefix("endpoint-ci.yaml: measure.load[0].profile: "), "\(e)")
+        }
+        var s = try scenario("    - { endpoint: fixture, profile: \"rate:1\" }", url: "http://127.0.0.1:9")
+        s.endpoints[0].apiKeyEnv = "HEADROOM_TEST_UNSET_KEY"
+        XCTAssertThrowsError(try ScenarioWorkloads.apiKeys(for: s, environment: [:])) { e in
+            XCTAssertEqual("\(e)", "endpoint-ci.yaml: the API key variable HEADROOM_TEST_UNSET_KEY of endpoint fixture is not set")
+        }
+        XCTAssertEqual(try ScenarioWorkloads.apiKeys(for: s, environment: ["HEADROOM_TEST_UNSET_KEY": "k"]), ["fixture": "k"])
+    }
+}
