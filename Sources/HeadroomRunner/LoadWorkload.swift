@@ -27,7 +27,7 @@ public struct LoadWorkload: Workload {
                               source: String) throws -> String? {
         guard let name = endpoint.apiKeyEnv else { return nil }
         guard let key = environment[name], !key.isEmpty else {
-            throw InputError(file: source, path: "", message: "the API key variable \(name) of endpoint \(endpoint.name) is not set")
+            throw InputError(file: source, path: "", message: "the environment variable \(name) (the API key of endpoint \(endpoint.name)) is not set or empty")
         }
         return key
     }

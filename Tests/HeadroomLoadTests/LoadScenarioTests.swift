@@ -101,7 +101,7 @@ final class LoadScenarioTests: XCTestCase {
         var s = try scenario("    - { endpoint: fixture, profile: \"rate:1\" }", url: "http://127.0.0.1:9")
         s.endpoints[0].apiKeyEnv = "HEADROOM_TEST_UNSET_KEY"
         XCTAssertThrowsError(try ScenarioWorkloads.apiKeys(for: s, environment: [:])) { e in
-            XCTAssertEqual("\(e)", "endpoint-ci.yaml: the API key variable HEADROOM_TEST_UNSET_KEY of endpoint fixture is not set")
+            XCTAssertEqual("\(e)", "endpoint-ci.yaml: the environment variable HEADROOM_TEST_UNSET_KEY (the API key of endpoint fixture) is not set or empty")
         }
         XCTAssertEqual(try ScenarioWorkloads.apiKeys(for: s, environment: ["HEADROOM_TEST_UNSET_KEY": "k"]), ["fixture": "k"])
     }

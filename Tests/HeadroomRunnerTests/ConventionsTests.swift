@@ -19,7 +19,7 @@ final class ConventionsTests: XCTestCase {
     static let commands = ["run", "probe", "history", "report", "plan", "whatif", "models", "hardware", "gate",
                            "baseline record", "baseline save", "baseline list", "baseline export",
                            "bench infer", "bench finetune", "bench summary", "bench matvec", "bench serve", "model export", "model logits",
-                           "serve"]
+                           "serve", "load"]
 
     func testEveryCommandsHelpRendersOnStandardOutput() throws {
         let top = try run(["--help"])
@@ -56,11 +56,22 @@ final class ConventionsTests: XCTestCase {
             (["serve", "--served-model-name", "bad name"], "--served-model-name: expected letters, digits"),
             (["serve", "--log-level", "loud"], "--log-level: expected trace, debug"),
             (["bench", "serve", "--streams", "1"], "--streams: expected 2 to 256"),
+            (["load", "--endpoint", "ftp://x", "--profile", "rate:1"], "--endpoint: expected an http:// or https:// URL with a host"),
+            (["load", "--endpoint", "prod", "--profile", "rate:1"], "--endpoint: 'prod' is not a URL (http://host:port); an endpoint name needs the scenario"),
+            (["load", "--endpoint", "http://127.0.0.1:9", "--profile", "warp:1"], "--profile: "),
+            (["load", "--endpoint", "http://127.0.0.1:9", "--profile", "slo-search"], "--profile: slo-search needs --slo"),
+            (["load", "--endpoint", "http://127.0.0.1:9", "--profile", "rate:1", "--slo", "ttft=fast"], "--slo: "),
+            (["load", "--endpoint", "http://127.0.0.1:9", "--profile", "rate:1", "--duration", "soon"], "--duration: expected a duration such as 300s"),
+            (["load", "--endpoint", "http://127.0.0.1:9", "--profile", "rate:1", "--duration", "5s", "--requests", "3"], "--duration and --requests: give one, not both"),
+            (["load", "--endpoint", "http://127.0.0.1:9", "--profile", "trace:/nonexistent/t.jsonl"], "/nonexistent/t.jsonl"),
+            (["load", "--endpoint", "http://127.0.0.1:9", "--profile", "rate:1", "--hardware", "tpu-v9"], "tpu-v9"),
+            (["load", "--endpoint", "http://127.0.0.1:9", "--profile", "rate:1", "--api-key-env", "HEADROOM_TEST_UNSET_KEY"],
+             "--api-key-env: the environment variable HEADROOM_TEST_UNSET_KEY (the API key of endpoint 127.0.0.1:9) is not set or empty"),
         ]
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         for (args, message) in cases {
-            let r = try run(args + (args.first == "whatif" || args.first == "baseline" ? ["--db", dir.appendingPathComponent("h.sqlite").path] : []), cwd: dir)
+            let r = try run(args + (["whatif", "baseline", "load"].contains(args.first!) ? ["--db", dir.appendingPathComponent("h.sqlite").path] : []), cwd: dir)
             XCTAssertEqual(r.status, 2, "\(args): \(r.stderr)")
             XCTAssertTrue(r.stderr.contains(message), "\(args): \(r.stderr)")
             XCTAssertEqual(r.stdout, "", "\(args)")
