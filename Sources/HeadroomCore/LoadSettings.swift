@@ -23,11 +23,15 @@ public struct LoadSettings: Equatable, Sendable {
     /// `auto`, `token-ids` or `text`: what synthetic prompts are sent as.
     public var promptKind: String
     public var seed: UInt64
+    /// A request with no complete answer this long after it was sent is a `timeout` error; a duration-bound point
+    /// also waits this long for its requests in flight at its end (none is cut short sooner).
+    public var timeoutSeconds: Double = LoadSettings.defaultTimeoutSeconds
 
     public static let defaultPromptTokens = 128
     public static let defaultOutputTokens = 128
     public static let defaultDurationSeconds = 60.0
     public static let defaultWarmup = 2
+    public static let defaultTimeoutSeconds = 300.0
     public static let promptKinds = ["auto", "token-ids", "text"]
 
     public init(endpoint: String, profile: LoadProfileSpec, promptTokens: Int? = LoadSettings.defaultPromptTokens,
@@ -39,8 +43,25 @@ public struct LoadSettings: Equatable, Sendable {
         self.slo = slo; self.promptKind = promptKind; self.seed = seed
     }
 
+    /// The most requests one open-loop point may be scheduled to send: every request is kept (its chunk times
+    /// and gaps become samples), so the bound keeps a point's memory in hand.
+    public static let maxRequestsPerPoint = 1_000_000
+
+    /// Why this load cannot run as given (an open-loop point scheduled past `maxRequestsPerPoint`), or nil.
+    public var sizeProblem: String? {
+        let rate: Double
+        switch profile {
+        case .rate(let r), .poisson(let r): rate = r
+        default: return nil
+        }
+        let planned = requests.map(Double.init) ?? rate * (durationSeconds ?? Self.defaultDurationSeconds)
+        guard planned + Double(warmup) > Double(Self.maxRequestsPerPoint) else { return nil }
+        return "\(profile.normalized) for \(requests.map { "\($0) requests" } ?? "\(durationSeconds ?? Self.defaultDurationSeconds) s") would send "
+            + "\(Int(min(planned, 9e15))) requests in one point; at most \(Self.maxRequestsPerPoint) (shorten the duration)"
+    }
+
     public static let keys = ["endpoint", "profile", "prompt_tokens", "output_tokens", "dataset", "duration", "requests",
-                              "warmup", "slo", "prompt_kind", "seed"]
+                              "warmup", "slo", "prompt_kind", "seed", "timeout"]
 
     /// Reads `measure.load` (a list); endpoints must be declared in `endpoints`, files are read and checked.
     public static func readList(_ field: YAMLField, endpoints: [EndpointSpec], directory: String) throws -> [LoadSettings] {
@@ -91,8 +112,15 @@ public struct LoadSettings: Equatable, Sendable {
         if case .sloSearch = s.profile, s.slo == nil {
             throw profileField.error("slo-search needs an slo (such as slo: \"ttft_p95=500ms,tpot_p95=50ms\")")
         }
+        if let problem = s.sizeProblem { throw field.error(problem) }
         if let f = m.optional("prompt_kind") { s.promptKind = try f.oneOf(promptKinds) }
         if let f = m.optional("seed") { s.seed = UInt64(try f.int(min: 0, max: Int.max)) }
+        if let f = m.optional("timeout") {
+            switch DurationText.seconds(try f.string()) {
+            case .success(let v): s.timeoutSeconds = v
+            case .failure(let r): throw f.fail(r.expected)
+            }
+        }
         return s
     }
 }

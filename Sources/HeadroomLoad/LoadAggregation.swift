@@ -147,6 +147,8 @@ public enum LoadAggregation {
         var params = ["endpoint": e.name, "api": e.api.rawValue, "model": e.model, "profile": context.profile, "point": result.plan.point]
         if let d = context.dataset { params["dataset"] = d } else if let p = context.promptTokens { params["prompt_tokens"] = String(p) }
         if let o = context.outputTokens { params["output_tokens"] = String(o) }
+        // The SLO is an input of goodput and attainment: points judged by different objectives are different workloads.
+        if let slo = context.slo { params["slo"] = slo.text }
 
         var facts = context.endpointFacts
         facts["url"] = e.url

@@ -24,6 +24,9 @@ public final class LoadClient: Sendable {
         // A refused connection fails its request at once (and is counted), instead of the pool retrying until the
         // connect timeout: a load generator must see the failure the server's client would.
         configuration.connectionPool.retryConnectionEstablishment = false
+        // One request per connection, as the pool's limit counts them: over TLS the client would otherwise negotiate
+        // HTTP/2 and queue streams behind the server's stream limit, out of sight of the schedule.
+        configuration.httpVersion = .http1Only
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
@@ -260,7 +263,15 @@ final class StreamDelegate: HTTPClientResponseDelegate, @unchecked Sendable {
 /// The fields of a streamed chunk a load run reads, decoded leniently (servers differ in what else they send).
 struct StreamChunk: Decodable {
     struct Choice: Decodable {
-        struct Delta: Decodable { var content: String? }
+        /// `reasoning_content` (vLLM, DeepSeek) and `reasoning` (some servers) carry a reasoning model's thinking
+        /// tokens: output tokens like any other, so they count for TTFT and ITL as `vllm bench serve` counts them.
+        struct Delta: Decodable {
+            var content: String?
+            var reasoningContent: String?
+            var reasoning: String?
+            enum CodingKeys: String, CodingKey { case content, reasoningContent = "reasoning_content", reasoning }
+            var anyText: String { [content, reasoningContent, reasoning].compactMap { $0 }.joined() }
+        }
         var text: String?
         var delta: Delta?
     }
@@ -286,8 +297,8 @@ struct StreamChunk: Decodable {
         guard let choices else { return false }
         return choices.contains { c in
             switch api {
-            case .completions: return !(c.text ?? c.delta?.content ?? "").isEmpty
-            case .chat: return !(c.delta?.content ?? c.text ?? "").isEmpty
+            case .completions: return !(c.text ?? c.delta?.anyText ?? "").isEmpty
+            case .chat: return !(c.delta?.anyText ?? c.text ?? "").isEmpty
             }
         }
     }

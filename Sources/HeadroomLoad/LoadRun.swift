@@ -74,6 +74,8 @@ public enum LoadRunner {
         var points: [LoadPointResult] = []
         var pointSeed = plan.seed
         func point(_ label: String, _ arrivals: LoadArrivals) async -> LoadPointResult {
+            // Cancelled (Ctrl-C): no further point starts; an empty result keeps the sweep's arithmetic finite.
+            if Task.isCancelled { return LoadPointResult(plan: LoadPointPlan(point: label, arrivals: arrivals, bound: plan.bound), records: [], wallSeconds: 0) }
             let r = await LoadScheduler.run(LoadPointPlan(point: label, arrivals: arrivals, bound: plan.bound, warmup: plan.warmup, grace: plan.grace),
                                             client: client, prompts: prompts, progress: progress)
             points.append(r)
@@ -92,13 +94,17 @@ public enum LoadRunner {
             for i in 1...k {
                 let r = rs + (rt - rs) * Double(i) / Double(k + 1)
                 guard r > 0 else { continue }
-                _ = await point("rate:\(LoadProfileSpec.formatRate(r))", .constant(rate: r))
+                // Labelled by position, not by rate: the rates follow what the first two points achieved and differ from
+                // run to run, while the gate matches a point with the baseline's of the same label (the rate is a fact).
+                _ = await point("rate-\(i)", .constant(rate: r))
             }
         case .sloSearch(let target, let maxProbes):
             guard let slo = plan.slo else { throw LoadRunError("slo-search needs an SLO (--slo)") }
             let (rs, rt) = await endpoints(plan, point)
+            var probeNumber = 0
             let outcome = await bisect(from: rs, to: rt, target: target, maxProbes: maxProbes) { rate in
-                let r = await point("poisson:\(LoadProfileSpec.formatRate(rate))", .poisson(rate: rate, seed: nextSeed()))
+                probeNumber += 1
+                let r = await point("probe-\(probeNumber)", .poisson(rate: rate, seed: nextSeed()))
                 return LoadAggregation.summary(r, slo: slo).attainment ?? 0
             }
             return LoadRunResult(points: points, search: outcome)
@@ -137,7 +143,7 @@ public enum LoadRunner {
 
     /// Resolves `choice` for this endpoint: text on the chat API; `.auto` sends one probe request with
     /// `promptTokens` token ids and 1 output token (not part of any point) and chooses text when it is answered
-    /// 400, token ids otherwise (a probe that fails for another reason leaves token ids, and the run's requests
+    /// 400 or 422, token ids otherwise (a probe that fails for another reason leaves token ids, and the run's requests
     /// show the failure).
     public static func resolvePromptKind(_ choice: PromptChoice, client: LoadClient, promptTokens: Int, seed: UInt64 = 1) async -> PromptKind {
         if client.endpoint.api == .chat { return .text }
@@ -147,7 +153,8 @@ public enum LoadRunner {
         case .auto:
             let probe = PromptSource(kind: .tokenIDs, promptTokens: max(1, promptTokens), outputTokens: 1, seed: seed).request(0)
             let r = await client.send(probe, index: 0, warmup: true, due: 0, origin: .now)
-            return r.status == 400 ? .text : .tokenIDs
+            // 400 (vLLM, llama.cpp, headroom serve) or 422 (servers on FastAPI or axum, such as TGI): the prompt's form was refused.
+            return r.status == 400 || r.status == 422 ? .text : .tokenIDs
         }
     }
 }

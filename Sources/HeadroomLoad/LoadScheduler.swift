@@ -168,7 +168,8 @@ public enum LoadScheduler {
             await withTaskGroup(of: Void.self) { group in
                 for _ in 0..<concurrency {
                     group.addTask {
-                        while let claim = state.claim(bound: plan.bound, origin: origin, grace: plan.grace) {
+                        // A cancelled run (Ctrl-C) claims nothing more: the requests in flight end, no new one starts.
+                        while !Task.isCancelled, let claim = state.claim(bound: plan.bound, origin: origin, grace: plan.grace) {
                             let record = await client.send(spec(claim.index), index: claim.index, warmup: claim.index < plan.warmup,
                                                            due: claim.due, origin: origin, deadline: claim.deadline, deadlineText: graceText)
                             state.finish(record)
@@ -185,10 +186,14 @@ public enum LoadScheduler {
                 if case .duration(let d) = plan.bound, due.count > plan.warmup { end = due[plan.warmup] + d } else { end = last }
                 deadline = origin + .nanoseconds(Int64((end + plan.grace) * 1e9))
             }
-            await withTaskGroup(of: Void.self) { group in
+            // A discarding group: a finished request's task is freed at once, not kept until the point ends.
+            await withDiscardingTaskGroup { group in
                 for (i, t) in due.enumerated() {
                     let at = origin + .nanoseconds(Int64(t * 1e9))
                     await sleep(until: at)
+                    // Cancelled (Ctrl-C): nothing more is sent; `sleep` returns at once then, so without this check every
+                    // remaining request would leave in one burst.
+                    if Task.isCancelled { break }
                     state.sending()
                     group.addTask {
                         let record = await client.send(spec(i), index: i, warmup: i < plan.warmup, due: t, origin: origin,

@@ -10,15 +10,11 @@ public struct LoadWorkload: Workload {
     public var endpoint: EndpointSpec
     /// The API key, read from `endpoint.apiKeyEnv` by the caller (a missing variable is bad input, exit 2).
     public var apiKey: String?
-    /// Per-request timeout.
-    public var requestTimeout: Duration
     /// Reports while each point runs (a line on standard error when it is a terminal).
     public var progress: LoadProgressHandler?
 
-    public init(settings: LoadSettings, endpoint: EndpointSpec, apiKey: String?, requestTimeout: Duration = .seconds(300),
-                progress: LoadProgressHandler? = nil) {
-        self.settings = settings; self.endpoint = endpoint; self.apiKey = apiKey; self.requestTimeout = requestTimeout
-        self.progress = progress
+    public init(settings: LoadSettings, endpoint: EndpointSpec, apiKey: String?, progress: LoadProgressHandler? = nil) {
+        self.settings = settings; self.endpoint = endpoint; self.apiKey = apiKey; self.progress = progress
     }
 
     /// Reads the key named by `endpoint.apiKeyEnv` from `environment`; an unset or empty variable is an error
@@ -39,12 +35,20 @@ public struct LoadWorkload: Workload {
 
     public func measureCases(_ spec: CaseSpec, step: () throws -> Void) async throws -> [MeasuredCase] {
         try checkInterrupt()
-        let model = try await resolveModel()
+        Self.raiseOpenFileLimit()
+        // An endpoint that cannot name its model (down, or no /v1/models) is measured all the same, with a name that
+        // says so: its requests fail and are counted by kind, and the run goes on (a scenario's other workloads too).
+        var lookupError: String?
+        let model: String
+        do { model = try await resolveModel() } catch {
+            model = "unknown"; lookupError = "\(error)"
+        }
         let loadEndpoint = LoadEndpoint(name: endpoint.name, url: endpoint.url, api: endpoint.api == .chat ? .chat : .completions,
-                                        model: model, apiKey: apiKey, requestTimeout: requestTimeout)
+                                        model: model, apiKey: apiKey,
+                                        requestTimeout: .milliseconds(Int64((settings.timeoutSeconds * 1000).rounded())))
         let client = LoadClient(endpoint: loadEndpoint)
         do {
-            let result = try await run(client)
+            let result = try await run(client, lookupError: lookupError)
             await client.shutdown()
             try step()
             return result
@@ -54,7 +58,7 @@ public struct LoadWorkload: Workload {
         }
     }
 
-    func run(_ client: LoadClient) async throws -> [MeasuredCase] {
+    func run(_ client: LoadClient, lookupError: String?) async throws -> [MeasuredCase] {
         let choice = PromptChoice(rawValue: settings.promptKind) ?? .auto
         let prompts: PromptSource
         var dataset: String?
@@ -71,16 +75,19 @@ public struct LoadWorkload: Workload {
         var trace: [LoadTraceEntry]?
         if case .trace(let path) = settings.profile { trace = try LoadInputFiles.readTrace(path: path) }
         let bound: LoadBound = settings.requests.map { .requests($0) } ?? .duration(settings.durationSeconds ?? LoadSettings.defaultDurationSeconds)
+        // The grace at a duration-bound point's end is the request timeout: a long request sent late in the point
+        // is awaited as long as any other, not cut short and counted as an error.
         let plan = LoadRunPlan(profile: settings.profile, bound: bound, warmup: settings.warmup, seed: settings.seed,
-                               trace: trace, slo: settings.slo)
+                               grace: settings.timeoutSeconds, trace: trace, slo: settings.slo)
         let result = try await withInterruptCancellation { try await LoadRunner.run(plan, client: client, prompts: prompts, progress: progress) }
         try checkInterrupt()
         var facts: [String: String] = ["devices": String(endpoint.devices)]
+        if let lookupError { facts["model_lookup_error"] = String(lookupError.prefix(300)) }
         if let h = endpoint.hardware { facts["hardware"] = h }
         if let p = endpoint.precision { facts["precision"] = p }
         if let m = endpoint.modelShape { facts["model_shape"] = m }
         let context = LoadCaseContext(endpoint: client.endpoint, profile: settings.profile.normalized, promptKind: prompts.kind,
-                                      promptTokens: dataset == nil ? prompts.promptTokens : nil,
+                                      promptTokens: dataset == nil && trace == nil ? prompts.promptTokens : nil,
                                       outputTokens: trace == nil ? settings.outputTokens : nil,
                                       dataset: dataset, slo: settings.slo, endpointFacts: facts)
         var cases = result.points.map { LoadAggregation.pointCase($0, context: context).measuredCase }
@@ -110,6 +117,22 @@ extension LoadPointCase {
     /// The runner's case: kind `load`, thread count 0 (an endpoint has none here).
     public var measuredCase: MeasuredCase {
         MeasuredCase(kind: .load, name: name, threads: 0, params: params, facts: facts, samples: samples)
+    }
+}
+
+extension LoadWorkload {
+    /// Raises this process's soft limit of open files to its hard limit: an open loop holds one connection per
+    /// request in flight, and the usual soft limit of 1024 would fail requests for the client's own reasons.
+    static func raiseOpenFileLimit() {
+        var limit = rlimit()
+        #if os(Linux)
+        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        #else
+        let resource = RLIMIT_NOFILE
+        #endif
+        guard getrlimit(resource, &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        _ = setrlimit(resource, &limit)
     }
 }
 

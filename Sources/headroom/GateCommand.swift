@@ -165,6 +165,10 @@ struct GateCommand: ParsableCommand {
     /// Measures `scenario` the way the gate does: the workloads `headroom run` uses (`ScenarioWorkloads`), in the scenario's
     /// `gate.rounds` interleaved rounds. Returns the stored, complete run.
     static func measure(_ scenario: Scenario, store db: Store) throws -> StoredRun {
+        // The endpoints' API keys first: an unset variable is bad input, before anything is measured.
+        let line = LoadProgressLine()
+        let load = ScenarioWorkloads.LoadContext(apiKeys: try ScenarioWorkloads.apiKeys(for: scenario), progress: line.handler)
+        defer { line.clear() }
         Interrupt.install()
         let machine = MachineInfo.current()
         let runner = Runner(store: db, progress: Progress(), version: Headroom.version)
@@ -172,7 +176,7 @@ struct GateCommand: ParsableCommand {
         do {
             outcome = try ServeCommand.runBlocking {
                 try await runner.run(scenario: scenario, rounds: scenario.gate.rounds, machine: machine) {
-                    ScenarioWorkloads.workloads(for: $0, machine: machine)
+                    ScenarioWorkloads.workloads(for: $0, machine: machine, load: load)
                 }
             }
         } catch is RunInterrupted {

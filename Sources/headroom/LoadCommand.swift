@@ -134,8 +134,8 @@ struct LoadCommand: ParsableCommand {
         }
         if let api, EndpointSpec.API(rawValue: api) == nil { throw ValidationError("--api: expected completions or chat, got '\(api)'") }
         if let devices, !(1...4096).contains(devices) { throw ValidationError("--devices: expected an integer from 1 to 4096") }
-        if let name, !YAMLField.isIdentifier(name) && !name.contains(":") {
-            throw ValidationError("--name: expected letters, digits, '.', '_', '-' or ':' (at most 64), got '\(name)'")
+        if let name, name.range(of: "^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$", options: .regularExpression) == nil {
+            throw ValidationError("--name: expected letters, digits, '.', '_', '-' or ':' (at most 64, starting with a letter or digit), got '\(TerminalText.escape(name, keepNewlines: false))'")
         }
         _ = try seconds(duration, "--duration")
         _ = try seconds(timeout, "--timeout")
@@ -264,11 +264,13 @@ struct LoadCommand: ParsableCommand {
         if let d = try seconds(duration, "--duration") { settings.durationSeconds = d }
         settings.warmup = warmup
         if let slo { settings.slo = try SLOSpec.parse(slo) }
+        if let problem = settings.sizeProblem { throw InputError(file: "--profile", path: "", message: problem) }
         if case .sloSearch = profile, settings.slo == nil {
             throw InputError(file: "--profile", path: "", message: "slo-search needs --slo (such as --slo ttft_p95=500ms,tpot_p95=50ms)")
         }
         settings.promptKind = promptKind
         settings.seed = seed
+        if let t = try seconds(timeout, "--timeout") { settings.timeoutSeconds = t }
         return (spec, settings, catalog)
     }
 
@@ -336,6 +338,9 @@ enum LoadNotes {
                 out.append("  first \(kind): \(TerminalText.escape(text, keepNewlines: false))")
             }
         }
+        if let lookup = cases.lazy.compactMap({ $0.facts["model_lookup_error"] }).first {
+            out.append("Model: none given and the server named none (\(TerminalText.escape(lookup, keepNewlines: false))); requests were sent as model \"unknown\" (give --model)")
+        }
         let kinds = Set(cases.compactMap { $0.facts["prompt_kind"] }), counts = Set(cases.compactMap { $0.facts["token_counts"] }.filter { !$0.isEmpty })
         if !kinds.isEmpty {
             let described = kinds.sorted().map { $0 == "token_ids" ? "token ids of exact length" : $0 == "text" ? "text of about the length" : "a dataset" }
@@ -349,7 +354,7 @@ enum LoadNotes {
             case let (p?, f?):
                 out.append("SLO search (\(slo), attainment ≥ \(Fmt.percent(target))): highest passing Poisson rate \(Fmt.sig(p)) req/s; the answer lies in [\(Fmt.sig(p)), \(Fmt.sig(f))) req/s (measured)")
             case let (p?, nil):
-                out.append("SLO search (\(slo), attainment ≥ \(Fmt.percent(target))): every probed rate passed, up to \(Fmt.sig(p)) req/s (the throughput point's rate)")
+                out.append("SLO search (\(slo), attainment ≥ \(Fmt.percent(target))): every probed rate passed, the highest \(Fmt.sig(p)) req/s; no higher rate was probed")
             case let (nil, f?):
                 out.append("SLO search (\(slo), attainment ≥ \(Fmt.percent(target))): no probed rate passed, down to \(Fmt.sig(f)) req/s (the synchronous rate)")
             case (nil, nil):

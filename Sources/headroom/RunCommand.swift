@@ -53,21 +53,27 @@ struct RunCommand: ParsableCommand {
                 try s.plan.map { try PlanJob(settings: $0, catalog: catalog.load(for: s),
                                              curves: !noReport) }
             }
+            // The endpoints' API keys, read now: an unset variable is bad input, before the store opens.
+            let apiKeys = try loaded.map { try ScenarioWorkloads.apiKeys(for: $0) }
             let db = try store.open()
             Interrupt.install()
             let machine = MachineInfo.current()
             let runner = Runner(store: db, progress: Progress(), version: Headroom.version)
             var results: [RunJSON] = []
-            for (scenario, job) in zip(loaded, jobs) {
+            for ((scenario, job), keys) in zip(zip(loaded, jobs), apiKeys) {
                 let outcome: RunOutcome
+                let line = LoadProgressLine()
+                let load = ScenarioWorkloads.LoadContext(apiKeys: keys, progress: line.handler)
                 do {
                     outcome = try ServeCommand.runBlocking {
-                        try await runner.run(scenario: scenario, workloads: ScenarioWorkloads.workloads(for: scenario, machine: machine),
+                        try await runner.run(scenario: scenario, workloads: ScenarioWorkloads.workloads(for: scenario, machine: machine, load: load),
                                              machine: machine, plan: job)
                     }
                 } catch is RunInterrupted {
+                    line.clear()
                     throw ExitCode(130)
                 }
+                line.clear()
                 let stored = try db.load(runID: outcome.runID)
                 // The plan was computed once, from this run's measurements, and stored beside it; the report draws it.
                 var builders = ReportWriter.standardBuilders

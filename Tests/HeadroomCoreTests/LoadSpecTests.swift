@@ -31,7 +31,7 @@ final class LoadSpecTests: XCTestCase {
 
     func testBadProfilesNameTheFlagAndWhatWasExpected() {
         XCTAssertEqual(message { try LoadProfileSpec.parse("concurrency:0") },
-                       #"--profile: concurrency: expected an integer from 1 to 100000, got "0""#)
+                       #"--profile: concurrency: expected an integer from 1 to 4096, got "0""#)
         XCTAssertEqual(message { try LoadProfileSpec.parse("rate:fast") },
                        #"--profile: rate: expected a rate in requests/s, a number above 0 and at most 1000000, got "fast""#)
         XCTAssertEqual(message { try LoadProfileSpec.parse("poisson:-1") },

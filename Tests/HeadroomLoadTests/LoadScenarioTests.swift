@@ -88,6 +88,25 @@ final class LoadScenarioTests: XCTestCase {
         }
     }
 
+    /// Ctrl-C stops a point at once: no request is sent after it, no later point of the sweep starts, and the
+    /// runner records the run as interrupted (bounded: the point alone would run 30 s).
+    func testAnInterruptStopsALoadWithinAFewSeconds() async throws {
+        let s = try scenario("    - { endpoint: fixture, profile: \"sweep\", prompt_tokens: 8, output_tokens: 4, duration: 30s, warmup: 0 }",
+                             url: server.url(ttftMs: 1, itlMs: 20))
+        let store = try Store(path: ":memory:")
+        let runner = Runner(store: store, progress: Progress(enabled: false), version: "test")
+        let stopper = Task { try await Task.sleep(for: .milliseconds(500)); Interrupt.request() }
+        let start = ContinuousClock.now
+        do {
+            _ = try await runner.run(scenario: s, workloads: ScenarioWorkloads.workloads(for: s, machine: .current()), gitRevision: "rev")
+            XCTFail("an interrupted run does not complete")
+        } catch is RunInterrupted {}
+        stopper.cancel()
+        let took = start.duration(to: .now)
+        XCTAssertLessThan(took, .seconds(5), "stopped in \(took), not after the 30 s point and the rest of the sweep")
+        XCTAssertEqual(try store.runs().first?.status, .interrupted)
+    }
+
     func testAScenarioNamingAnUndeclaredEndpointOrAnUnsetKeyIsBadInput() throws {
         XCTAssertThrowsError(try scenario("    - { endpoint: elsewhere, profile: \"rate:1\" }", url: "http://127.0.0.1:9")) { e in
             XCTAssertEqual("\(e)", "endpoint-ci.yaml: measure.load[0].endpoint: expected an endpoint declared in endpoints: (fixture), got \"elsewhere\"")

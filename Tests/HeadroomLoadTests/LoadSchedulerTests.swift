@@ -119,7 +119,7 @@ final class LoadSchedulerTests: XCTestCase {
         let c = LoadAggregation.pointCase(result, context: context)
         XCTAssertEqual(c.name, "fixture")
         XCTAssertEqual(c.params, ["endpoint": "fixture", "api": "completions", "model": "fixture", "profile": "rate:20", "point": "rate:20",
-                                  "prompt_tokens": "8", "output_tokens": "4"])
+                                  "prompt_tokens": "8", "output_tokens": "4", "slo": "ttft_p95=10ms"], "the SLO is an input: goodput depends on it")
         XCTAssertEqual(c.facts["hardware"], "h100-sxm")
         XCTAssertEqual(c.facts["prompt_kind"], "token_ids")
         XCTAssertEqual(c.facts["token_counts"], "usage")
@@ -166,7 +166,7 @@ final class LoadSchedulerTests: XCTestCase {
         for (k, p) in run.points.dropFirst(2).enumerated() {
             let r = rs + (rt - rs) * Double(k + 1) / 3
             XCTAssertEqual(p.plan.arrivals, .constant(rate: r))
-            XCTAssertEqual(p.plan.point, "rate:\(LoadProfileSpec.formatRate(r))")
+            XCTAssertEqual(p.plan.point, "rate-\(k + 1)", "labelled by position: the gate matches it across runs")
             XCTAssertEqual(p.measured.filter(\.ok).count, 6)
         }
         XCTAssertNil(run.search)
@@ -184,7 +184,7 @@ final class LoadSchedulerTests: XCTestCase {
         XCTAssertEqual(search.highestPassing, search.probes[1].rate)
         XCTAssertNil(search.lowestFailing)
         XCTAssertEqual(pass.points.map(\.plan.point).prefix(2), ["synchronous", "throughput"])
-        XCTAssertTrue(pass.points[2].plan.point.hasPrefix("poisson:"))
+        XCTAssertEqual(pass.points[2].plan.point, "probe-1")
         // No request meets an impossible SLO: the synchronous rate fails and is the lowest failing rate.
         let fail = try await LoadRunner.run(LoadRunPlan(profile: .sloSearch(target: 0.9, probes: 4), bound: .requests(5),
                                                         slo: try SLOSpec.parse("ttft_p50=1ms")), client: client, prompts: prompts)

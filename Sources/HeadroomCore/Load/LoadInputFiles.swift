@@ -28,6 +28,8 @@ public struct LoadDatasetEntry: Hashable, Sendable {
 public enum LoadInputFiles {
     /// The largest token count a trace or dataset line may ask for.
     public static let maxTokens = 1 << 20
+    /// The latest timestamp a trace may have, in seconds.
+    public static let maxTraceSeconds = 7.0 * 86_400
 
     /// A trace: `{"timestamp": 0.0, "prompt_tokens": 512, "output_tokens": 128}` per line, timestamps in seconds,
     /// at least 0 and non-decreasing; entries come back with timestamps relative to the first line's.
@@ -40,6 +42,10 @@ public enum LoadInputFiles {
         var out: [LoadTraceEntry] = []
         try forEachObject(data, file: file) { object, where_ in
             let t = try number(object, "timestamp", at: where_, min: 0)
+            // Seconds, within a week: a trace in milliseconds or nanoseconds is refused rather than replayed 1000× slow.
+            guard t <= maxTraceSeconds else {
+                throw InputError(file: where_, path: "timestamp", message: "expected seconds from 0 to \(Int(maxTraceSeconds)) (7 days), got \(t)")
+            }
             if let last = out.last, t < last.timestamp {
                 throw InputError(file: where_, path: "timestamp", message: "expected timestamps in order, got \(t) after \(last.timestamp)")
             }

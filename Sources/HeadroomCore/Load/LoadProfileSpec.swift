@@ -47,8 +47,10 @@ public enum LoadProfileSpec: Hashable, Sendable {
         }
         switch head {
         case "concurrency":
-            guard let a = argument, let n = Int(a), (1...100_000).contains(n) else {
-                throw fail("concurrency: expected an integer from 1 to 100000, got \"\(argument ?? "")\"")
+            // At most the client's connection pool (4096 per host): beyond it requests would wait for a connection
+            // inside the client, unseen by the schedule.
+            guard let a = argument, let n = Int(a), (1...4096).contains(n) else {
+                throw fail("concurrency: expected an integer from 1 to 4096, got \"\(argument ?? "")\"")
             }
             return .concurrency(n)
         case "rate": return .rate(try positiveRate("rate"))
