@@ -25,9 +25,13 @@ public enum PlanTables {
                     p.priceSheet ?? "none", p.pricing)
         if !p.catalogFiles.isEmpty { s += "Catalog: \(p.catalogFiles.joined(separator: ", ")).\n" }
         s += "Every figure below is PREDICTED by the performance model and \(p.servingModel).\n"
+        let endpoints = p.endpointCalibrations ?? []
         s += "Calibration: modeled devices use the catalog's default efficiencies (hardware.yaml default_efficiency)"
+        if !endpoints.isEmpty { s += " except \(endpoints.map(\.hardware).joined(separator: ", "))" }
         if let c = p.calibration { s += "; local: \(c.label)" }
         s += ".\n"
+        for e in endpoints { s += "Calibration of \(e.hardware) (every \(e.hardware) figure below): \(e.label).\n" }
+        for n in p.calibrationNotes ?? [] { s += "Note: \(n).\n" }
         for (id, why) in p.skipped.sorted(by: { $0.key < $1.key }) { s += "Skipped \(id): \(why).\n" }
         return s
     }
@@ -133,8 +137,18 @@ public enum PlanTables {
         return t
     }
 
-    public static func calibration(_ p: PlanResult) -> TextTable? {
-        guard let c = p.calibration, !c.checks.isEmpty else { return nil }
+    public static func calibration(_ p: PlanResult) -> TextTable? { p.calibration.flatMap(checks) }
+
+    /// Each endpoint-calibrated hardware's measurements against a fit made without each: title and table.
+    public static func endpointCalibrations(_ p: PlanResult) -> [(title: String, table: TextTable)] {
+        (p.endpointCalibrations ?? []).compactMap { e in
+            checks(e.result).map { ("Calibration of \(e.hardware) from endpoint \(e.endpoint), run \(e.runID): each measurement against a fit made without it", $0) }
+        }
+    }
+
+    /// A calibration's leave-one-out checks (nil without any).
+    static func checks(_ c: CalibrationResult) -> TextTable? {
+        guard !c.checks.isEmpty else { return nil }
         var t = TextTable(["measurement (measured, median)", "n", "measured ms", "predicted ms (fit without it)", "error"],
                           rightAligned: [1, 2, 3, 4])
         for x in c.checks {
@@ -183,6 +197,7 @@ public enum PlanTables {
         if let f = finetune(p) { out += "\nFine-tuning plan (predicted, training MFU from the catalog):\n" + f.rendered + "\n" }
         if let t = training(p) { out += "\nTraining plan (predicted, 6·N·D at the training MFU):\n" + t.rendered + "\n" }
         if let c = calibration(p) { out += "\nCalibration of the local profile: each measurement against a fit made without it:\n" + c.rendered + "\n" }
+        for e in endpointCalibrations(p) { out += "\n\(e.title):\n" + e.table.rendered + "\n" }
         return out
     }
 }
@@ -215,6 +230,7 @@ public struct PlanningSection: ReportSectionBuilder {
         add("Fine-tuning plan (predicted)", PlanTables.finetune(p))
         add("Training plan (predicted, 6·N·D)", PlanTables.training(p))
         add("Calibration: local measurements against the model fitted without each (measured vs predicted)", PlanTables.calibration(p))
+        for e in PlanTables.endpointCalibrations(p) { add(e.title, e.table) }
         let plots = [costPlot(folder), memoryPlot(folder), latencyPlot(folder), rooflinePlot(folder)].compactMap { $0 }
         for plot in plots {
             let file = (plot.output as NSString).lastPathComponent

@@ -30,8 +30,9 @@ public struct PlanJob: Sendable {
 
     /// Plans; `calibrationRun` (when there is one) provides this machine's probe figures and the
     /// measurements its efficiencies are fitted to. `leaveOneOut` also checks each measurement against a
-    /// fit made without it (slower: off for what-if).
-    public func plan(calibrationRun: StoredRun?, leaveOneOut: Bool) throws -> PlanResult {
+    /// fit made without it (slower: off for what-if). Each catalog hardware `endpoints` fitted is planned
+    /// with the fitted efficiencies; its notes (fits that failed) go to the result.
+    public func plan(calibrationRun: StoredRun?, leaveOneOut: Bool, endpoints: EndpointCalibrations = .none) throws -> PlanResult {
         var local: HardwareProfile?
         var calibration: CalibrationResult?
         if let run = calibrationRun, let machine = run.machine {
@@ -44,8 +45,12 @@ public struct PlanJob: Sendable {
                                           calibration: "\(cal.label) (run \(run.run.id ?? 0))")
             local?.trainingMFU = defaults.trainingMFU
         }
-        let (input, skipped) = try settings.input(catalog: catalog, prices: prices, local: local, calibration: calibration)
+        var (input, skipped) = try settings.input(catalog: catalog, prices: prices, local: local, calibration: calibration)
+        let used = endpoints.fitted.filter { e in input.hardware.contains { $0.id == e.hardware } }
+        input.hardware = input.hardware.map { h in used.first { $0.hardware == h.id }.map(h.applying) ?? h }
         var result = Planner().plan(input, curves: curves)
+        result.endpointCalibrations = used.isEmpty ? nil : used
+        result.calibrationNotes = endpoints.notes.isEmpty ? nil : endpoints.notes
         result.skipped = skipped
         result.catalogFiles = catalog.files
         if calibrationRun != nil && local == nil && settings.hardware.contains("local") {
@@ -64,6 +69,52 @@ extension PlanJob {
         let store = try Store(path: storePath, mode: .readOnly)
         if let runID { return try store.load(runID: runID) }
         return try store.latestCompleteRun(fingerprint: fingerprint())
+    }
+}
+
+/// What endpoint calibration found for the hardware a plan considers: the fits, and why a hardware that an
+/// endpoint's load run names could not be fitted (that hardware keeps its catalog efficiencies).
+public struct EndpointCalibrations: Sendable {
+    public var fitted: [EndpointCalibration]
+    public var notes: [String]
+    public init(fitted: [EndpointCalibration] = [], notes: [String] = []) { self.fitted = fitted; self.notes = notes }
+    /// Nothing fitted, nothing to say (no store, or turned off).
+    public static let none = EndpointCalibrations()
+}
+
+extension PlanJob {
+    /// Fits every catalog hardware among `hardware` that the latest complete run (or run `runID`) of an
+    /// endpoint naming it measured, in the store at `path`, reading only the load cases' facts and the
+    /// samples the fit uses. A run whose endpoints name no hardware changes nothing; one that names it but
+    /// cannot be fitted (missing facts, too few points) leaves a note. No store there: nothing (none is created).
+    public static func endpointCalibrations(storePath: String, hardware: [String], runID: Int64? = nil,
+                                            catalog: Catalog) throws -> EndpointCalibrations {
+        let ids = hardware.filter { id in catalog.hardware.contains { $0.id == id && $0.kind != .local } }
+        guard !ids.isEmpty, storePath == ":memory:" || FileManager.default.fileExists(atPath: storePath) else { return .none }
+        let store = try Store(path: storePath, mode: .readOnly)
+        return fit(try store.endpointLoadCases(hardware: ids, runID: runID), catalog: catalog)
+    }
+
+    /// Each hardware's fit from the first of its endpoints (by name) that fits; when none does, a note with
+    /// every endpoint's reason.
+    public static func fit(_ found: [EndpointLoadCases], catalog: Catalog) -> EndpointCalibrations {
+        var out = EndpointCalibrations()
+        for f in found {
+            var reasons: [String] = []
+            for endpoint in f.endpoints {
+                do {
+                    out.fitted.append(try EndpointCalibration.fit(cases: f.cases, endpoint: endpoint, runID: f.runID, catalog: catalog))
+                    reasons = []
+                    break
+                } catch {
+                    reasons.append("\(error)")
+                }
+            }
+            if !reasons.isEmpty {
+                out.notes.append("\(f.hardware) keeps its catalog efficiencies: run \(f.runID) names it, but \(reasons.joined(separator: "; "))")
+            }
+        }
+        return out
     }
 }
 

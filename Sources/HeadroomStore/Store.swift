@@ -105,7 +105,7 @@ public final class Store: @unchecked Sendable {
             case .empty:
                 return try emptyQueue()
             case .headroom(let applied):
-                let missing = migrator.migrations.filter { !applied.contains($0) }
+                let missing = migrator.migrations.filter { !applied.contains($0) && !indexOnlyMigrations.contains($0) }
                 if !missing.isEmpty { throw StoreError.olderSchema(path, missing: missing) }
                 return queue
             }
@@ -191,6 +191,7 @@ public final class Store: @unchecked Sendable {
         registerPlanMigrations(&m)
         m.registerMigration("v3: baselines", migrate: migrateBaselines)
         m.registerMigration("v4: measurement facts", migrate: migrateMeasurementFacts)
+        m.registerMigration(sampleMetricIndexMigration, migrate: migrateSampleMetricIndex)
         return m
     }
 

@@ -15,8 +15,8 @@ struct PlanCommand: ParsableCommand {
             against load, the request rate each replica sustains within the SLO, the replicas for the peak, and \
             the monthly cost. Prints the recommendation (the cheapest configuration that meets the SLO) and why it \
             won, the runners-up, what does not fit and why, and the Pareto set of cost against latency. The local \
-            profile is calibrated on the latest complete run of this machine in the store (or --run). Writes \
-            REPORTS/NAME/plan/ unless --no-report.
+            profile is calibrated on the latest complete run of this machine in the store (or --run); \
+            \(EndpointCalibrationOptions.discussion) Writes REPORTS/NAME/plan/ unless --no-report.
             """)
 
     @OptionGroup var scenario: ScenarioArgument
@@ -35,6 +35,8 @@ struct PlanCommand: ParsableCommand {
     @Flag(name: .customLong("no-report"), help: "Print only.")
     var noReport = false
 
+    @OptionGroup var endpoints: EndpointCalibrationOptions
+
     @OptionGroup var store: StoreOptions
 
     @Flag(name: .long, help: "Print JSON on standard output instead of tables.")
@@ -48,8 +50,9 @@ struct PlanCommand: ParsableCommand {
             }
             let catalog = try self.catalog.load(for: loaded)
             let calibrationRun = try PlanJob.latestLocalRun(storePath: store.path, runID: runID)
+            let fitted = try endpoints.calibrations(storePath: store.path, hardware: settings.hardware, catalog: catalog)
             let plan = try PlanJob(settings: settings, catalog: catalog, pricesFile: prices, curves: !noReport)
-                .plan(calibrationRun: calibrationRun, leaveOneOut: true)
+                .plan(calibrationRun: calibrationRun, leaveOneOut: true, endpoints: fitted)
             var written: [String] = []
             if !noReport {
                 let folder = ((reports as NSString).appendingPathComponent(loaded.name) as NSString).appendingPathComponent("plan")
@@ -62,5 +65,31 @@ struct PlanCommand: ParsableCommand {
                 if let index = written.first(where: { $0.hasSuffix("index.html") }) { print("Report: \(index)") }
             }
         }
+    }
+}
+
+/// How `plan` and `whatif` calibrate catalog hardware from endpoints measured by `headroom load`.
+struct EndpointCalibrationOptions: ParsableArguments {
+    static let discussion = """
+        each catalog hardware that an endpoint measured by `headroom load` names (its hardware, devices, precision \
+        and model_shape facts) is planned with the efficiencies fitted to the latest complete run of that endpoint \
+        (or --endpoint-run), and says so; a run that cannot be fitted leaves the catalog's efficiencies and a note \
+        saying why (--no-endpoint-calibration: catalog efficiencies only).
+        """
+
+    @Option(name: .customLong("endpoint-run"),
+            help: ArgumentHelp("Calibrate the hardware its endpoints name on this stored load run instead of the latest complete one.", valueName: "id"))
+    var runID: Int64?
+
+    @Flag(name: .customLong("no-endpoint-calibration"), help: "Plan catalog hardware with the catalog's efficiencies, never with an endpoint's fit.")
+    var off = false
+
+    func validate() throws {
+        if off && runID != nil { throw ValidationError("--endpoint-run and --no-endpoint-calibration exclude each other") }
+    }
+
+    /// The fits for `hardware` from the store at `storePath` (none when turned off).
+    func calibrations(storePath: String, hardware: [String], catalog: Catalog) throws -> EndpointCalibrations {
+        off ? .none : try PlanJob.endpointCalibrations(storePath: storePath, hardware: hardware, runID: runID, catalog: catalog)
     }
 }

@@ -15,7 +15,8 @@ struct WhatifCommand: ParsableCommand {
             Starts from the scenario's plan: section (default: the built-in default scenario, the same as \
             Scenarios/default.yaml) and replaces what the flags say; --set takes any key of the plan section as a \
             dotted path with a YAML value (--set demand.peak_to_mean=5 --set 'hardware=[h100-sxm, l40s]'). Every \
-            figure is predicted. Writes no report unless --reports is given (then REPORTS/NAME/plan/, as `plan` does).
+            figure is predicted. Writes no report unless --reports is given (then REPORTS/NAME/plan/, as `plan` does). \
+            The local profile is calibrated as `plan` does it; \(EndpointCalibrationOptions.discussion)
             """)
 
     @OptionGroup var scenario: ScenarioArgument
@@ -38,6 +39,7 @@ struct WhatifCommand: ParsableCommand {
     var runID: Int64?
     @Option(name: .long, help: ArgumentHelp("Also write the plan's report to DIR/NAME/plan/.", valueName: "dir"))
     var reports: String?
+    @OptionGroup var endpoints: EndpointCalibrationOptions
     @OptionGroup var catalog: CatalogOptions
     @OptionGroup var store: StoreOptions
     @Flag(name: .long, help: "Print JSON on standard output instead of tables.") var json = false
@@ -83,8 +85,10 @@ struct WhatifCommand: ParsableCommand {
             let calibrationRun = settings.hardware.contains("local") || runID != nil
                 ? try PlanJob.latestLocalRun(storePath: store.path, runID: runID) : nil
             lap("store")
+            let fitted = try endpoints.calibrations(storePath: store.path, hardware: settings.hardware, catalog: catalog)
+            lap("endpoint calibration")
             let plan = try PlanJob(settings: settings, catalog: catalog, pricesFile: prices, curves: reports != nil)
-                .plan(calibrationRun: calibrationRun, leaveOneOut: false)
+                .plan(calibrationRun: calibrationRun, leaveOneOut: false, endpoints: fitted)
             lap("calibration and plan")
             var written: [String] = []
             if let reports {

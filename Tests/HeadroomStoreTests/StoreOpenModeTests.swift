@@ -127,6 +127,21 @@ final class StoreOpenModeTests: XCTestCase {
                            + "a command that writes to it (headroom run, baseline save) upgrades it")
         }
         XCTAssertEqual(try bytes(path), before)
-        XCTAssertEqual(try Store(path: path).appliedMigrations().count, 4, "read-write upgrades it")
+        XCTAssertEqual(try Store(path: path).appliedMigrations().count, 5, "read-write upgrades it")
+    }
+
+    /// A store without the (measurement, metric) sample index reads the same; a write adds it.
+    func testReadOnlyReadsAStoreThatOnlyLacksAnIndex() throws {
+        let path = try folder() + "/v4.sqlite"
+        let q = try DatabaseQueue(path: path)
+        try Store.migrator.migrate(q, upTo: "v4: measurement facts")
+        try q.close()
+        let old = try Store(path: path, mode: .readOnly)
+        XCTAssertEqual(try old.runs(), [])
+        XCTAssertEqual(try old.endpointLoadCases(hardware: ["h100-sxm"]), [])
+        let upgraded = try Store(path: path)
+        XCTAssertEqual(try upgraded.appliedMigrations().last, "v5: samples indexed by measurement and metric")
+        let indexes = try upgraded.dbQueue.read { db in try db.indexes(on: "sample").map(\.name) }
+        XCTAssertEqual(indexes, ["sample_on_measurement_id_metric"])
     }
 }

@@ -129,12 +129,13 @@ public struct EndpointCalibration: Codable, Equatable, Sendable {
             throw fail("its load points give \(pts.count) usable measurement\(pts.count == 1 ? "" : "s") (TTFT at the lowest load, " +
                        "TPOT with mean_in_flight at each point); a fit needs at least 2")
         }
-        let result = Calibration.calibrate(pts, fallback: h.efficiency, fallbackLabel: h.calibration)
+        var result = Calibration.calibrate(pts, fallback: h.efficiency, fallbackLabel: h.calibration)
         let median = result.medianAbsErrorPercent ?? .nan
         let kept = [(result.computeFitted, "compute"), (result.bandwidthFitted, "bandwidth")].filter { !$0.0 }.map(\.1)
         let label = String(format: "calibrated from endpoint %@, run %lld (%d points, median error %.1f %%): compute %.3f, bandwidth %.3f",
                            endpoint, runID, pts.count, median, result.efficiency.compute, result.efficiency.bandwidth)
             + (kept.isEmpty ? "" : "; \(kept.joined(separator: " and ")) not determined by these points, kept from: \(h.calibration)")
+        result.label = label   // the generic label speaks of local measurements
         return EndpointCalibration(hardware: h.id, endpoint: endpoint, runID: runID, devices: devices, precision: precision,
                                    model: modelID, result: result, points: pts, label: label)
     }

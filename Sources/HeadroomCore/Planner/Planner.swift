@@ -187,6 +187,10 @@ public struct PlanResult: Codable, Equatable, Sendable {
     public var skipped: [String: String] = [:]
     /// The catalog files the plan read, in the order they were applied (built-in first, then overrides).
     public var catalogFiles: [String] = []
+    /// Catalog hardware whose efficiencies `plan`/`whatif` fitted to an endpoint's load run (nil: none).
+    public var endpointCalibrations: [EndpointCalibration]?
+    /// Why hardware that an endpoint's load run names kept its catalog efficiencies (nil: none).
+    public var calibrationNotes: [String]?
 
     /// Candidates meeting the SLO with a price, cheapest first.
     public var ranked: [Candidate] {
