@@ -130,8 +130,9 @@ struct BenchLoadCommand: ParsableCommand {
             try ReportWriter(builders: ReportWriter.standardBuilders).write(run: stored, folder: folder)
 
             let cases = stored.cases.filter { $0.kind == .load }
-            let log = try ServeLog.entries(Self.readLog(from: start), offset: start)
-            let result = BenchLoadResult.compare(cases: cases, marks: marks.points, log: log, start: start, warmup: warmup,
+            let bytes = try Self.readLog(from: start)
+            let result = BenchLoadResult.compare(cases: cases, marks: marks.points, log: ServeLog.entries(bytes, offset: start), start: start,
+                                                 logEnd: start + bytes.count, warmup: warmup,
                                                  header: .init(model: shape.id, precision: type.description, threads: threads, promptTokens: promptTokens,
                                                                outputTokens: outputTokens, requests: requests, warmup: warmup, runId: outcome.runID,
                                                                store: store.path, report: (folder as NSString).appendingPathComponent("index.html"),
@@ -210,11 +211,14 @@ struct BenchLoadResult: Codable {
     static func p50(_ v: [Double]) -> Double? { LatencyDistribution(v)?.p50 }
 
     /// Pairs each stored point with the server's lines written while it ran (`marks`: the log's size when each
-    /// point had all its answers, in run order, labelled as the cases' `point`).
-    static func compare(cases: [MeasuredCase], marks: [(point: String, offset: Int)], log: [ServeLog.Entry], start: Int, warmup: Int,
-                        header: Header) -> BenchLoadResult {
+    /// point had all its answers, in run order, labelled as the cases' `point`). The last point's lines run to
+    /// `logEnd`, the log's size read after the run: the server logs a request just after it ends its stream, so
+    /// the last point's last line can follow its mark, and nothing else asks the server anything by then.
+    static func compare(cases: [MeasuredCase], marks: [(point: String, offset: Int)], log: [ServeLog.Entry], start: Int, logEnd: Int,
+                        warmup: Int, header: Header) -> BenchLoadResult {
         let answered = cases.map { c in c.values("status").filter { $0 == 200 }.count }
-        let ends = cases.map { c in marks.last { $0.point == c.params["point"] }?.offset ?? start }
+        var ends = cases.map { c in marks.last { $0.point == c.params["point"] }?.offset ?? start }
+        if !ends.isEmpty { ends[ends.count - 1] = max(ends[ends.count - 1], logEnd) }
         let server = ServeLog.points(log, start: start, ends: ends, expected: answered.map { $0 + warmup }, warmup: warmup)
         var points: [Point] = []
         for (c, s) in zip(cases, server) {
