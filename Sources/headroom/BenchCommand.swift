@@ -12,7 +12,8 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run one measurement outside a scenario.",
-        subcommands: [BenchInferCommand.self, BenchFinetuneCommand.self, BenchSummaryCommand.self, BenchMatvecCommand.self, BenchServeCommand.self])
+        subcommands: [BenchInferCommand.self, BenchFinetuneCommand.self, BenchSummaryCommand.self, BenchMatvecCommand.self, BenchServeCommand.self,
+                      BenchLoadCommand.self])
 }
 
 struct BenchInferCommand: ParsableCommand {

@@ -193,9 +193,11 @@ enum ServeBench {
         result.engineBatchedDecodeTokensPerS = engineBatchedDecode
         result.weightsBytes = weightsBytes
         result.kvCacheBytes = kvBytes
-        let server = try ServerProcess.start(plan)
+        let server = try ServerProcess.start(arguments: ["--max-num-seqs", "\(plan.streams)", "--max-batched-tokens", "512",
+                                                         "--kv-memory", "\(plan.kvTokens)", "--max-queue", "\(plan.maxQueue)"],
+                                             model: plan.model, precision: plan.precision, threads: plan.threads)
         defer { server.stop() }
-        warn("server pid \(server.pid) on port \(server.port); log: \(ServerProcess.logPath)")
+        warn("server pid \(server.pid) on port \(server.port); log: \(server.logPath)")
         let box = NIOLockedValueBox(result)
         try ServeCommand.runBlocking {
             let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
@@ -260,16 +262,7 @@ enum ServeBench {
 
     static func measure(_ plan: ServeBenchPlan, server: ServerProcess, client: HTTPClient, result: NIOLockedValueBox<ServeBenchResult>) async throws {
         let base = "http://127.0.0.1:\(server.port)"
-        // Ready once /health answers 200 (weights warmed), within 2 minutes.
-        var ready = false
-        for _ in 0..<1200 where !ready {
-            if let r = try? await client.execute(HTTPClientRequest(url: base + "/health"), timeout: .seconds(5)) {
-                ready = r.status == .ok
-                _ = try? await r.body.collect(upTo: 4096)
-            }
-            if !ready { try await Task.sleep(for: .milliseconds(100)) }
-        }
-        guard ready else { throw RunFailure("the server did not become ready within 2 minutes; see \(ServerProcess.logPath)") }
+        try await waitReady(client, base, logPath: server.logPath)
         // Lone requests.
         warn("lone: \(plan.loneRequests) streamed requests, one after another")
         var loneDurations: [Double] = []
@@ -368,6 +361,19 @@ enum ServeBench {
         }
     }
 
+    /// Until /health answers 200 (weights warmed), within 2 minutes.
+    static func waitReady(_ client: HTTPClient, _ base: String, logPath: String) async throws {
+        var ready = false
+        for _ in 0..<1200 where !ready {
+            if let r = try? await client.execute(HTTPClientRequest(url: base + "/health"), timeout: .seconds(5)) {
+                ready = r.status == .ok
+                _ = try? await r.body.collect(upTo: 4096)
+            }
+            if !ready { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        guard ready else { throw RunFailure("the server did not become ready within 2 minutes; see \(logPath)") }
+    }
+
     static func metric(_ client: HTTPClient, _ base: String, _ name: String) async throws -> Double? {
         let response = try await client.execute(HTTPClientRequest(url: base + "/metrics"), timeout: .seconds(30))
         let text = String(buffer: try await response.body.collect(upTo: 4 << 20))
@@ -416,18 +422,19 @@ final class ServerProcess: @unchecked Sendable {
     static let logPath = ".headroom/bench/serve-server.log"
     let process: Process
     let port: Int
+    let logPath: String
     var pid: Int32 { process.processIdentifier }
 
-    private init(process: Process, port: Int) { self.process = process; self.port = port }
+    private init(process: Process, port: Int, logPath: String) { self.process = process; self.port = port; self.logPath = logPath }
 
-    static func start(_ plan: ServeBenchPlan) throws -> ServerProcess {
-        try FileManager.default.createDirectory(atPath: ".headroom/bench", withIntermediateDirectories: true)
+    /// `headroom serve --model … --precision … --threads … --port 0` and `arguments`, its standard error in
+    /// `logPath` (emptied first).
+    static func start(arguments: [String], model: String, precision: String, threads: Int, logPath: String = ServerProcess.logPath) throws -> ServerProcess {
+        try FileManager.default.createDirectory(atPath: (logPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/proc/self/exe")
-        p.arguments = ["serve", "--model", plan.model, "--precision", plan.precision, "--threads", "\(plan.threads)", "--port", "0",
-                       "--max-num-seqs", "\(plan.streams)", "--max-batched-tokens", "512", "--kv-memory", "\(plan.kvTokens)",
-                       "--max-queue", "\(plan.maxQueue)"]
+        p.arguments = ["serve", "--model", model, "--precision", precision, "--threads", "\(threads)", "--port", "0"] + arguments
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle(forWritingAtPath: logPath)
@@ -443,7 +450,7 @@ final class ServerProcess: @unchecked Sendable {
         guard let port = text.split(separator: ":").last.flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) else {
             p.terminate(); throw RunFailure("the server printed no port: \(text)")
         }
-        return ServerProcess(process: p, port: port)
+        return ServerProcess(process: p, port: port, logPath: logPath)
     }
 
     /// Clears the child's peak RSS (Linux `clear_refs` 5); false where not allowed.
