@@ -26,12 +26,15 @@ public struct LoadSettings: Equatable, Sendable {
     /// A request with no complete answer this long after it was sent is a `timeout` error; a duration-bound point
     /// also waits this long for its requests in flight at its end (none is cut short sooner).
     public var timeoutSeconds: Double = LoadSettings.defaultTimeoutSeconds
+    /// The concurrency of a sweep's or slo-search's throughput point (every request at once, at most this many).
+    public var maxConcurrency: Int = LoadSettings.defaultMaxConcurrency
 
     public static let defaultPromptTokens = 128
     public static let defaultOutputTokens = 128
     public static let defaultDurationSeconds = 60.0
     public static let defaultWarmup = 2
     public static let defaultTimeoutSeconds = 300.0
+    public static let defaultMaxConcurrency = 256
     public static let promptKinds = ["auto", "token-ids", "text"]
 
     public init(endpoint: String, profile: LoadProfileSpec, promptTokens: Int? = LoadSettings.defaultPromptTokens,
@@ -61,7 +64,7 @@ public struct LoadSettings: Equatable, Sendable {
     }
 
     public static let keys = ["endpoint", "profile", "prompt_tokens", "output_tokens", "dataset", "duration", "requests",
-                              "warmup", "slo", "prompt_kind", "seed", "timeout"]
+                              "warmup", "slo", "prompt_kind", "seed", "timeout", "max_concurrency"]
 
     /// Reads `measure.load` (a list); endpoints must be declared in `endpoints`, files are read and checked.
     public static func readList(_ field: YAMLField, endpoints: [EndpointSpec], directory: String) throws -> [LoadSettings] {
@@ -115,6 +118,7 @@ public struct LoadSettings: Equatable, Sendable {
         if let problem = s.sizeProblem { throw field.error(problem) }
         if let f = m.optional("prompt_kind") { s.promptKind = try f.oneOf(promptKinds) }
         if let f = m.optional("seed") { s.seed = UInt64(try f.int(min: 0, max: Int.max)) }
+        if let f = m.optional("max_concurrency") { s.maxConcurrency = try f.int(min: 1, max: 4096) }
         if let f = m.optional("timeout") {
             switch DurationText.seconds(try f.string()) {
             case .success(let v): s.timeoutSeconds = v

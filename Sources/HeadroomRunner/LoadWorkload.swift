@@ -78,7 +78,7 @@ public struct LoadWorkload: Workload {
         // The grace at a duration-bound point's end is the request timeout: a long request sent late in the point
         // is awaited as long as any other, not cut short and counted as an error.
         let plan = LoadRunPlan(profile: settings.profile, bound: bound, warmup: settings.warmup, seed: settings.seed,
-                               grace: settings.timeoutSeconds, trace: trace, slo: settings.slo)
+                               grace: settings.timeoutSeconds, throughputConcurrency: settings.maxConcurrency, trace: trace, slo: settings.slo)
         let result = try await withInterruptCancellation { try await LoadRunner.run(plan, client: client, prompts: prompts, progress: progress) }
         try checkInterrupt()
         var facts: [String: String] = ["devices": String(endpoint.devices)]

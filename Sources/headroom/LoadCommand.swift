@@ -22,7 +22,7 @@ struct LoadCommand: ParsableCommand {
             Profiles: concurrency:N (closed loop, N in flight); rate:R (open loop, R requests/s); poisson:R (open \
             loop, exponential gaps, seeded); trace:FILE (JSONL of timestamp, prompt_tokens, output_tokens, replayed on \
             its timestamps); sweep[:rates=K] (synchronous, then maximum throughput, then K constant rates between \
-            them, as GuideLLM does; K defaults to 5); slo-search[:target=F,probes=N] (the highest Poisson rate whose SLO \
+            them, as GuideLLM does; K defaults to 5; --max-concurrency caps the throughput point, 256 by default); slo-search[:target=F,probes=N] (the highest Poisson rate whose SLO \
             attainment reaches F, 0.9 by default, by bisection, with its interval). Open loop is open loop: requests \
             leave on their schedule whatever the server does, and a point whose client fell behind its schedule says \
             so (schedule lag p99 over 10 ms).
@@ -90,6 +90,9 @@ struct LoadCommand: ParsableCommand {
     @Option(name: .long, help: "Seed of the prompts and the Poisson gaps.")
     var seed: UInt64 = 1
 
+    @Option(name: .customLong("max-concurrency"), help: "Requests in flight at a sweep's or slo-search's throughput point (every request at once, at most this many; 1 to 4096).")
+    var maxConcurrency = LoadSettings.defaultMaxConcurrency
+
     @Option(name: .long, help: ArgumentHelp("A request with no complete answer this long after it was sent is a timeout.", valueName: "duration"))
     var timeout = "300s"
 
@@ -133,6 +136,7 @@ struct LoadCommand: ParsableCommand {
             throw ValidationError("--prompt-kind: expected one of \(LoadSettings.promptKinds.joined(separator: ", ")), got '\(promptKind)'")
         }
         if let api, EndpointSpec.API(rawValue: api) == nil { throw ValidationError("--api: expected completions or chat, got '\(api)'") }
+        if !(1...4096).contains(maxConcurrency) { throw ValidationError("--max-concurrency: expected an integer from 1 to 4096") }
         if let devices, !(1...4096).contains(devices) { throw ValidationError("--devices: expected an integer from 1 to 4096") }
         if let name, name.range(of: "^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$", options: .regularExpression) == nil {
             throw ValidationError("--name: expected letters, digits, '.', '_', '-' or ':' (at most 64, starting with a letter or digit), got '\(TerminalText.escape(name, keepNewlines: false))'")
@@ -271,6 +275,7 @@ struct LoadCommand: ParsableCommand {
         settings.promptKind = promptKind
         settings.seed = seed
         if let t = try seconds(timeout, "--timeout") { settings.timeoutSeconds = t }
+        settings.maxConcurrency = maxConcurrency
         return (spec, settings, catalog)
     }
 

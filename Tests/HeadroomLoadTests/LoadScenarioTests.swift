@@ -60,11 +60,13 @@ final class LoadScenarioTests: XCTestCase {
     }
 
     func testASweepFindsItsPointsAsItRunsAndEachIsStored() async throws {
-        let s = try scenario("    - { endpoint: fixture, profile: \"sweep:rates=2\", prompt_tokens: 8, output_tokens: 3, requests: 8, warmup: 0 }",
+        let s = try scenario("    - { endpoint: fixture, profile: \"sweep:rates=2\", prompt_tokens: 8, output_tokens: 3, requests: 8, warmup: 0, max_concurrency: 3 }",
                              url: server.url(ttftMs: 2, itlMs: 1))
         let stored = try await run(s, store: try Store(path: ":memory:"))
         XCTAssertEqual(stored.cases.map { $0.params["point"] ?? "" }.prefix(2), ["synchronous", "throughput"])
         XCTAssertEqual(stored.cases.count, 4, "synchronous, throughput and 2 rates between")
+        XCTAssertEqual(stored.cases[1].facts["concurrency"], "3", "the throughput point at max_concurrency")
+        XCTAssertEqual(stored.cases.dropFirst(2).map { $0.params["point"] ?? "" }, ["rate-1", "rate-2"])
         XCTAssertTrue(stored.cases.allSatisfy { $0.params["profile"] == "sweep:rates=2" })
         let rates = stored.cases.dropFirst(2).compactMap { Double($0.facts["offered_rate"] ?? "") }
         XCTAssertEqual(rates.count, 2)

@@ -65,6 +65,7 @@ final class ConventionsTests: XCTestCase {
             (["load", "--endpoint", "http://127.0.0.1:9", "--profile", "rate:1", "--duration", "5s", "--requests", "3"], "--duration and --requests: give one, not both"),
             (["load", "--endpoint", "http://127.0.0.1:9", "--profile", "trace:/nonexistent/t.jsonl"], "/nonexistent/t.jsonl"),
             (["load", "--endpoint", "http://127.0.0.1:9", "--profile", "rate:1", "--hardware", "tpu-v9"], "tpu-v9"),
+            (["load", "--endpoint", "http://127.0.0.1:9", "--profile", "sweep", "--max-concurrency", "0"], "--max-concurrency: expected an integer from 1 to 4096"),
             (["load", "--endpoint", "http://127.0.0.1:9", "--profile", "rate:1", "--api-key-env", "HEADROOM_TEST_UNSET_KEY"],
              "--api-key-env: the environment variable HEADROOM_TEST_UNSET_KEY (the API key of endpoint 127.0.0.1:9) is not set or empty"),
         ]

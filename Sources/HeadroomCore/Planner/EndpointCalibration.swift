@@ -29,7 +29,7 @@ public struct EndpointCalibration: Codable, Equatable, Sendable {
     /// The fit: efficiencies, which of them the data determined, leave-one-out checks and their median |error|.
     public var result: CalibrationResult
     public var points: [CalibrationPoint]
-    /// "calibrated from endpoint NAME, run N (k points, median error E %)".
+    /// "calibrated from endpoint NAME, run N (k points, median error E %, worst W %)".
     public var label: String
 
     public var efficiency: Efficiency { result.efficiency }
@@ -132,8 +132,11 @@ public struct EndpointCalibration: Codable, Equatable, Sendable {
         var result = Calibration.calibrate(pts, fallback: h.efficiency, fallbackLabel: h.calibration)
         let median = result.medianAbsErrorPercent ?? .nan
         let kept = [(result.computeFitted, "compute"), (result.bandwidthFitted, "bandwidth")].filter { !$0.0 }.map(\.1)
-        let label = String(format: "calibrated from endpoint %@, run %lld (%d points, median error %.1f %%): compute %.3f, bandwidth %.3f",
-                           endpoint, runID, pts.count, median, result.efficiency.compute, result.efficiency.bandwidth)
+        // The worst check beside the median: with a single prefill point the median can read 0 % while that point,
+        // predicted by a fit made without it, is far off (its compute efficiency is then not determined).
+        let worst = result.checks.map { abs($0.errorPercent) }.filter(\.isFinite).max() ?? .nan
+        let label = String(format: "calibrated from endpoint %@, run %lld (%d points, median error %.1f %%, worst %.1f %%): compute %.3f, bandwidth %.3f",
+                           endpoint, runID, pts.count, median, worst, result.efficiency.compute, result.efficiency.bandwidth)
             + (kept.isEmpty ? "" : "; \(kept.joined(separator: " and ")) not determined by these points, kept from: \(h.calibration)")
         result.label = label   // the generic label speaks of local measurements
         return EndpointCalibration(hardware: h.id, endpoint: endpoint, runID: runID, devices: devices, precision: precision,
