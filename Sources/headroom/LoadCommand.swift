@@ -155,16 +155,15 @@ struct LoadCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let (endpoint, settings, catalogUsed) = try resolve()
+            let (endpoint, settings) = try resolve()
             let apiKey = try LoadWorkload.apiKey(for: endpoint, source: apiKeyEnv != nil ? "--api-key-env" : (scenario ?? "--endpoint"))
             let name = "load-" + Self.folderName(endpoint.name)
             let text = (["headroom"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
             var built = Scenario(name: name, description: "headroom load on \(endpoint.url)", file: "(command line)", text: text,
-                                    hash: fnv1a64Hex(text), probe: ProbeSettings(), measure: nil)
+                                 hash: fnv1a64Hex(text), probe: ProbeSettings(), measure: nil)
             built.endpoints = [endpoint]
             built.load = [settings]
             let scenario = built
-            _ = catalogUsed
             let db = try store.open()
             Interrupt.install()
             let machine = MachineInfo.current()
@@ -207,7 +206,7 @@ struct LoadCommand: ParsableCommand {
     }
 
     /// The endpoint and the load settings from the options, over the scenario's declaration when --endpoint names one.
-    func resolve() throws -> (EndpointSpec, LoadSettings, Catalog) {
+    func resolve() throws -> (EndpointSpec, LoadSettings) {
         let catalog = try self.catalog.load(forScenario: scenario)
         var spec: EndpointSpec
         if endpoint.contains("://") {
@@ -276,7 +275,7 @@ struct LoadCommand: ParsableCommand {
         settings.seed = seed
         if let t = try seconds(timeout, "--timeout") { settings.timeoutSeconds = t }
         settings.maxConcurrency = maxConcurrency
-        return (spec, settings, catalog)
+        return (spec, settings)
     }
 
     /// A report folder's name from an endpoint name (which may hold ':' from host:port).
