@@ -109,7 +109,8 @@ public struct EndpointSpec: Codable, Equatable, Sendable {
         public var expected: String
     }
 
-    static func isEnvironmentName(_ s: String) -> Bool {
+    /// Whether `s` can name an environment variable (letters, digits and '_', not starting with a digit).
+    public static func isEnvironmentName(_ s: String) -> Bool {
         s.range(of: "^[A-Za-z_][A-Za-z0-9_]{0,127}$", options: .regularExpression) != nil
     }
 }

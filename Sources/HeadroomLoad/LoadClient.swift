@@ -308,9 +308,7 @@ extension LoadClient {
     /// The first model id of `GET url/v1/models` (OpenAI's list: `{"data": [{"id": …}, …]}`), for a run given no
     /// model; throws `LoadRunError` saying what came back instead.
     public static func firstModel(url: String, apiKey: String?, timeout: Duration = .seconds(10)) async throws -> String {
-        var base = url
-        while base.hasSuffix("/") { base.removeLast() }
-        if base.hasSuffix("/v1") { base.removeLast(3) }
+        let base = LoadEndpoint.base(url)
         var request = HTTPClientRequest(url: base + "/v1/models")
         if let apiKey { request.headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
         let response: HTTPClientResponse

@@ -40,11 +40,14 @@ public struct LoadEndpoint: Hashable, Sendable {
     }
 
     /// The full URL requests are posted to.
-    public var requestURL: String {
+    public var requestURL: String { Self.base(url) + api.path }
+
+    /// `url` without trailing slashes and a trailing `/v1`: what the API's paths (`/v1/…`) are appended to.
+    public static func base(_ url: String) -> String {
         var base = url
         while base.hasSuffix("/") { base.removeLast() }
         if base.hasSuffix("/v1") { base.removeLast(3) }
-        return base + api.path
+        return base
     }
 
     /// `host:port` of a URL (the default endpoint name); the URL itself when it has no host.

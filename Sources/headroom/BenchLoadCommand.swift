@@ -102,29 +102,15 @@ struct BenchLoadCommand: ParsableCommand {
                                         outputTokens: outputTokens, durationSeconds: nil, requests: requests, warmup: warmup,
                                         promptKind: PromptChoice.tokenIDs.rawValue)
             settings.seed = 1
-            let text = (["headroom"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
-            var scenario = Scenario(name: "bench-load", description: "headroom bench load: \(shape.id) \(type), \(threads) threads",
-                                    file: "(command line)", text: text, hash: fnv1a64Hex(text), probe: ProbeSettings(), measure: nil)
-            scenario.endpoints = [endpoint]
-            scenario.load = [settings]
-            let frozen = scenario
+            let scenario = LoadCommand.commandLineScenario(name: "bench-load", description: "headroom bench load: \(shape.id) \(type), \(threads) threads",
+                                                           endpoint: endpoint, load: settings)
 
             // Where the log stood when the run began, and when the client had every answer of each point.
             let start = Self.logSize()
             let marks = PointMarks()
             let context = ScenarioWorkloads.LoadContext(progress: { p in marks.note(p.point, at: Self.logSize()) })
-            let machine = MachineInfo.current()
-            let runner = Runner(store: db, progress: Progress(), version: Headroom.version)
             warn("sweep: synchronous, throughput, \(rates) rates; \(warmup) + \(requests) requests a point, prompt \(promptTokens), output \(outputTokens)")
-            let outcome: RunOutcome
-            do {
-                outcome = try ServeCommand.runBlocking {
-                    try await runner.run(scenario: frozen, workloads: ScenarioWorkloads.workloads(for: frozen, machine: machine, load: context),
-                                         machine: machine)
-                }
-            } catch is RunInterrupted {
-                throw ExitCode(130)
-            }
+            let outcome = try LoadCommand.measure(scenario, store: db, load: context)
             let stored = try db.load(runID: outcome.runID)
             let folder = (reports as NSString).appendingPathComponent("bench-load-\(shape.id)-\(type)")
             try ReportWriter(builders: ReportWriter.standardBuilders).write(run: stored, folder: folder)

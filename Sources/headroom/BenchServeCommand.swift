@@ -2,7 +2,8 @@
 // First `bench infer`'s figures in this process (batch 1, the same prompt and output lengths), then a
 // `headroom serve` child on a free loopback port driven by an AsyncHTTPClient client in three phases: lone
 // streams (server overhead), concurrent streams (batching), and an open-loop overload against a short queue.
-// Every figure is measured; each bar is stated beside it. `headroom load` (its own issue) replaces this client.
+// Every figure is measured; each bar is stated beside it. `headroom bench load` runs `headroom load`'s sweep against
+// the same server and checks it against the server's log.
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation

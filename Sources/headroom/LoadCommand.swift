@@ -158,28 +158,12 @@ struct LoadCommand: ParsableCommand {
             let (endpoint, settings) = try resolve()
             let apiKey = try LoadWorkload.apiKey(for: endpoint, source: apiKeyEnv != nil ? "--api-key-env" : (scenario ?? "--endpoint"))
             let name = "load-" + Self.folderName(endpoint.name)
-            let text = (["headroom"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
-            var built = Scenario(name: name, description: "headroom load on \(endpoint.url)", file: "(command line)", text: text,
-                                 hash: fnv1a64Hex(text), probe: ProbeSettings(), measure: nil)
-            built.endpoints = [endpoint]
-            built.load = [settings]
-            let scenario = built
+            let scenario = Self.commandLineScenario(name: name, description: "headroom load on \(endpoint.url)", endpoint: endpoint, load: settings)
             let db = try store.open()
-            Interrupt.install()
-            let machine = MachineInfo.current()
             let line = LoadProgressLine()
+            defer { line.clear() }
             let context = ScenarioWorkloads.LoadContext(apiKeys: apiKey.map { [endpoint.name: $0] } ?? [:], progress: line.handler)
-            let runner = Runner(store: db, progress: Progress(), version: Headroom.version)
-            let outcome: RunOutcome
-            do {
-                outcome = try ServeCommand.runBlocking {
-                    try await runner.run(scenario: scenario, workloads: ScenarioWorkloads.workloads(for: scenario, machine: machine, load: context),
-                                         machine: machine)
-                }
-            } catch is RunInterrupted {
-                line.clear()
-                throw ExitCode(130)
-            }
+            let outcome = try Self.measure(scenario, store: db, load: context)
             line.clear()
             let stored = try db.load(runID: outcome.runID)
             var reportPath: String?
@@ -231,14 +215,16 @@ struct LoadCommand: ParsableCommand {
         }
         if let model { spec.model = model }
         if let apiKeyEnv {
-            guard apiKeyEnv.range(of: "^[A-Za-z_][A-Za-z0-9_]{0,127}$", options: .regularExpression) != nil else {
+            guard EndpointSpec.isEnvironmentName(apiKeyEnv) else {
                 throw InputError(file: "--api-key-env", path: "", message: "expected an environment variable name, got '\(apiKeyEnv)'")
             }
             spec.apiKeyEnv = apiKeyEnv
         }
         if let api { spec.api = EndpointSpec.API(rawValue: api)! }
         if let hardware {
-            _ = try catalog.hardware(hardware)
+            guard catalog.hardware.contains(where: { $0.id == hardware }) else {
+                throw InputError(file: "--hardware", path: "", message: "expected a hardware id of the catalog (\(catalog.hardware.map(\.id).joined(separator: ", "))), got '\(hardware)'")
+            }
             spec.hardware = hardware
         }
         if let devices { spec.devices = devices }
@@ -248,7 +234,12 @@ struct LoadCommand: ParsableCommand {
             case .failure(let r): throw InputError(file: "--precision", path: "", message: "expected \(r.expected), got '\(precision)'")
             }
         }
-        if let modelShape { spec.modelShape = try catalog.model(modelShape).id }
+        if let modelShape {
+            guard catalog.models[modelShape] != nil else {
+                throw InputError(file: "--model-shape", path: "", message: "expected a model of the catalog (\(catalog.models.keys.sorted().joined(separator: ", "))), got '\(modelShape)'")
+            }
+            spec.modelShape = modelShape
+        }
 
         var profile = try LoadProfileSpec.parse(profile)
         if case .trace(let path) = profile {
@@ -281,6 +272,34 @@ struct LoadCommand: ParsableCommand {
     /// A report folder's name from an endpoint name (which may hold ':' from host:port).
     static func folderName(_ s: String) -> String {
         String(s.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == "_" ? $0 : "-" }.prefix(59))
+    }
+}
+
+extension LoadCommand {
+    /// The one-endpoint, load-only scenario a command line describes (`headroom load`, `bench load`); the run stores
+    /// the command line as its scenario text.
+    static func commandLineScenario(name: String, description: String, endpoint: EndpointSpec, load: LoadSettings) -> Scenario {
+        let text = (["headroom"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
+        var scenario = Scenario(name: name, description: description, file: "(command line)", text: text,
+                                hash: fnv1a64Hex(text), probe: ProbeSettings(), measure: nil)
+        scenario.endpoints = [endpoint]
+        scenario.load = [load]
+        return scenario
+    }
+
+    /// Measures `scenario` under one run record in `db`; Ctrl-C is exit 130, the run stored as interrupted.
+    static func measure(_ scenario: Scenario, store db: Store, load: ScenarioWorkloads.LoadContext) throws -> RunOutcome {
+        Interrupt.install()
+        let machine = MachineInfo.current()
+        let runner = Runner(store: db, progress: Progress(), version: Headroom.version)
+        do {
+            return try ServeCommand.runBlocking {
+                try await runner.run(scenario: scenario, workloads: ScenarioWorkloads.workloads(for: scenario, machine: machine, load: load),
+                                     machine: machine)
+            }
+        } catch is RunInterrupted {
+            throw ExitCode(130)
+        }
     }
 }
 
@@ -385,25 +404,17 @@ struct LoadRunJSON: Encodable {
     var report: String?
     var points: [Point]
 
-    struct Distribution: Encodable {
-        var count: Int, p50: Double, p90: Double, p95: Double, p99: Double, mean: Double, max: Double
-        init?(_ values: [Double]) {
-            guard let d = LatencyDistribution(values.filter { $0.isFinite && $0 >= 0 }) else { return nil }
-            count = d.count; p50 = d.p50; p90 = d.p90; p95 = d.p95; p99 = d.p99; mean = d.mean; max = d.max
-        }
-    }
-
     struct Point: Encodable {
         var endpoint: String
         var params: [String: String]
         var facts: [String: String]
         var requests: Int
         var ok: Int
-        var ttftMs: Distribution?
-        var tpotMs: Distribution?
-        var itlMs: Distribution?
-        var e2eMs: Distribution?
-        var scheduleLagMs: Distribution?
+        var ttftMs: LatencyDistribution?
+        var tpotMs: LatencyDistribution?
+        var itlMs: LatencyDistribution?
+        var e2eMs: LatencyDistribution?
+        var scheduleLagMs: LatencyDistribution?
         var outputTokensPerS: Double?
         var requestsPerS: Double?
         var goodputPerS: Double?
@@ -412,12 +423,14 @@ struct LoadRunJSON: Encodable {
 
     init(_ s: StoredRun, report: String?, db: String) {
         runId = s.run.id ?? 0; status = s.run.status.rawValue; store = db; self.report = report
+        // The same distribution as the table's and the report's (non-finite or negative values have none).
+        func distribution(_ values: [Double]) -> LatencyDistribution? { LatencyDistribution(values.filter { $0.isFinite && $0 >= 0 }) }
         points = s.cases.filter { $0.kind == .load }.map { c in
             let p = LoadCasePoint(c)
             return Point(endpoint: c.name, params: c.params, facts: c.facts, requests: p.sent, ok: c.values("ok").filter { $0 == 1 }.count,
-                         ttftMs: Distribution(c.values("ttft_ms")), tpotMs: Distribution(c.values("tpot_ms")),
-                         itlMs: Distribution(c.values("itl_ms")), e2eMs: Distribution(c.values("e2e_ms")),
-                         scheduleLagMs: Distribution(c.values("schedule_lag_ms")),
+                         ttftMs: distribution(c.values("ttft_ms")), tpotMs: distribution(c.values("tpot_ms")),
+                         itlMs: distribution(c.values("itl_ms")), e2eMs: distribution(c.values("e2e_ms")),
+                         scheduleLagMs: distribution(c.values("schedule_lag_ms")),
                          outputTokensPerS: p.outputTokensPerSecond, requestsPerS: p.windowMean("requests_per_s"),
                          goodputPerS: p.goodput, sloAttainment: p.sloAttainment)
         }

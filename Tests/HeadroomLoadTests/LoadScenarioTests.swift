@@ -119,6 +119,22 @@ final class LoadScenarioTests: XCTestCase {
         XCTAssertThrowsError(try scenario("    - { endpoint: fixture, profile: \"warp:9\" }", url: "http://127.0.0.1:9")) { e in
             XCTAssertTrue("\(e)".hasPrefix("endpoint-ci.yaml: measure.load[0].profile: "), "\(e)")
         }
+        for (entry, message) in [
+            ("duration: 5s, requests: 3", "measure.load[0].duration: give either duration or requests, not both"),
+            ("timeout: soon", "measure.load[0].timeout: expected a duration such as 300s"),
+            ("max_concurrency: 0", "measure.load[0].max_concurrency: expected an integer from 1 to 4096"),
+            ("prompt_kind: ids", "measure.load[0].prompt_kind: expected"),
+            ("output_tokens: 0", "measure.load[0].output_tokens: expected an integer from 1"),
+            ("dataset: /nonexistent/d.jsonl", "measure.load[0].dataset: the dataset does not read"),
+            ("slo: \"ttft=fast\"", "measure.load[0].slo: "),
+        ] {
+            XCTAssertThrowsError(try scenario("    - { endpoint: fixture, profile: \"rate:1\", \(entry) }", url: "http://127.0.0.1:9"), entry) { e in
+                XCTAssertTrue("\(e)".hasPrefix("endpoint-ci.yaml: " + message), "\(entry): \(e)")
+            }
+        }
+        XCTAssertThrowsError(try scenario("    - { endpoint: fixture, profile: \"rate:1000\", duration: 2h }", url: "http://127.0.0.1:9")) { e in
+            XCTAssertTrue("\(e)".contains("would send 7200000 requests in one point"), "\(e)")
+        }
         var s = try scenario("    - { endpoint: fixture, profile: \"rate:1\" }", url: "http://127.0.0.1:9")
         s.endpoints[0].apiKeyEnv = "HEADROOM_TEST_UNSET_KEY"
         XCTAssertThrowsError(try ScenarioWorkloads.apiKeys(for: s, environment: [:])) { e in
