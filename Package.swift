@@ -53,7 +53,8 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
-        .target(name: "HeadroomCore", dependencies: ["Yams", .product(name: "Histogram", package: "hdrhistogram-swift")]),
+        // HeadroomScheduling: the simulator runs the engine's own scheduler.
+        .target(name: "HeadroomCore", dependencies: ["HeadroomScheduling", "Yams", .product(name: "Histogram", package: "hdrhistogram-swift")]),
         // `headroom load`: an OpenAI-compatible endpoint measured under a load profile, request by request.
         .target(
             name: "HeadroomLoad",
@@ -96,7 +97,7 @@ let package = Package(
         .testTarget(name: "HeadroomSchedulingTests", dependencies: ["HeadroomScheduling"]),
         .testTarget(name: "HeadroomEngineTests", dependencies: ["HeadroomEngine", "HeadroomKernels", "HeadroomScheduling"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "HeadroomCoreTests", dependencies: ["HeadroomCore"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "HeadroomCoreTests", dependencies: ["HeadroomCore", "HeadroomScheduling"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HeadroomStoreTests", dependencies: ["HeadroomStore", "HeadroomCore"]),
         .testTarget(name: "HeadroomReportTests", dependencies: ["HeadroomReport", "HeadroomStore", "HeadroomCore"]),
         .testTarget(name: "HeadroomOpenAITests", dependencies: ["HeadroomOpenAI"]),

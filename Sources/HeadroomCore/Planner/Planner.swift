@@ -3,6 +3,7 @@
 // and finds the Pareto set of cost against latency. It never runs a kernel: it reads the catalog and a
 // calibration, and everything it returns is predicted.
 import Foundation
+import HeadroomScheduling
 
 /// Service-level objective: p95 time to first token and p95 time per output token, seconds.
 public struct SLO: Codable, Equatable, Sendable {
@@ -208,29 +209,35 @@ public struct Planner: Sendable {
         (c.monthlyCostUsd?.autoscaled ?? .infinity, c.predictedTpotP95Ms ?? .infinity, c.devices)
     }
 
-    /// The replica model of one configuration: KV-limited batch, prefill and decode times.
-    public func replica(_ input: PlanInput, _ h: HardwareProfile, _ p: Precision, tp: Int) -> (MemoryModel.Serving, ReplicaPerformance) {
+    /// The replica of one configuration: its memory (KV-limited batch, KV blocks) and its step times, with
+    /// the scheduler a server runs on it (vLLM's defaults on catalog hardware; `headroom serve`'s on `local`).
+    public func replica(_ input: PlanInput, _ h: HardwareProfile, _ p: Precision, tp: Int) -> (MemoryModel.Serving, ReplicaSpec) {
         let m = input.model, d = input.demand
         let context = d.promptTokens + d.outputTokens
         let mem = MemoryModel.serving(m, p, deviceBytes: h.memoryBytes, tp: tp, contextTokens: context, chunkTokens: input.chunkTokens)
-        let roof = Roofline(h)
-        let ic = h.interconnect
-        let prefill = PerformanceModel.forwardTime(m, p, sequences: 1, newTokens: d.promptTokens, pastTokens: 0, tp: tp,
-                                                   roofline: roof, interconnect: ic)
-        let past = d.promptTokens + d.outputTokens / 2
-        // The capacity search asks for the same few batch sizes many times: remember them.
-        let memo = StepMemo(count: max(1, mem.maxBatch) + 1)
-        let perf = ReplicaPerformance(maxBatch: mem.maxBatch, prefillSeconds: prefill) { b in
-            memo.value(b) {
-                PerformanceModel.forwardTime(m, p, sequences: b, newTokens: 1, pastTokens: past, tp: tp, roofline: roof, interconnect: ic)
-            }
-        }
-        return (mem, perf)
+        let predictor = RooflineExecutionTime(model: m, precision: p, tensorParallel: tp, hardware: h)
+        let scheduler = Self.schedulerConfig(input, h, mem, kvBytesPerToken: MemoryModel.kvBytesPerTokenPerDevice(m, p, tp: tp))
+        return (mem, ReplicaSpec(predictor: predictor, scheduler: scheduler, maxBatch: mem.maxBatch))
+    }
+
+    /// The scheduler of a replica: `headroom serve`'s defaults on `local` (32 sequences, 512 tokens a step),
+    /// vLLM's elsewhere (256 sequences, the plan's chunk); KV blocks of 16 positions from the memory model's
+    /// KV budget. Chunked prefill on, as both default.
+    static func schedulerConfig(_ input: PlanInput, _ h: HardwareProfile, _ mem: MemoryModel.Serving,
+                                kvBytesPerToken: Double) -> SchedulerConfig {
+        let seqs = h.kind == .local ? 32 : MemoryModel.maxBatchCap
+        let tokens = max(seqs, h.kind == .local ? 512 : input.chunkTokens)
+        let blockSize = 16
+        let blocks = kvBytesPerToken > 0 ? mem.kvBudgetBytes / (kvBytesPerToken * Double(blockSize)) : 0
+        let total = Int(saturating: blocks, rounding: .down, into: 1...Int(Int32.max))
+        return SchedulerConfig(maxNumSeqs: seqs, maxBatchedTokens: tokens, chunkedPrefill: true, blockSize: blockSize,
+                               totalBlocks: total)
     }
 
     /// Evaluates one candidate for `input.demand`.
     public func evaluate(_ input: PlanInput, _ h: HardwareProfile, _ p: Precision, tp: Int) -> Candidate {
-        let (mem, perf) = replica(input, h, p, tp: tp)
+        let (mem, spec) = replica(input, h, p, tp: tp)
+        let work = ServingWorkload(promptTokens: input.demand.promptTokens, outputTokens: input.demand.outputTokens)
         var c = Candidate(hardware: h.id, hardwareName: h.name, precision: p.rawValue, tensorParallel: tp, replicas: 0, fits: false,
                           whyNot: nil, maxBatch: mem.maxBatch, capacityRpsPerReplica: 0, memory: mem, calibration: h.calibration,
                           meetsSlo: false)
@@ -239,10 +246,10 @@ public struct Planner: Sendable {
         if input.model.heads % tp != 0 { c.whyNot = "\(input.model.heads) attention heads do not divide by tp=\(tp)"; return c }
         if let why = mem.whyNot { c.whyNot = why; return c }
         c.fits = true
-        let alone = servingModel.load(perf, requestsPerSecond: 1e-9, outputTokens: input.demand.outputTokens)
+        let alone = servingModel.load(spec, work, requestsPerSecond: 1e-9)
         c.predictedTtftUnloadedMs = alone.map { $0.ttftP95Seconds * 1000 }
-        c.predictedTpotBatch1Ms = perf.decodeStepSeconds(1) * 1000
-        let cap = servingModel.capacity(perf, outputTokens: input.demand.outputTokens, ttftP95: input.slo.ttftP95, tpotP95: input.slo.tpotP95)
+        c.predictedTpotBatch1Ms = spec.decodeStepSeconds(batch: 1, context: work.promptTokens + work.outputTokens / 2) * 1000
+        let cap = servingModel.capacity(spec, work, slo: input.slo)
         c.capacityRpsPerReplica = cap
         guard cap > 0 else {
             c.fits = false
@@ -261,7 +268,7 @@ public struct Planner: Sendable {
         }
         c.replicas = max(input.minReplicas, replicas)
         c.meetsSlo = true
-        if let at = servingModel.load(perf, requestsPerSecond: peak / Double(c.replicas), outputTokens: input.demand.outputTokens) {
+        if let at = servingModel.load(spec, work, requestsPerSecond: peak / Double(c.replicas)) {
             c.predictedTtftP95Ms = at.ttftP95Seconds * 1000
             c.predictedTpotP95Ms = at.tpotP95Seconds * 1000
         }
@@ -423,7 +430,8 @@ public struct Planner: Sendable {
     func batchCurves(_ input: PlanInput, ranked: [Candidate]) -> [BatchCurve] {
         guard let c = ranked.first, let h = input.hardware.first(where: { $0.id == c.hardware }),
               let p = Precision(rawValue: c.precision) else { return [] }
-        let (_, perf) = replica(input, h, p, tp: c.tensorParallel)
+        let (_, spec) = replica(input, h, p, tp: c.tensorParallel)
+        let perf = ReplicaPerformance(spec, ServingWorkload(promptTokens: input.demand.promptTokens, outputTokens: input.demand.outputTokens))
         var batches: [Int] = []
         var b = 1
         while b < c.maxBatch { batches.append(b); b *= 2 }
@@ -443,10 +451,11 @@ public struct Planner: Sendable {
         for c in ranked where !seen.contains(c.hardware) && picks.count < 4 { seen.insert(c.hardware); picks.append(c) }
         return picks.compactMap { c in
             guard let h = input.hardware.first(where: { $0.id == c.hardware }), let p = Precision(rawValue: c.precision) else { return nil }
-            let (_, perf) = replica(input, h, p, tp: c.tensorParallel)
+            let (_, spec) = replica(input, h, p, tp: c.tensorParallel)
+            let work = ServingWorkload(promptTokens: input.demand.promptTokens, outputTokens: input.demand.outputTokens)
             let top = c.capacityRpsPerReplica * 1.3
             let points = (1...24).compactMap { i in
-                servingModel.load(perf, requestsPerSecond: top * Double(i) / 24, outputTokens: input.demand.outputTokens)
+                servingModel.load(spec, work, requestsPerSecond: top * Double(i) / 24)
             }
             return LatencyCurve(configuration: c.id, points: points)
         }

@@ -58,7 +58,14 @@ public enum PerformanceModel {
     /// Prefill is (sequences, prompt, 0); a decode step is (batch, 1, context).
     public static func forwardOps(_ m: ModelShape, _ p: Precision, sequences: Int, newTokens: Int, pastTokens: Int,
                                   tp: Int = 1) -> [OpCost] {
-        let B = Double(sequences), T = B * Double(newTokens), t = Double(tp), L = Double(m.layers)
+        stepOps(m, p, .uniform(sequences: sequences, newTokens: newTokens, pastTokens: pastTokens), tp: tp)
+    }
+
+    /// The operations of one step of any mix of prefill chunks and decodes (`BatchShape`) on one device of
+    /// a tensor-parallel group of `tp`, all layers summed: the linear layers read their weights once for all
+    /// the step's tokens; attention reads each sequence's cached keys and values.
+    public static func stepOps(_ m: ModelShape, _ p: Precision, _ shape: BatchShape, tp: Int = 1) -> [OpCost] {
+        let T = Double(shape.tokens), t = Double(tp), L = Double(m.layers)
         let h = Double(m.dim), kv = Double(m.kvDim), f = Double(m.ffnDim)
         let wb = p.weightBytes, ab = p.activationBytes
         let act = p == .fp32 ? "fp32" : "bf16"
@@ -68,12 +75,11 @@ public enum PerformanceModel {
                           bytes: L * (weightCopies * n * k * wb + tokens * (n + k) * ab) / t, dtype: p.computeDtype)
         }
         var ops: [OpCost] = []
+        ops.reserveCapacity(9)
         ops.append(linear("qkv", n: h + 2 * kv, k: h))
         // Attention: every new token attends to the past and to the new tokens before it (causal).
-        let past = Double(pastTokens), new = Double(newTokens)
-        let keysPerToken = past + (new + 1) / 2
-        let attnFlops = L * 4 * T * keysPerToken * h / t
-        let kvRead = L * B * (past + new) * 2 * kv * ab / t
+        let attnFlops = L * 4 * shape.attendedKeys * h / t
+        let kvRead = L * Double(shape.kvPositionsRead) * 2 * kv * ab / t
         let qoBytes = L * T * 2 * h * ab / t
         ops.append(OpCost(name: "attention", flops: attnFlops, bytes: kvRead + qoBytes, dtype: act))
         ops.append(linear("o", n: h, k: h))
@@ -93,11 +99,21 @@ public enum PerformanceModel {
         let fActive = f * Double(m.expertsPerToken)
         ops.append(OpCost(name: "norms+elementwise", flops: L * T * (10 * h + 4 * fActive / t),
                           bytes: L * T * (10 * h + 3 * fActive / t) * ab, dtype: act))
-        // Output head for the last position of each sequence, then sampling over the vocabulary.
-        let V = Double(m.vocab)
+        // Output head for each sequence that samples this step, then sampling over the vocabulary.
+        let V = Double(m.vocab), B = Double(shape.sampledSequences)
         ops.append(OpCost(name: "lm_head", flops: 2 * B * V * h / t, bytes: (V * h * wb + B * (V + h) * ab) / t, dtype: p.computeDtype))
         ops.append(OpCost(name: "sampling", flops: 5 * B * V, bytes: 2 * B * V * 4, dtype: "fp32"))
         return ops
+    }
+
+    /// Time of one step of `shape` on a tensor-parallel group: the roofline time of its ops plus two
+    /// all-reduces of the hidden state per layer (after attention and after the MLP).
+    public static func stepTime(_ m: ModelShape, _ p: Precision, _ shape: BatchShape, tp: Int, roofline: Roofline,
+                                interconnect: Interconnect) -> Double {
+        guard !shape.isEmpty else { return 0 }
+        let hiddenBytes = Double(shape.tokens) * Double(m.dim) * p.activationBytes
+        let comm = 2 * Double(m.layers) * allReduceTime(bytes: hiddenBytes, tp: tp, interconnect: interconnect)
+        return roofline.time(stepOps(m, p, shape, tp: tp)) + comm
     }
 
     /// Ring all-reduce of `bytes` over `tp` devices: 2(tp−1)/tp of the data crosses each link (one
@@ -109,14 +125,11 @@ public enum PerformanceModel {
         return 2 * (t - 1) / t * bytes / perDirection + 2 * (t - 1) * interconnect.latencyUs * 1e-6
     }
 
-    /// Time of one forward pass (prefill or decode step) on a tensor-parallel group: the roofline time of
-    /// the ops plus two all-reduces of the hidden state per layer (after attention and after the MLP).
+    /// Time of one forward pass (prefill or decode step) of `sequences` alike sequences: `stepTime` of their shape.
     public static func forwardTime(_ m: ModelShape, _ p: Precision, sequences: Int, newTokens: Int, pastTokens: Int,
                                    tp: Int, roofline: Roofline, interconnect: Interconnect) -> Double {
-        let ops = forwardOps(m, p, sequences: sequences, newTokens: newTokens, pastTokens: pastTokens, tp: tp)
-        let hiddenBytes = Double(sequences * newTokens) * Double(m.dim) * p.activationBytes
-        let comm = 2 * Double(m.layers) * allReduceTime(bytes: hiddenBytes, tp: tp, interconnect: interconnect)
-        return roofline.time(ops) + comm
+        stepTime(m, p, .uniform(sequences: sequences, newTokens: newTokens, pastTokens: pastTokens), tp: tp, roofline: roofline,
+                 interconnect: interconnect)
     }
 
     /// Pipeline parallelism over `stages` stages with `microbatches` micro-batches: the batch takes

@@ -1,0 +1,91 @@
+// How long one model step takes, for any mix of prefill chunks and decodes. The serving models (the
+// queueing approximation, the discrete-event simulator) ask only this; which model answers — the roofline
+// with calibrated efficiencies, or a table fitted to steps measured on this machine — they never know.
+
+/// One model step's work as the scheduler planned it: prefill chunks (tokens, past tokens) and decodes
+/// (context each), summed into what a step's time depends on. Built with `addPrefill` and `addDecode`, it
+/// holds no arrays, so the simulator describes millions of steps without allocating.
+public struct BatchShape: Equatable, Hashable, Sendable {
+    /// Tokens fed through the model this step: every chunk's tokens plus one per decode.
+    public private(set) var tokens = 0
+    /// Prefill tokens (chunks of prompts, or of a preempted request's prompt and output recomputed).
+    public private(set) var prefillTokens = 0
+    /// Prefill chunks in the step.
+    public private(set) var prefillChunks = 0
+    /// Decodes in the step (one token each).
+    public private(set) var decodes = 0
+    /// Sequences that sample a token this step (every decode, and a chunk that ends its prefill): the rows
+    /// of the output head.
+    public private(set) var sampledSequences = 0
+    /// Σ over new tokens of the keys each attends to (past positions, and the new ones before it, causal).
+    public private(set) var attendedKeys = 0.0
+    /// Σ over sequences of the positions whose keys and values are read (past + new).
+    public private(set) var kvPositionsRead = 0
+
+    public init() {}
+
+    /// A chunk of `tokens` prompt tokens after `pastTokens` already cached; `samples` when it ends the prefill.
+    public mutating func addPrefill(tokens t: Int, pastTokens past: Int, samples: Bool = true) {
+        guard t > 0 else { return }
+        tokens += t; prefillTokens += t; prefillChunks += 1
+        if samples { sampledSequences += 1 }
+        attendedKeys += Double(t) * (Double(past) + Double(t + 1) / 2)
+        kvPositionsRead += past + t
+    }
+
+    /// One decode token for a sequence with `context` positions already cached.
+    public mutating func addDecode(context: Int) {
+        tokens += 1; decodes += 1; sampledSequences += 1
+        attendedKeys += Double(context) + 1
+        kvPositionsRead += context + 1
+    }
+
+    /// `sequences` sequences each adding `newTokens` after `pastTokens` (a batched prefill, or a decode step
+    /// when `newTokens` is 1 and `pastTokens` is the context).
+    public static func uniform(sequences: Int, newTokens: Int, pastTokens: Int) -> BatchShape {
+        var s = BatchShape()
+        for _ in 0..<max(0, sequences) {
+            if newTokens == 1 && pastTokens > 0 { s.addDecode(context: pastTokens) } else { s.addPrefill(tokens: newTokens, pastTokens: pastTokens) }
+        }
+        return s
+    }
+
+    public var isEmpty: Bool { tokens == 0 }
+    /// Sequences in the step.
+    public var sequences: Int { prefillChunks + decodes }
+}
+
+/// Seconds of one model step. Every time it returns is a prediction; `basis` says what it rests on.
+public protocol ExecutionTimePredictor: Sendable {
+    /// What the predictions rest on ("roofline, efficiencies calibrated from run 12", "steps measured in run 40").
+    var basis: String { get }
+    /// Seconds for one step of `batch` on one replica (all its devices), communication included.
+    func iterationSeconds(_ batch: BatchShape) -> Double
+}
+
+/// The roofline with a profile's efficiencies: the ops of `PerformanceModel.stepOps`, tensor-parallel
+/// all-reduces over the interconnect.
+public struct RooflineExecutionTime: ExecutionTimePredictor {
+    public var model: ModelShape
+    public var precision: Precision
+    public var tensorParallel: Int
+    public var roofline: Roofline
+    public var interconnect: Interconnect
+    public var basis: String
+
+    public init(model: ModelShape, precision: Precision, tensorParallel: Int = 1, roofline: Roofline, interconnect: Interconnect,
+                basis: String) {
+        self.model = model; self.precision = precision; self.tensorParallel = tensorParallel; self.roofline = roofline
+        self.interconnect = interconnect; self.basis = basis
+    }
+
+    /// The roofline of `hardware` (its efficiencies, calibrated or default).
+    public init(model: ModelShape, precision: Precision, tensorParallel: Int = 1, hardware h: HardwareProfile) {
+        self.init(model: model, precision: precision, tensorParallel: tensorParallel, roofline: Roofline(h),
+                  interconnect: h.interconnect, basis: "roofline of \(h.id): \(h.calibration)")
+    }
+
+    public func iterationSeconds(_ batch: BatchShape) -> Double {
+        PerformanceModel.stepTime(model, precision, batch, tp: tensorParallel, roofline: roofline, interconnect: interconnect)
+    }
+}
