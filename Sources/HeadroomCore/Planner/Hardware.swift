@@ -1,6 +1,7 @@
 // Hardware profiles for the planner: peak compute per precision, memory, bandwidth, interconnect and
 // power, read strictly from Scenarios/catalog/hardware.yaml, plus `local`, built from the probe at run time.
 import Foundation
+import HeadroomScheduling
 
 /// A numeric format the planner can serve a model in.
 public enum Precision: String, Codable, CaseIterable, Sendable, Comparable {
@@ -11,19 +12,22 @@ public enum Precision: String, Codable, CaseIterable, Sendable, Comparable {
     }
 
     /// Bytes per weight including the quantization scales. int8 and int4 are the engine's q8_0 and
-    /// q4_0 blocks (32 weights share one fp16 scale: 34 and 18 bytes per 32 weights); fp8 has one scale
-    /// per tensor, which is negligible.
+    /// q4_0 blocks, read from `EngineBytes` (32 weights share one fp16 scale: 34 and 18 bytes per 32
+    /// weights); fp8 has one scale per tensor, which is negligible.
     public var weightBytes: Double {
         switch self {
-        case .fp32: return 4
-        case .bf16, .fp16: return 2
+        case .fp32: return EngineBytes.weightBlocks["f32"]!.bytesPerWeight
+        case .bf16: return EngineBytes.weightBlocks["bf16"]!.bytesPerWeight
+        case .fp16: return EngineBytes.weightBlocks["f16"]!.bytesPerWeight
         case .fp8: return 1
-        case .int8: return 34.0 / 32.0
-        case .int4: return 18.0 / 32.0
+        case .int8: return EngineBytes.weightBlocks["q8_0"]!.bytesPerWeight
+        case .int4: return EngineBytes.weightBlocks["q4_0"]!.bytesPerWeight
         }
     }
 
-    /// Bytes per activation and per KV-cache element: 16-bit except in fp32.
+    /// Bytes per activation and per KV-cache element on a GPU server (vLLM keeps both in the model's
+    /// dtype): 16-bit except in fp32. `headroom serve`'s engine keeps f32 whatever the weights
+    /// (`EngineBytes`); `HardwareProfile.kvElementBytes` chooses.
     public var activationBytes: Double { self == .fp32 ? 4 : 2 }
 
     /// The peak the matmuls run at. int8 is W8A8 (int8 tensor cores); int4 is weight-only and
@@ -113,6 +117,12 @@ public struct HardwareProfile: Codable, Equatable, Sendable {
     }
 
     public var memoryBytes: Double { memoryGib * 1_073_741_824 }
+
+    /// Bytes of one KV-cache element when serving `p` here: the engine's f32 on `local` (`EngineBytes`),
+    /// the model's 16-bit dtype (or fp32) on a GPU or CPU server.
+    public func kvElementBytes(_ p: Precision) -> Double {
+        kind == .local ? Double(EngineBytes.kvElement) : p.activationBytes
+    }
 
     /// Peak FLOP/s for a precision, or nil when the device cannot run it.
     public func peakFLOPs(_ p: Precision) -> Double? {

@@ -214,9 +214,10 @@ public struct Planner: Sendable {
     public func replica(_ input: PlanInput, _ h: HardwareProfile, _ p: Precision, tp: Int) -> (MemoryModel.Serving, ReplicaSpec) {
         let m = input.model, d = input.demand
         let context = d.promptTokens + d.outputTokens
-        let mem = MemoryModel.serving(m, p, deviceBytes: h.memoryBytes, tp: tp, contextTokens: context, chunkTokens: input.chunkTokens)
+        let mem = MemoryModel.serving(m, p, deviceBytes: h.memoryBytes, tp: tp, contextTokens: context, chunkTokens: input.chunkTokens,
+                                      kvElementBytes: h.kvElementBytes(p))
         let predictor = RooflineExecutionTime(model: m, precision: p, tensorParallel: tp, hardware: h)
-        let scheduler = Self.schedulerConfig(input, h, mem, kvBytesPerToken: MemoryModel.kvBytesPerTokenPerDevice(m, p, tp: tp))
+        let scheduler = Self.schedulerConfig(input, h, mem, kvBytesPerToken: MemoryModel.kvBytesPerTokenPerDevice(m, p, tp: tp, element: h.kvElementBytes(p)))
         return (mem, ReplicaSpec(predictor: predictor, scheduler: scheduler, maxBatch: mem.maxBatch))
     }
 
@@ -438,8 +439,7 @@ public struct Planner: Sendable {
         batches.append(c.maxBatch)
         let points = batches.map { b -> BatchCurve.Point in
             let step = perf.decodeStepSeconds(b)
-            let prefill = PerformanceModel.forwardTime(input.model, p, sequences: b, newTokens: input.demand.promptTokens, pastTokens: 0,
-                                                       tp: c.tensorParallel, roofline: Roofline(h), interconnect: h.interconnect)
+            let prefill = spec.predictor.iterationSeconds(.uniform(sequences: b, newTokens: input.demand.promptTokens, pastTokens: 0))
             return .init(batch: b, decodeStepMs: step * 1000, decodeTokensPerSecond: Double(b) / step, prefillMs: prefill * 1000)
         }
         return [BatchCurve(configuration: c.id, points: points)]

@@ -2,6 +2,7 @@
 // `blockSize` positions that sequences take and give back as they come and go (the pool HeadroomScheduling's
 // `BlockManager` hands out; this type holds the floats, the manager decides who owns which block).
 import HeadroomKernels
+import HeadroomScheduling
 
 /// How big a paged KV cache to make: bytes of memory (`--kv-memory 2GiB`) or positions (`--kv-tokens`).
 public enum KVCacheBudget: Hashable, Sendable {
@@ -25,7 +26,7 @@ public enum KVCacheBudget: Hashable, Sendable {
 /// and a block table of n blocks costs n jumps per layer.
 public final class PagedKVCache {
     /// vLLM's default block size.
-    public static let defaultBlockSize = 16
+    public static let defaultBlockSize = EngineBytes.kvBlockSize
 
     public let config: ModelConfig
     public let totalBlocks: Int
@@ -34,7 +35,7 @@ public final class PagedKVCache {
 
     /// Bytes one block takes (keys and values, every layer).
     public static func bytesPerBlock(_ config: ModelConfig, blockSize: Int = defaultBlockSize) -> Int {
-        2 * config.layers * blockSize * config.kvDim * MemoryLayout<Float>.stride
+        2 * config.layers * blockSize * config.kvDim * EngineBytes.kvElement
     }
 
     /// Allocates (and zero-fills, so the pages are resident before the first request) the whole pool.

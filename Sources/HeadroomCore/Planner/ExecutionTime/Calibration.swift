@@ -2,6 +2,7 @@
 // stored (GEMM cases now, inference cases when the engine provides them), and reports the model's error
 // on every measurement with a leave-one-out fit, so no error is measured on a point the fit saw.
 import Foundation
+import HeadroomScheduling
 
 /// One measurement the model can predict: its ops on a roofline, and the measured time.
 public struct CalibrationPoint: Codable, Equatable, Sendable {
@@ -77,14 +78,15 @@ public enum Calibration {
                   let precision = Precision(name: p.precision) else { continue }
             let (modelID, prompt, batch, generate) = (p.model, p.promptTokens, p.batch, p.generateTokens)
             if let s = c.summary("prefill_tokens_per_s"), s.median > 0 {
-                let ops = PerformanceModel.forwardOps(model, precision, sequences: batch, newTokens: prompt, pastTokens: 0)
+                let ops = PerformanceModel.forwardOps(model, precision, sequences: batch, newTokens: prompt, pastTokens: 0,
+                                                      kvElementBytes: Double(EngineBytes.kvElement))
                 out.append(CalibrationPoint(label: "prefill \(modelID) \(precision.rawValue) \(batch)×\(prompt) ×\(c.threads)t",
                                             kind: .inference, ops: ops, peakFLOPs: peak, bandwidth: bw * 1e9,
                                             measuredSeconds: Double(batch * prompt) / s.median, samples: s.count))
             }
             if let s = c.summary("decode_tokens_per_s"), s.median > 0 {
                 let ops = PerformanceModel.forwardOps(model, precision, sequences: batch, newTokens: 1,
-                                                      pastTokens: prompt + generate / 2)
+                                                      pastTokens: prompt + generate / 2, kvElementBytes: Double(EngineBytes.kvElement))
                 out.append(CalibrationPoint(label: "decode \(modelID) \(precision.rawValue) batch \(batch) ctx \(prompt + generate / 2) ×\(c.threads)t",
                                             kind: .inference, ops: ops, peakFLOPs: peak, bandwidth: bw * 1e9,
                                             measuredSeconds: Double(batch) / s.median, samples: s.count))

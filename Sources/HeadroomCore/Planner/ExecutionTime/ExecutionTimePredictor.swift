@@ -71,21 +71,24 @@ public struct RooflineExecutionTime: ExecutionTimePredictor {
     public var tensorParallel: Int
     public var roofline: Roofline
     public var interconnect: Interconnect
+    /// Bytes of a cached key or value (the server's KV dtype).
+    public var kvElementBytes: Double
     public var basis: String
 
     public init(model: ModelShape, precision: Precision, tensorParallel: Int = 1, roofline: Roofline, interconnect: Interconnect,
-                basis: String) {
+                kvElementBytes: Double? = nil, basis: String) {
         self.model = model; self.precision = precision; self.tensorParallel = tensorParallel; self.roofline = roofline
-        self.interconnect = interconnect; self.basis = basis
+        self.interconnect = interconnect; self.kvElementBytes = kvElementBytes ?? precision.activationBytes; self.basis = basis
     }
 
     /// The roofline of `hardware` (its efficiencies, calibrated or default).
     public init(model: ModelShape, precision: Precision, tensorParallel: Int = 1, hardware h: HardwareProfile) {
         self.init(model: model, precision: precision, tensorParallel: tensorParallel, roofline: Roofline(h),
-                  interconnect: h.interconnect, basis: "roofline of \(h.id): \(h.calibration)")
+                  interconnect: h.interconnect, kvElementBytes: h.kvElementBytes(precision), basis: "roofline of \(h.id): \(h.calibration)")
     }
 
     public func iterationSeconds(_ batch: BatchShape) -> Double {
-        PerformanceModel.stepTime(model, precision, batch, tp: tensorParallel, roofline: roofline, interconnect: interconnect)
+        PerformanceModel.stepTime(model, precision, batch, tp: tensorParallel, roofline: roofline, interconnect: interconnect,
+                                  kvElementBytes: kvElementBytes)
     }
 }

@@ -57,14 +57,17 @@ public enum PerformanceModel {
     /// sequences each adding `newTokens` tokens after `pastTokens` already in the KV cache, all layers summed.
     /// Prefill is (sequences, prompt, 0); a decode step is (batch, 1, context).
     public static func forwardOps(_ m: ModelShape, _ p: Precision, sequences: Int, newTokens: Int, pastTokens: Int,
-                                  tp: Int = 1) -> [OpCost] {
-        stepOps(m, p, .uniform(sequences: sequences, newTokens: newTokens, pastTokens: pastTokens), tp: tp)
+                                  tp: Int = 1, kvElementBytes: Double? = nil) -> [OpCost] {
+        stepOps(m, p, .uniform(sequences: sequences, newTokens: newTokens, pastTokens: pastTokens), tp: tp, kvElementBytes: kvElementBytes)
     }
 
     /// The operations of one step of any mix of prefill chunks and decodes (`BatchShape`) on one device of
     /// a tensor-parallel group of `tp`, all layers summed: the linear layers read their weights once for all
     /// the step's tokens; attention reads each sequence's cached keys and values.
-    public static func stepOps(_ m: ModelShape, _ p: Precision, _ shape: BatchShape, tp: Int = 1) -> [OpCost] {
+    /// `kvElementBytes`: bytes of a cached key or value (`HardwareProfile.kvElementBytes`; by default the
+    /// precision's activation size).
+    public static func stepOps(_ m: ModelShape, _ p: Precision, _ shape: BatchShape, tp: Int = 1,
+                               kvElementBytes: Double? = nil) -> [OpCost] {
         let T = Double(shape.tokens), t = Double(tp), L = Double(m.layers)
         let h = Double(m.dim), kv = Double(m.kvDim), f = Double(m.ffnDim)
         let wb = p.weightBytes, ab = p.activationBytes
@@ -79,7 +82,7 @@ public enum PerformanceModel {
         ops.append(linear("qkv", n: h + 2 * kv, k: h))
         // Attention: every new token attends to the past and to the new tokens before it (causal).
         let attnFlops = L * 4 * shape.attendedKeys * h / t
-        let kvRead = L * Double(shape.kvPositionsRead) * 2 * kv * ab / t
+        let kvRead = L * Double(shape.kvPositionsRead) * 2 * kv * (kvElementBytes ?? ab) / t
         let qoBytes = L * T * 2 * h * ab / t
         ops.append(OpCost(name: "attention", flops: attnFlops, bytes: kvRead + qoBytes, dtype: act))
         ops.append(linear("o", n: h, k: h))
@@ -109,11 +112,11 @@ public enum PerformanceModel {
     /// Time of one step of `shape` on a tensor-parallel group: the roofline time of its ops plus two
     /// all-reduces of the hidden state per layer (after attention and after the MLP).
     public static func stepTime(_ m: ModelShape, _ p: Precision, _ shape: BatchShape, tp: Int, roofline: Roofline,
-                                interconnect: Interconnect) -> Double {
+                                interconnect: Interconnect, kvElementBytes: Double? = nil) -> Double {
         guard !shape.isEmpty else { return 0 }
         let hiddenBytes = Double(shape.tokens) * Double(m.dim) * p.activationBytes
         let comm = 2 * Double(m.layers) * allReduceTime(bytes: hiddenBytes, tp: tp, interconnect: interconnect)
-        return roofline.time(stepOps(m, p, shape, tp: tp)) + comm
+        return roofline.time(stepOps(m, p, shape, tp: tp, kvElementBytes: kvElementBytes)) + comm
     }
 
     /// Ring all-reduce of `bytes` over `tp` devices: 2(tp−1)/tp of the data crosses each link (one

@@ -50,15 +50,16 @@ public enum MemoryModel {
         m.parameters.total * p.weightBytes
     }
 
-    /// layers × 2 (K and V) × KV heads × head dim × bytes per element.
-    public static func kvBytesPerToken(_ m: ModelShape, _ p: Precision) -> Double {
-        Double(m.layers) * 2 * Double(m.kvHeads) * Double(m.headDim) * p.activationBytes
+    /// layers × 2 (K and V) × KV heads × head dim × bytes per element (`element`: the server's KV dtype,
+    /// `HardwareProfile.kvElementBytes`; by default the precision's 16-bit or fp32 activations).
+    public static func kvBytesPerToken(_ m: ModelShape, _ p: Precision, element: Double? = nil) -> Double {
+        Double(m.layers) * 2 * Double(m.kvHeads) * Double(m.headDim) * (element ?? p.activationBytes)
     }
 
     /// Per device under tensor parallelism: KV heads are split, and replicated when tp exceeds them.
-    public static func kvBytesPerTokenPerDevice(_ m: ModelShape, _ p: Precision, tp: Int) -> Double {
+    public static func kvBytesPerTokenPerDevice(_ m: ModelShape, _ p: Precision, tp: Int, element: Double? = nil) -> Double {
         let headsPerDevice = (m.kvHeads + tp - 1) / tp
-        return Double(m.layers) * 2 * Double(headsPerDevice) * Double(m.headDim) * p.activationBytes
+        return Double(m.layers) * 2 * Double(headsPerDevice) * Double(m.headDim) * (element ?? p.activationBytes)
     }
 
     /// Activation workspace for a forward pass over `tokens` tokens of `sequences` sequences: the hidden
@@ -86,11 +87,11 @@ public enum MemoryModel {
     /// Splits one device's memory for serving `m` at `p` with tensor parallelism `tp`, sequences of
     /// `contextTokens` tokens, prefill chunks of `chunkTokens`.
     public static func serving(_ m: ModelShape, _ p: Precision, deviceBytes: Double, tp: Int, contextTokens: Int,
-                               chunkTokens: Int) -> Serving {
+                               chunkTokens: Int, kvElementBytes: Double? = nil) -> Serving {
         let usable = deviceBytes * servingUtilization
         let weights = weightBytes(m, p) / Double(tp)
         let workspace = workspaceBytes(m, p, tokens: chunkTokens, sequences: maxBatchCap, tp: tp)
-        let perSeq = kvBytesPerTokenPerDevice(m, p, tp: tp) * Double(contextTokens)
+        let perSeq = kvBytesPerTokenPerDevice(m, p, tp: tp, element: kvElementBytes) * Double(contextTokens)
         let budget = usable - weights - workspace
         let maxBatch = budget > 0 ? Int(saturating: budget / perSeq, rounding: .down, into: 0...maxBatchCap) : 0
         var why: String?
