@@ -25,6 +25,12 @@ public enum PlanTables {
                     p.priceSheet ?? "none", p.pricing)
         if !p.catalogFiles.isEmpty { s += "Catalog: \(p.catalogFiles.joined(separator: ", ")).\n" }
         s += "Every figure below is PREDICTED by the performance model and \(p.servingModel).\n"
+        let others = Set(p.candidates.compactMap(\.servingModel)).subtracting([p.servingModel])
+        if !others.isEmpty {
+            let refined = p.candidates.filter { $0.servingModel == p.servingModel }.count
+            s += "Latency under load of the \(refined) leading candidates is the \(p.servingModel.split(separator: " ").prefix(2).joined(separator: " "))'s; "
+                + "the other \(p.candidates.count - refined) keep the \(others.sorted().joined(separator: ", ")) that ranked them.\n"
+        }
         let endpoints = p.endpointCalibrations ?? []
         s += "Calibration: modeled devices use the catalog's default efficiencies (hardware.yaml default_efficiency)"
         if !endpoints.isEmpty { s += " except \(endpoints.map(\.hardware).joined(separator: ", "))" }
@@ -51,11 +57,19 @@ public enum PlanTables {
                            "$/month always-on", "$/month autoscaled", "$/M output tok", "provider", "Pareto"],
                           rightAligned: [0, 2, 3, 4, 5, 6, 7, 8, 9, 10])
         for (i, c) in p.ranked.prefix(limit).enumerated() {
-            t.add([String(i + 1), c.id, String(c.replicas), String(c.devices), String(c.maxBatch), num(c.predictedTtftP95Ms),
-                   num(c.predictedTpotP95Ms), num(c.capacityRpsPerReplica), money(c.monthlyCostUsd?.alwaysOn),
+            t.add([String(i + 1), c.id, String(c.replicas), String(c.devices), String(c.maxBatch),
+                   withInterval(c.predictedTtftP95Ms, c.predictedTtftP95IntervalMs),
+                   withInterval(c.predictedTpotP95Ms, c.predictedTpotP95IntervalMs), num(c.capacityRpsPerReplica), money(c.monthlyCostUsd?.alwaysOn),
                    money(c.monthlyCostUsd?.autoscaled), money(c.usdPerMillionOutputTokens), c.cost?.provider ?? "—", c.pareto ? "yes" : ""])
         }
         return t
+    }
+
+    /// "412 [388, 441]": a predicted figure and its 95 % interval when the serving model gives one.
+    static func withInterval(_ value: Double?, _ interval: Estimate?) -> String {
+        guard let value else { return num(nil) }
+        guard let low = interval?.low, let high = interval?.high else { return num(value) }
+        return "\(num(value)) [\(num(low)), \(num(high))]"
     }
 
     /// Configurations meeting the SLO that have no price in the sheet, one row per hardware.

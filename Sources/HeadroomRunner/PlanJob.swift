@@ -15,6 +15,8 @@ public struct PlanJob: Sendable {
     public let defaults: DefaultEfficiency
     /// Whether the plan computes the report's curves (cost against users, latency against load, batch).
     public var curves: Bool
+    /// How latency responds to load (`--serving-model`).
+    public var servingModel: any ServingModel = Planner.defaultServingModel
 
     /// Loads what the plan needs and checks it; throws `InputError` naming the file and key.
     public init(settings: PlanSettings, catalog: Catalog, pricesFile: String? = nil, curves: Bool = true) throws {
@@ -48,7 +50,7 @@ public struct PlanJob: Sendable {
         var (input, skipped) = try settings.input(catalog: catalog, prices: prices, local: local, calibration: calibration)
         let used = endpoints.fitted.filter { e in input.hardware.contains { $0.id == e.hardware } }
         input.hardware = input.hardware.map { h in used.first { $0.hardware == h.id }.map(h.applying) ?? h }
-        var result = Planner().plan(input, curves: curves)
+        var result = Planner(servingModel: servingModel).plan(input, curves: curves)
         result.endpointCalibrations = used.isEmpty ? nil : used
         result.calibrationNotes = endpoints.notes.isEmpty ? nil : endpoints.notes
         result.skipped = skipped

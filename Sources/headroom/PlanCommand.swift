@@ -36,6 +36,7 @@ struct PlanCommand: ParsableCommand {
     var noReport = false
 
     @OptionGroup var endpoints: EndpointCalibrationOptions
+    @OptionGroup var serving: ServingModelOptions
 
     @OptionGroup var store: StoreOptions
 
@@ -51,8 +52,9 @@ struct PlanCommand: ParsableCommand {
             let catalog = try self.catalog.load(for: loaded)
             let calibrationRun = try PlanJob.latestLocalRun(storePath: store.path, runID: runID)
             let fitted = try endpoints.calibrations(storePath: store.path, hardware: settings.hardware, catalog: catalog)
-            let plan = try PlanJob(settings: settings, catalog: catalog, pricesFile: prices, curves: !noReport)
-                .plan(calibrationRun: calibrationRun, leaveOneOut: true, endpoints: fitted)
+            var job = try PlanJob(settings: settings, catalog: catalog, pricesFile: prices, curves: !noReport)
+            job.servingModel = serving.servingModel.model
+            let plan = try job.plan(calibrationRun: calibrationRun, leaveOneOut: true, endpoints: fitted)
             var written: [String] = []
             if !noReport {
                 let folder = ((reports as NSString).appendingPathComponent(loaded.name) as NSString).appendingPathComponent("plan")

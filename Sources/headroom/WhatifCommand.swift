@@ -40,6 +40,7 @@ struct WhatifCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Also write the plan's report to DIR/NAME/plan/.", valueName: "dir"))
     var reports: String?
     @OptionGroup var endpoints: EndpointCalibrationOptions
+    @OptionGroup var serving: ServingModelOptions
     @OptionGroup var catalog: CatalogOptions
     @OptionGroup var store: StoreOptions
     @Flag(name: .long, help: "Print JSON on standard output instead of tables.") var json = false
@@ -87,8 +88,9 @@ struct WhatifCommand: ParsableCommand {
             lap("store")
             let fitted = try endpoints.calibrations(storePath: store.path, hardware: settings.hardware, catalog: catalog)
             lap("endpoint calibration")
-            let plan = try PlanJob(settings: settings, catalog: catalog, pricesFile: prices, curves: reports != nil)
-                .plan(calibrationRun: calibrationRun, leaveOneOut: false, endpoints: fitted)
+            var job = try PlanJob(settings: settings, catalog: catalog, pricesFile: prices, curves: reports != nil)
+            job.servingModel = serving.servingModel.model
+            let plan = try job.plan(calibrationRun: calibrationRun, leaveOneOut: false, endpoints: fitted)
             lap("calibration and plan")
             var written: [String] = []
             if let reports {

@@ -77,6 +77,9 @@ public struct Candidate: Codable, Equatable, Sendable {
     public var maxBatch: Int
     public var predictedTtftP95Ms: Double?
     public var predictedTpotP95Ms: Double?
+    /// 95 % intervals of those p95s, ms, where the serving model gives them (the simulator's replications).
+    public var predictedTtftP95IntervalMs: Estimate?
+    public var predictedTpotP95IntervalMs: Estimate?
     /// Latency alone: one request, empty server.
     public var predictedTtftUnloadedMs: Double?
     public var predictedTpotBatch1Ms: Double?
@@ -88,6 +91,9 @@ public struct Candidate: Codable, Equatable, Sendable {
     public var calibration: String
     public var meetsSlo: Bool
     public var pareto: Bool = false
+    /// The serving model whose figures these are (the simulator refines only the leading candidates; the
+    /// others keep the queueing approximation's, and say so).
+    public var servingModel: String?
 
     public struct MonthlyCost: Codable, Equatable, Sendable {
         public var alwaysOn: Double
@@ -203,7 +209,10 @@ public struct PlanResult: Codable, Equatable, Sendable {
 public struct Planner: Sendable {
     public var servingModel: any ServingModel
 
-    public init(servingModel: any ServingModel = QueueingServingModel()) { self.servingModel = servingModel }
+    public init(servingModel: any ServingModel = Planner.defaultServingModel) { self.servingModel = servingModel }
+
+    /// The serving model a plan uses unless told otherwise.
+    public static var defaultServingModel: any ServingModel { QueueingServingModel() }
 
     static func rankKey(_ c: Candidate) -> (Double, Double, Int) {
         (c.monthlyCostUsd?.autoscaled ?? .infinity, c.predictedTpotP95Ms ?? .infinity, c.devices)
@@ -237,11 +246,17 @@ public struct Planner: Sendable {
 
     /// Evaluates one candidate for `input.demand`.
     public func evaluate(_ input: PlanInput, _ h: HardwareProfile, _ p: Precision, tp: Int) -> Candidate {
+        evaluate(input, h, p, tp: tp, with: servingModel)
+    }
+
+    /// Evaluates one candidate with `model` (the plan's serving model, or the approximation that brackets it).
+    func evaluate(_ input: PlanInput, _ h: HardwareProfile, _ p: Precision, tp: Int, with servingModel: any ServingModel) -> Candidate {
         let (mem, spec) = replica(input, h, p, tp: tp)
         let work = ServingWorkload(promptTokens: input.demand.promptTokens, outputTokens: input.demand.outputTokens)
         var c = Candidate(hardware: h.id, hardwareName: h.name, precision: p.rawValue, tensorParallel: tp, replicas: 0, fits: false,
                           whyNot: nil, maxBatch: mem.maxBatch, capacityRpsPerReplica: 0, memory: mem, calibration: h.calibration,
                           meetsSlo: false)
+        c.servingModel = servingModel.name
         if let why = h.unsupported(p) { c.whyNot = why; return c }
         if tp > h.devicesPerNode { c.whyNot = "tp=\(tp) exceeds the \(h.devicesPerNode) devices of one \(h.name) node"; return c }
         if input.model.heads % tp != 0 { c.whyNot = "\(input.model.heads) attention heads do not divide by tp=\(tp)"; return c }
@@ -272,6 +287,9 @@ public struct Planner: Sendable {
         if let at = servingModel.load(spec, work, requestsPerSecond: peak / Double(c.replicas)) {
             c.predictedTtftP95Ms = at.ttftP95Seconds * 1000
             c.predictedTpotP95Ms = at.tpotP95Seconds * 1000
+            func ms(_ e: Estimate?) -> Estimate? { e.map { Estimate($0.value * 1000, low: $0.low.map { $0 * 1000 }, high: $0.high.map { $0 * 1000 }) } }
+            c.predictedTtftP95IntervalMs = ms(at.ttftP95Interval)
+            c.predictedTpotP95IntervalMs = ms(at.tpotP95Interval)
         }
         if let sheet = input.prices,
            let cost = CostModel.estimate(demand: input.demand, capacityRPS: cap, replicas: c.replicas, minReplicas: input.minReplicas,
@@ -285,12 +303,14 @@ public struct Planner: Sendable {
 
     /// The whole plan.
     public func plan(_ input: PlanInput, curves: Bool = true) -> PlanResult {
-        var candidates: [Candidate] = []
+        // Every configuration is independent: evaluated across the cores, kept in the order of the loops.
+        var configurations: [(HardwareProfile, Precision, Int)] = []
         for h in input.hardware {
             for p in input.precisions {
-                for tp in input.tensorParallel.sorted() { candidates.append(evaluate(input, h, p, tp: tp)) }
+                for tp in input.tensorParallel.sorted() { configurations.append((h, p, tp)) }
             }
         }
+        var candidates = rankedEvaluation(input, configurations)
         // Pareto set of (autoscaled monthly cost, p95 TPOT at the planned load) among priced candidates that meet the SLO.
         let priced = candidates.indices.filter { candidates[$0].meetsSlo && candidates[$0].monthlyCostUsd != nil }
         for i in priced {
@@ -330,6 +350,32 @@ public struct Planner: Sendable {
             result.batchCurves = batchCurves(input, ranked: ranked)
         }
         return result
+    }
+
+    /// Candidates the simulator refines in each round: the leading ones by rank, which a table shows.
+    public static let refinedCandidates = 12
+
+    /// Every configuration with the queueing approximation (fast); then, when the plan's model is another
+    /// (the simulator), the leading candidates again with it, round after round until the leaders are all
+    /// refined — a refined candidate's capacity, replicas and cost can move it down the ranking and bring
+    /// another up. The rest keep the approximation's figures and its name.
+    func rankedEvaluation(_ input: PlanInput, _ configurations: [(HardwareProfile, Precision, Int)]) -> [Candidate] {
+        let approximation = QueueingServingModel()
+        var candidates = ParallelMap.map(configurations) { evaluate(input, $0.0, $0.1, tp: $0.2, with: approximation) }
+        guard servingModel.name != approximation.name else { return candidates }
+        var refined = Set<Int>()
+        for _ in 0..<8 {
+            let leaders = candidates.indices.filter { candidates[$0].meetsSlo && candidates[$0].monthlyCostUsd != nil }
+                .sorted { Self.rankKey(candidates[$0]) < Self.rankKey(candidates[$1]) }
+                .prefix(Self.refinedCandidates)
+            // Unpriced candidates are never ranked; the simulator refines them only when nothing is priced.
+            let pick = leaders.isEmpty ? Array(candidates.indices.filter { candidates[$0].fits }.prefix(Self.refinedCandidates)) : Array(leaders)
+            let todo = pick.filter { !refined.contains($0) }
+            if todo.isEmpty { break }
+            let fresh = ParallelMap.map(todo) { i in evaluate(input, configurations[i].0, configurations[i].1, tp: configurations[i].2) }
+            for (i, c) in zip(todo, fresh) { candidates[i] = c; refined.insert(i) }
+        }
+        return candidates
     }
 
     // MARK: fine-tuning and training
@@ -402,29 +448,35 @@ public struct Planner: Sendable {
 
     // MARK: curves for the report
 
+    /// The cheapest configuration per hardware at a range of user counts: every precision and degree with
+    /// the queueing approximation, the three cheapest again with the plan's serving model.
     func costCurves(_ input: PlanInput) -> [CostCurve] {
         let factors = [0.25, 0.5, 1, 2, 4, 8]
-        var curves: [CostCurve] = []
-        for h in input.hardware {
-            var points: [CostCurve.Point] = []
-            for f in factors {
-                var scaled = input
-                scaled.demand.users = Int(saturating: Double(input.demand.users) * f, rounding: .toNearestOrAwayFromZero,
-                                          into: 1...PlanLimits.users * 8)
-                var best: Candidate?
-                for p in input.precisions {
-                    for tp in input.tensorParallel {
-                        let c = evaluate(scaled, h, p, tp: tp)
-                        if c.meetsSlo, let cost = c.monthlyCostUsd?.autoscaled, cost < (best?.monthlyCostUsd?.autoscaled ?? .infinity) { best = c }
-                    }
-                }
-                if let best, let cost = best.monthlyCostUsd?.autoscaled {
-                    points.append(.init(users: scaled.demand.users, monthlyUsd: cost, configuration: best.id))
-                }
+        let approximation = QueueingServingModel()
+        let refine = servingModel.name != approximation.name
+        let jobs = input.hardware.flatMap { h in factors.map { (h, $0) } }
+        let bests = ParallelMap.map(jobs) { job -> (String, CostCurve.Point)? in
+            let (h, f) = job
+            var scaled = input
+            scaled.demand.users = Int(saturating: Double(input.demand.users) * f, rounding: .toNearestOrAwayFromZero,
+                                      into: 1...PlanLimits.users * 8)
+            func cost(_ c: Candidate) -> Double { c.meetsSlo ? c.monthlyCostUsd?.autoscaled ?? .infinity : .infinity }
+            var options: [Candidate] = []
+            for p in input.precisions {
+                for tp in input.tensorParallel { options.append(evaluate(scaled, h, p, tp: tp, with: approximation)) }
             }
-            if !points.isEmpty { curves.append(CostCurve(hardware: h.id, points: points)) }
+            options = options.filter { cost($0).isFinite }.sorted { cost($0) < cost($1) }
+            if refine {
+                options = options.prefix(3).map { c in evaluate(scaled, h, Precision(rawValue: c.precision)!, tp: c.tensorParallel) }
+                    .filter { cost($0).isFinite }.sorted { cost($0) < cost($1) }
+            }
+            guard let best = options.first else { return nil }
+            return (h.id, .init(users: scaled.demand.users, monthlyUsd: cost(best), configuration: best.id))
         }
-        return curves
+        return input.hardware.compactMap { h in
+            let points = bests.compactMap { $0 }.filter { $0.0 == h.id }.map(\.1)
+            return points.isEmpty ? nil : CostCurve(hardware: h.id, points: points)
+        }
     }
 
     /// TPOT and prefill time as a function of batch, for the recommendation.
@@ -454,11 +506,28 @@ public struct Planner: Sendable {
             let (_, spec) = replica(input, h, p, tp: c.tensorParallel)
             let work = ServingWorkload(promptTokens: input.demand.promptTokens, outputTokens: input.demand.outputTokens)
             let top = c.capacityRpsPerReplica * 1.3
-            let points = (1...24).compactMap { i in
-                servingModel.load(spec, work, requestsPerSecond: top * Double(i) / 24)
-            }
+            let points = ParallelMap.map(Array(1...16)) { i in
+                servingModel.load(spec, work, requestsPerSecond: top * Double(i) / 16)
+            }.compactMap { $0 }
             return LatencyCurve(configuration: c.id, points: points)
         }
+    }
+}
+
+/// `map` across the cores for independent, pure work, results in input order.
+enum ParallelMap {
+    static func map<T, R>(_ items: [T], _ transform: (T) -> R) -> [R] {
+        guard items.count > 1 else { return items.map(transform) }
+        var results = [R?](repeating: nil, count: items.count)
+        results.withUnsafeMutableBufferPointer { out in
+            // Each index is written by exactly one iteration, so the writes never overlap.
+            nonisolated(unsafe) let slots = out
+            withoutActuallyEscaping(transform) { work in
+                nonisolated(unsafe) let work = work
+                DispatchQueue.concurrentPerform(iterations: items.count) { i in slots[i] = work(items[i]) }
+            }
+        }
+        return results.map { $0! }
     }
 }
 
