@@ -8,7 +8,7 @@ SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN       := .build/release/headroom
 PREFIX    ?= /usr/local
 
-.PHONY: all deps build run test bench bench-serve install uninstall catalog fuzz test-sanitize clean
+.PHONY: all deps build run test bench bench-serve bench-sim install uninstall catalog fuzz test-sanitize clean
 
 all: build
 
@@ -75,6 +75,15 @@ bench-serve: build
 	$(BIN) bench load --model small --precision q4_0 --threads 2 --prompt-tokens 32 --output-tokens 32 --requests 16 --warmup 1 \
 	  --rates 5 > $(BENCH_DIR)/load.txt || status=1; cat $(BENCH_DIR)/load.txt; \
 	exit $$status
+
+# The serving simulator against `headroom serve` on `small`, 2 threads (docs/simulator.md): step times measured
+# by `bench steps` for q4_0 and f32 (the simulator's only input from this machine), then `bench sim`: per format
+# and prefill mode (chunked, whole) a server measured by `headroom load` at saturation and 4 Poisson rates,
+# predicted by the simulator and the queueing approximation, errors against the issue's bars. About 25 minutes.
+bench-sim: build
+	@mkdir -p $(BENCH_DIR)
+	for p in q4_0 f32; do $(BIN) bench steps --model small --precision $$p --threads 2 || exit 1; done
+	$(BIN) bench sim --model small --precision q4_0 f32 --threads 2 > $(BENCH_DIR)/sim.txt; status=$$?; cat $(BENCH_DIR)/sim.txt; exit $$status
 
 # Installs the release binary to $(PREFIX)/bin. The catalog and default scenario are compiled in, so
 # `headroom` works from any folder.

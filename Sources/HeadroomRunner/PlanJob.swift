@@ -30,11 +30,14 @@ public struct PlanJob: Sendable {
         _ = try settings.input(catalog: catalog, prices: prices, local: nil, calibration: nil)
     }
 
-    /// Plans; `calibrationRun` (when there is one) provides this machine's probe figures and the
-    /// measurements its efficiencies are fitted to. `leaveOneOut` also checks each measurement against a
-    /// fit made without it (slower: off for what-if). Each catalog hardware `endpoints` fitted is planned
-    /// with the fitted efficiencies; its notes (fits that failed) go to the result.
-    public func plan(calibrationRun: StoredRun?, leaveOneOut: Bool, endpoints: EndpointCalibrations = .none) throws -> PlanResult {
+    /// What `plan` plans: the planner's input with `local` calibrated on `calibrationRun` and catalog hardware
+    /// with `endpoints`' fits (`headroom simulate` takes one configuration of it).
+    public func input(calibrationRun: StoredRun?, endpoints: EndpointCalibrations = .none) throws -> PlanInput {
+        try prepared(calibrationRun: calibrationRun, leaveOneOut: false, endpoints: endpoints).input
+    }
+
+    func prepared(calibrationRun: StoredRun?, leaveOneOut: Bool, endpoints: EndpointCalibrations)
+        throws -> (input: PlanInput, skipped: [String: String], used: [EndpointCalibration], local: HardwareProfile?) {
         var local: HardwareProfile?
         var calibration: CalibrationResult?
         if let run = calibrationRun, let machine = run.machine {
@@ -50,6 +53,15 @@ public struct PlanJob: Sendable {
         var (input, skipped) = try settings.input(catalog: catalog, prices: prices, local: local, calibration: calibration)
         let used = endpoints.fitted.filter { e in input.hardware.contains { $0.id == e.hardware } }
         input.hardware = input.hardware.map { h in used.first { $0.hardware == h.id }.map(h.applying) ?? h }
+        return (input, skipped, used, local)
+    }
+
+    /// Plans; `calibrationRun` (when there is one) provides this machine's probe figures and the
+    /// measurements its efficiencies are fitted to. `leaveOneOut` also checks each measurement against a
+    /// fit made without it (slower: off for what-if). Each catalog hardware `endpoints` fitted is planned
+    /// with the fitted efficiencies; its notes (fits that failed) go to the result.
+    public func plan(calibrationRun: StoredRun?, leaveOneOut: Bool, endpoints: EndpointCalibrations = .none) throws -> PlanResult {
+        let (input, skipped, used, local) = try prepared(calibrationRun: calibrationRun, leaveOneOut: leaveOneOut, endpoints: endpoints)
         var result = Planner(servingModel: servingModel).plan(input, curves: curves)
         result.endpointCalibrations = used.isEmpty ? nil : used
         result.calibrationNotes = endpoints.notes.isEmpty ? nil : endpoints.notes

@@ -333,7 +333,7 @@ final class PlannerTests: XCTestCase {
     func testMoreUsersNeverNeedFewerReplicas() throws {
         var last: [String: Int] = [:]
         for users in [10, 100, 1000, 5000, 20_000, 100_000] {
-            let plan = Planner().plan(try input(users: users), curves: false)
+            let plan = Planner(servingModel: QueueingServingModel()).plan(try input(users: users), curves: false)
             for c in plan.candidates where c.meetsSlo {
                 if let before = last[c.id] { XCTAssertGreaterThanOrEqual(c.replicas, before, "\(c.id) at \(users) users") }
                 last[c.id] = c.replicas
@@ -343,8 +343,8 @@ final class PlannerTests: XCTestCase {
     }
 
     func testACheaperPriceNeverRaisesTheCost() throws {
-        let full = Planner().plan(try input(users: 5000), curves: false)
-        let half = Planner().plan(try input(users: 5000, priceScale: 0.5), curves: false)
+        let full = Planner(servingModel: QueueingServingModel()).plan(try input(users: 5000), curves: false)
+        let half = Planner(servingModel: QueueingServingModel()).plan(try input(users: 5000, priceScale: 0.5), curves: false)
         for (a, b) in zip(full.candidates, half.candidates) where a.monthlyCostUsd != nil {
             XCTAssertLessThanOrEqual(b.monthlyCostUsd!.autoscaled, a.monthlyCostUsd!.autoscaled, a.id)
             XCTAssertLessThanOrEqual(b.monthlyCostUsd!.alwaysOn, a.monthlyCostUsd!.alwaysOn, a.id)
@@ -354,8 +354,8 @@ final class PlannerTests: XCTestCase {
     }
 
     func testALargerSLONeverLowersCapacity() throws {
-        let tight = Planner().plan(try input(users: 5000, slo: SLO(ttftP95: 0.5, tpotP95: 0.03)), curves: false)
-        let loose = Planner().plan(try input(users: 5000, slo: SLO(ttftP95: 2, tpotP95: 0.1)), curves: false)
+        let tight = Planner(servingModel: QueueingServingModel()).plan(try input(users: 5000, slo: SLO(ttftP95: 0.5, tpotP95: 0.03)), curves: false)
+        let loose = Planner(servingModel: QueueingServingModel()).plan(try input(users: 5000, slo: SLO(ttftP95: 2, tpotP95: 0.1)), curves: false)
         var compared = 0
         for (a, b) in zip(tight.candidates, loose.candidates) where a.fits {
             XCTAssertGreaterThanOrEqual(b.capacityRpsPerReplica, a.capacityRpsPerReplica, a.id)
@@ -365,18 +365,40 @@ final class PlannerTests: XCTestCase {
     }
 
     func testPlanRecommendsTheCheapestThatMeetsTheSLOAndExplainsTheRest() throws {
-        let plan = Planner().plan(try input(users: 2000))
+        // The simulator as the serving model, small enough for a debug build.
+        let plan = Planner(servingModel: try SimulatorServingModel(requests: 100, replications: 2, capacityProbes: 3)).plan(try input(users: 2000), curves: false)
         let rec = try XCTUnwrap(plan.recommendation)
         XCTAssertEqual(rec.candidate, plan.ranked.first)
         for c in plan.ranked { XCTAssertGreaterThanOrEqual(c.monthlyCostUsd!.autoscaled, rec.candidate.monthlyCostUsd!.autoscaled) }
         for c in plan.candidates where !c.fits { XCTAssertNotNil(c.whyNot, c.id) }
         XCTAssertTrue(plan.candidates.contains { $0.pareto })
         XCTAssertTrue(rec.candidate.pareto, "the cheapest is never dominated")
-        XCTAssertFalse(plan.costCurves.isEmpty)
-        XCTAssertFalse(plan.latencyCurves.isEmpty)
         // The recommended configuration meets the SLO at its planned load.
         XCTAssertLessThanOrEqual(rec.candidate.predictedTtftP95Ms!, 1000 + 1e-6)
         XCTAssertLessThanOrEqual(rec.candidate.predictedTpotP95Ms!, 60 + 1e-6)
+        XCTAssertEqual(rec.candidate.servingModel, plan.servingModel, "the recommendation is among the simulated leaders")
+        XCTAssertNotNil(rec.candidate.predictedTtftP95IntervalMs?.low, "the simulator's p95 carries its interval")
+        XCTAssertTrue(plan.candidates.contains { $0.servingModel == QueueingServingModel().name }, "the rest keep the approximation's figures")
+    }
+
+    func testThePlansCurvesAreDrawnForTheReport() throws {
+        let plan = Planner(servingModel: QueueingServingModel()).plan(try input(users: 2000))
+        XCTAssertFalse(plan.costCurves.isEmpty)
+        XCTAssertFalse(plan.latencyCurves.isEmpty)
+        XCTAssertFalse(plan.batchCurves.isEmpty)
+    }
+
+    /// Property tests above run on the approximation (fast, and one model for every candidate); the simulator
+    /// keeps the same promise on one candidate: a looser SLO never lowers capacity.
+    func testTheSimulatorsCapacityGrowsWithTheSLO() throws {
+        let i = try input(users: 2000)
+        let (_, spec) = Planner().replica(i, i.hardware[0], .bf16, tp: 1)
+        let work = ServingWorkload(promptTokens: 800, outputTokens: 250)
+        let sim = try SimulatorServingModel(requests: 100, replications: 2, capacityProbes: 5)
+        let tight = sim.capacity(spec, work, slo: SLO(ttftP95: 0.3, tpotP95: 0.03))
+        let loose = sim.capacity(spec, work, slo: SLO(ttftP95: 2, tpotP95: 0.1))
+        XCTAssertGreaterThan(tight, 0)
+        XCTAssertGreaterThanOrEqual(loose, tight)
     }
 
     // MARK: scenario plan section and bad files

@@ -31,7 +31,7 @@ final class PlanningSectionTests: XCTestCase {
                               slo: SLO(ttftP95: 1, tpotP95: 0.05), hardware: [gpu("a", 500, 16), gpu("b", 2000, 80), local],
                               precisions: [.bf16, .int4], tensorParallel: [1, 2], prices: sheet,
                               finetune: FineTuneSettings(method: .lora, documents: 100, tokensPerDocument: 512, epochs: 1), calibration: cal)
-        return Planner().plan(input)
+        return Planner(servingModel: QueueingServingModel()).plan(input)
     }
 
     func testSectionHasTheTablesAndPlotsAndEscapes() throws {

@@ -96,7 +96,7 @@ final class ConventionsTests: XCTestCase {
         let hw = try run(["hardware", "--db", "h.sqlite"], cwd: dir)
         XCTAssertEqual(hw.status, 0, hw.stderr)
         XCTAssertTrue(hw.stdout.contains("h100-sxm") && hw.stdout.contains("built-in hardware.yaml"), hw.stdout)
-        let w = try run(["whatif", "--model", "llama-3.1-8b", "--users", "5000", "--db", "h.sqlite"], cwd: dir)
+        let w = try run(["whatif", "--model", "llama-3.1-8b", "--users", "5000", "--db", "h.sqlite", "--serving-model", "queueing"], cwd: dir)
         XCTAssertEqual(w.status, 0, w.stderr)
         XCTAssertTrue(w.stdout.contains("5000 users"), w.stdout)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("h.sqlite").path), "whatif only reads the store")
@@ -121,7 +121,7 @@ final class ConventionsTests: XCTestCase {
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         func configurations(_ args: [String]) throws -> Set<String> {
-            let r = try run(["whatif", "--json", "--db", "h.sqlite"] + args, cwd: dir)
+            let r = try run(["whatif", "--json", "--db", "h.sqlite", "--serving-model", "queueing"] + args, cwd: dir)
             XCTAssertEqual(r.status, 0, r.stderr)
             let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
             let rows = (obj["candidates"] as? [[String: Any]] ?? []) + (obj["rejected"] as? [[String: Any]] ?? [])
@@ -152,7 +152,7 @@ final class ConventionsTests: XCTestCase {
         XCTAssertTrue(logits.stderr.contains("not a regular file"), logits.stderr)
         let scenario = dir.appendingPathComponent("s.yaml").path
         XCTAssertEqual(mkfifo(scenario, 0o600), 0)
-        let plan = try run(["plan", scenario, "--db", "h.sqlite"], cwd: dir)
+        let plan = try run(["plan", scenario, "--db", "h.sqlite", "--serving-model", "queueing"], cwd: dir)
         XCTAssertEqual(plan.status, 2, plan.stderr)
         XCTAssertTrue(plan.stderr.contains("expected a regular file as the scenario file, got a FIFO"), plan.stderr)
 

@@ -86,7 +86,9 @@ final class EndpointCalibrationPlanTests: XCTestCase {
               precisions: [bf16]
               tensor_parallel: [1]
             """, file: "p.yaml", overrides: [], catalog: catalog)
-        return try PlanJob(settings: settings, catalog: catalog, curves: false)
+        var job = try PlanJob(settings: settings, catalog: catalog, curves: false)
+        job.servingModel = QueueingServingModel()
+        return job
     }
 
     func plan(_ store: Store, _ catalog: Catalog, runID: Int64? = nil) throws -> (PlanResult, EndpointCalibrations) {
@@ -199,7 +201,7 @@ final class EndpointCalibrationPlanTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         let db = dir.appendingPathComponent("h.sqlite").path
         let run = try SyntheticLoad.store(try SyntheticLoad.cases(catalog, itl: false), in: try Store(path: db))
-        let args = ["whatif", "--db", db, "--hardware", "h100-sxm", "l40s", "--precision", "bf16"]
+        let args = ["whatif", "--db", db, "--hardware", "h100-sxm", "l40s", "--precision", "bf16", "--serving-model", "queueing"]
         let t = try HeadroomCLI.run(args, cwd: HeadroomCLI.repo)
         XCTAssertEqual(t.status, 0, t.stderr)
         XCTAssertTrue(t.stdout.contains("Calibration of h100-sxm (every h100-sxm figure below): calibrated from endpoint prod, run \(run) ("), t.stdout)

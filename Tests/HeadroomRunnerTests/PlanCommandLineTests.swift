@@ -36,6 +36,11 @@ final class PlanCommandLineTests: XCTestCase {
         XCTAssertTrue(candidates.contains { $0["hardware"] as? String == "a100-80g" && $0["precision"] as? String == "fp8" && $0["fits"] as? Bool == false })
         let rec = try XCTUnwrap(obj["recommendation"] as? [String: Any])
         XCTAssertNotNil(rec["reason"] as? String)
+        // The default serving model is the simulator: the leaders carry its name and their p95s an interval.
+        XCTAssertTrue((obj["serving_model"] as? String)?.hasPrefix("discrete-event simulator") ?? false)
+        let best = try XCTUnwrap(rec["candidate"] as? [String: Any])
+        XCTAssertEqual(best["serving_model"] as? String, obj["serving_model"] as? String)
+        XCTAssertNotNil((best["predicted_ttft_p95_interval_ms"] as? [String: Double])?["low"])
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("none.sqlite").path), "what-if creates no store")
     }
 

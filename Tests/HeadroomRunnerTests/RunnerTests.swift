@@ -139,7 +139,9 @@ final class RunnerTests: XCTestCase {
               precisions: [bf16]
               tensor_parallel: [1]
             """, file: "p.yaml", overrides: [], catalog: catalog)
-        return try PlanJob(settings: settings, catalog: catalog, curves: false)
+        var job = try PlanJob(settings: settings, catalog: catalog, curves: false)
+        job.servingModel = QueueingServingModel()
+        return job
     }
 
     func testThePlanIsStoredBeforeTheRunIsComplete() async throws {

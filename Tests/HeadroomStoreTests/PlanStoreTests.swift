@@ -16,7 +16,7 @@ final class PlanStoreTests: XCTestCase {
         let sheet = PriceSheet(file: "p", offers: [.init(hardware: "g", provider: "p", devices: 1, onDemandUSDPerHour: 1, source: "t")])
         let input = PlanInput(model: model, demand: Demand(users: 100, requestsPerUserPerDay: 10, promptTokens: 100, outputTokens: 50),
                               slo: SLO(ttftP95: 1, tpotP95: 0.1), hardware: [h], precisions: [.bf16, .int4], tensorParallel: [1, 2], prices: sheet)
-        let plan = Planner().plan(input)
+        let plan = Planner(servingModel: QueueingServingModel()).plan(input)
         XCTAssertNotNil(plan.recommendation)
         try store.savePlan(runID: id, plan)
         XCTAssertEqual(try store.plan(runID: id), plan)

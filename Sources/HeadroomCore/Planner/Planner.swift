@@ -212,7 +212,7 @@ public struct Planner: Sendable {
     public init(servingModel: any ServingModel = Planner.defaultServingModel) { self.servingModel = servingModel }
 
     /// The serving model a plan uses unless told otherwise.
-    public static var defaultServingModel: any ServingModel { QueueingServingModel() }
+    public static var defaultServingModel: any ServingModel { try! SimulatorServingModel(requests: 300, replications: 3, capacityProbes: 6) }
 
     static func rankKey(_ c: Candidate) -> (Double, Double, Int) {
         (c.monthlyCostUsd?.autoscaled ?? .infinity, c.predictedTpotP95Ms ?? .infinity, c.devices)
@@ -371,9 +371,15 @@ public struct Planner: Sendable {
             // Unpriced candidates are never ranked; the simulator refines them only when nothing is priced.
             let pick = leaders.isEmpty ? Array(candidates.indices.filter { candidates[$0].fits }.prefix(Self.refinedCandidates)) : Array(leaders)
             let todo = pick.filter { !refined.contains($0) }
+            refined.formUnion(todo)
+            let affordable = todo.filter { i in
+                let (h, p, tp) = configurations[i]
+                let (_, spec) = replica(input, h, p, tp: tp)
+                return servingModel.affords(spec, ServingWorkload(promptTokens: input.demand.promptTokens, outputTokens: input.demand.outputTokens))
+            }
             if todo.isEmpty { break }
-            let fresh = ParallelMap.map(todo) { i in evaluate(input, configurations[i].0, configurations[i].1, tp: configurations[i].2) }
-            for (i, c) in zip(todo, fresh) { candidates[i] = c; refined.insert(i) }
+            let fresh = ParallelMap.map(affordable) { i in evaluate(input, configurations[i].0, configurations[i].1, tp: configurations[i].2) }
+            for (i, c) in zip(affordable, fresh) { candidates[i] = c }
         }
         return candidates
     }
@@ -467,8 +473,11 @@ public struct Planner: Sendable {
             }
             options = options.filter { cost($0).isFinite }.sorted { cost($0) < cost($1) }
             if refine {
-                options = options.prefix(3).map { c in evaluate(scaled, h, Precision(rawValue: c.precision)!, tp: c.tensorParallel) }
-                    .filter { cost($0).isFinite }.sorted { cost($0) < cost($1) }
+                let work = ServingWorkload(promptTokens: scaled.demand.promptTokens, outputTokens: scaled.demand.outputTokens)
+                options = options.prefix(3).map { c in
+                    let p = Precision(rawValue: c.precision)!
+                    return servingModel.affords(replica(scaled, h, p, tp: c.tensorParallel).1, work) ? evaluate(scaled, h, p, tp: c.tensorParallel) : c
+                }.filter { cost($0).isFinite }.sorted { cost($0) < cost($1) }
             }
             guard let best = options.first else { return nil }
             return (h.id, .init(users: scaled.demand.users, monthlyUsd: cost(best), configuration: best.id))
@@ -506,8 +515,9 @@ public struct Planner: Sendable {
             let (_, spec) = replica(input, h, p, tp: c.tensorParallel)
             let work = ServingWorkload(promptTokens: input.demand.promptTokens, outputTokens: input.demand.outputTokens)
             let top = c.capacityRpsPerReplica * 1.3
+            let model: any ServingModel = servingModel.affords(spec, work) ? servingModel : QueueingServingModel()
             let points = ParallelMap.map(Array(1...16)) { i in
-                servingModel.load(spec, work, requestsPerSecond: top * Double(i) / 16)
+                model.load(spec, work, requestsPerSecond: top * Double(i) / 16)
             }.compactMap { $0 }
             return LatencyCurve(configuration: c.id, points: points)
         }

@@ -111,6 +111,13 @@ public protocol ServingModel: Sendable {
     /// The highest request rate whose p95 TTFT and p95 TPOT stay within `slo` (0 when even a lone request
     /// misses it).
     func capacity(_ r: ReplicaSpec, _ w: ServingWorkload, slo: SLO) -> Double
+    /// Whether this model answers for `w` on `r` within its time bounds (the simulator's steps grow with
+    /// the output length); the planner keeps another model's figures, and its name, where it does not.
+    func affords(_ r: ReplicaSpec, _ w: ServingWorkload) -> Bool
+}
+
+extension ServingModel {
+    public func affords(_ r: ReplicaSpec, _ w: ServingWorkload) -> Bool { true }
 }
 
 extension ServingModel {

@@ -11,12 +11,14 @@ import Foundation
 ///   and the p95s carry their 95 % t-intervals. `concurrency` is the time-averaged number of running
 ///   requests, `prefillUtilization` the fraction of time spent on prefill tokens (each step's time split by
 ///   token count). Nil when the replica cannot sustain the rate: the scheduler refuses the request (it
-///   cannot fit the KV cache), or fewer than 95 % as many requests finish as arrive over the second half
-///   of the arrival window (`SimulationRun.keepUp`, averaged over replications) — the backlog grows. The
-///   check assumes the run is long against a request's stay (λ · E2E well under `requests`/4).
-/// - `capacity`: starts at the queueing approximation's capacity, doubles or falls back to a lone request
-///   to bracket it, then bisects, with at most `capacityProbes` simulated rates (each remembered). Seeds
-///   are fixed, so the answer is the same on every call and machine.
+///   cannot fit the KV cache), or the rate reaches the replica's saturation throughput (`saturation`:
+///   every request at once, the completion rate between the first and third quartile of finishes) — the
+///   backlog would grow without bound. (A flow-balance check over the run, `SimulationRun.keepUp`, was the
+///   first rule; with the few hundred requests a fast plan can afford, its Poisson noise refused rates
+///   half the capacity. It stays a reported figure.)
+/// - `capacity`: below the saturation throughput, starts at the queueing approximation's capacity and
+///   bisects between a lone request and saturation with at most `capacityProbes` simulated rates (each
+///   remembered). Seeds are fixed, so the answer is the same on every call and machine.
 public struct SimulatorServingModel: ServingModel {
     public let requests: Int
     public let replications: Int
@@ -54,6 +56,17 @@ public struct SimulatorServingModel: ServingModel {
         "discrete-event simulator (HeadroomScheduling's scheduler, \(requests) requests × \(replications) replications, Poisson)"
     }
 
+    /// Model steps one replication may take, counted as if no two requests ever shared a step (the bound of
+    /// `affords`): 2 million, a few seconds of simulation in a release build.
+    public static let maxSteps = 2_000_000.0
+
+    /// Whether a replication of `w` stays within `maxSteps`: requests × (output tokens + prefill chunks).
+    public func affords(_ r: ReplicaSpec, _ w: ServingWorkload) -> Bool {
+        let chunk = Double(max(1, r.scheduler.chunkedPrefill ? r.scheduler.maxBatchedTokens : w.promptTokens))
+        let steps = Double(requests) * (Double(w.outputTokens) + (Double(w.promptTokens) / chunk).rounded(.up))
+        return steps <= Self.maxSteps
+    }
+
     /// What `load` simulates at `requestsPerSecond`.
     public func config(_ r: ReplicaSpec, _ w: ServingWorkload, requestsPerSecond: Double) -> SimulationConfig {
         SimulationConfig(replicas: [.init(r)], arrivals: .poisson(rate: requestsPerSecond), promptLengths: .fixed(w.promptTokens),
@@ -68,15 +81,48 @@ public struct SimulatorServingModel: ServingModel {
     /// Nil also when the simulation cannot run (a rate or length out of range, a scheduler configuration
     /// that does not validate, a predictor that returns a non-finite time): no load point can be given.
     /// A one-token output has no TPOT; its p95 is reported as 0.
+    /// At the lone rate (no request ever meets another) one request tells everything: simulating a thousand
+    /// one after the other would take as many steps for the same answer.
+    /// Beyond `affords`, the queueing approximation answers instead (the planner, which names each
+    /// candidate's model, asks `affords` first).
     public func load(_ r: ReplicaSpec, _ w: ServingWorkload, requestsPerSecond: Double) -> LoadPoint? {
+        guard affords(r, w) else { return QueueingServingModel().load(r, w, requestsPerSecond: requestsPerSecond) }
+        return load(r, w, requestsPerSecond: requestsPerSecond, saturation: requestsPerSecond <= Self.loneRate ? .infinity : saturation(r, w))
+    }
+
+    func load(_ r: ReplicaSpec, _ w: ServingWorkload, requestsPerSecond: Double, saturation: Double?) -> LoadPoint? {
+        guard let saturation, requestsPerSecond < saturation else { return nil }
+        if requestsPerSecond <= Self.loneRate {
+            var lone = config(r, w, requestsPerSecond: requestsPerSecond)
+            lone.requests = 1
+            guard let s = try? Simulation.replicate(lone, replications: 1, parallel: false),
+                  var p = Self.point(s, requestsPerSecond: requestsPerSecond) else { return nil }
+            // The run is one request's stay; at the lone rate the replica is idle but for a fraction λ·E2E of
+            // the time (Little's law), and prefilling λ·TTFT of it.
+            p.concurrency = requestsPerSecond * (s.e2e?.p50.value ?? 0)
+            p.prefillUtilization = requestsPerSecond * p.ttftP95Seconds
+            return p
+        }
         guard let s = try? summary(r, w, requestsPerSecond: requestsPerSecond) else { return nil }
         return Self.point(s, requestsPerSecond: requestsPerSecond)
     }
 
-    /// The load point of a summary, or nil when the replica did not keep up (see the type's documentation).
+    /// Requests per second the replica completes when it never waits for work: `requests` requests at once,
+    /// one run (nothing is random), the completion rate between the first and the third quartile of the
+    /// finishes — past the ramp-up and before the last batch drains. Nil when a request cannot be served.
+    public func saturation(_ r: ReplicaSpec, _ w: ServingWorkload) -> Double? {
+        var c = config(r, w, requestsPerSecond: 1)
+        c.arrivals = .allAtOnce
+        guard let run = try? Simulation.run(c), run.rejected.isEmpty, run.requests.count >= 4 else { return nil }
+        let finishes = run.requests.map(\.finish).sorted()
+        let (a, b) = (finishes.count / 4, finishes.count * 3 / 4)
+        guard finishes[b] > finishes[a] else { return run.requestThroughput }
+        return Double(b - a) / (finishes[b] - finishes[a])
+    }
+
+    /// The load point of a summary, or nil when a request was refused.
     static func point(_ s: SimulationSummary, requestsPerSecond: Double) -> LoadPoint? {
         guard s.runs.allSatisfy({ $0.rejected.isEmpty }), let ttft = s.ttft else { return nil }
-        if let keepUp = s.keepUp, keepUp.value < keepUpThreshold { return nil }
         let tpot = s.tpot
         return LoadPoint(requestsPerSecond: requestsPerSecond, ttftP95Seconds: ttft.p95.value, tpotP95Seconds: tpot?.p95.value ?? 0,
                          concurrency: s.meanRunning.value, prefillUtilization: s.prefillFraction.value,
@@ -85,33 +131,25 @@ public struct SimulatorServingModel: ServingModel {
     }
 
     public func capacity(_ r: ReplicaSpec, _ w: ServingWorkload, slo: SLO) -> Double {
+        guard affords(r, w) else { return QueueingServingModel().capacity(r, w, slo: slo) }
+        guard let saturation = saturation(r, w), saturation > 0 else { return 0 }
         var memo: [Double: Bool] = [:]
         var probes = 0
         func ok(_ rate: Double) -> Bool {
             if let known = memo[rate] { return known }
             probes += 1
-            let p = load(r, w, requestsPerSecond: rate)
+            let p = load(r, w, requestsPerSecond: rate, saturation: rate <= Self.loneRate ? .infinity : saturation)
             let good = p.map { $0.ttftP95Seconds <= slo.ttftP95 && $0.tpotP95Seconds <= slo.tpotP95 } ?? false
             memo[rate] = good
             return good
         }
-        // The approximation's answer is usually within a factor of two; where it says even a lone request
-        // misses the SLO, start from the rate at which lone prefills back to back would fill the replica.
+        guard ok(Self.loneRate) else { return 0 }
+        // The approximation's answer is usually close; saturation bounds it from above.
         let guess = QueueingServingModel().capacity(r, w, slo: slo)
-        let start = guess > 0 ? guess : 1 / r.prefillSeconds(promptTokens: w.promptTokens)
-        guard start.isFinite && start > 0 else { return 0 }
-        var lo: Double, hi: Double
-        if ok(start) {
-            lo = start; hi = 2 * start
-            while ok(hi) {
-                lo = hi; hi *= 2
-                if probes >= capacityProbes { return lo }
-            }
-        } else {
-            guard ok(Self.loneRate) else { return 0 }
-            lo = Self.loneRate; hi = start
-        }
-        while probes < capacityProbes {
+        let start = min(guess > 0 ? guess : saturation / 2, saturation * 0.95)
+        var lo = Self.loneRate, hi = saturation
+        if ok(start) { lo = start } else { hi = start }
+        while probes < capacityProbes + 1 {
             let mid = (lo + hi) / 2
             if ok(mid) { lo = mid } else { hi = mid }
         }
