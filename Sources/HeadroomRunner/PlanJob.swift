@@ -17,6 +17,8 @@ public struct PlanJob: Sendable {
     public var curves: Bool
     /// How latency responds to load (`--serving-model`).
     public var servingModel: any ServingModel = Planner.defaultServingModel
+    /// Leading candidates the serving model refines (`Planner.refinedCandidates`): the rows a table shows.
+    public var refinedCandidates = 12
 
     /// Loads what the plan needs and checks it; throws `InputError` naming the file and key.
     public init(settings: PlanSettings, catalog: Catalog, pricesFile: String? = nil, curves: Bool = true) throws {
@@ -62,7 +64,9 @@ public struct PlanJob: Sendable {
     /// with the fitted efficiencies; its notes (fits that failed) go to the result.
     public func plan(calibrationRun: StoredRun?, leaveOneOut: Bool, endpoints: EndpointCalibrations = .none) throws -> PlanResult {
         let (input, skipped, used, local) = try prepared(calibrationRun: calibrationRun, leaveOneOut: leaveOneOut, endpoints: endpoints)
-        var result = Planner(servingModel: servingModel).plan(input, curves: curves)
+        var planner = Planner(servingModel: servingModel)
+        planner.refinedCandidates = refinedCandidates
+        var result = planner.plan(input, curves: curves)
         result.endpointCalibrations = used.isEmpty ? nil : used
         result.calibrationNotes = endpoints.notes.isEmpty ? nil : endpoints.notes
         result.skipped = skipped

@@ -45,6 +45,9 @@ struct WhatifCommand: ParsableCommand {
     @OptionGroup var store: StoreOptions
     @Flag(name: .long, help: "Print JSON on standard output instead of tables.") var json = false
 
+    /// Ranked rows printed, and so the leading candidates the simulator refines.
+    static let rows = 8
+
     func validate() throws {
         _ = try flatList(hardware, option: "--hardware")
         _ = try plannerPrecisions(precision)
@@ -90,6 +93,7 @@ struct WhatifCommand: ParsableCommand {
             lap("endpoint calibration")
             var job = try PlanJob(settings: settings, catalog: catalog, pricesFile: prices, curves: reports != nil)
             job.servingModel = serving.servingModel.model
+            job.refinedCandidates = Self.rows
             let plan = try job.plan(calibrationRun: calibrationRun, leaveOneOut: false, endpoints: fitted)
             lap("calibration and plan")
             var written: [String] = []
@@ -102,7 +106,7 @@ struct WhatifCommand: ParsableCommand {
                 try printJSON(plan)
             } else {
                 var out = PlanTables.preamble(plan) + "\n" + PlanTables.recommendation(plan) + "\n\nRanked (predicted):\n"
-                out += PlanTables.ranked(plan, limit: 8).rendered + "\n\nDo not fit or miss the SLO (predicted):\n" + PlanTables.notFitting(plan).rendered
+                out += PlanTables.ranked(plan, limit: Self.rows).rendered + "\n\nDo not fit or miss the SLO (predicted):\n" + PlanTables.notFitting(plan).rendered
                 if let f = PlanTables.finetune(plan) { out += "\n\nFine-tuning plan (predicted):\n" + f.rendered }
                 if let index = written.first(where: { $0.hasSuffix("index.html") }) { out += "\nReport: \(index)" }
                 print(out)

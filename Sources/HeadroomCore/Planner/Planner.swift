@@ -352,8 +352,9 @@ public struct Planner: Sendable {
         return result
     }
 
-    /// Candidates the simulator refines in each round: the leading ones by rank, which a table shows.
-    public static let refinedCandidates = 12
+    /// Candidates the plan's serving model refines: the leading ones by rank, as many as a table shows
+    /// (`plan` 12, `whatif` 8).
+    public var refinedCandidates = 12
 
     /// Every configuration with the queueing approximation (fast); then, when the plan's model is another
     /// (the simulator), the leading candidates again with it, round after round until the leaders are all
@@ -367,9 +368,9 @@ public struct Planner: Sendable {
         for _ in 0..<8 {
             let leaders = candidates.indices.filter { candidates[$0].meetsSlo && candidates[$0].monthlyCostUsd != nil }
                 .sorted { Self.rankKey(candidates[$0]) < Self.rankKey(candidates[$1]) }
-                .prefix(Self.refinedCandidates)
+                .prefix(refinedCandidates)
             // Unpriced candidates are never ranked; the simulator refines them only when nothing is priced.
-            let pick = leaders.isEmpty ? Array(candidates.indices.filter { candidates[$0].fits }.prefix(Self.refinedCandidates)) : Array(leaders)
+            let pick = leaders.isEmpty ? Array(candidates.indices.filter { candidates[$0].fits }.prefix(refinedCandidates)) : Array(leaders)
             let todo = pick.filter { !refined.contains($0) }
             refined.formUnion(todo)
             let affordable = todo.filter { i in
