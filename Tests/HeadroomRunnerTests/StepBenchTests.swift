@@ -1,5 +1,5 @@
 // The step workload on a micro model: its grid, the cases it stores (kind, params, raw samples), the store's
-// loader and the fit made from them, and the gate comparing them.
+// loader and the fit made from them, the gate comparing them, and `headroom bench steps` end to end.
 import Foundation
 import XCTest
 import HeadroomCore
@@ -85,6 +85,48 @@ final class StepBenchTests: XCTestCase {
         XCTAssertThrowsError(try StepTimeSource.load(store: store, model: "micro", precision: "f32", threads: 1)) {
             XCTAssertEqual("\($0)", ":memory:: no complete run holds steps measured for micro f32 on 1 thread; "
                            + "run `headroom bench steps --model micro --precision f32 --threads 1` first")
+        }
+    }
+
+    func testBenchStepsStoresARunAndPrintsTheFit() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("steps-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("cat"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try """
+            schema: 1
+            models:
+              - { id: micro, layers: 2, dim: 64, heads: 4, kv_heads: 2, ffn_dim: 96, vocab: 128, context: 64, source: "test" }
+            """.write(to: dir.appendingPathComponent("cat/models.yaml"), atomically: true, encoding: .utf8)
+        let args = ["bench", "steps", "--model", "micro", "--catalog", "cat", "--threads", "1", "--repetitions", "1", "--warmup", "0",
+                    "--db", "h.sqlite"]
+        let r = try HeadroomCLI.run(args + ["--json"], cwd: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(obj["run_id"] as? Int, 1)
+        XCTAssertEqual(obj["precision"] as? String, "q4_0")
+        let steps = try XCTUnwrap(obj["steps"] as? [[String: Any]])
+        XCTAssertEqual(steps.count, 18)
+        XCTAssertEqual(steps.filter { $0["check"] as? String == "held out" }.count, 2)
+        XCTAssertTrue(steps.allSatisfy { (($0["measured"] as? [String: Any])?["samples"] as? Int) == 1 })
+        let fit = try XCTUnwrap(obj["fit"] as? [String: Any])
+        XCTAssertTrue((fit["basis"] as? String)?.hasPrefix("steps measured in run 1 (micro q4_0, 1 thread; 16 shapes;") ?? false, "\(fit)")
+        XCTAssertNotNil(fit["leave_one_out"] as? [String: Any])
+
+        let table = try HeadroomCLI.run(args, cwd: dir)
+        XCTAssertEqual(table.status, 0, table.stderr)
+        XCTAssertTrue(table.stdout.contains("run 2 in h.sqlite") && table.stdout.contains("measured ms (median)")
+                      && table.stdout.contains("held out") && table.stdout.contains("leave-one-out: median"), table.stdout)
+        let history = try HeadroomCLI.run(["history", "--db", "h.sqlite"], cwd: dir)
+        XCTAssertTrue(history.stdout.contains("bench-steps"), history.stdout)
+
+        for (bad, message) in [(["--repetitions", "0"], "--repetitions: expected 1 to 1000, got 0"),
+                               (["--warmup", "101"], "--warmup: expected 0 to 100, got 101"),
+                               (["--model", "nope"], "--model: expected a model of the catalog"),
+                               (["--precision", "q9"], "--precision: expected one of")] {
+            let e = try HeadroomCLI.run(["bench", "steps", "--catalog", "cat", "--db", "h.sqlite"] + bad, cwd: dir)
+            XCTAssertEqual(e.status, 2, "\(bad): \(e.stderr)")
+            XCTAssertTrue(e.stderr.contains(message), "\(bad): \(e.stderr)")
+            XCTAssertEqual(e.stdout, "")
         }
     }
 }
