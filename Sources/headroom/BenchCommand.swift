@@ -13,7 +13,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Run one measurement outside a scenario.",
         subcommands: [BenchInferCommand.self, BenchFinetuneCommand.self, BenchSummaryCommand.self, BenchMatvecCommand.self, BenchServeCommand.self,
-                      BenchLoadCommand.self])
+                      BenchLoadCommand.self, BenchStepsCommand.self])
 }
 
 struct BenchInferCommand: ParsableCommand {

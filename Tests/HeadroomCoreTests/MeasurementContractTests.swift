@@ -6,7 +6,7 @@ import XCTest
 
 final class MeasurementContractTests: XCTestCase {
     func testCaseKindsAreTheirTextAndUnknownOnesSurvive() throws {
-        XCTAssertEqual(CaseKind.known.map(\.rawValue), ["probe", "gemm", "inference", "finetune", "load"])
+        XCTAssertEqual(CaseKind.known.map(\.rawValue), ["probe", "gemm", "inference", "finetune", "load", "step"])
         let c = MeasuredCase(kind: .gemm, name: "qkv", threads: 1, params: ["M": "1"], facts: ["isa": "avx2"], samples: [])
         let json = String(decoding: try JSONEncoder().encode(c), as: UTF8.self)
         XCTAssertTrue(json.contains(#""kind":"gemm""#), json)

@@ -18,7 +18,7 @@ final class ConventionsTests: XCTestCase {
     /// Every command and subcommand, as `headroom --help` and its subcommands' help list them.
     static let commands = ["run", "probe", "history", "report", "plan", "whatif", "models", "hardware", "gate",
                            "baseline record", "baseline save", "baseline list", "baseline export",
-                           "bench infer", "bench finetune", "bench summary", "bench matvec", "bench serve", "model export", "model logits",
+                           "bench infer", "bench finetune", "bench summary", "bench matvec", "bench serve", "bench steps", "model export", "model logits",
                            "serve", "load"]
 
     func testEveryCommandsHelpRendersOnStandardOutput() throws {
@@ -56,6 +56,8 @@ final class ConventionsTests: XCTestCase {
             (["serve", "--served-model-name", "bad name"], "--served-model-name: expected letters, digits"),
             (["serve", "--log-level", "loud"], "--log-level: expected trace, debug"),
             (["bench", "serve", "--streams", "1"], "--streams: expected 2 to 256"),
+            (["bench", "steps", "--repetitions", "0"], "--repetitions: expected 1 to 1000, got 0"),
+            (["bench", "steps", "--model", "nope"], "--model: expected a model of the catalog"),
             (["load", "--endpoint", "ftp://x", "--profile", "rate:1"], "--endpoint: expected an http:// or https:// URL with a host"),
             (["load", "--endpoint", "prod", "--profile", "rate:1"], "--endpoint: 'prod' is not a URL (http://host:port); an endpoint name needs the scenario"),
             (["load", "--endpoint", "http://127.0.0.1:9", "--profile", "warp:1"], "--profile: "),

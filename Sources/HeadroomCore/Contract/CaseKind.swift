@@ -1,5 +1,5 @@
-// The kinds of measured case: the one owner of the words "probe", "gemm", "inference", "finetune" and
-// "load" that the runner stores, the gate matches on, calibration reads and the report groups by.
+// The kinds of measured case: the one owner of the words "probe", "gemm", "inference", "finetune",
+// "load" and "step" that the runner stores, the gate matches on, calibration reads and the report groups by.
 
 /// What a measured case is. Stored and written to baseline files as its raw text ("gemm").
 ///
@@ -24,8 +24,11 @@ public struct CaseKind: RawRepresentable, Hashable, Comparable, Codable, Sendabl
     public static let finetune: CaseKind = "finetune"
     /// One load point against an OpenAI-compatible endpoint (another machine).
     public static let load: CaseKind = "load"
+    /// One serving step of the engine (`ServingSession.step`: a prefill chunk, decodes, or both), timed alone:
+    /// what `MeasuredStepTime` is fitted to.
+    public static let step: CaseKind = "step"
 
-    public static let known: [CaseKind] = [.probe, .gemm, .inference, .finetune, .load]
+    public static let known: [CaseKind] = [.probe, .gemm, .inference, .finetune, .load, .step]
     public var isKnown: Bool { Self.known.contains(self) }
 
     /// Whether this kind runs on this machine, so the probe's rooflines bound it: false for `load`, whose

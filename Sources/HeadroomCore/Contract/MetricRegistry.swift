@@ -47,6 +47,7 @@ public enum MetricRegistry {
         MetricDefinition("gbps", "GB/s", higher, .divide(.readBandwidth)),
         MetricDefinition("weight_gbps", "GB/s", higher, .divide(.readBandwidth)),
         MetricDefinition("seconds", "s", lower),
+        // a fine-tuning step; a serving step (`step` cases): raw, since a step is bounded by bandwidth or compute by its shape
         MetricDefinition("step_seconds", "s", lower),
         MetricDefinition("step_ms", "ms", lower, .multiply(.sgemm)),
         MetricDefinition("tokens_per_s", "tokens/s", higher, .divide(.sgemm)),

@@ -60,3 +60,53 @@ public struct InferenceParams: Equatable, Sendable {
         return p
     }
 }
+
+/// A `step` case's inputs: one serving step of a prefill chunk (`prefillTokens` after `pastTokens` cached; none
+/// when 0) and `decodes` decodes (one token each, `context` positions cached), on synthetic weights of `model`
+/// in `precision`. The thread count is the case's own `threads`, as for every kind.
+public struct StepParams: Hashable, Sendable {
+    public var model: String
+    /// The engine's name of the weight format ("q4_0", "f32").
+    public var precision: String
+    public var prefillTokens: Int
+    public var pastTokens: Int
+    public var decodes: Int
+    public var context: Int
+
+    public init(model: String, precision: String, prefillTokens: Int = 0, pastTokens: Int = 0, decodes: Int = 0, context: Int = 0) {
+        self.model = model; self.precision = precision; self.prefillTokens = prefillTokens; self.pastTokens = pastTokens
+        self.decodes = decodes; self.context = context
+    }
+
+    /// Nil when a field is missing, not an integer, or negative, or the step holds no token.
+    public init?(params p: [String: String]) {
+        func int(_ key: String) -> Int? { p[key].flatMap(Int.init).flatMap { $0 >= 0 ? $0 : nil } }
+        guard let model = p["model"], let precision = p["precision"], let t = int("prefill_tokens"), let past = int("past_tokens"),
+              let d = int("decodes"), let ctx = int("context"), t + d > 0 else { return nil }
+        self.init(model: model, precision: precision, prefillTokens: t, pastTokens: past, decodes: d, context: ctx)
+    }
+
+    public var params: [String: String] {
+        ["model": model, "precision": precision, "prefill_tokens": String(prefillTokens), "past_tokens": String(pastTokens),
+         "decodes": String(decodes), "context": String(context)]
+    }
+
+    /// The step as the planner's predictors see it: the chunk ends its prompt (it samples a token), as the last
+    /// chunk of every prompt does.
+    public var shape: BatchShape {
+        var s = BatchShape()
+        s.addPrefill(tokens: prefillTokens, pastTokens: pastTokens)
+        for _ in 0..<decodes { s.addDecode(context: context) }
+        return s
+    }
+
+    /// A chunk and decodes together: the steps a fit is checked on, never fitted to.
+    public var isMixed: Bool { prefillTokens > 0 && decodes > 0 }
+
+    /// "prefill 128 after 256", "decode 8 at 1024", "prefill 64 + decode 8 at 128".
+    public var label: String {
+        let chunk = prefillTokens == 0 ? nil : "prefill \(prefillTokens)" + (pastTokens > 0 ? " after \(pastTokens)" : "")
+        let dec = decodes == 0 ? nil : "decode \(decodes) at \(context)"
+        return [chunk, dec].compactMap { $0 }.joined(separator: " + ")
+    }
+}
