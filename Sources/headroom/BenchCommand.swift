@@ -13,7 +13,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Run one measurement outside a scenario.",
         subcommands: [BenchInferCommand.self, BenchFinetuneCommand.self, BenchSummaryCommand.self, BenchMatvecCommand.self, BenchServeCommand.self,
-                      BenchLoadCommand.self, BenchStepsCommand.self])
+                      BenchLoadCommand.self, BenchStepsCommand.self, BenchSimCommand.self])
 }
 
 struct BenchInferCommand: ParsableCommand {

@@ -1,0 +1,242 @@
+// `headroom bench sim`'s result: measured against predicted per point, the errors, the bars, and the plot.
+import Foundation
+import HeadroomCore
+import HeadroomReport
+
+struct SimValidation: Codable {
+    /// p50 and p95 of TTFT and TPOT, ms; with the simulator's 95 % intervals over its replications.
+    struct Figures: Codable {
+        var ttftP50Ms: Double?, ttftP95Ms: Double?, tpotP50Ms: Double?, tpotP95Ms: Double?
+        var ttftP50IntervalMs: Estimate? = nil, ttftP95IntervalMs: Estimate? = nil
+        var tpotP50IntervalMs: Estimate? = nil, tpotP95IntervalMs: Estimate? = nil
+
+        init(ttftP50Ms: Double?, ttftP95Ms: Double?, tpotP50Ms: Double?, tpotP95Ms: Double?) {
+            self.ttftP50Ms = ttftP50Ms; self.ttftP95Ms = ttftP95Ms; self.tpotP50Ms = tpotP50Ms; self.tpotP95Ms = tpotP95Ms
+        }
+
+        /// The queueing approximation gives p95s only.
+        init(queueing p: LoadPoint) {
+            self.init(ttftP50Ms: nil, ttftP95Ms: p.ttftP95Seconds * 1000, tpotP50Ms: nil, tpotP95Ms: p.tpotP95Seconds * 1000)
+        }
+
+        subscript(_ m: Metric) -> Double? {
+            switch m {
+            case .ttftP50: return ttftP50Ms
+            case .ttftP95: return ttftP95Ms
+            case .tpotP50: return tpotP50Ms
+            case .tpotP95: return tpotP95Ms
+            }
+        }
+
+        func interval(_ m: Metric) -> Estimate? {
+            switch m {
+            case .ttftP50: return ttftP50IntervalMs
+            case .ttftP95: return ttftP95IntervalMs
+            case .tpotP50: return tpotP50IntervalMs
+            case .tpotP95: return tpotP95IntervalMs
+            }
+        }
+    }
+
+    enum Metric: String, Codable, CaseIterable {
+        case ttftP50 = "TTFT p50", ttftP95 = "TTFT p95", tpotP50 = "TPOT p50", tpotP95 = "TPOT p95"
+        /// The issue's bar on the median |error| over the Poisson points.
+        var bar: Double { self == .ttftP50 || self == .tpotP50 ? 0.15 : 0.25 }
+    }
+
+    struct Point: Codable {
+        var config: String, point: String, fraction: Double, offeredRate: Double, achievedRate: Double?
+        var measured: Figures, simulated: Figures, queueing: Figures?
+        var runID: Int64
+
+        func error(_ m: Metric, _ predicted: Figures?) -> Double? {
+            guard let p = predicted?[m], let x = measured[m], x > 0 else { return nil }
+            return (p - x) / x
+        }
+    }
+
+    struct Saturation: Codable {
+        var config: String
+        var measuredRequestsPerSecond: Double
+        var simulated: Estimate
+        var runID: Int64
+        var error: Double? { measuredRequestsPerSecond > 0 ? (simulated.value - measuredRequestsPerSecond) / measuredRequestsPerSecond : nil }
+    }
+
+    /// Median |error| over one configuration's Poisson points, per metric and model.
+    struct Summary: Codable {
+        var config: String
+        var model: String
+        var medianAbsError: [String: Double]
+    }
+
+    struct Bar: Codable { var name: String; var measured: String; var bar: String; var passed: Bool }
+
+    var kind = "measured and predicted"
+    var model: String, threads: Int, promptTokens: Int, outputTokens: Int, requests: Int, warmup: Int, replications: Int
+    /// What each format's step times rest on (`MeasuredStepTime.basis`).
+    var stepModels: [String]
+    var points: [Point]
+    var saturations: [Saturation]
+    var summaries: [Summary] = []
+    var bars: [Bar] = []
+    var plots: [String] = []
+
+    init(model: String, threads: Int, promptTokens: Int, outputTokens: Int, requests: Int, warmup: Int, replications: Int,
+         stepModels: [String], points: [Point], saturations: [Saturation]) {
+        self.model = model; self.threads = threads; self.promptTokens = promptTokens; self.outputTokens = outputTokens
+        self.requests = requests; self.warmup = warmup; self.replications = replications; self.stepModels = stepModels
+        self.points = points; self.saturations = saturations
+    }
+
+    /// "+4.2 %": an error with its sign.
+    static func signed(_ f: Double) -> String { String(format: "%+.1f %%", f * 100) }
+
+    static func median(_ v: [Double]) -> Double? {
+        guard !v.isEmpty else { return nil }
+        let s = v.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+
+    var configs: [String] {
+        var seen: [String] = []
+        for p in points where !seen.contains(p.config) { seen.append(p.config) }
+        return seen
+    }
+
+    mutating func summarise() {
+        summaries = []; bars = []
+        for config in configs {
+            let pts = points.filter { $0.config == config }
+            for (name, pick) in [("simulator", { (p: Point) in p.simulated as Figures? }), ("queueing", { (p: Point) in p.queueing })] {
+                var errs: [String: Double] = [:]
+                for m in Metric.allCases {
+                    if let e = Self.median(pts.compactMap { $0.error(m, pick($0)).map(abs) }) { errs[m.rawValue] = e }
+                }
+                summaries.append(Summary(config: config, model: name, medianAbsError: errs))
+                guard name == "simulator" else { continue }
+                for m in Metric.allCases {
+                    let e = errs[m.rawValue]
+                    bars.append(Bar(name: "\(config): simulator \(m.rawValue), median |error| over \(pts.count) Poisson points",
+                                    measured: e.map { Fmt.percent($0) } ?? "—", bar: "≤ \(Fmt.percent(m.bar))", passed: (e ?? .infinity) <= m.bar))
+                }
+            }
+            if let s = saturations.first(where: { $0.config == config }) {
+                bars.append(Bar(name: "\(config): simulator saturation throughput", measured: s.error.map { SimValidation.signed($0) } ?? "—",
+                                bar: "within 10 %", passed: abs(s.error ?? .infinity) <= 0.10))
+            }
+        }
+    }
+
+    var rendered: String {
+        func ms(_ v: Double?) -> String { v.map(Fmt.sig) ?? "—" }
+        func withCI(_ v: Double?, _ e: Estimate?) -> String {
+            guard let v else { return "—" }
+            guard let lo = e?.low, let hi = e?.high else { return Fmt.sig(v) }
+            return "\(Fmt.sig(v)) [\(Fmt.sig(lo)), \(Fmt.sig(hi))]"
+        }
+        func err(_ e: Double?) -> String { e.map(SimValidation.signed) ?? "—" }
+        var out = "Serving simulator against `headroom serve` (\(model), \(threads) threads, prompt \(promptTokens), output \(outputTokens), "
+        out += "\(warmup) + \(requests) requests a point): MEASURED by headroom load, PREDICTED from step times only\n"
+        for s in stepModels { out += "  step times: \(s)\n" }
+        out += "  simulator: \(replications) seeded Poisson schedules per point (mean [95 % interval]); queueing: p95s only\n\n"
+        for m in Metric.allCases {
+            var t = TextTable(["configuration", "point", "req/s", "measured ms", "simulated ms", "error", "queueing ms", "error"],
+                              rightAligned: [2, 3, 4, 5, 6, 7])
+            for p in points {
+                t.add([p.config, p.point, Fmt.sig(p.offeredRate), ms(p.measured[m]), withCI(p.simulated[m], p.simulated.interval(m)),
+                       err(p.error(m, p.simulated)), ms(p.queueing?[m]), err(p.error(m, p.queueing))])
+            }
+            out += "\(m.rawValue):\n\(t.rendered)\n\n"
+        }
+        var sat = TextTable(["configuration", "measured req/s", "simulated req/s", "error"], rightAligned: [1, 2, 3])
+        for s in saturations {
+            sat.add([s.config, Fmt.sig(s.measuredRequestsPerSecond), withCI(s.simulated.value, s.simulated), err(s.error)])
+        }
+        out += "Saturation throughput (every request at once):\n\(sat.rendered)\n\n"
+        var sum = TextTable(["configuration", "model"] + Metric.allCases.map { "\($0.rawValue) median |err|" }, rightAligned: [2, 3, 4, 5])
+        for s in summaries { sum.add([s.config, s.model] + Metric.allCases.map { s.medianAbsError[$0.rawValue].map(Fmt.percent) ?? "—" }) }
+        out += "Median |error| over the Poisson points:\n\(sum.rendered)\n\n"
+        var b = TextTable(["bar", "measured", "bar", "verdict"])
+        for bar in bars { b.add([bar.name, bar.measured, bar.bar, bar.passed ? "PASS" : "MISS"]) }
+        out += b.rendered
+        if !plots.isEmpty { out += "\nPlots: \(plots.joined(separator: ", "))" }
+        return out
+    }
+}
+
+/// Measured points against the simulator's and the queueing approximation's predictions, one plot per metric family.
+enum SimValidationPlot {
+    static func plots(_ r: SimValidation, folder: String) -> [Gnuplot.Plot] {
+        let palette = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860"]
+        var out: [Gnuplot.Plot] = []
+        for (file, metrics, title) in [("sim_ttft.png", [SimValidation.Metric.ttftP50, .ttftP95], "TTFT"),
+                                       ("sim_tpot.png", [SimValidation.Metric.tpotP50, .tpotP95], "TPOT")] {
+            var data: [String: String] = [:], specs: [String] = []
+            for (i, config) in r.configs.enumerated() {
+                let pts = r.points.filter { $0.config == config }.sorted { $0.offeredRate < $1.offeredRate }
+                let color = palette[i % palette.count]
+                for (j, m) in metrics.enumerated() {
+                    let dash = j == 0 ? 1 : 2
+                    let measured = pts.compactMap { p in p.measured[m].map { "\(p.offeredRate)\t\($0)" } }
+                    let simulated = pts.compactMap { p in p.simulated[m].map { "\(p.offeredRate)\t\($0)" } }
+                    let queueing = pts.compactMap { p in p.queueing?[m].map { "\(p.offeredRate)\t\($0)" } }
+                    for (key, rows, style, name) in [("m", measured, "with points pt 7 ps 1.5 lc rgb '\(color)'", "measured"),
+                                                     ("s", simulated, "with lines lw 2 dt \(dash) lc rgb '\(color)'", "simulator"),
+                                                     ("q", queueing, "with lines lw 1 dt 3 lc rgb '\(color)'", "queueing")] where !rows.isEmpty {
+                        let id = "\(key)\(i)_\(j)"
+                        data[id] = rows.joined(separator: "\n") + "\n"
+                        specs.append("{{\(id)}} using 1:2 \(style) title '\(Gnuplot.label("\(config) \(m.rawValue) \(name)"))'")
+                    }
+                }
+            }
+            guard !specs.isEmpty else { continue }
+            let script = Gnuplot.preamble(title: "\(title): measured (points) against predicted (lines) at Poisson rates — \(r.model)", width: 1000, height: 600)
+                + "\nset xlabel 'offered requests/s'\nset ylabel 'ms'\nset logscale y\nset key outside right\n"
+                + "plot \(specs.joined(separator: ", \\\n     "))\n"
+            out.append(Gnuplot.Plot(output: (folder as NSString).appendingPathComponent(file), script: script, data: data))
+        }
+        return out
+    }
+}
+
+/// The simulator's predictions of one measured point: the same rate, request count and warm-ups, over seeded
+/// replications; each figure the mean of the replications' figures with its 95 % interval.
+enum SimPrediction {
+    static func config(_ spec: ReplicaSpec, arrivals: ArrivalProcess, requests: Int, prompt: Int, output: Int, seed: UInt64) -> SimulationConfig {
+        SimulationConfig(replicas: [.init(spec)], arrivals: arrivals, promptLengths: .fixed(prompt), outputLengths: .fixed(output),
+                         requests: requests, seed: seed)
+    }
+
+    /// The measured requests of a run: warm-ups (the first arrivals) left out, as the client leaves them out.
+    static func measured(_ run: SimulationRun, warmup: Int) -> [SimulatedRequest] { run.requests.filter { $0.index >= warmup } }
+
+    static func poisson(_ spec: ReplicaSpec, rate: Double, requests: Int, warmup: Int, prompt: Int, output: Int, replications: Int,
+                        seed: UInt64) throws -> SimValidation.Figures {
+        let summary = try Simulation.replicate(config(spec, arrivals: .poisson(rate: rate), requests: warmup + requests, prompt: prompt,
+                                                      output: output, seed: seed), replications: replications)
+        var f: [String: [Double]] = [:]
+        for run in summary.runs {
+            let kept = measured(run, warmup: warmup)
+            guard let ttft = LatencyDistribution(kept.map { $0.ttft * 1000 }),
+                  let tpot = LatencyDistribution(kept.compactMap { $0.tpot.map { $0 * 1000 } }) else { continue }
+            f["ttft50", default: []].append(ttft.p50); f["ttft95", default: []].append(ttft.p95)
+            f["tpot50", default: []].append(tpot.p50); f["tpot95", default: []].append(tpot.p95)
+        }
+        func e(_ k: String) -> Estimate? { f[k].flatMap { $0.isEmpty ? nil : Estimate(replicated: $0) } }
+        var figures = SimValidation.Figures(ttftP50Ms: e("ttft50")?.value, ttftP95Ms: e("ttft95")?.value,
+                                            tpotP50Ms: e("tpot50")?.value, tpotP95Ms: e("tpot95")?.value)
+        figures.ttftP50IntervalMs = e("ttft50"); figures.ttftP95IntervalMs = e("ttft95")
+        figures.tpotP50IntervalMs = e("tpot50"); figures.tpotP95IntervalMs = e("tpot95")
+        return figures
+    }
+
+    /// Every request at once: measured requests over the time the slowest of them took, as the client measures it.
+    static func saturation(_ spec: ReplicaSpec, requests: Int, warmup: Int, prompt: Int, output: Int) throws -> Estimate {
+        // Arrivals all at t = 0 leave nothing to chance: one run says it all.
+        let run = try Simulation.run(config(spec, arrivals: .allAtOnce, requests: warmup + requests, prompt: prompt, output: output, seed: 1))
+        let kept = measured(run, warmup: warmup)
+        let span = kept.map(\.e2e).max() ?? 0
+        return Estimate(span > 0 ? Double(kept.count) / span : 0)
+    }
+}
