@@ -79,7 +79,7 @@ bench-serve: build
 # The serving simulator against `headroom serve` on `small`, 2 threads (docs/simulator.md): step times measured
 # by `bench steps` for q4_0 and f32 (the simulator's only input from this machine), then `bench sim`: per format
 # and prefill mode (chunked, whole) a server measured by `headroom load` at saturation and 4 Poisson rates,
-# predicted by the simulator and the queueing approximation, errors against the issue's bars. About 25 minutes.
+# predicted by the simulator and the queueing approximation, errors against the issue's bars. About 32 minutes.
 bench-sim: build
 	@mkdir -p $(BENCH_DIR)
 	for p in q4_0 f32; do $(BIN) bench steps --model small --precision $$p --threads 2 || exit 1; done

@@ -21,7 +21,8 @@ struct BenchSimCommand: ParsableCommand {
         abstract: "Check the serving simulator and the queueing approximation against `headroom serve` measured by `headroom load`.",
         discussion: """
             For each --precision and each prefill mode (--prefill chunked,whole) starts a `headroom serve` child \
-            (--model, --threads, --max-num-seqs, --max-batched-tokens, a KV pool for every request) and measures with \
+            (--model, --threads, --max-num-seqs, --max-batched-tokens — the model's context for whole prefills —, a KV \
+            pool for every request) and measures with \
             `headroom load`: the saturation point (--requests at once) and Poisson points at --fractions of the measured \
             saturation throughput, each --warmup + --requests requests of --prompt-tokens token ids and --output-tokens \
             tokens. Every point is stored (`headroom history`).
@@ -56,7 +57,7 @@ struct BenchSimCommand: ParsableCommand {
     var prefill: [String] = ["chunked", "whole"]
     @Option(name: .customLong("max-num-seqs"), help: "The server's running batch, at most.")
     var maxNumSeqs = 16
-    @Option(name: .customLong("max-batched-tokens"), help: "The server's step budget (at least prompt + output − 1, for whole prefills).")
+    @Option(name: .customLong("max-batched-tokens"), help: "The server's step budget with chunked prefill (whole prefills get the model's context, as the scheduler requires).")
     var maxBatchedTokens = 96
     @Option(name: .long, help: "Seeded Poisson schedules the simulator averages over per point.")
     var replications = 20
@@ -104,9 +105,6 @@ struct BenchSimCommand: ParsableCommand {
         if !(1...1000).contains(replications) { throw ValidationError("--replications: expected 1 to 1000") }
         if !(1...4096).contains(maxNumSeqs) { throw ValidationError("--max-num-seqs: expected 1 to 4096") }
         if maxBatchedTokens < maxNumSeqs { throw ValidationError("--max-batched-tokens: expected at least --max-num-seqs (\(maxNumSeqs))") }
-        if try modes().contains(where: { !$0.chunked }) && maxBatchedTokens < promptTokens + outputTokens - 1 {
-            throw ValidationError("--max-batched-tokens: expected at least prompt + output − 1 (\(promptTokens + outputTokens - 1)) for whole prefills")
-        }
     }
 
     func run() throws {
@@ -158,7 +156,9 @@ struct BenchSimCommand: ParsableCommand {
         let perRequest = promptTokens + outputTokens
         // Room for every request of a point at once: the KV pool never limits what is measured here.
         let kvTokens = (requests + warmup) * perRequest + 64
-        var args = ["--max-num-seqs", "\(maxNumSeqs)", "--max-batched-tokens", "\(maxBatchedTokens)", "--max-queue", "\(requests + warmup + 16)",
+        // Whole prefills need a budget that holds the longest prompt the model allows (the scheduler's rule, as vLLM's).
+        let budget = mode.chunked ? maxBatchedTokens : max(maxBatchedTokens, shape.context)
+        var args = ["--max-num-seqs", "\(maxNumSeqs)", "--max-batched-tokens", "\(budget)", "--max-queue", "\(requests + warmup + 16)",
                     "--kv-memory", "\(kvTokens)"]
         if !mode.chunked { args.append("--no-chunked-prefill") }
         let server = try ServerProcess.start(arguments: args, model: shape.id, precision: type.description, threads: threads, logPath: Self.logPath)
@@ -170,7 +170,7 @@ struct BenchSimCommand: ParsableCommand {
             do { try await ServeBench.waitReady(client, url, logPath: Self.logPath) } catch { try? await client.shutdown(); throw error }
             try await client.shutdown()
         }
-        let scheduler = SchedulerConfig(maxNumSeqs: maxNumSeqs, maxBatchedTokens: maxBatchedTokens, chunkedPrefill: mode.chunked,
+        let scheduler = SchedulerConfig(maxNumSeqs: maxNumSeqs, maxBatchedTokens: budget, chunkedPrefill: mode.chunked,
                                         blockSize: PagedKVCache.defaultBlockSize,
                                         totalBlocks: KVCacheBudget.tokens(kvTokens).blocks(for: ModelConfig(shape)),
                                         maxModelLength: shape.context)

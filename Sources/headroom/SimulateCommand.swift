@@ -49,8 +49,8 @@ struct SimulateCommand: ParsableCommand {
     @Option(name: .customLong("max-num-seqs"), help: "Running sequences per replica at most (default: the planner's for the hardware).") var maxNumSeqs: Int?
     @Option(name: .customLong("max-batched-tokens"), help: "Tokens a step computes at most (default: the planner's for the hardware).") var maxBatchedTokens: Int?
     @Flag(name: .customLong("chunked-prefill"), inversion: .prefixedNo, help: "Split long prompts across steps.") var chunkedPrefill = true
-    @Option(name: .customLong("ttft-p95"), help: ArgumentHelp("SLO for goodput: p95 time to first token, ms (default: the plan's).", valueName: "ms")) var ttftP95: Double?
-    @Option(name: .customLong("tpot-p95"), help: ArgumentHelp("SLO for goodput: p95 time per output token, ms (default: the plan's).", valueName: "ms")) var tpotP95: Double?
+    @Option(name: .customLong("ttft-p95"), help: ArgumentHelp("Goodput counts requests whose time to first token is at most this, ms (default: the plan's p95 SLO).", valueName: "ms")) var ttftP95: Double?
+    @Option(name: .customLong("tpot-p95"), help: ArgumentHelp("Goodput counts requests whose time per output token is at most this, ms (default: the plan's p95 SLO).", valueName: "ms")) var tpotP95: Double?
     @Option(name: .customLong("execution-time"), help: ArgumentHelp("roofline, or steps (on local: `headroom bench steps` measurements).", valueName: "model"))
     var executionTime = "roofline"
     @Option(name: .long, help: "Threads of the local engine, for --execution-time steps (default: all cores).") var threads: Int?
@@ -83,6 +83,20 @@ struct SimulateCommand: ParsableCommand {
             if let text { _ = try Self.lengths(text, flag: flag) }
         }
         if !arrivals.hasPrefix("trace:") { _ = try arrivalProcess(rate: 1) }
+    }
+
+    /// Steps (requests × output tokens and prefill chunks, × replications) one command may simulate, counted
+    /// as if no two requests shared a step: a minute or so at the worst.
+    static let maxWork = 2e8
+
+    /// The mean of a length distribution (a lognormal's is median × e^(σ²/2), clamped like its draws).
+    static func mean(_ d: LengthDistribution) -> Double {
+        switch d {
+        case .fixed(let n): return Double(n)
+        case .uniform(let a, let b): return Double(a + b) / 2
+        case .lognormal(let m, let sigma): return min(m * exp(sigma * sigma / 2), Double(LengthDistribution.maxLength))
+        case .values(let v): return v.isEmpty ? 0 : Double(v.reduce(0, +)) / Double(v.count)
+        }
     }
 
     func routerPolicy() throws -> SimulationConfig.Router {
@@ -190,11 +204,21 @@ struct SimulateCommand: ParsableCommand {
             config.slo = slo
             config.recordInterTokenGaps = true
             do { try config.validate() } catch { throw ValidationError("\(error)") }
+            // Every request's tokens are steps the simulator walks: bound the work before starting it.
+            let chunk = Double(spec.scheduler.chunkedPrefill ? spec.scheduler.maxBatchedTokens : 1 << 20)
+            let perRequest = Self.mean(output) + (Self.mean(prompt) / chunk).rounded(.up)
+            let work = Double(config.arrivals.count(requested: requests)) * perRequest * Double(replications)
+            guard work <= Self.maxWork else {
+                throw ValidationError(String(format: "--requests × --replications × tokens per request: %.3g steps to simulate, more than the %.0e allowed; ask for fewer requests or replications", work, Self.maxWork))
+            }
             let started = DispatchTime.now()
             let summary = try Simulation.replicate(config, replications: replications)
+            let saturation = try? SimulatorServingModel(requests: max(100, min(requests, 1000)), replications: 1)
+                .saturation(spec, ServingWorkload(promptTokens: Int(Self.mean(prompt).rounded()), outputTokens: Int(Self.mean(output).rounded())))
             let wall = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
             let result = SimulateResult(model: input.model.id, configuration: "\(h.id)/\(p.rawValue)/tp\(tp)", config: config, spec: spec,
-                                        memory: memory, summary: summary, slo: slo, wallSeconds: wall)
+                                        memory: memory, summary: summary, slo: slo, wallSeconds: wall,
+                                        saturationPerReplica: saturation, offeredRate: { if case .trace = config.arrivals { return nil } else { return rate } }())
             if json { try printJSON(result) } else { print(result.rendered) }
         }
     }
@@ -244,9 +268,14 @@ struct SimulateResult: Encodable {
     var rejectedPerRun: Double
     var eventsPerRun: Double
     var wallSeconds: Double
+    /// Completions over arrivals in the second half of the arrival window (below 1: the backlog grows).
+    var keepUp: Estimate?
+    /// One replica's throughput with every request waiting (the simulator's `saturation`), and the rate asked.
+    var saturationPerReplica: Double?
+    var offeredRate: Double?
 
     init(model: String, configuration: String, config: SimulationConfig, spec: ReplicaSpec, memory: MemoryModel.Serving,
-         summary: SimulationSummary, slo: SLO, wallSeconds: Double) {
+         summary: SimulationSummary, slo: SLO, wallSeconds: Double, saturationPerReplica: Double?, offeredRate: Double?) {
         self.model = model; self.configuration = configuration
         executionTime = spec.predictor.basis
         arrivals = config.arrivals.description; promptLengths = config.promptLengths.description; outputLengths = config.outputLengths.description
@@ -265,6 +294,13 @@ struct SimulateResult: Encodable {
         rejectedPerRun = Double(summary.runs.reduce(0) { $0 + $1.rejected.count }) / Double(summary.runs.count)
         eventsPerRun = Double(summary.runs.reduce(0) { $0 + $1.events }) / Double(summary.runs.count)
         self.wallSeconds = wallSeconds
+        keepUp = summary.keepUp; self.saturationPerReplica = saturationPerReplica; self.offeredRate = offeredRate
+    }
+
+    /// The rate asked is at or past what the replicas can complete: the figures grow with --requests.
+    var overloaded: Bool {
+        guard let offeredRate, let saturationPerReplica else { return false }
+        return offeredRate >= saturationPerReplica * Double(replicas)
     }
 
     var rendered: String {
@@ -283,7 +319,9 @@ struct SimulateResult: Encodable {
         var s = TextTable(["figure", "value"], rightAligned: [1])
         s.add(["requests/s", ci(requestsPerSecond)])
         s.add(["output tokens/s", ci(outputTokensPerSecond)])
-        if let g = goodputPerSecond { s.add(["goodput req/s (TTFT p95 ≤ \(Fmt.sig(sloTtftP95Ms)) ms, TPOT ≤ \(Fmt.sig(sloTpotP95Ms)) ms)", ci(g)]) }
+        if let g = goodputPerSecond { s.add(["goodput req/s (requests with TTFT ≤ \(Fmt.sig(sloTtftP95Ms)) ms and TPOT ≤ \(Fmt.sig(sloTpotP95Ms)) ms)", ci(g)]) }
+        if let k = keepUp { s.add(["keep-up (completions ÷ arrivals, second half)", ci(k)]) }
+        if let sat = saturationPerReplica { s.add(["saturation req/s per replica (every request waiting)", Fmt.sig(sat)]) }
         s.add(["mean running sequences", ci(meanRunning)])
         s.add(["peak KV use", ci(peakKVUsage, scale: 100) + " %"])
         s.add(["time in prefill", ci(prefillFraction, scale: 100) + " %"])
@@ -291,6 +329,9 @@ struct SimulateResult: Encodable {
         s.add(["rejected per run", Fmt.sig(rejectedPerRun)])
         out += s.rendered
         out += String(format: "\n\n%.0f events per run; simulated in %.3f s (%d runs)", eventsPerRun, wallSeconds, replications)
+        if overloaded {
+            out += "\nWARNING: the rate asked (\(Fmt.sig(offeredRate!)) req/s) is at or past what \(replicas) replica(s) complete (\(Fmt.sig(saturationPerReplica! * Double(replicas))) req/s): the queue grows for as long as requests arrive, so these figures grow with --requests; add --replicas or lower --rate"
+        }
         return out
     }
 }

@@ -83,4 +83,27 @@ final class SimulatorServingModelTests: XCTestCase {
         let lone = h100.prefillSeconds(promptTokens: 512)
         XCTAssertGreaterThanOrEqual(run.requests.map(\.ttft).min()!, lone * 0.999, "no request beats a lone prefill")
     }
+
+    /// Worked by hand: every step takes 10 ms whatever it holds; a request is one prefill step (which samples
+    /// its first token) and 9 decode steps, so each of the 4 running slots frees every 10 steps: 4 requests
+    /// per 100 ms, 40 req/s — however many requests the run has, once past the first batch.
+    func testSaturationIsTheSteadyCompletionRate() throws {
+        let constant = replicaSpec(StepTimes { _ in 0.01 }, maxNumSeqs: 4, budget: 256, blocks: 1000)
+        let w = ServingWorkload(promptTokens: 16, outputTokens: 10)
+        for n in [100, 400] {
+            let sat = try XCTUnwrap(try SimulatorServingModel(requests: n, replications: 1).saturation(constant, w))
+            XCTAssertEqual(sat, 40, accuracy: 40 * 0.03, "\(n) requests")
+        }
+        // With a batch as wide as the run (every request starts together) the rate is still the steady one,
+        // not the spread of the first batch's finishes: the run grows to four batches.
+        let wide = replicaSpec(StepTimes { _ in 0.01 }, maxNumSeqs: 256, budget: 4096, blocks: 100_000)
+        let sat = try XCTUnwrap(try SimulatorServingModel(requests: 100, replications: 1).saturation(wide, w))
+        XCTAssertEqual(sat, 256 / 0.1, accuracy: 256 / 0.1 * 0.05)
+    }
+
+    func testCapacityEndsWithManyProbes() throws {
+        let m = try SimulatorServingModel(requests: 100, replications: 1, capacityProbes: 200)
+        let cap = m.capacity(spec, work, slo: slo)
+        XCTAssertGreaterThan(cap, 0, "the bisection stops when the bracket can no longer halve")
+    }
 }

@@ -18,8 +18,8 @@ final class ConventionsTests: XCTestCase {
     /// Every command and subcommand, as `headroom --help` and its subcommands' help list them.
     static let commands = ["run", "probe", "history", "report", "plan", "whatif", "models", "hardware", "gate",
                            "baseline record", "baseline save", "baseline list", "baseline export",
-                           "bench infer", "bench finetune", "bench summary", "bench matvec", "bench serve", "bench steps", "model export", "model logits",
-                           "serve", "load"]
+                           "bench infer", "bench finetune", "bench summary", "bench matvec", "bench serve", "bench steps", "bench sim", "model export", "model logits",
+                           "serve", "load", "simulate"]
 
     func testEveryCommandsHelpRendersOnStandardOutput() throws {
         let top = try run(["--help"])
@@ -57,6 +57,16 @@ final class ConventionsTests: XCTestCase {
             (["serve", "--log-level", "loud"], "--log-level: expected trace, debug"),
             (["bench", "serve", "--streams", "1"], "--streams: expected 2 to 256"),
             (["bench", "steps", "--repetitions", "0"], "--repetitions: expected 1 to 1000, got 0"),
+            (["simulate", "--rate", "0"], "--rate: expected a positive number of requests per second"),
+            (["simulate", "--arrivals", "gamma:x"], "--arrivals: expected gamma:CV with a number, got gamma:x"),
+            (["simulate", "--arrivals", "weibull"], "--arrivals: expected poisson, gamma:CV, constant, burst or trace:FILE"),
+            (["simulate", "--prompt-tokens", "uniform:9-3"], "--prompt-tokens"),
+            (["simulate", "--output-tokens", "lots"], "--output-tokens: expected N, uniform:MIN-MAX or lognormal:MEDIAN,SIGMA, got lots"),
+            (["simulate", "--router", "random"], "--router: expected round-robin or least-outstanding, got random"),
+            (["simulate", "--replications", "0"], "--replications: expected 1 to 1000"),
+            (["whatif", "--serving-model", "oracle"], "--serving-model"),
+            (["bench", "sim", "--fractions", "0"], "--fractions: expected numbers in (0, 4], got 0"),
+            (["bench", "sim", "--prefill", "lazy"], "--prefill: expected chunked or whole, got lazy"),
             (["bench", "steps", "--model", "nope"], "--model: expected a model of the catalog"),
             (["load", "--endpoint", "ftp://x", "--profile", "rate:1"], "--endpoint: expected an http:// or https:// URL with a host"),
             (["load", "--endpoint", "prod", "--profile", "rate:1"], "--endpoint: 'prod' is not a URL (http://host:port); an endpoint name needs the scenario"),

@@ -139,4 +139,32 @@ final class PlanCommandLineTests: XCTestCase {
             XCTAssertTrue(r.stdout.contains("OVERVIEW:"), cmd)
         }
     }
+
+    /// `simulate` through the built executable: a small run's JSON says what it is and keeps its promises.
+    func testSimulateJSONIsPredictedWithIntervals() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let r = try cli.run(["simulate", "--json", "--db", dir.appendingPathComponent("none.sqlite").path, "--hardware", "h100-sxm",
+                             "--precision", "bf16", "--rate", "5", "--requests", "60", "--replications", "3",
+                             "--prompt-tokens", "uniform:100-300", "--output-tokens", "16", "--replicas", "2", "--router", "least-outstanding"],
+                            cwd: repo)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(obj["kind"] as? String, "predicted")
+        XCTAssertEqual(obj["configuration"] as? String, "h100-sxm/bf16/tp1")
+        XCTAssertEqual(obj["replicas"] as? Int, 2)
+        XCTAssertEqual(obj["replications"] as? Int, 3)
+        let latency = try XCTUnwrap(obj["latency_seconds"] as? [[String: Any]])
+        let ttft = try XCTUnwrap(latency.first { $0["metric"] as? String == "ttft" })
+        let p50 = try XCTUnwrap(ttft["p50"] as? [String: Double]), p99 = try XCTUnwrap(ttft["p99"] as? [String: Double])
+        XCTAssertLessThanOrEqual(try XCTUnwrap(p50["low"]), try XCTUnwrap(p50["value"]))
+        XCTAssertLessThanOrEqual(try XCTUnwrap(p50["value"]), try XCTUnwrap(p99["value"]))
+        let rps = try XCTUnwrap(obj["requests_per_second"] as? [String: Double])
+        XCTAssertEqual(try XCTUnwrap(rps["value"]), 5, accuracy: 2.5, "60 Poisson arrivals at 5/s, all served")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("none.sqlite").path), "simulate creates no store")
+        // A precision the hardware lacks is refused naming the flag, before anything runs.
+        let bad = try cli.run(["simulate", "--db", dir.appendingPathComponent("none.sqlite").path, "--hardware", "a100-80g", "--precision", "fp8"], cwd: repo)
+        XCTAssertEqual(bad.status, 2, bad.stderr)
+        XCTAssertTrue(bad.stderr.contains("--precision"), bad.stderr)
+    }
 }

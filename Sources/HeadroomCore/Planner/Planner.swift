@@ -237,7 +237,7 @@ public struct Planner: Sendable {
                                 kvBytesPerToken: Double) -> SchedulerConfig {
         let seqs = h.kind == .local ? 32 : MemoryModel.maxBatchCap
         let tokens = max(seqs, h.kind == .local ? 512 : input.chunkTokens)
-        let blockSize = 16
+        let blockSize = EngineBytes.kvBlockSize
         let blocks = kvBytesPerToken > 0 ? mem.kvBudgetBytes / (kvBytesPerToken * Double(blockSize)) : 0
         let total = Int(saturating: blocks, rounding: .down, into: 1...Int(Int32.max))
         return SchedulerConfig(maxNumSeqs: seqs, maxBatchedTokens: tokens, chunkedPrefill: true, blockSize: blockSize,

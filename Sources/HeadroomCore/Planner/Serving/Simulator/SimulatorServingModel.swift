@@ -107,16 +107,23 @@ public struct SimulatorServingModel: ServingModel {
         return Self.point(s, requestsPerSecond: requestsPerSecond)
     }
 
-    /// Requests per second the replica completes when it never waits for work: `requests` requests at once,
-    /// one run (nothing is random), the completion rate between the first and the third quartile of the
-    /// finishes — past the ramp-up and before the last batch drains. Nil when a request cannot be served.
+    /// Requests per second the replica completes when it never waits for work: one run (nothing is random)
+    /// of N requests at once, N at least four running batches (`maxNumSeqs`, or the KV-limited batch), and
+    /// the completion rate from the last finish of the first batch (B requests) to the (N − B)-th finish —
+    /// past the first batch, whose requests all start together, and before the last drains. Nil when
+    /// a request cannot be served.
     public func saturation(_ r: ReplicaSpec, _ w: ServingWorkload) -> Double? {
+        let batch = max(1, min(r.scheduler.maxNumSeqs, max(1, r.maxBatch)))
         var c = config(r, w, requestsPerSecond: 1)
         c.arrivals = .allAtOnce
+        c.requests = max(requests, 4 * batch)
         guard let run = try? Simulation.run(c), run.rejected.isEmpty, run.requests.count >= 4 else { return nil }
         let finishes = run.requests.map(\.finish).sorted()
-        let (a, b) = (finishes.count / 4, finishes.count * 3 / 4)
-        guard finishes[b] > finishes[a] else { return run.requestThroughput }
+        // The last finish of the first batch to the last of the batch before the last: whole batches, so a
+        // server whose batches start and end together (cohorts) is counted right too.
+        let edge = min(batch, finishes.count / 4)
+        let (a, b) = (edge - 1, finishes.count - 1 - edge)
+        guard b > a, finishes[b] > finishes[a] else { return run.requestThroughput }
         return Double(b - a) / (finishes[b] - finishes[a])
     }
 
@@ -149,8 +156,9 @@ public struct SimulatorServingModel: ServingModel {
         let start = min(guess > 0 ? guess : saturation / 2, saturation * 0.95)
         var lo = Self.loneRate, hi = saturation
         if ok(start) { lo = start } else { hi = start }
-        while probes < capacityProbes + 1 {
+        for _ in 0..<64 where probes < capacityProbes + 1 {
             let mid = (lo + hi) / 2
+            if mid <= lo || mid >= hi { break }
             if ok(mid) { lo = mid } else { hi = mid }
         }
         return lo
