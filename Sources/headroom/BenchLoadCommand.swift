@@ -4,7 +4,6 @@
 // queue that takes the whole throughput burst (bench serve's has 64 places for its overload bar), and it stores a
 // run and writes a report, which bench serve does not.
 import ArgumentParser
-import AsyncHTTPClient
 import Foundation
 import HeadroomCore
 import HeadroomLoad
@@ -84,17 +83,11 @@ struct BenchLoadCommand: ParsableCommand {
             let db = try store.open()
             Interrupt.install()
             let perRequest = promptTokens + outputTokens
-            let server = try ServerProcess.start(arguments: ["--max-num-seqs", "\(requests)", "--max-queue", "\(requests + warmup + 16)",
-                                                             "--kv-memory", "\(requests * perRequest * 5 / 4 + 64)"],
-                                                 model: shape.id, precision: type.description, threads: threads, logPath: Self.logPath)
+            let (server, url) = try ServerProcess.startReady(
+                arguments: ["--max-num-seqs", "\(requests)", "--max-queue", "\(requests + warmup + 16)",
+                            "--kv-memory", "\(requests * perRequest * 5 / 4 + 64)"],
+                model: shape.id, precision: type.description, threads: threads, logPath: Self.logPath, label: "")
             defer { server.stop() }
-            let url = "http://127.0.0.1:\(server.port)"
-            warn("server pid \(server.pid) on \(url); log: \(server.logPath)")
-            try ServeCommand.runBlocking {
-                let client = HTTPClient(eventLoopGroupProvider: .singleton)
-                do { try await ServeBench.waitReady(client, url, logPath: Self.logPath) } catch { try? await client.shutdown(); throw error }
-                try await client.shutdown()
-            }
 
             var endpoint = EndpointSpec(name: Self.endpointName, url: url)
             endpoint.modelShape = shape.id

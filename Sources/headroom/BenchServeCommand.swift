@@ -454,6 +454,26 @@ final class ServerProcess: @unchecked Sendable {
         return ServerProcess(process: p, port: port, logPath: logPath)
     }
 
+    /// `start`, then waits until the server answers (`ServeBench.waitReady`); says where it listens. The
+    /// child is stopped again when it never becomes ready.
+    static func startReady(arguments: [String], model: String, precision: String, threads: Int, logPath: String,
+                           label: String) throws -> (ServerProcess, url: String) {
+        let server = try start(arguments: arguments, model: model, precision: precision, threads: threads, logPath: logPath)
+        let url = "http://127.0.0.1:\(server.port)"
+        warn("\(label)server pid \(server.pid) on \(url); log: \(server.logPath)")
+        do {
+            try ServeCommand.runBlocking {
+                let client = HTTPClient(eventLoopGroupProvider: .singleton)
+                do { try await ServeBench.waitReady(client, url, logPath: logPath) } catch { try? await client.shutdown(); throw error }
+                try await client.shutdown()
+            }
+        } catch {
+            server.stop()
+            throw error
+        }
+        return (server, url)
+    }
+
     /// Clears the child's peak RSS (Linux `clear_refs` 5); false where not allowed.
     func resetPeak() -> Bool {
         guard let h = FileHandle(forWritingAtPath: "/proc/\(pid)/clear_refs") else { return false }

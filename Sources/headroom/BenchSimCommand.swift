@@ -4,7 +4,6 @@
 // points from the step-time model fitted to `headroom bench steps` — never from the load runs — and prints measured
 // against predicted with the errors, the bars, and a plot of both.
 import ArgumentParser
-import AsyncHTTPClient
 import Foundation
 import HeadroomCore
 import HeadroomEngine
@@ -161,15 +160,9 @@ struct BenchSimCommand: ParsableCommand {
         var args = ["--max-num-seqs", "\(maxNumSeqs)", "--max-batched-tokens", "\(budget)", "--max-queue", "\(requests + warmup + 16)",
                     "--kv-memory", "\(kvTokens)"]
         if !mode.chunked { args.append("--no-chunked-prefill") }
-        let server = try ServerProcess.start(arguments: args, model: shape.id, precision: type.description, threads: threads, logPath: Self.logPath)
+        let (server, url) = try ServerProcess.startReady(arguments: args, model: shape.id, precision: type.description, threads: threads,
+                                                         logPath: Self.logPath, label: "\(config): ")
         defer { server.stop() }
-        let url = "http://127.0.0.1:\(server.port)"
-        warn("\(config): server pid \(server.pid) on \(url); log: \(server.logPath)")
-        try ServeCommand.runBlocking {
-            let client = HTTPClient(eventLoopGroupProvider: .singleton)
-            do { try await ServeBench.waitReady(client, url, logPath: Self.logPath) } catch { try? await client.shutdown(); throw error }
-            try await client.shutdown()
-        }
         let scheduler = SchedulerConfig(maxNumSeqs: maxNumSeqs, maxBatchedTokens: budget, chunkedPrefill: mode.chunked,
                                         blockSize: PagedKVCache.defaultBlockSize,
                                         totalBlocks: KVCacheBudget.tokens(kvTokens).blocks(for: ModelConfig(shape)),

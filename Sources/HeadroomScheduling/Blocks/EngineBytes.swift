@@ -7,8 +7,6 @@
 public enum EngineBytes {
     /// Bytes of one cached key or value element: the paged KV cache holds f32.
     public static let kvElement = 4
-    /// Bytes of one activation element in the engine's step buffers (f32).
-    public static let activation = 4
     /// Positions per KV block (vLLM's default, the engine's and the scheduler's).
     public static let kvBlockSize = 16
 

@@ -120,27 +120,6 @@ extension ServingModel {
     public func affords(_ r: ReplicaSpec, _ w: ServingWorkload) -> Bool { true }
 }
 
-extension ServingModel {
-    /// Bisection on `load`: latency never falls as load rises. `upper` bounds the search (a rate the
-    /// replica cannot sustain).
-    public func bisectCapacity(_ r: ReplicaSpec, _ w: ServingWorkload, slo: SLO, lower: Double = 1e-9, upper: Double,
-                               relativeTolerance: Double = 1e-6, maxProbes: Int = 60) -> Double {
-        func ok(_ rate: Double) -> Bool {
-            guard let p = load(r, w, requestsPerSecond: rate) else { return false }
-            return p.ttftP95Seconds <= slo.ttftP95 && p.tpotP95Seconds <= slo.tpotP95
-        }
-        guard r.maxBatch >= 1, ok(lower) else { return 0 }
-        var lo = lower, hi = upper
-        if ok(hi) { return hi }
-        for _ in 0..<maxProbes {
-            let mid = (lo + hi) / 2
-            if ok(mid) { lo = mid } else { hi = mid }
-            if hi - lo < relativeTolerance * hi { break }
-        }
-        return lo
-    }
-}
-
 /// A queueing approximation of a continuous-batching server (prefill first, decode batched):
 /// - prefills form an M/D/1 queue with service time S (one prompt alone) and load ρ = λS; the wait's
 ///   p95 comes from the exponential-tail approximation P(W > t) ≈ ρ·exp(−ρt/W̄), W̄ = ρS / (2(1 − ρ));

@@ -26,8 +26,6 @@ public struct SimulatorServingModel: ServingModel {
     /// Simulated rates `capacity` may try.
     public let capacityProbes: Int
 
-    /// The fraction of arrivals that must finish in step with them (see the type's documentation).
-    public static let keepUpThreshold = 0.95
     /// The rate standing for "a lone request": the planner's unloaded probe.
     public static let loneRate = 1e-9
     public static let defaultSeed: UInt64 = 0x5EED_0F_5E27E
@@ -37,7 +35,7 @@ public struct SimulatorServingModel: ServingModel {
         requests = 1000; replications = 5; seed = Self.defaultSeed; capacityProbes = 10
     }
 
-    /// Throws when `requests` is below 100 (the keep-up check needs enough arrivals to see a trend) or out
+    /// Throws when `requests` is below 100 (too few for a p95 and a reported keep-up ratio) or out
     /// of range, or when `replications` or `capacityProbes` is below 1.
     public init(requests: Int, replications: Int = 5, seed: UInt64 = defaultSeed, capacityProbes: Int = 10) throws(SimulationError) {
         guard requests >= 100 && requests <= SimulationConfig.maxRequests else {
