@@ -43,6 +43,26 @@ final class SimulatorServingModelTests: XCTestCase {
         XCTAssertEqual(m.capacity(spec, work, slo: slo), cap, "fixed seeds: the same answer every time")
     }
 
+    /// The planner asks a replica for its capacity, then its latency at the peak: through `served` the
+    /// saturation run behind both is simulated once, and the answers are those asked one by one.
+    func testAServedReplicaSimulatesItsSaturationOnce() throws {
+        let m = try model()
+        let steps = Counter()
+        let counted = replicaSpec(StepTimes { steps.add(); return 0.005 + 0.0001 * Double($0.tokens) }, maxNumSeqs: 64, budget: 512, blocks: 4096)
+        let cap = m.capacity(counted, work, slo: slo)
+        let at = m.load(counted, work, requestsPerSecond: cap)
+        let apart = steps.value
+        steps.reset()
+        let served = m.served(counted, work)
+        XCTAssertEqual(served.capacity(slo: slo), cap)
+        XCTAssertEqual(served.load(requestsPerSecond: cap), at)
+        let together = steps.value
+        steps.reset()
+        _ = m.saturation(counted, work)
+        XCTAssertEqual(together, apart - steps.value, "one saturation run fewer")
+        XCTAssertGreaterThan(steps.value, 0)
+    }
+
     func testPastSaturationThereIsNoLoadPoint() throws {
         // Every request needs 256 + 15 tokens at 0.1 ms: beyond 1 / 27.1 ms = 36.9 req/s the backlog grows.
         XCTAssertNil(try model().load(spec, work, requestsPerSecond: 45))
@@ -106,4 +126,13 @@ final class SimulatorServingModelTests: XCTestCase {
         let cap = m.capacity(spec, work, slo: slo)
         XCTAssertGreaterThan(cap, 0, "the bisection stops when the bracket can no longer halve")
     }
+}
+
+/// Step predictions made, from any thread.
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var n = 0
+    func add() { lock.lock(); n += 1; lock.unlock() }
+    func reset() { lock.lock(); n = 0; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return n }
 }

@@ -262,10 +262,11 @@ public struct Planner: Sendable {
         if input.model.heads % tp != 0 { c.whyNot = "\(input.model.heads) attention heads do not divide by tp=\(tp)"; return c }
         if let why = mem.whyNot { c.whyNot = why; return c }
         c.fits = true
-        let alone = servingModel.load(spec, work, requestsPerSecond: 1e-9)
+        let served = servingModel.served(spec, work)
+        let alone = served.load(requestsPerSecond: 1e-9)
         c.predictedTtftUnloadedMs = alone.map { $0.ttftP95Seconds * 1000 }
         c.predictedTpotBatch1Ms = spec.decodeStepSeconds(batch: 1, context: work.promptTokens + work.outputTokens / 2) * 1000
-        let cap = servingModel.capacity(spec, work, slo: input.slo)
+        let cap = served.capacity(slo: input.slo)
         c.capacityRpsPerReplica = cap
         guard cap > 0 else {
             c.fits = false
@@ -284,7 +285,7 @@ public struct Planner: Sendable {
         }
         c.replicas = max(input.minReplicas, replicas)
         c.meetsSlo = true
-        if let at = servingModel.load(spec, work, requestsPerSecond: peak / Double(c.replicas)) {
+        if let at = served.load(requestsPerSecond: peak / Double(c.replicas)) {
             c.predictedTtftP95Ms = at.ttftP95Seconds * 1000
             c.predictedTpotP95Ms = at.tpotP95Seconds * 1000
             func ms(_ e: Estimate?) -> Estimate? { e.map { Estimate($0.value * 1000, low: $0.low.map { $0 * 1000 }, high: $0.high.map { $0 * 1000 }) } }
@@ -516,9 +517,9 @@ public struct Planner: Sendable {
             let (_, spec) = replica(input, h, p, tp: c.tensorParallel)
             let work = ServingWorkload(promptTokens: input.demand.promptTokens, outputTokens: input.demand.outputTokens)
             let top = c.capacityRpsPerReplica * 1.3
-            let model: any ServingModel = servingModel.affords(spec, work) ? servingModel : QueueingServingModel()
+            let served = servingModel.served(spec, work)
             let points = ParallelMap.map(Array(1...16)) { i in
-                model.load(spec, work, requestsPerSecond: top * Double(i) / 16)
+                served.load(requestsPerSecond: top * Double(i) / 16)
             }.compactMap { $0 }
             return LatencyCurve(configuration: c.id, points: points)
         }

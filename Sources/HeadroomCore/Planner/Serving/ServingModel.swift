@@ -114,10 +114,31 @@ public protocol ServingModel: Sendable {
     /// Whether this model answers for `w` on `r` within its time bounds (the simulator's steps grow with
     /// the output length); the planner keeps another model's figures, and its name, where it does not.
     func affords(_ r: ReplicaSpec, _ w: ServingWorkload) -> Bool
+    /// `r` serving `w`, to be asked several questions (its capacity, then its latency at a few rates): a
+    /// model may remember work they share (the simulator its saturation run). The answers are those of
+    /// `load` and `capacity`.
+    func served(_ r: ReplicaSpec, _ w: ServingWorkload) -> any ServedReplica
+}
+
+/// One replica serving one workload under a serving model (`ServingModel.served`); safe to ask from
+/// several threads at once.
+public protocol ServedReplica: Sendable {
+    func load(requestsPerSecond: Double) -> LoadPoint?
+    func capacity(slo: SLO) -> Double
 }
 
 extension ServingModel {
     public func affords(_ r: ReplicaSpec, _ w: ServingWorkload) -> Bool { true }
+    public func served(_ r: ReplicaSpec, _ w: ServingWorkload) -> any ServedReplica { Unremembered(model: self, spec: r, work: w) }
+}
+
+/// A model that remembers nothing between questions: each is asked of the model afresh.
+struct Unremembered<Model: ServingModel>: ServedReplica {
+    let model: Model
+    let spec: ReplicaSpec
+    let work: ServingWorkload
+    func load(requestsPerSecond: Double) -> LoadPoint? { model.load(spec, work, requestsPerSecond: requestsPerSecond) }
+    func capacity(slo: SLO) -> Double { model.capacity(spec, work, slo: slo) }
 }
 
 /// A queueing approximation of a continuous-batching server (prefill first, decode batched):

@@ -84,8 +84,42 @@ public struct SimulatorServingModel: ServingModel {
     /// Beyond `affords`, the queueing approximation answers instead (the planner, which names each
     /// candidate's model, asks `affords` first).
     public func load(_ r: ReplicaSpec, _ w: ServingWorkload, requestsPerSecond: Double) -> LoadPoint? {
-        guard affords(r, w) else { return QueueingServingModel().load(r, w, requestsPerSecond: requestsPerSecond) }
-        return load(r, w, requestsPerSecond: requestsPerSecond, saturation: requestsPerSecond <= Self.loneRate ? .infinity : saturation(r, w))
+        served(r, w).load(requestsPerSecond: requestsPerSecond)
+    }
+
+    /// `r` serving `w`, its saturation run simulated once, on the first question that needs it.
+    public func served(_ r: ReplicaSpec, _ w: ServingWorkload) -> any ServedReplica {
+        guard affords(r, w) else { return QueueingServingModel().served(r, w) }
+        return Served(model: self, spec: r, work: w)
+    }
+
+    /// The saturation throughput, computed under a lock the first time it is asked (`load` runs in
+    /// parallel for the report's curves), then read.
+    final class Served: ServedReplica, @unchecked Sendable {
+        let model: SimulatorServingModel
+        let spec: ReplicaSpec
+        let work: ServingWorkload
+        private let lock = NSLock()
+        private var saturationRun: Double??
+
+        init(model: SimulatorServingModel, spec: ReplicaSpec, work: ServingWorkload) {
+            self.model = model; self.spec = spec; self.work = work
+        }
+
+        var saturation: Double? {
+            lock.lock(); defer { lock.unlock() }
+            if let known = saturationRun { return known }
+            let s = model.saturation(spec, work)
+            saturationRun = .some(s)
+            return s
+        }
+
+        func load(requestsPerSecond: Double) -> LoadPoint? {
+            model.load(spec, work, requestsPerSecond: requestsPerSecond,
+                       saturation: requestsPerSecond <= SimulatorServingModel.loneRate ? .infinity : saturation)
+        }
+
+        func capacity(slo: SLO) -> Double { model.capacity(spec, work, slo: slo, saturation: saturation) }
     }
 
     func load(_ r: ReplicaSpec, _ w: ServingWorkload, requestsPerSecond: Double, saturation: Double?) -> LoadPoint? {
@@ -136,8 +170,11 @@ public struct SimulatorServingModel: ServingModel {
     }
 
     public func capacity(_ r: ReplicaSpec, _ w: ServingWorkload, slo: SLO) -> Double {
-        guard affords(r, w) else { return QueueingServingModel().capacity(r, w, slo: slo) }
-        guard let saturation = saturation(r, w), saturation > 0 else { return 0 }
+        served(r, w).capacity(slo: slo)
+    }
+
+    func capacity(_ r: ReplicaSpec, _ w: ServingWorkload, slo: SLO, saturation: Double?) -> Double {
+        guard let saturation, saturation > 0 else { return 0 }
         var memo: [Double: Bool] = [:]
         var probes = 0
         func ok(_ rate: Double) -> Bool {
