@@ -5,6 +5,7 @@
 //
 // The HTTP side only ever calls `submit`, `cancel` and reads `snapshot`; everything else happens here.
 import Foundation
+import HeadroomCore
 import HeadroomEngine
 import HeadroomScheduling
 import Logging
@@ -126,9 +127,12 @@ public final class EngineLoop: @unchecked Sendable {
     private var live: [RequestID: Live] = [:]
     private var byTicket: [Int: RequestID] = [:]
 
-    public init(engine: ServingEngine, maxQueue: Int, requestTimeout: Duration, metrics: ServeMetrics?, logger: Logger) {
+    private let stepLog: StepLogWriter?
+
+    public init(engine: ServingEngine, maxQueue: Int, requestTimeout: Duration, metrics: ServeMetrics?, logger: Logger,
+                stepLog: StepLogWriter? = nil) {
         self.engine = engine; self.maxQueue = maxQueue; self.requestTimeout = requestTimeout
-        self.metrics = metrics; self.logger = logger
+        self.metrics = metrics; self.logger = logger; self.stepLog = stepLog
         kvPoolTokens = engine.totalBlocks * engine.session.cache.blockSize
         shared.totalBlocks = engine.totalBlocks
         metrics?.kvBlocks(used: 0, total: engine.totalBlocks)
@@ -254,6 +258,7 @@ public final class EngineLoop: @unchecked Sendable {
             publish()
         }
         publish()
+        stepLog?.close()
         condition.lock()
         stopped = true
         condition.broadcast()
@@ -303,6 +308,7 @@ public final class EngineLoop: @unchecked Sendable {
         for id in summary.requests where live[id]?.firstScheduled == nil { live[id]?.firstScheduled = t0 }
         metrics?.step(duration: t1 - t0, requests: summary.requests.count, prefillTokens: summary.prefillTokens,
                       decodes: summary.decodes, preemptions: summary.preempted.count)
+        stepLog?.append(start: t0, duration: t1 - t0, heldAfter: engine.runningCount + engine.waitingCount, shape: BatchShape(summary.work))
         for event in events {
             switch event {
             case .token(let id, let token):

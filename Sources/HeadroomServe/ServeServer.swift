@@ -31,6 +31,8 @@ public struct ServeOptions: Sendable {
     public var limits = RequestLimits()
     /// Stop on SIGTERM/SIGINT (the command); tests stop the server with `shutdown()`.
     public var handleSignals = true
+    /// Where each model step is logged (`--step-log`), if anywhere.
+    public var stepLog: StepLogWriter?
 
     public init() {}
 }
@@ -49,7 +51,7 @@ public final class ServeServer: @unchecked Sendable {
         self.model = model; self.options = options; self.logger = logger
         metrics = ServeMetrics()
         loop = EngineLoop(engine: engine, maxQueue: options.maxQueue, requestTimeout: options.requestTimeout,
-                          metrics: metrics, logger: logger)
+                          metrics: metrics, logger: logger, stepLog: options.stepLog)
     }
 
     /// Runs until SIGTERM/SIGINT (with `handleSignals`) or `shutdown()`, then drains and returns.

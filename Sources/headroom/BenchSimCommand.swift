@@ -12,6 +12,7 @@ import HeadroomLoad
 import HeadroomReport
 import HeadroomRunner
 import HeadroomScheduling
+import HeadroomServe
 import HeadroomStore
 
 struct BenchSimCommand: ParsableCommand {
@@ -70,6 +71,8 @@ struct BenchSimCommand: ParsableCommand {
     var json = false
 
     static let logPath = ".headroom/bench/sim-server.log"
+    /// Each server's `--step-log`, beside its log.
+    static func stepLogPath(type: QuantType, mode: Mode) -> String { ".headroom/bench/sim-steps-\(type)-\(mode.name).csv" }
 
     struct Mode: Hashable { var chunked: Bool; var name: String { chunked ? "chunked" : "whole" } }
 
@@ -160,6 +163,15 @@ struct BenchSimCommand: ParsableCommand {
         var args = ["--max-num-seqs", "\(maxNumSeqs)", "--max-batched-tokens", "\(budget)", "--max-queue", "\(requests + warmup + 16)",
                     "--kv-memory", "\(kvTokens)"]
         if !mode.chunked { args.append("--no-chunked-prefill") }
+        let stepLogPath = Self.stepLogPath(type: type, mode: mode)
+        args += ["--step-log", stepLogPath]
+        var stepsSeen = 0
+        // The steps the server logged since the last call, held against the step model.
+        func serverSteps() -> StepLogCheck? {
+            guard let rows = try? StepLog.read(stepLogPath), rows.count > stepsSeen else { return nil }
+            defer { stepsSeen = rows.count }
+            return StepLogCheck(Array(rows[stepsSeen...]), predictor: predictor)
+        }
         let (server, url) = try ServerProcess.startReady(arguments: args, model: shape.id, precision: type.description, threads: threads,
                                                          logPath: Self.logPath, label: "\(config): ")
         defer { server.stop() }
@@ -171,25 +183,28 @@ struct BenchSimCommand: ParsableCommand {
 
         // Saturation: every request at once, the server's throughput when it never waits for work.
         warn("\(config): saturation point, \(warmup) + \(requests) requests at once")
+        _ = serverSteps()  // the warm-up step
         let burst = try measurePoint(url: url, shape: shape, profile: .concurrency(requests + warmup), name: "\(config) saturation", db: db)
         let measuredSaturation = burst.throughput
         let simulatedSaturation = try SimPrediction.saturation(spec, requests: requests, warmup: warmup, prompt: promptTokens,
                                                                output: outputTokens)
         let saturation = SimValidation.Saturation(config: config, measuredRequestsPerSecond: measuredSaturation,
-                                                  simulated: simulatedSaturation, runID: burst.runID)
+                                                  simulated: simulatedSaturation, runID: burst.runID, serverSteps: serverSteps())
 
         var points: [SimValidation.Point] = []
         for (k, f) in try parsedFractions().enumerated() {
             let rate = f * measuredSaturation
             warn(String(format: "\(config): Poisson point %d at %.3f req/s (%.2f × saturation)", k + 1, rate, f))
             let m = try measurePoint(url: url, shape: shape, profile: .poisson(rate), name: "\(config) poisson-\(k + 1)", db: db)
+            let steps = serverSteps()
             let simulated = try SimPrediction.poisson(spec, rate: rate, requests: requests, warmup: warmup, prompt: promptTokens,
                                                       output: outputTokens, replications: replications, seed: UInt64(k + 1))
             let queueing = QueueingServingModel().load(spec, ServingWorkload(promptTokens: promptTokens, outputTokens: outputTokens),
                                                        requestsPerSecond: rate)
             points.append(SimValidation.Point(config: config, point: "poisson-\(k + 1)", fraction: f, offeredRate: rate,
                                               achievedRate: m.achievedRate, measured: m.figures, simulated: simulated,
-                                              queueing: queueing.map(SimValidation.Figures.init(queueing:)), runID: m.runID))
+                                              queueing: queueing.map(SimValidation.Figures.init(queueing:)), runID: m.runID,
+                                              serverSteps: steps))
         }
         return (points, saturation)
     }

@@ -73,6 +73,9 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("served-model-name"), help: "The id clients send as `model` (default: the catalog id or the file's name).")
     var servedModelName: String?
 
+    @Option(name: .customLong("step-log"), help: ArgumentHelp("Write one CSV row per model step to this file (its start, duration, shape and the requests it leaves held; docs/serving.md).", valueName: "file"))
+    var stepLog: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -104,6 +107,12 @@ struct ServeCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let threads = try threadCount(self.threads)
+            // The step log first: a path that cannot be written fails before the weights are built.
+            let stepLogWriter = try stepLog.map { path in
+                do { return try StepLogWriter(path: path) } catch {
+                    throw InputError(file: "--step-log", path: "", message: "cannot write \(path): check that its folder exists and is writable")
+                }
+            }
             var logger = Logger(label: "headroom.serve")
             logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
 
@@ -149,6 +158,7 @@ struct ServeCommand: ParsableCommand {
             options.requestTimeout = try Self.duration(requestTimeout, option: "--request-timeout")
             options.shutdownGrace = try Self.duration(shutdownGrace, option: "--shutdown-grace")
             options.idleTimeout = try Self.duration(idleTimeout, option: "--idle-timeout")
+            options.stepLog = stepLogWriter
             let server = ServeServer(engine: engine, model: served, options: options, logger: logger)
             let host = self.host, port = options.port
             try Self.runBlocking {

@@ -1,6 +1,7 @@
 // `headroom bench sim`'s result: measured against predicted per point, the errors, the bars, and the plot.
 import Foundation
 import HeadroomCore
+import HeadroomServe
 import HeadroomReport
 
 struct SimValidation: Codable {
@@ -48,6 +49,8 @@ struct SimValidation: Codable {
         var config: String, point: String, fraction: Double, offeredRate: Double, achievedRate: Double?
         var measured: Figures, simulated: Figures, queueing: Figures?
         var runID: Int64
+        /// The server's logged steps during the point against the step model (diagnostic).
+        var serverSteps: StepLogCheck? = nil
 
         func error(_ m: Metric, _ predicted: Figures?) -> Double? {
             guard let p = predicted?[m], let x = measured[m], x > 0 else { return nil }
@@ -60,6 +63,7 @@ struct SimValidation: Codable {
         var measuredRequestsPerSecond: Double
         var simulated: Estimate
         var runID: Int64
+        var serverSteps: StepLogCheck? = nil
         var error: Double? { measuredRequestsPerSecond > 0 ? (simulated.value - measuredRequestsPerSecond) / measuredRequestsPerSecond : nil }
     }
 
@@ -154,6 +158,18 @@ struct SimValidation: Codable {
             sat.add([s.config, Fmt.sig(s.measuredRequestsPerSecond), withCI(s.simulated.value, s.simulated), err(s.error)])
         }
         out += "Saturation throughput (every request at once):\n\(sat.rendered)\n\n"
+        let checks = saturations.compactMap { s in s.serverSteps.map { (s.config, "saturation", $0) } }
+            + points.compactMap { p in p.serverSteps.map { (p.config, p.point, $0) } }
+        if !checks.isEmpty {
+            func x(_ r: Double?) -> String { r.map { String(format: "%.2f×", $0) } ?? "—" }
+            var t = TextTable(["configuration", "point", "steps", "measured / model", "decode-only steps", "steps with prefill",
+                               "between steps"], rightAligned: [2, 3, 4, 5, 6])
+            for (config, point, c) in checks.sorted(by: { $0.0 < $1.0 }) {
+                t.add([config, point, "\(c.steps)", x(c.ratio), x(c.decodeOnlyRatio), x(c.withPrefillRatio),
+                       c.betweenStepsFraction.map(Fmt.percent) ?? "—"])
+            }
+            out += "The server's steps (its --step-log) against the step model, same shapes (diagnostic, not an input):\n\(t.rendered)\n\n"
+        }
         var sum = TextTable(["configuration", "model"] + Metric.allCases.map { "\($0.rawValue) median |err|" }, rightAligned: [2, 3, 4, 5])
         for s in summaries { sum.add([s.config, s.model] + Metric.allCases.map { s.medianAbsError[$0.rawValue].map(Fmt.percent) ?? "—" }) }
         out += "Median |error| over the Poisson points:\n\(sum.rendered)\n\n"

@@ -75,6 +75,8 @@ public struct StepSummary: Hashable, Sendable {
     public var decodes = 0
     /// Requests the scheduler preempted to make room (their blocks freed; they recompute later).
     public var preempted: [RequestID] = []
+    /// The step's work as the scheduler planned it (chunks and decodes, with their positions).
+    public var work: [ScheduledWork] = []
     public init() {}
 }
 
@@ -182,6 +184,7 @@ public final class ServingEngine {
         lastStep.requests = plan.work.map(\.id)
         lastStep.prefillTokens = plan.prefillTokens
         lastStep.decodes = plan.decodeCount
+        lastStep.work = plan.work
         var work: [SequenceWork] = []
         work.reserveCapacity(plan.work.count)
         for w in plan.work {

@@ -2,6 +2,8 @@
 // queueing approximation, the discrete-event simulator) ask only this; which model answers — the roofline
 // with calibrated efficiencies, or a table fitted to steps measured on this machine — they never know.
 
+import HeadroomScheduling
+
 /// One model step's work as the scheduler planned it: prefill chunks (tokens, past tokens) and decodes
 /// (context each), summed into what a step's time depends on. Built with `addPrefill` and `addDecode`, it
 /// holds no arrays, so the simulator describes millions of steps without allocating.
@@ -23,6 +25,25 @@ public struct BatchShape: Equatable, Hashable, Sendable {
     public private(set) var kvPositionsRead = 0
 
     public init() {}
+
+    /// The shape of a step the scheduler planned: decodes at their context, chunks after their past tokens.
+    /// (The simulator prices its steps so, and `headroom serve` logs its steps so.)
+    public init(_ work: some Sequence<ScheduledWork>) {
+        for w in work {
+            if w.kind == .decode { addDecode(context: w.start) } else { addPrefill(tokens: w.tokenCount, pastTokens: w.start, samples: w.yieldsToken) }
+        }
+    }
+
+    /// A shape from its sums, as a step log records them. Nil when they do not describe a step: a count below 0,
+    /// more sampled sequences than sequences, or keys that are not finite and at least 0.
+    public init?(prefillTokens: Int, prefillChunks: Int, decodes: Int, sampledSequences: Int, attendedKeys: Double, kvPositionsRead: Int) {
+        guard prefillTokens >= 0, prefillChunks >= 0, prefillChunks <= prefillTokens, decodes >= 0, sampledSequences >= 0,
+              sampledSequences <= prefillChunks + decodes, attendedKeys.isFinite, attendedKeys >= 0, kvPositionsRead >= 0,
+              prefillTokens <= Int.max / 2, decodes <= Int.max / 2 else { return nil }
+        self.prefillTokens = prefillTokens; self.prefillChunks = prefillChunks; self.decodes = decodes
+        self.tokens = prefillTokens + decodes; self.sampledSequences = sampledSequences
+        self.attendedKeys = attendedKeys; self.kvPositionsRead = kvPositionsRead
+    }
 
     /// A chunk of `tokens` prompt tokens after `pastTokens` already cached; `samples` when it ends the prefill.
     public mutating func addPrefill(tokens t: Int, pastTokens past: Int, samples: Bool = true) {

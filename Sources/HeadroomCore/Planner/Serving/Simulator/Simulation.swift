@@ -248,14 +248,7 @@ struct EventLoop {
             throw SimulationError(field: "replicas[\(r)].scheduler", expected: "at most \(stepLimit) steps (the requests' tokens)",
                                   got: "more: it is not making progress")
         }
-        var shape = BatchShape()
-        for w in plan.work {
-            if w.kind == .decode {
-                shape.addDecode(context: w.start)
-            } else {
-                shape.addPrefill(tokens: w.tokenCount, pastTokens: w.start, samples: w.yieldsToken)
-            }
-        }
+        let shape = BatchShape(plan.work)
         let seconds = replicas[r].predictor.iterationSeconds(shape)
         guard seconds.isFinite && seconds > 0 else {
             throw SimulationError(field: "replicas[\(r)].predictor", expected: "a finite step time above 0 seconds",
