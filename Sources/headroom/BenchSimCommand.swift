@@ -29,12 +29,14 @@ struct BenchSimCommand: ParsableCommand {
 
             Then predicts each point: the discrete-event simulator runs the server's own scheduler (HeadroomScheduling) \
             with step times from the model fitted to the latest `headroom bench steps` run of the same model, format and \
-            threads (--steps-run to choose one) — nothing from the load runs — over --replications seeded Poisson \
-            schedules of the point's rate and request count (warm-ups simulated and left out, as the client leaves them \
-            out); the queueing approximation predicts the p95s from the same step model. Errors are (predicted − \
-            measured) / measured. Bars (issue 12): median over the Poisson points of |error| ≤ 15 % for TTFT and TPOT \
-            p50 and ≤ 25 % for their p95, and saturation throughput within 10 %, for the simulator. Exits 1 when one \
-            is missed. Writes REPORTS/bench-sim-MODEL/ with a plot of measured against predicted.
+            threads (--steps-run to choose one) — nothing from the load runs — on the very arrival times the client \
+            sent at (its seeded Poisson schedule, regenerated), and over --replications other seeded Poisson schedules \
+            of the point's rate and request count (warm-ups simulated and left out, as the client leaves them out); the \
+            queueing approximation predicts the p95s from the same step model. Errors are (predicted − measured) / \
+            measured. Bars (issue 12), for the simulator on the client's schedule: median over the Poisson points of \
+            |error| ≤ 15 % for TTFT and TPOT p50 and ≤ 25 % for their p95, and saturation throughput within 10 %. \
+            Exits 1 when one is missed. Each server writes a --step-log; its steps are held against the step model \
+            (a diagnostic table). Writes REPORTS/bench-sim-MODEL/ with a plot of measured against predicted.
             """)
 
     @Option(name: .long, help: "A catalog model with synthetic weights.")
@@ -71,6 +73,8 @@ struct BenchSimCommand: ParsableCommand {
     var json = false
 
     static let logPath = ".headroom/bench/sim-server.log"
+    /// The seed of every point's Poisson schedule (a run of one point uses it as is), which the simulator replays.
+    static let loadSeed: UInt64 = 1
     /// Each server's `--step-log`, beside its log.
     static func stepLogPath(type: QuantType, mode: Mode) -> String { ".headroom/bench/sim-steps-\(type)-\(mode.name).csv" }
 
@@ -199,11 +203,13 @@ struct BenchSimCommand: ParsableCommand {
             let steps = serverSteps()
             let simulated = try SimPrediction.poisson(spec, rate: rate, requests: requests, warmup: warmup, prompt: promptTokens,
                                                       output: outputTokens, replications: replications, seed: UInt64(k + 1))
+            let replayed = try SimPrediction.replay(spec, rate: rate, seed: Self.loadSeed, requests: requests, warmup: warmup, prompt: promptTokens,
+                                                    output: outputTokens)
             let queueing = QueueingServingModel().load(spec, ServingWorkload(promptTokens: promptTokens, outputTokens: outputTokens),
                                                        requestsPerSecond: rate)
             points.append(SimValidation.Point(config: config, point: "poisson-\(k + 1)", fraction: f, offeredRate: rate,
                                               achievedRate: m.achievedRate, measured: m.figures, simulated: simulated,
-                                              queueing: queueing.map(SimValidation.Figures.init(queueing:)), runID: m.runID,
+                                              queueing: queueing.map(SimValidation.Figures.init(queueing:)), replayed: replayed, runID: m.runID,
                                               serverSteps: steps))
         }
         return (points, saturation)
@@ -217,7 +223,7 @@ struct BenchSimCommand: ParsableCommand {
         endpoint.modelShape = shape.id
         var settings = LoadSettings(endpoint: endpoint.name, profile: profile, promptTokens: promptTokens, outputTokens: outputTokens,
                                     durationSeconds: nil, requests: requests, warmup: warmup, promptKind: PromptChoice.tokenIDs.rawValue)
-        settings.seed = 1
+        settings.seed = Self.loadSeed
         let scenario = LoadCommand.commandLineScenario(name: "bench-sim", description: "headroom bench sim: \(name)", endpoint: endpoint, load: settings)
         let outcome = try LoadCommand.measure(scenario, store: db, load: ScenarioWorkloads.LoadContext(progress: { _ in }))
         let stored = try db.load(runID: outcome.runID)
