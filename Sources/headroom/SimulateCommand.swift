@@ -174,7 +174,7 @@ struct SimulateCommand: ParsableCommand {
             if tp > h.devicesPerNode { throw ValidationError("--tp: \(h.name) has \(h.devicesPerNode) devices per node") }
             if input.model.heads % tp != 0 { throw ValidationError("--tp: \(input.model.heads) attention heads do not divide by \(tp)") }
 
-            var (memory, spec) = Planner().replica(input, h, p, tp: tp)
+            var (memory, spec) = Planner().replica(input, h, p, tp: tp, stages: pipelineStages)
             if let why = memory.whyNot { throw RunFailure("\(h.id)/\(p.rawValue)/tp\(tp) cannot serve \(input.model.id): \(why)") }
             if executionTime == "steps" {
                 guard h.kind == .local else { throw ValidationError("--execution-time steps: measured step times exist for local only") }

@@ -220,13 +220,16 @@ public struct Planner: Sendable {
 
     /// The replica of one configuration: its memory (KV-limited batch, KV blocks) and its step times, with
     /// the scheduler a server runs on it (vLLM's defaults on catalog hardware; `headroom serve`'s on `local`).
-    public func replica(_ input: PlanInput, _ h: HardwareProfile, _ p: Precision, tp: Int) -> (MemoryModel.Serving, ReplicaSpec) {
+    /// With `stages` > 1, a pipelined replica (the simulator's): each stage's devices hold 1/stages of the layers, so
+    /// the KV pool has about `stages` times the blocks; the step time is the whole model's (the simulator splits it).
+    public func replica(_ input: PlanInput, _ h: HardwareProfile, _ p: Precision, tp: Int, stages: Int = 1) -> (MemoryModel.Serving, ReplicaSpec) {
         let m = input.model, d = input.demand
         let context = d.promptTokens + d.outputTokens
-        let mem = MemoryModel.serving(m, p, deviceBytes: h.memoryBytes, tp: tp, contextTokens: context, chunkTokens: input.chunkTokens,
-                                      kvElementBytes: h.kvElementBytes(p))
+        let mem = MemoryModel.serving(m, p, deviceBytes: h.memoryBytes, tp: tp, stages: stages, contextTokens: context,
+                                      chunkTokens: input.chunkTokens, kvElementBytes: h.kvElementBytes(p))
         let predictor = RooflineExecutionTime(model: m, precision: p, tensorParallel: tp, hardware: h)
-        let scheduler = Self.schedulerConfig(input, h, mem, kvBytesPerToken: MemoryModel.kvBytesPerTokenPerDevice(m, p, tp: tp, element: h.kvElementBytes(p)))
+        let scheduler = Self.schedulerConfig(input, h, mem, kvBytesPerToken: MemoryModel.kvBytesPerTokenPerDevice(m, p, tp: tp, stages: stages,
+                                                                                                                 element: h.kvElementBytes(p)))
         return (mem, ReplicaSpec(predictor: predictor, scheduler: scheduler, maxBatch: mem.maxBatch))
     }
 

@@ -57,9 +57,10 @@ public enum MemoryModel {
     }
 
     /// Per device under tensor parallelism: KV heads are split, and replicated when tp exceeds them.
-    public static func kvBytesPerTokenPerDevice(_ m: ModelShape, _ p: Precision, tp: Int, element: Double? = nil) -> Double {
+    public static func kvBytesPerTokenPerDevice(_ m: ModelShape, _ p: Precision, tp: Int, stages: Int = 1, element: Double? = nil) -> Double {
         let headsPerDevice = (m.kvHeads + tp - 1) / tp
-        return Double(m.layers) * 2 * Double(headsPerDevice) * Double(m.headDim) * (element ?? p.activationBytes)
+        let layersPerDevice = (m.layers + max(1, stages) - 1) / max(1, stages)
+        return Double(layersPerDevice) * 2 * Double(headsPerDevice) * Double(m.headDim) * (element ?? p.activationBytes)
     }
 
     /// Activation workspace for a forward pass over `tokens` tokens of `sequences` sequences: the hidden
@@ -86,18 +87,21 @@ public enum MemoryModel {
 
     /// Splits one device's memory for serving `m` at `p` with tensor parallelism `tp`, sequences of
     /// `contextTokens` tokens, prefill chunks of `chunkTokens`.
-    public static func serving(_ m: ModelShape, _ p: Precision, deviceBytes: Double, tp: Int, contextTokens: Int,
+    /// `stages` pipeline stages each hold 1/stages of the layers (weights and KV; the layer count rounded up on
+    /// the busiest stage), on `tp` devices each.
+    public static func serving(_ m: ModelShape, _ p: Precision, deviceBytes: Double, tp: Int, stages: Int = 1, contextTokens: Int,
                                chunkTokens: Int, kvElementBytes: Double? = nil) -> Serving {
         let usable = deviceBytes * servingUtilization
-        let weights = weightBytes(m, p) / Double(tp)
+        let weights = weightBytes(m, p) / Double(tp * max(1, stages))
         let workspace = workspaceBytes(m, p, tokens: chunkTokens, sequences: maxBatchCap, tp: tp)
-        let perSeq = kvBytesPerTokenPerDevice(m, p, tp: tp, element: kvElementBytes) * Double(contextTokens)
+        let perSeq = kvBytesPerTokenPerDevice(m, p, tp: tp, stages: stages, element: kvElementBytes) * Double(contextTokens)
         let budget = usable - weights - workspace
         let maxBatch = budget > 0 ? Int(saturating: budget / perSeq, rounding: .down, into: 0...maxBatchCap) : 0
         var why: String?
         if maxBatch < 1 {
-            why = String(format: "weights %.1f GiB + workspace %.1f GiB + KV for one %ld-token request %.2f GiB exceed %.1f GiB usable (90%% of %.0f GiB) per device at tp=%ld",
-                         weights / gib, workspace / gib, contextTokens, perSeq / gib, usable / gib, deviceBytes / gib, tp)
+            why = String(format: "weights %.1f GiB + workspace %.1f GiB + KV for one %ld-token request %.2f GiB exceed %.1f GiB usable (90%% of %.0f GiB) per device at tp=%ld%@",
+                         weights / gib, workspace / gib, contextTokens, perSeq / gib, usable / gib, deviceBytes / gib, tp,
+                         stages > 1 ? " with \(stages) pipeline stages" : "")
         }
         return Serving(deviceBytes: deviceBytes, usableBytes: usable, weightBytes: weights, workspaceBytes: workspace,
                        kvBytesPerSequence: perSeq, kvBudgetBytes: max(0, budget), maxBatch: max(0, maxBatch), whyNot: why)
