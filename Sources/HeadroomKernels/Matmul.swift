@@ -1,5 +1,6 @@
 // Dense matrix multiplication through OpenBLAS, and the naive loop the tests check it against.
 import CBLAS
+import Foundation
 import CKernels
 
 public enum Matmul {
@@ -48,4 +49,11 @@ public enum BLASThreads {
     }
 
     public static var config: String { openblas_get_config().map { String(cString: $0) } ?? "unknown" }
+
+    /// `OPENBLAS_THREAD_TIMEOUT` for the serving engine: OpenBLAS's workers wait 2^4 cycles after a call,
+    /// then sleep, and leave the cores to the engine's own pool (see main.swift).
+    public static let servingThreadTimeout = "4"
+
+    /// `OPENBLAS_THREAD_TIMEOUT` as this process started with it (nil: OpenBLAS's default, 2^28 cycles).
+    public static var threadTimeout: String? { ProcessInfo.processInfo.environment["OPENBLAS_THREAD_TIMEOUT"] }
 }

@@ -145,6 +145,8 @@ struct ServeCommand: ParsableCommand {
             let engine = try ServingEngine(weights: weights, configuration: .init(
                 kvCache: budget, maxNumSeqs: maxNumSeqs, maxBatchedTokens: maxBatchedTokens, chunkedPrefill: chunkedPrefill,
                 threads: threads))
+            logger.info("OpenBLAS", metadata: ["core": "\(BLASThreads.coreName)",
+                                               "thread_timeout": "\(BLASThreads.threadTimeout.map { "2^\($0) cycles" } ?? "default (2^28 cycles)")"])
             logger.info("KV cache", metadata: [
                 "blocks": "\(engine.totalBlocks)", "tokens": "\(engine.session.cache.tokenCapacity)",
                 "MiB": "\(engine.session.cache.bytes >> 20)",

@@ -5,21 +5,38 @@ import Foundation
 import HeadroomCore
 import HeadroomKernels
 
-/// OpenBLAS picks its kernels when the library loads, from the CPU model. Debian's 0.3.21 does not
-/// know recent Xeons and falls back to SSE3 "Prescott" kernels, measured here at a fifth of the
-/// AVX-512 ones' speed. Its only switch is the OPENBLAS_CORETYPE variable, read at load time, so when
-/// the user has not set it and OpenBLAS chose a generic core, we set it and start again once.
+/// OpenBLAS reads two settings only when the library loads, from the environment, so when one needs
+/// changing we set it and start again once (execv: same process id, same arguments):
+/// - its kernels, chosen from the CPU model: Debian's 0.3.21 does not know recent Xeons and falls back to
+///   SSE3 "Prescott" kernels, measured here at a fifth of the AVX-512 ones' speed (`OPENBLAS_CORETYPE`,
+///   when the user has not set it and OpenBLAS chose a generic core);
+/// - how long its worker threads spin after a call before they sleep (`OPENBLAS_THREAD_TIMEOUT`, by default
+///   2^28 cycles, about 0.1 s). The serving engine alternates OpenBLAS's sgemm (prompt chunks) with its own
+///   thread pool (decodes) on the same cores, and the spinning threads take those cores: on `small` q4_0 at 2
+///   threads, a decode step right after a prefill step took 54 ms instead of 37 (docs/performance.md). So the
+///   commands that run the engine as a server or as a benchmark of it (`serve`, `bench`) set it to 4 (2^4
+///   cycles: sleep at once) unless the user set it; `run` and `gate` keep OpenBLAS's default, which their
+///   stored GEMM baselines were measured with.
 func relaunchWithFastBLASIfNeeded() {
     let env = ProcessInfo.processInfo.environment
-    guard env["OPENBLAS_CORETYPE"] == nil, env["HEADROOM_BLAS_RELAUNCHED"] == nil,
-          let hint = BLASThreads.preferredCoreType, BLASThreads.isGenericCore(BLASThreads.coreName) else { return }
-    setenv("OPENBLAS_CORETYPE", hint, 1)
+    guard env["HEADROOM_BLAS_RELAUNCHED"] == nil else { return }
+    var settings: [(name: String, value: String)] = []
+    if env["OPENBLAS_CORETYPE"] == nil, let hint = BLASThreads.preferredCoreType, BLASThreads.isGenericCore(BLASThreads.coreName) {
+        settings.append(("OPENBLAS_CORETYPE", hint))
+    }
+    let command = CommandLine.arguments.dropFirst().first
+    if env["OPENBLAS_THREAD_TIMEOUT"] == nil, command == "serve" || command == "bench" {
+        settings.append(("OPENBLAS_THREAD_TIMEOUT", BLASThreads.servingThreadTimeout))
+    }
+    guard !settings.isEmpty else { return }
+    for s in settings { setenv(s.name, s.value, 1) }
     setenv("HEADROOM_BLAS_RELAUNCHED", "1", 1)
     let args = CommandLine.arguments
     var cargs = args.map { strdup($0) } + [nil]
     execv("/proc/self/exe", &cargs)
-    // execv only returns on failure: carry on with the generic kernels, and say so.
-    FileHandle.standardError.write(Data("headroom: warning: could not restart with OPENBLAS_CORETYPE=\(hint); OpenBLAS runs its generic \(BLASThreads.coreName) kernels\n".utf8))
+    // execv only returns on failure: carry on with OpenBLAS as it loaded, and say so.
+    let what = settings.map { "\($0.name)=\($0.value)" }.joined(separator: " ")
+    FileHandle.standardError.write(Data("headroom: warning: could not restart with \(what); OpenBLAS runs as it loaded (\(BLASThreads.coreName) kernels)\n".utf8))
 }
 
 relaunchWithFastBLASIfNeeded()
