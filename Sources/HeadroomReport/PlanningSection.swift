@@ -8,19 +8,18 @@ import HeadroomStore
 
 /// Text tables of a plan, shared by the terminal (`headroom plan`, `whatif`) and the report.
 public enum PlanTables {
-    static func money(_ v: Double?) -> String {
-        guard let v, v.isFinite else { return "—" }
-        // Printed from the Double: a figure beyond Int's range is text, not a trap.
-        return v >= 100 ? "$" + String(format: "%.0f", v.rounded()) : String(format: "$%.2f", v)
-    }
+    /// Dollars for people ("$19.8M"; `HumanNumber.money`), "—" when there is no figure.
+    static func money(_ v: Double?) -> String { v.map(HumanNumber.money) ?? "—" }
+    /// Counts for people ("608 M"; `HumanNumber.count`).
+    static func count(_ v: Double?) -> String { v.map(HumanNumber.count) ?? "—" }
     static func num(_ v: Double?) -> String { v.map(Fmt.sig) ?? "—" }
 
     /// One line per figure kind: what the numbers are and what they rest on.
     public static func preamble(_ p: PlanResult) -> String {
-        // %ld: Int is 64 bits (%d would print 999999999999 users as -727379969).
-        var s = String(format: "Plan for %@ (%.2fB parameters): %ld users × %g requests/day, %ld prompt + %ld output tokens; peak %.2f req/s, %.3g output tokens/month.\n",
-                       p.modelName, p.parameters / 1e9, p.demand.users, p.demand.requestsPerUserPerDay, p.demand.promptTokens,
-                       p.demand.outputTokens, p.peakRequestsPerSecond, p.outputTokensPerMonth)
+        var s = "Plan for \(p.modelName) (\(count(p.parameters)) parameters): \(count(Double(p.demand.users))) users × "
+            + "\(count(p.demand.requestsPerUserPerDay)) requests/day, \(count(Double(p.demand.promptTokens))) prompt + "
+            + "\(count(Double(p.demand.outputTokens))) output tokens; peak \(count(p.peakRequestsPerSecond)) req/s, "
+            + "\(count(p.outputTokensPerMonth)) output tokens/month.\n"
         s += String(format: "SLO: p95 TTFT ≤ %.0f ms, p95 TPOT ≤ %.0f ms. Prices: %@ (%@).\n", p.slo.ttftP95 * 1000, p.slo.tpotP95 * 1000,
                     p.priceSheet ?? "none", p.pricing)
         if !p.catalogFiles.isEmpty { s += "Catalog: \(p.catalogFiles.joined(separator: ", ")).\n" }
@@ -64,6 +63,18 @@ public enum PlanTables {
         }
         return t
     }
+
+    /// The ranked table, every candidate when `limit` is nil; a shorter table ends with "N more (--all)".
+    public static func rankedText(_ p: PlanResult, limit: Int?) -> String {
+        let all = p.ranked.count
+        let shown = limit.map { min($0, all) } ?? all
+        var out = ranked(p, limit: shown).rendered
+        if shown < all { out += "\n\(all - shown) more (--all)" }
+        return out
+    }
+
+    /// How candidates are ordered, as the tables and `--help` state it.
+    public static let rankingRule = "ranked by autoscaled monthly cost, then p95 TTFT, then p95 TPOT, then name"
 
     /// "412 [388, 441]": a predicted figure and its 95 % interval when the serving model gives one.
     static func withInterval(_ value: Double?, _ interval: Estimate?) -> String {
@@ -131,22 +142,56 @@ public enum PlanTables {
 
     public static func finetune(_ p: PlanResult) -> TextTable? {
         guard !p.finetune.isEmpty else { return nil }
-        var t = TextTable(["hardware", "method", "PFLOP", "devices", "ZeRO", "GiB per device", "hours", "cost", "provider"],
-                          rightAligned: [2, 3, 4, 5, 6, 7])
+        let deadline = p.finetune.contains { $0.meetsDeadline != nil }
+        var headers = ["hardware", "method", "PFLOP", "devices used/billed", "ZeRO", "GiB per device", "steps", "hours",
+                       "of which communication", "cost"]
+        if deadline { headers.append("by deadline") }
+        headers.append("provider / link, or why not")
+        var t = TextTable(headers, rightAligned: [2, 3, 4, 5, 6, 7, 8, 9])
         for r in p.finetune {
-            t.add([r.hardware, r.method, Fmt.sig(r.flops / 1e15), r.devices.map(String.init) ?? "—", r.devices == nil ? "—" : String(r.zeroStage),
-                   r.memoryPerDevice.map { Fmt.sig($0.total / 1_073_741_824) } ?? "—", num(r.hours), money(r.usd),
-                   r.provider ?? (r.whyNot ?? "no price")])
+            if let why = r.notApplicable {
+                t.add([r.hardware, r.method, Fmt.sig(r.flops / 1e15)] + Array(repeating: "—", count: headers.count - 4) + ["not applicable: \(why)"])
+                continue
+            }
+            let devices = r.devices.map { d in r.billedDevices.map { $0 == d ? "\(d)" : "\(d) of \($0)" } ?? "\(d)" } ?? "—"
+            var row = [r.hardware, r.method, Fmt.sig(r.flops / 1e15), devices, r.devices == nil ? "—" : String(r.zeroStage),
+                       r.memoryPerDevice.map { Fmt.sig($0.total / 1_073_741_824) } ?? "—", count(r.steps.map(Double.init)), num(r.hours),
+                       num(r.communicationHours), money(r.usd)]
+            if deadline { row.append(r.meetsDeadline.map { $0 ? "yes" : "no" } ?? "—") }
+            var last = r.whyNot ?? [r.provider ?? "no price", r.link].compactMap { $0 }.joined(separator: ", ")
+            if let note = r.note { last += " (\(note))" }
+            row.append(last)
+            t.add(row)
         }
         return t
     }
 
+    /// "Fine-tuning recommendation (predicted): …", or why there is none.
+    public static func finetuneRecommendation(_ p: PlanResult) -> String? {
+        guard !p.finetune.isEmpty, let method = p.finetune.first?.method else { return nil }
+        guard let r = p.finetuneRecommendation else {
+            return "No \(method) fine-tuning plan with a price finishes by the deadline: see the fine-tuning plan."
+        }
+        let x = r.row
+        let devices = x.devices.map { d in "\(d) × \(x.hardware)" + (x.billedDevices.map { $0 == d ? "" : " (\($0) billed)" } ?? "") } ?? x.hardware
+        return "Fine-tuning recommendation (predicted): \(x.method) on \(devices)\(x.zeroStage == 3 ? ", ZeRO 3" : "")"
+            + "\(x.provider.map { " at \($0)" } ?? ""), \(num(x.hours)) h, \(money(x.usd)) — \(r.reason)."
+    }
+
     public static func training(_ p: PlanResult) -> TextTable? {
         guard !p.training.isEmpty else { return nil }
-        var t = TextTable(["hardware", "ZFLOP (6·N·D)", "devices", "days", "cost", "provider"], rightAligned: [1, 2, 3, 4])
+        var t = TextTable(["hardware", "ZFLOP (6·N·D)", "devices used/billed", "ZeRO", "days", "of which communication", "cost",
+                           "provider / link, or why not"], rightAligned: [1, 2, 3, 4, 5, 6])
         for r in p.training {
-            t.add([r.hardware, Fmt.sig(r.flops / 1e21), r.devices.map(String.init) ?? "—", num(r.days), money(r.usd),
-                   r.provider ?? (r.whyNot ?? "no price")])
+            if let why = r.notApplicable {
+                t.add([r.hardware, Fmt.sig(r.flops / 1e21), "—", "—", "—", "—", "—", "not applicable: \(why)"])
+                continue
+            }
+            let devices = r.devices.map { d in r.billedDevices.map { $0 == d ? count(Double(d)) : "\(count(Double(d))) of \(count(Double($0)))" } ?? count(Double(d)) } ?? "—"
+            var last = r.whyNot ?? [r.provider ?? "no price", r.link].compactMap { $0 }.joined(separator: ", ")
+            if let note = r.note { last += " (\(note))" }
+            t.add([r.hardware, Fmt.sig(r.flops / 1e21), devices, r.zeroStage.map(String.init) ?? "—", num(r.days), num(r.communicationDays),
+                   money(r.usd), last])
         }
         return t
     }
@@ -202,14 +247,18 @@ public enum PlanTables {
     }
 
     /// Everything `headroom plan` prints.
-    public static func text(_ p: PlanResult) -> String {
-        var out = preamble(p) + "\n" + recommendation(p) + "\n\nRanked configurations that meet the SLO (predicted):\n" + ranked(p).rendered + "\n"
+    public static func text(_ p: PlanResult, limit: Int? = 12) -> String {
+        var out = preamble(p) + "\n" + recommendation(p) + "\n\nRanked configurations that meet the SLO (predicted; \(rankingRule)):\n"
+            + rankedText(p, limit: limit) + "\n"
         if let u = unpriced(p) { out += "\nMeet the SLO but have no price in the sheet (predicted):\n" + u.rendered + "\n" }
         out += "\nDo not fit or miss the SLO (predicted):\n" + notFitting(p).rendered + "\n"
         out += "\nPareto set, cost against p95 TPOT (predicted):\n" + pareto(p).rendered + "\n"
         if let o = onPrem(p) { out += "\nBuying instead of renting (predicted, purchase over \(Fmt.sig(p.candidates.compactMap { $0.cost?.onPrem?.amortisationMonths }.first ?? 36)) months + power):\n" + o.rendered + "\n" }
-        if let f = finetune(p) { out += "\nFine-tuning plan (predicted, training MFU from the catalog):\n" + f.rendered + "\n" }
-        if let t = training(p) { out += "\nTraining plan (predicted, 6·N·D at the training MFU):\n" + t.rendered + "\n" }
+        if let f = finetune(p) {
+            out += "\nFine-tuning plan (predicted, training MFU from the catalog; every device billed runs data-parallel):\n" + f.rendered + "\n"
+            if let r = finetuneRecommendation(p) { out += r + "\n" }
+        }
+        if let t = training(p) { out += "\nTraining plan (predicted, 6·N·D at the training MFU, plus communication):\n" + t.rendered + "\n" }
         if let c = calibration(p) { out += "\nCalibration of the local profile: each measurement against a fit made without it:\n" + c.rendered + "\n" }
         for e in endpointCalibrations(p) { out += "\n\(e.title):\n" + e.table.rendered + "\n" }
         return out
@@ -234,7 +283,12 @@ public struct PlanningSection: ReportSectionBuilder {
             md += "### \(title)\n\n\(t.markdown)\n\n"
             html += "<h3>\(HTML.escape(title))</h3>\n\(t.html)\n"
         }
-        add("Ranked configurations that meet the SLO (predicted)", PlanTables.ranked(p))
+        add("Ranked configurations that meet the SLO (predicted; \(PlanTables.rankingRule))", PlanTables.ranked(p))
+        let more = p.ranked.count - min(12, p.ranked.count)
+        if more > 0 {
+            md += "\(more) more (`headroom plan --all`)\n\n"
+            html += "<p>\(more) more (<code>headroom plan --all</code>)</p>\n"
+        }
         add("Meet the SLO but have no price in the sheet (predicted)", PlanTables.unpriced(p))
         add("Do not fit or miss the SLO (predicted)", PlanTables.notFitting(p))
         add("Pareto set: cost against p95 TPOT (predicted)", PlanTables.pareto(p))
@@ -242,6 +296,10 @@ public struct PlanningSection: ReportSectionBuilder {
         add("Buying instead of renting (predicted)", PlanTables.onPrem(p))
         add("Memory per device by hardware and precision (predicted)", PlanTables.memory(p))
         add("Fine-tuning plan (predicted)", PlanTables.finetune(p))
+        if let r = PlanTables.finetuneRecommendation(p) {
+            md += "**\(r)**\n\n"
+            html += "<p><strong>\(HTML.escape(r))</strong></p>\n"
+        }
         add("Training plan (predicted, 6·N·D)", PlanTables.training(p))
         add("Calibration: local measurements against the model fitted without each (measured vs predicted)", PlanTables.calibration(p))
         for e in PlanTables.endpointCalibrations(p) { add(e.title, e.table) }

@@ -14,7 +14,13 @@ struct PlanCommand: ParsableCommand {
             Evaluates every hardware × precision × tensor-parallel configuration the plan lists: memory, latency \
             against load, the request rate each replica sustains within the SLO, the replicas for the peak, and \
             the monthly cost. Prints the recommendation (the cheapest configuration that meets the SLO) and why it \
-            won, the runners-up, what does not fit and why, and the Pareto set of cost against latency. The local \
+            won, the runners-up — ranked by autoscaled monthly cost, then p95 TTFT, then p95 TPOT, then name; the \
+            first 12, or every one with --all — what does not fit and why, and the Pareto set of cost against \
+            latency. A priced instance of N devices serving at tensor parallel tp runs N/tp replicas; fine-tuning \
+            and training use every device billed, data-parallel, paying for gradient all-reduce and ZeRO-3 gathers \
+            over the interconnect (or the network between nodes); plans that need more devices than the hardware \
+            holds together are "not applicable", with the reason. With finetune.deadline_hours, the fine-tuning \
+            recommendation is the cheapest plan of the requested method that finishes by then. The local \
             profile is calibrated on the latest complete run of this machine in the store (or --run); \
             \(EndpointCalibrationOptions.discussion) Writes REPORTS/NAME/plan/ unless --no-report.
             """)
@@ -43,6 +49,9 @@ struct PlanCommand: ParsableCommand {
     @Flag(name: .long, help: "Print JSON on standard output instead of tables.")
     var json = false
 
+    @Flag(name: .long, help: "List every ranked candidate (by cost, then p95 TTFT, then p95 TPOT, then name), not the first 12.")
+    var all = false
+
     func run() throws {
         try reportingErrors {
             let loaded = try catalog.scenario(scenario.path)
@@ -63,7 +72,7 @@ struct PlanCommand: ParsableCommand {
             if json {
                 try printJSON(plan)
             } else {
-                print(PlanTables.text(plan))
+                print(PlanTables.text(plan, limit: all ? nil : 12))
                 if let index = written.first(where: { $0.hasSuffix("index.html") }) { print("Report: \(index)") }
             }
         }

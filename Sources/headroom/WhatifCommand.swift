@@ -15,7 +15,8 @@ struct WhatifCommand: ParsableCommand {
             Starts from the scenario's plan: section (default: the built-in default scenario, the same as \
             Scenarios/default.yaml) and replaces what the flags say; --set takes any key of the plan section as a \
             dotted path with a YAML value (--set demand.peak_to_mean=5 --set 'hardware=[h100-sxm, l40s]'). Every \
-            figure is predicted. Writes no report unless --reports is given (then REPORTS/NAME/plan/, as `plan` does). \
+            figure is predicted. Candidates are ranked by autoscaled monthly cost, then p95 TTFT, then p95 TPOT, then \
+            name; the first 8 are printed, every one with --all. Writes no report unless --reports is given (then REPORTS/NAME/plan/, as `plan` does). \
             The local profile is calibrated as `plan` does it; \(EndpointCalibrationOptions.discussion)
             """)
 
@@ -44,6 +45,7 @@ struct WhatifCommand: ParsableCommand {
     @OptionGroup var catalog: CatalogOptions
     @OptionGroup var store: StoreOptions
     @Flag(name: .long, help: "Print JSON on standard output instead of tables.") var json = false
+    @Flag(name: .long, help: "List every ranked candidate (by cost, then p95 TTFT, then p95 TPOT, then name), not the first 8.") var all = false
 
     /// Ranked rows printed, and so the leading candidates the simulator refines.
     static let rows = 8
@@ -105,9 +107,12 @@ struct WhatifCommand: ParsableCommand {
             if json {
                 try printJSON(plan)
             } else {
-                var out = PlanTables.preamble(plan) + "\n" + PlanTables.recommendation(plan) + "\n\nRanked (predicted):\n"
-                out += PlanTables.ranked(plan, limit: Self.rows).rendered + "\n\nDo not fit or miss the SLO (predicted):\n" + PlanTables.notFitting(plan).rendered
-                if let f = PlanTables.finetune(plan) { out += "\n\nFine-tuning plan (predicted):\n" + f.rendered }
+                var out = PlanTables.preamble(plan) + "\n" + PlanTables.recommendation(plan) + "\n\nRanked (predicted; \(PlanTables.rankingRule)):\n"
+                out += PlanTables.rankedText(plan, limit: all ? nil : Self.rows) + "\n\nDo not fit or miss the SLO (predicted):\n" + PlanTables.notFitting(plan).rendered
+                if let f = PlanTables.finetune(plan) {
+                    out += "\n\nFine-tuning plan (predicted):\n" + f.rendered
+                    if let r = PlanTables.finetuneRecommendation(plan) { out += "\n" + r }
+                }
                 if let index = written.first(where: { $0.hasSuffix("index.html") }) { out += "\nReport: \(index)" }
                 print(out)
             }

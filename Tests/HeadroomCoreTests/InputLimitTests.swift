@@ -155,7 +155,7 @@ final class InputLimitTests: XCTestCase {
             }
         }
         for r in plan.training {
-            XCTAssertTrue(r.devices != nil || r.whyNot != nil, r.hardware, file: file, line: line)
+            XCTAssertTrue(r.devices != nil || r.whyNot != nil || r.notApplicable != nil, r.hardware, file: file, line: line)
             XCTAssertTrue(r.flops.isFinite, file: file, line: line)
         }
         for r in plan.finetune { XCTAssertTrue(r.flops.isFinite && (r.hours ?? 0).isFinite && (r.usd ?? 0).isFinite, file: file, line: line) }

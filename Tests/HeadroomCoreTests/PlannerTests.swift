@@ -286,12 +286,13 @@ final class PlannerTests: XCTestCase {
         up8.offers[0].maxDevices = 8
         XCTAssertEqual(up8.bestInstance(hardware: "h100-sxm", devicesPerReplica: 4, mode: .onDemand)?.usdPerHour, 8)
         XCTAssertEqual(up8.bestInstance(hardware: "h100-sxm", devicesPerReplica: 4, mode: .onDemand)?.devices, 4)
-        // The fine-tuning plan pays 39.33 per instance-hour.
+        // The fine-tuning plan pays 39.33 per instance-hour, and runs on all 8 devices it pays for.
         let input = PlanInput(model: c.models["llama-2-7b"]!, demand: demand, slo: SLO(ttftP95: 1, tpotP95: 0.1), hardware: [h],
                               precisions: [.bf16], prices: sheet,
                               finetune: FineTuneSettings(method: .lora, documents: 1000, tokensPerDocument: 1024, epochs: 1))
         let row = try XCTUnwrap(Planner().finetunePlan(input, input.finetune!).first)
-        XCTAssertEqual(row.devices, 1)
+        XCTAssertEqual(row.devices, 8)
+        XCTAssertEqual(row.billedDevices, 8)
         XCTAssertEqual(try XCTUnwrap(row.usd), try XCTUnwrap(row.hours) * 39.33, accuracy: 1e-9)
     }
 

@@ -50,17 +50,57 @@ final class PlanningSectionTests: XCTestCase {
 
     /// Figures beyond Int's range are printed from the Double, and a 64-bit user count is printed whole.
     func testHugeFiguresPrintWithoutTrapping() throws {
-        XCTAssertEqual(PlanTables.money(1e19), "$10000000000000000000")
-        XCTAssertEqual(PlanTables.money(1234.5), "$1235")
+        XCTAssertEqual(PlanTables.money(1e19), "$1.00 × 10¹⁹")
+        XCTAssertEqual(PlanTables.money(1234.5), "$1,235")
+        XCTAssertEqual(PlanTables.money(nil), "—")
         XCTAssertEqual(Fmt.sig(1e20), "1e+20")
         XCTAssertEqual(Fmt.sig(-9.5e18), "-9.5e+18")
         XCTAssertEqual(Fmt.sig(123_456.5), "123457")
         var p = plan()
         p.demand.users = 999_999_999_999
-        XCTAssertTrue(PlanTables.preamble(p).contains(": 999999999999 users × 20 requests/day, 200 prompt + 100 output tokens;"),
+        XCTAssertTrue(PlanTables.preamble(p).contains(": 1.00 T users × 20 requests/day, 200 prompt + 100 output tokens;"),
                       PlanTables.preamble(p))
+        p.demand.users = 1000
+        p.outputTokensPerMonth = 6.08e8
+        XCTAssertTrue(PlanTables.preamble(p).contains(": 1,000 users × 20 requests/day, 200 prompt + 100 output tokens;"), PlanTables.preamble(p))
+        XCTAssertTrue(PlanTables.preamble(p).contains(", 608 M output tokens/month."), PlanTables.preamble(p))
         p.training = [TrainingPlanRow(hardware: "a", flops: 1e38, devices: nil, days: nil, whyNot: "needs 1.4e+10 devices")]
         XCTAssertTrue(try XCTUnwrap(PlanTables.training(p)).rendered.contains("needs 1.4e+10 devices"))
+    }
+
+    /// The terminal's ranked table: the first rows and "N more (--all)", or every row.
+    func testRankedTableEndsWithHowManyMoreUnlessAll() throws {
+        let p = plan()
+        let n = p.ranked.count
+        XCTAssertGreaterThan(n, 2)
+        let short = PlanTables.rankedText(p, limit: 2)
+        XCTAssertTrue(short.hasSuffix("\n\(n - 2) more (--all)"), short)
+        let lines = short.split(separator: "\n")
+        XCTAssertEqual(lines.count, 2 + 2 + 1, "header, rule, two rows, the line")
+        let all = PlanTables.rankedText(p, limit: nil)
+        XCTAssertFalse(all.contains("more (--all)"))
+        XCTAssertEqual(all.split(separator: "\n").count, 2 + n)
+        for c in p.ranked { XCTAssertTrue(all.contains(c.id), c.id) }
+        XCTAssertFalse(PlanTables.rankedText(p, limit: n).contains("more (--all)"))
+        XCTAssertTrue(PlanTables.text(p, limit: 1).contains("\(n - 1) more (--all)"))
+        XCTAssertTrue(PlanningSection(plan: p).section(folder: "/tmp/x").markdown.contains("ranked by autoscaled monthly cost, then p95 TTFT, then p95 TPOT"))
+    }
+
+    /// Fine-tuning rows that do not apply print "not applicable" and the reason, not numbers; the
+    /// recommendation sentence is printed with its money formatted.
+    func testFineTuningTableSaysNotApplicableAndRecommends() throws {
+        var p = plan()
+        var na = FineTunePlanRow(hardware: "z", method: "full", flops: 1e18)
+        na.notApplicable = "`local` is this one machine (one device); the plan needs 16"
+        p.finetune.append(na)
+        let t = try XCTUnwrap(PlanTables.finetune(p)).rendered
+        let line = try XCTUnwrap(t.split(separator: "\n").first { $0.hasPrefix("z ") })
+        XCTAssertTrue(line.hasSuffix("not applicable: `local` is this one machine (one device); the plan needs 16"), String(line))
+        XCTAssertFalse(line.contains("$"))
+        let r = try XCTUnwrap(PlanTables.finetuneRecommendation(p))
+        XCTAssertTrue(r.hasPrefix("Fine-tuning recommendation (predicted): lora on "), r)
+        p.finetuneRecommendation = nil
+        XCTAssertEqual(PlanTables.finetuneRecommendation(p), "No lora fine-tuning plan with a price finishes by the deadline: see the fine-tuning plan.")
     }
 
     func testPlanReportRendersWhenGnuplotIsThere() throws {

@@ -110,7 +110,7 @@ final class ConventionsTests: XCTestCase {
         XCTAssertTrue(hw.stdout.contains("h100-sxm") && hw.stdout.contains("built-in hardware.yaml"), hw.stdout)
         let w = try run(["whatif", "--model", "llama-3.1-8b", "--users", "5000", "--db", "h.sqlite", "--serving-model", "queueing"], cwd: dir)
         XCTAssertEqual(w.status, 0, w.stderr)
-        XCTAssertTrue(w.stdout.contains("5000 users"), w.stdout)
+        XCTAssertTrue(w.stdout.contains("5,000 users"), w.stdout)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("h.sqlite").path), "whatif only reads the store")
 
         // A catalog folder overrides the built-in one entry by entry: one new model, the rest still there.

@@ -65,6 +65,29 @@ final class PlanCommandLineTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(cost["always_on"]), Double(replicas) * 39.33 * 730, accuracy: 1e-6)
     }
 
+    /// The default table ends with "N more (--all)"; `--all` prints every ranked row; a bad deadline exits 2 naming the key.
+    func testWhatifAllListsEveryCandidateAndADeadlineIsChecked() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let db = dir.appendingPathComponent("none.sqlite").path
+        let args = ["whatif", "--db", db, "--serving-model", "queueing", "--hardware", "h100-sxm", "l40s", "--precision", "bf16", "int8"]
+        func rows(_ out: String) -> [Substring] { out.split(separator: "\n").filter { $0.range(of: #"^ *\d+ +(h100-sxm|l40s)/"#, options: .regularExpression) != nil } }
+        let short = try cli.run(args, cwd: repo)
+        XCTAssertEqual(short.status, 0, short.stderr)
+        XCTAssertEqual(rows(short.stdout).count, 8)
+        let all = try cli.run(args + ["--all"], cwd: repo)
+        XCTAssertEqual(all.status, 0, all.stderr)
+        let n = rows(all.stdout).count
+        XCTAssertGreaterThan(n, 8)
+        XCTAssertTrue(short.stdout.contains("\n\(n - 8) more (--all)\n"), short.stdout)
+        XCTAssertFalse(all.stdout.contains("more (--all)"))
+        let bad = try cli.run(["whatif", "--db", db, "--set",
+                               "finetune={method: lora, documents: 10, tokens_per_document: 10, epochs: 1, deadline_hours: tomorrow}"], cwd: repo)
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertEqual(bad.stderr, "headroom: built-in default scenario with command-line overrides: plan.finetune.deadline_hours: "
+                       + "expected a number from 0.01 to 876000, got \"tomorrow\"\n")
+    }
+
     func testBadInputExitsTwoWithItsMessage() throws {
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -83,14 +106,14 @@ final class PlanCommandLineTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("out").path), "nothing is written")
     }
 
-    /// A count the reader accepts is printed whole (it was -727379969 through %d); one past the bound exits 2 naming it.
+    /// A count the reader accepts is printed for people (it was -727379969 through %d); one past the bound exits 2 naming it.
     func testWhatifUserCountsAtAndBeyondTheBound() throws {
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         let db = dir.appendingPathComponent("none.sqlite").path
         let r = try cli.run(["whatif", "--db", db, "--users", "999999999999", "--hardware", "h100-sxm", "--precision", "bf16"], cwd: repo)
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertTrue(r.stdout.contains(": 999999999999 users × 40 requests/day"), r.stdout)
+        XCTAssertTrue(r.stdout.contains(": 1.00 T users × 40 requests/day"), r.stdout)
         let big = try cli.run(["whatif", "--db", db, "--users", "9223372036854775807"], cwd: repo)
         XCTAssertEqual(big.status, 2)
         XCTAssertEqual(big.stderr, "headroom: built-in default scenario with command-line overrides: plan.demand.users: expected an integer "

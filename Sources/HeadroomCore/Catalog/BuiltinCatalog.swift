@@ -203,7 +203,8 @@ enum BuiltinCatalog {
         "hardware.yaml": #"""
         # Hardware the planner can size for. Peak figures are DENSE (no 2:4 sparsity), in TFLOP/s (TOP/s for
         # int8); memory in GiB as the vendor states it; bandwidth and interconnect in GB/s (1e9 bytes/s), the
-        # interconnect figure being the vendor's total (both directions). `local` is this machine: its peak
+        # interconnect figure being the vendor's total (both directions); `network` (optional) is the link
+        # between nodes per device, in the same units — without it no plan spans more than one node. `local` is this machine: its peak
         # compute, bandwidth and memory come from the probe and /proc at run time, never from this file.
         schema: 1
         # Achieved fractions of peak, used for every device that has no calibration data of its own.
@@ -228,6 +229,7 @@ enum BuiltinCatalog {
             memory_bandwidth_gbps: 3350
             interconnect: { kind: nvlink, bandwidth_gbps: 900, latency_us: 8 }
             devices_per_node: 8
+            network: { kind: infiniband-ndr, bandwidth_gbps: 100, latency_us: 10, source: "NVIDIA DGX H100 datasheet (2023): one 400 Gb/s ConnectX-7 per GPU = 50 GB/s each way; latency per collective step an assumption" }
             power_watts: 700
             source: "NVIDIA H100 Tensor Core GPU datasheet (nvidia.com, 2023); matrix peaks as tabulated in glennklockwood.com/garden/processors/h100 (read 2026-11-21)"
           - id: h100-pcie
@@ -258,6 +260,7 @@ enum BuiltinCatalog {
             memory_bandwidth_gbps: 4800
             interconnect: { kind: nvlink, bandwidth_gbps: 900, latency_us: 8 }
             devices_per_node: 8
+            network: { kind: infiniband-ndr, bandwidth_gbps: 100, latency_us: 10, source: "NVIDIA DGX H200 datasheet (2024): one 400 Gb/s ConnectX-7 per GPU = 50 GB/s each way; latency per collective step an assumption" }
             power_watts: 700
             source: "NVIDIA H200 Tensor Core GPU datasheet (nvidia.com, 2024-11); mercatus-ai.com A100/H100/H200 comparison (2026)"
           - id: a100-80g
@@ -268,6 +271,7 @@ enum BuiltinCatalog {
             memory_bandwidth_gbps: 2039
             interconnect: { kind: nvlink, bandwidth_gbps: 600, latency_us: 10 }
             devices_per_node: 8
+            network: { kind: infiniband-hdr, bandwidth_gbps: 50, latency_us: 10, source: "NVIDIA DGX A100 datasheet (2020): one 200 Gb/s ConnectX-6 per GPU = 25 GB/s each way; latency per collective step an assumption" }
             power_watts: 400
             source: "NVIDIA A100 Tensor Core GPU datasheet (nvidia.com, 2021-06); no FP8 on Ampere"
           - id: a100-40g
@@ -278,6 +282,7 @@ enum BuiltinCatalog {
             memory_bandwidth_gbps: 1555
             interconnect: { kind: nvlink, bandwidth_gbps: 600, latency_us: 10 }
             devices_per_node: 8
+            network: { kind: infiniband-hdr, bandwidth_gbps: 50, latency_us: 10, source: "NVIDIA DGX A100 datasheet (2020): one 200 Gb/s ConnectX-6 per GPU = 25 GB/s each way; latency per collective step an assumption" }
             power_watts: 400
             source: "NVIDIA A100 Tensor Core GPU datasheet (nvidia.com, 2021-06)"
           - id: a800

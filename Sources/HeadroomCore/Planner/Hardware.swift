@@ -82,8 +82,10 @@ public struct Interconnect: Codable, Equatable, Sendable {
     public var bandwidthGbps: Double
     /// Per collective step, microseconds.
     public var latencyUs: Double
-    public init(kind: String, bandwidthGbps: Double, latencyUs: Double) {
-        self.kind = kind; self.bandwidthGbps = bandwidthGbps; self.latencyUs = latencyUs
+    /// Where the figures come from, when they are stated apart from the device's (`network:`).
+    public var source: String?
+    public init(kind: String, bandwidthGbps: Double, latencyUs: Double, source: String? = nil) {
+        self.kind = kind; self.bandwidthGbps = bandwidthGbps; self.latencyUs = latencyUs; self.source = source
     }
 }
 
@@ -100,6 +102,8 @@ public struct HardwareProfile: Codable, Equatable, Sendable {
     public var bandwidthGbps: Double
     public var interconnect: Interconnect
     public var devicesPerNode: Int
+    /// The link between nodes, per device (nil: the catalog states none, so no plan spans nodes).
+    public var network: Interconnect?
     public var powerWatts: Double
     public var efficiency: Efficiency
     public var trainingMFU: Double
@@ -109,11 +113,25 @@ public struct HardwareProfile: Codable, Equatable, Sendable {
 
     public init(id: String, name: String, kind: Kind, peakTflops: [String: Double], memoryGib: Double,
                 bandwidthGbps: Double, interconnect: Interconnect, devicesPerNode: Int, powerWatts: Double,
-                efficiency: Efficiency, trainingMFU: Double = 0.4, calibration: String, source: String) {
+                efficiency: Efficiency, trainingMFU: Double = 0.4, calibration: String, source: String, network: Interconnect? = nil) {
         self.id = id; self.name = name; self.kind = kind; self.peakTflops = peakTflops; self.memoryGib = memoryGib
         self.bandwidthGbps = bandwidthGbps; self.interconnect = interconnect; self.devicesPerNode = devicesPerNode
         self.powerWatts = powerWatts; self.efficiency = efficiency; self.trainingMFU = trainingMFU
-        self.calibration = calibration; self.source = source
+        self.calibration = calibration; self.source = source; self.network = network
+    }
+
+    /// The most devices one job may use here: one node's, unless the catalog states a network between
+    /// nodes (then `PlanLimits.devices`). `local` is one machine.
+    public var maxDevices: Int { network == nil ? devicesPerNode : PlanLimits.devices }
+
+    /// Why a job of `devices` devices does not apply to this profile, or nil when it does.
+    public func notApplicable(devices: Int) -> String? {
+        guard devices > maxDevices else { return nil }
+        if kind == .local { return "`local` is this one machine (one device); the plan needs \(HumanNumber.count(Double(devices)))" }
+        if network == nil {
+            return "needs \(HumanNumber.count(Double(devices))) devices, more than one \(name) node holds (\(devicesPerNode)), and the catalog states no network between its nodes"
+        }
+        return "needs \(HumanNumber.count(Double(devices))) devices, more than the \(HumanNumber.count(Double(PlanLimits.devices))) the planner sizes"
     }
 
     public var memoryBytes: Double { memoryGib * 1_073_741_824 }
@@ -191,7 +209,7 @@ public struct HardwareProfile: Codable, Equatable, Sendable {
 
     static func read(_ field: YAMLField, defaults: DefaultEfficiency) throws -> HardwareProfile {
         let probe = try field.mapping(allowed: ["id", "name", "kind", "peak_tflops", "memory_gib", "memory_bandwidth_gbps",
-                                                "interconnect", "devices_per_node", "power_watts", "efficiency", "source"])
+                                                "interconnect", "network", "devices_per_node", "power_watts", "efficiency", "source"])
         let kind = HardwareProfile.Kind(rawValue: try probe.required("kind").oneOf(["gpu", "cpu", "local"]))!
         let id = try probe.required("id").identifier("a hardware id")
         let name = try probe.optional("name")?.string() ?? id
@@ -228,7 +246,14 @@ public struct HardwareProfile: Codable, Equatable, Sendable {
                                        latencyUs: try ic.optional("latency_us")?.double(min: 0, max: CatalogLimits.latencyUs) ?? 0),
             devicesPerNode: try probe.required("devices_per_node").int(min: 1, max: 64),
             powerWatts: try probe.required("power_watts").double(min: 0, exclusiveMin: true, max: CatalogLimits.powerWatts),
-            efficiency: eff, trainingMFU: defaults.trainingMFU, calibration: calibration, source: source)
+            efficiency: eff, trainingMFU: defaults.trainingMFU, calibration: calibration, source: source,
+            network: try probe.optional("network").map { f in
+                let n = try f.mapping(allowed: ["kind", "bandwidth_gbps", "latency_us", "source"])
+                return Interconnect(kind: try n.required("kind").string(),
+                                    bandwidthGbps: try n.required("bandwidth_gbps").double(min: CatalogLimits.bandwidthGbpsMin, max: CatalogLimits.bandwidthGbps),
+                                    latencyUs: try n.optional("latency_us")?.double(min: 0, max: CatalogLimits.latencyUs) ?? 0,
+                                    source: try n.required("source").string())
+            })
     }
 }
 

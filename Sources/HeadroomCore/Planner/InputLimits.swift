@@ -29,6 +29,9 @@ public enum PlanLimits {
     /// Fine-tuning: a trillion documents, a thousand epochs.
     public static let documents = 1_000_000_000_000
     public static let epochs = 1000.0
+    /// A fine-tuning deadline: from 36 seconds (0.01 h) to a century (876,000 h).
+    public static let deadlineHoursMin = 0.01
+    public static let deadlineHours = 876_000.0
     /// Training tokens: 1e16, several hundred times the largest published pre-training runs (~3e13).
     public static let trainingTokens = 1e16
     /// Training days: from about a minute and a half (0.001 days: a divisor) to a century.

@@ -75,7 +75,7 @@ public struct PlanSettings: Sendable {
         var finetune: FineTuneSettings?
         if let f = m.optional("finetune") {
             let ft = try f.mapping(allowed: ["method", "rank", "documents", "tokens_per_document", "epochs", "seq_len", "micro_batch",
-                                             "checkpointing"])
+                                             "checkpointing", "deadline_hours"])
             let method = MemoryModel.Method(rawValue: try ft.required("method").oneOf(MemoryModel.Method.allCases.map(\.rawValue)))!
             let tpd = try ft.required("tokens_per_document").int(min: 1, max: PlanLimits.tokensPerRequest)
             finetune = FineTuneSettings(method: method, rank: try ft.optional("rank")?.int(min: 1, max: 1024) ?? 8,
@@ -84,13 +84,17 @@ public struct PlanSettings: Sendable {
                                         epochs: try ft.required("epochs").double(min: 0, exclusiveMin: true, max: PlanLimits.epochs),
                                         seqLen: try ft.optional("seq_len")?.int(min: 1, max: model.context) ?? min(tpd, model.context),
                                         microBatch: try ft.optional("micro_batch")?.int(min: 1, max: 1024) ?? 1,
-                                        checkpointing: try ft.optional("checkpointing")?.bool() ?? true)
+                                        checkpointing: try ft.optional("checkpointing")?.bool() ?? true,
+                                        deadlineHours: try ft.optional("deadline_hours")?.double(min: PlanLimits.deadlineHoursMin,
+                                                                                                  max: PlanLimits.deadlineHours))
         }
         var training: TrainingSettings?
         if let f = m.optional("training") {
-            let t = try f.mapping(allowed: ["tokens", "days"])
+            let t = try f.mapping(allowed: ["tokens", "days", "seq_len", "micro_batch"])
             training = TrainingSettings(tokens: try t.required("tokens").double(min: 0, exclusiveMin: true, max: PlanLimits.trainingTokens),
-                                        days: try t.required("days").double(min: PlanLimits.trainingDaysMin, max: PlanLimits.trainingDays))
+                                        days: try t.required("days").double(min: PlanLimits.trainingDaysMin, max: PlanLimits.trainingDays),
+                                        seqLen: try t.optional("seq_len")?.int(min: 1, max: model.context) ?? min(4096, model.context),
+                                        microBatch: try t.optional("micro_batch")?.int(min: 1, max: 1024) ?? 1)
         }
         return PlanSettings(model: model, demand: demand, slo: slo, hardware: hardware, precisions: precisions, tensorParallel: tp,
                             minReplicas: try m.optional("min_replicas")?.int(min: 0, max: 10_000) ?? 1, pricing: pricing,

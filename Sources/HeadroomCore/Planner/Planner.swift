@@ -21,10 +21,14 @@ public struct FineTuneSettings: Codable, Equatable, Sendable {
     public var seqLen: Int
     public var microBatch: Int
     public var checkpointing: Bool
+    /// Wall-clock hours the fine-tuning may take (nil: no deadline); the recommendation is the cheapest
+    /// plan of the requested method that finishes within them.
+    public var deadlineHours: Double?
     public init(method: MemoryModel.Method, rank: Int = 8, documents: Int, tokensPerDocument: Int, epochs: Double,
-                seqLen: Int = 2048, microBatch: Int = 1, checkpointing: Bool = true) {
+                seqLen: Int = 2048, microBatch: Int = 1, checkpointing: Bool = true, deadlineHours: Double? = nil) {
         self.method = method; self.rank = rank; self.documents = documents; self.tokensPerDocument = tokensPerDocument
         self.epochs = epochs; self.seqLen = seqLen; self.microBatch = microBatch; self.checkpointing = checkpointing
+        self.deadlineHours = deadlineHours
     }
     public var tokens: Double { Double(documents) * Double(tokensPerDocument) * epochs }
 }
@@ -34,7 +38,13 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
     public var tokens: Double
     /// Wall-clock days the run may take.
     public var days: Double
-    public init(tokens: Double, days: Double) { self.tokens = tokens; self.days = days }
+    /// Tokens in one sequence (default 4096) and sequences per device per step (default 1): with the
+    /// devices, how many steps the run takes, each paying its communication.
+    public var seqLen: Int
+    public var microBatch: Int
+    public init(tokens: Double, days: Double, seqLen: Int = 4096, microBatch: Int = 1) {
+        self.tokens = tokens; self.days = days; self.seqLen = seqLen; self.microBatch = microBatch
+    }
 }
 
 /// Everything a plan needs.
@@ -71,7 +81,11 @@ public struct Candidate: Codable, Equatable, Sendable {
     public var hardwareName: String
     public var precision: String
     public var tensorParallel: Int
+    /// Replicas deployed: those the peak needs, raised to fill every instance billed (an instance of N
+    /// devices runs N/tp replicas).
     public var replicas: Int
+    /// Replicas the peak needs (nil when they were not counted).
+    public var replicasForPeak: Int?
     public var fits: Bool
     public var whyNot: String?
     public var maxBatch: Int
@@ -108,6 +122,7 @@ public struct FineTunePlanRow: Codable, Equatable, Sendable {
     public var hardware: String
     public var method: String
     public var flops: Double
+    /// Devices the job runs on (data parallel, ZeRO-3 when the model does not fit on one).
     public var devices: Int?
     public var zeroStage: Int
     public var memoryPerDevice: MemoryModel.Training?
@@ -115,23 +130,56 @@ public struct FineTunePlanRow: Codable, Equatable, Sendable {
     public var usd: Double?
     public var provider: String?
     public var whyNot: String?
+    /// Devices paid for: the instances rented (equal to `devices` unless `note` says why not).
+    public var billedDevices: Int?
+    /// Optimizer steps of `devices` × micro-batch sequences.
+    public var steps: Int?
+    /// Of `hours`, the time spent communicating (gradient all-reduce, ZeRO-3 gathers).
+    public var communicationHours: Double?
+    /// The link the devices communicate over.
+    public var link: String?
+    /// Why this plan does not apply to the hardware at all (then no figures).
+    public var notApplicable: String?
+    /// Whether it finishes by the scenario's `deadline_hours` (nil: no deadline).
+    public var meetsDeadline: Bool?
+    /// Why fewer devices are used than billed.
+    public var note: String?
+
+    public init(hardware: String, method: String, flops: Double, devices: Int? = nil, zeroStage: Int = 0) {
+        self.hardware = hardware; self.method = method; self.flops = flops; self.devices = devices; self.zeroStage = zeroStage
+    }
 }
 
 public struct TrainingPlanRow: Codable, Equatable, Sendable {
     public var hardware: String
     public var flops: Double
-    /// Devices to finish in the requested days at the training MFU (nil, with `whyNot`, beyond `PlanLimits.devices`).
+    /// Devices the run uses to finish in the requested days (nil, with `whyNot` or `notApplicable`, when none can).
     public var devices: Int?
     public var days: Double?
     public var usd: Double?
     public var provider: String?
     public var whyNot: String?
+    /// Devices paid for (whole instances; equal to `devices` unless `note` says why not).
+    public var billedDevices: Int?
+    public var zeroStage: Int?
+    /// Of `days`, the time spent communicating.
+    public var communicationDays: Double?
+    public var link: String?
+    /// Why pre-training does not apply to this hardware at all (then no figures).
+    public var notApplicable: String?
+    public var note: String?
 
     public init(hardware: String, flops: Double, devices: Int?, days: Double?, usd: Double? = nil, provider: String? = nil,
                 whyNot: String? = nil) {
         self.hardware = hardware; self.flops = flops; self.devices = devices; self.days = days; self.usd = usd
         self.provider = provider; self.whyNot = whyNot
     }
+}
+
+/// The fine-tuning plan to run: the cheapest of the requested method that finishes by the deadline.
+public struct FineTuneRecommendation: Codable, Equatable, Sendable {
+    public var row: FineTunePlanRow
+    public var reason: String
 }
 
 public struct Recommendation: Codable, Equatable, Sendable {
@@ -185,6 +233,8 @@ public struct PlanResult: Codable, Equatable, Sendable {
     public var candidates: [Candidate]
     public var recommendation: Recommendation?
     public var finetune: [FineTunePlanRow]
+    /// The cheapest fine-tuning plan of the requested method that finishes by the deadline (nil: none).
+    public var finetuneRecommendation: FineTuneRecommendation?
     public var training: [TrainingPlanRow]
     public var costCurves: [CostCurve]
     public var latencyCurves: [LatencyCurve]
@@ -202,7 +252,7 @@ public struct PlanResult: Codable, Equatable, Sendable {
     /// Candidates meeting the SLO with a price, cheapest first.
     public var ranked: [Candidate] {
         candidates.filter { $0.meetsSlo && $0.monthlyCostUsd != nil }
-            .sorted { Planner.rankKey($0) < Planner.rankKey($1) }
+            .sorted(by: Planner.ranksBefore)
     }
 }
 
@@ -214,9 +264,14 @@ public struct Planner: Sendable {
     /// The serving model a plan uses unless told otherwise.
     public static var defaultServingModel: any ServingModel { try! SimulatorServingModel(requests: 300, replications: 3, capacityProbes: 6) }
 
-    static func rankKey(_ c: Candidate) -> (Double, Double, Int) {
-        (c.monthlyCostUsd?.autoscaled ?? .infinity, c.predictedTpotP95Ms ?? .infinity, c.devices)
+    /// The stated order of candidates: autoscaled monthly cost, then p95 TTFT, then p95 TPOT at the
+    /// planned load, then the configuration's id (hardware/precision/tp) so equal figures keep one order.
+    static func rankKey(_ c: Candidate) -> (Double, Double, Double, String) {
+        (c.monthlyCostUsd?.autoscaled ?? .infinity, c.predictedTtftP95Ms ?? .infinity, c.predictedTpotP95Ms ?? .infinity, c.id)
     }
+
+    /// Whether `a` ranks before `b` (`rankKey`).
+    public static func ranksBefore(_ a: Candidate, _ b: Candidate) -> Bool { rankKey(a) < rankKey(b) }
 
     /// The replica of one configuration: its memory (KV-limited batch, KV blocks) and its step times, with
     /// the scheduler a server runs on it (vLLM's defaults on catalog hardware; `headroom serve`'s on `local`).
@@ -279,28 +334,38 @@ public struct Planner: Sendable {
             return c
         }
         let peak = input.demand.peakRequestsPerSecond
-        let needed = peak / cap * (1 - 1e-9)
-        guard let replicas = Int(checking: needed, rounding: .up, within: 0...PlanLimits.replicas) else {
+        let forPeak = peak / cap * (1 - 1e-9)
+        guard let replicas = Int(checking: forPeak, rounding: .up, within: 0...PlanLimits.replicas) else {
             c.fits = false
             c.whyNot = String(format: "needs %.3g replicas for the peak of %.3g req/s at %.3g req/s each, more than the %@ the planner sizes",
-                              needed, peak, cap, String(PlanLimits.replicas))
+                              forPeak, peak, cap, String(PlanLimits.replicas))
             return c
         }
-        c.replicas = max(input.minReplicas, replicas)
+        let needed = max(input.minReplicas, replicas)
+        c.replicasForPeak = needed
+        c.replicas = needed
+        if h.kind == .local && needed > 1 {
+            c.fits = false
+            c.whyNot = "not applicable: `local` is this one machine; the peak of \(HumanNumber.count(peak)) req/s needs \(HumanNumber.count(Double(needed))) replicas at \(HumanNumber.count(cap)) req/s each"
+            return c
+        }
         c.meetsSlo = true
+        if let sheet = input.prices,
+           let cost = CostModel.estimate(demand: input.demand, capacityRPS: cap, replicas: needed, minReplicas: input.minReplicas,
+                                         devicesPerReplica: tp, hardware: h, sheet: sheet, mode: input.pricing) {
+            c.cost = cost
+            c.monthlyCostUsd = .init(alwaysOn: cost.alwaysOnUSD, autoscaled: cost.autoscaledUSD)
+            c.usdPerMillionOutputTokens = cost.usdPerMillionOutputTokens
+            // Devices billed are devices used: the instances the peak pays for run as many replicas as they hold.
+            let perInstance = max(1, cost.instanceDevices / tp)
+            c.replicas = (needed + perInstance - 1) / perInstance * perInstance
+        }
         if let at = served.load(requestsPerSecond: peak / Double(c.replicas)) {
             c.predictedTtftP95Ms = at.ttftP95Seconds * 1000
             c.predictedTpotP95Ms = at.tpotP95Seconds * 1000
             func ms(_ e: Estimate?) -> Estimate? { e.map { Estimate($0.value * 1000, low: $0.low.map { $0 * 1000 }, high: $0.high.map { $0 * 1000 }) } }
             c.predictedTtftP95IntervalMs = ms(at.ttftP95Interval)
             c.predictedTpotP95IntervalMs = ms(at.tpotP95Interval)
-        }
-        if let sheet = input.prices,
-           let cost = CostModel.estimate(demand: input.demand, capacityRPS: cap, replicas: c.replicas, minReplicas: input.minReplicas,
-                                         devicesPerReplica: tp, hardware: h, sheet: sheet, mode: input.pricing) {
-            c.cost = cost
-            c.monthlyCostUsd = .init(alwaysOn: cost.alwaysOnUSD, autoscaled: cost.autoscaledUSD)
-            c.usdPerMillionOutputTokens = cost.usdPerMillionOutputTokens
         }
         return c
     }
@@ -332,21 +397,27 @@ public struct Planner: Sendable {
                                 outputTokensPerMonth: input.demand.outputTokensPerMonth(hoursPerMonth: input.prices?.hoursPerMonth ?? 730),
                                 slo: input.slo, servingModel: servingModel.name, pricing: input.pricing.rawValue,
                                 priceSheet: input.prices?.file, calibration: input.calibration, candidates: candidates,
-                                recommendation: nil, finetune: [], training: [], costCurves: [], latencyCurves: [],
+                                recommendation: nil, finetune: [], finetuneRecommendation: nil, training: [], costCurves: [], latencyCurves: [],
                                 local: input.hardware.first { $0.kind == .local })
         let ranked = result.ranked
         if let best = ranked.first {
-            var reason = String(format: "cheapest configuration that meets p95 TTFT ≤ %.0f ms and p95 TPOT ≤ %.0f ms at the peak of %.2f req/s: $%.0f/month autoscaled",
+            var reason = String(format: "cheapest configuration that meets p95 TTFT ≤ %.0f ms and p95 TPOT ≤ %.0f ms at the peak of %.2f req/s: %@/month autoscaled",
                                 input.slo.ttftP95 * 1000, input.slo.tpotP95 * 1000, input.demand.peakRequestsPerSecond,
-                                best.monthlyCostUsd!.autoscaled)
+                                HumanNumber.money(best.monthlyCostUsd!.autoscaled))
             if let second = ranked.dropFirst().first {
-                reason += String(format: ", %.0f%% less than the runner-up %@ ($%.0f)",
-                                 (1 - best.monthlyCostUsd!.autoscaled / second.monthlyCostUsd!.autoscaled) * 100, second.id,
-                                 second.monthlyCostUsd!.autoscaled)
+                let (a, b) = (best.monthlyCostUsd!.autoscaled, second.monthlyCostUsd!.autoscaled)
+                if a < b {
+                    reason += String(format: ", %.0f%% less than the runner-up %@ (%@)", (1 - a / b) * 100, second.id, HumanNumber.money(b))
+                } else {
+                    reason += ", the same cost as the runner-up \(second.id), ahead on the tie-break (p95 TTFT, then p95 TPOT, then name)"
+                }
             }
             result.recommendation = Recommendation(candidate: best, reason: reason)
         }
-        if let ft = input.finetune { result.finetune = finetunePlan(input, ft) }
+        if let ft = input.finetune {
+            result.finetune = finetunePlan(input, ft)
+            result.finetuneRecommendation = Self.finetuneRecommendation(result.finetune, ft)
+        }
         if let tr = input.training { result.training = trainingPlan(input, tr) }
         if curves {
             result.costCurves = costCurves(input)
@@ -387,74 +458,6 @@ public struct Planner: Sendable {
             for (i, c) in zip(affordable, fresh) { candidates[i] = c }
         }
         return candidates
-    }
-
-    // MARK: fine-tuning and training
-
-    static let deviceCounts = [1, 2, 4, 8, 16, 32, 64, 128, 256]
-
-    /// For each hardware and method (the requested one first, then the other two for comparison): the
-    /// fewest devices (ZeRO-3 sharding when more than one) on which it fits, its FLOPs, hours at the
-    /// training MFU, and dollars.
-    public func finetunePlan(_ input: PlanInput, _ ft: FineTuneSettings) -> [FineTunePlanRow] {
-        let methods = [ft.method] + MemoryModel.Method.allCases.filter { $0 != ft.method }
-        return methods.flatMap { method -> [FineTunePlanRow] in
-            var settings = ft
-            settings.method = method
-            return finetunePlan(input, settings, method: method)
-        }
-    }
-
-    func finetunePlan(_ input: PlanInput, _ ft: FineTuneSettings, method: MemoryModel.Method) -> [FineTunePlanRow] {
-        let m = input.model
-        let flops = MemoryModel.trainingFLOPsPerToken(m, method: ft.method, seqLen: ft.seqLen, checkpointing: ft.checkpointing) * ft.tokens
-        return input.hardware.map { h in
-            var row = FineTunePlanRow(hardware: h.id, method: ft.method.rawValue, flops: flops, devices: nil, zeroStage: 0)
-            guard let peak = h.peakFLOPs(.bf16) ?? h.peakFLOPs(.fp16) else {
-                row.whyNot = "no 16-bit peak for \(h.name)"; return row
-            }
-            for n in Self.deviceCounts {
-                let stage = n == 1 ? 0 : 3
-                let mem = MemoryModel.training(m, method: ft.method, rank: ft.rank, seqLen: ft.seqLen, microBatch: ft.microBatch,
-                                               checkpointing: ft.checkpointing, devices: n, zeroStage: stage)
-                if mem.total <= h.memoryBytes * MemoryModel.servingUtilization {
-                    row.devices = n; row.zeroStage = stage; row.memoryPerDevice = mem
-                    let hours = flops / (Double(n) * peak * h.trainingMFU) / 3600
-                    row.hours = hours
-                    if let sheet = input.prices, let cost = sheet.hourly(hardware: h.id, devices: n, mode: input.pricing) {
-                        row.usd = hours * cost.usd
-                        row.provider = cost.offer.provider
-                    }
-                    return row
-                }
-            }
-            row.whyNot = "does not fit on \(Self.deviceCounts.last!) devices"
-            return row
-        }
-    }
-
-    /// 6·N·D FLOPs for N active parameters and D tokens; devices to finish in the requested days at the
-    /// training MFU (attention FLOPs and memory limits are not included).
-    public func trainingPlan(_ input: PlanInput, _ tr: TrainingSettings) -> [TrainingPlanRow] {
-        let flops = 6 * input.model.parameters.activePerToken * tr.tokens
-        return input.hardware.compactMap { h in
-            guard let peak = h.peakFLOPs(.bf16) ?? h.peakFLOPs(.fp16) else { return nil }
-            let perDevicePerDay = peak * h.trainingMFU * 86_400
-            let needed = flops / (perDevicePerDay * tr.days)
-            guard let n = Int(checking: needed, rounding: .up, within: 0...PlanLimits.devices) else {
-                return TrainingPlanRow(hardware: h.id, flops: flops, devices: nil, days: nil,
-                                       whyNot: String(format: "needs %.3g devices to finish in %g days, more than the %@ the planner sizes",
-                                                      needed, tr.days, String(PlanLimits.devices)))
-            }
-            let devices = max(1, n)
-            let days = flops / (perDevicePerDay * Double(devices))
-            var row = TrainingPlanRow(hardware: h.id, flops: flops, devices: devices, days: days)
-            if let sheet = input.prices, let cost = sheet.hourly(hardware: h.id, devices: devices, mode: input.pricing) {
-                row.usd = cost.usd * days * 24
-                row.provider = cost.offer.provider
-            }
-            return row
-        }
     }
 
     // MARK: curves for the report
