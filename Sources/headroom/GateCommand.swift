@@ -107,7 +107,7 @@ struct GateCommand: ParsableCommand {
                 }
                 current = try db.load(runID: runID)
                 guard current.run.status == .complete else {
-                    throw InputError(file: store.path, path: "", message: "run \(runID) is \(current.run.status.rawValue); only a complete run can be gated")
+                    throw InputError(file: store.shown, path: "", message: "run \(runID) is \(current.run.status.rawValue); only a complete run can be gated")
                 }
                 settings = try loadedScenario?.gate ?? GateSettings.parse(scenarioText: current.run.scenarioText, file: "run \(runID)'s scenario")
             } else {
@@ -125,7 +125,7 @@ struct GateCommand: ParsableCommand {
                 current = try Self.measure(sc, store: db)
             }
             guard current.run.scenarioName == base.scenarioName else {
-                throw InputError(file: isFile ? baselineArg : store.path, path: "",
+                throw InputError(file: isFile ? baselineArg : store.shown, path: "",
                                  message: "the baseline is of scenario \"\(base.scenarioName)\", the run of \"\(current.run.scenarioName)\": cases match within one scenario")
             }
             if let cliThreshold { settings.maxRegression = cliThreshold }
@@ -134,9 +134,9 @@ struct GateCommand: ParsableCommand {
             do {
                 outcome = try Gate.evaluate(baseline: base.cases, current: current.cases, options: options)
             } catch let e as GateError {
-                throw InputError(file: isFile ? baselineArg : store.path, path: "", message: e.description)
+                throw InputError(file: isFile ? baselineArg : store.shown, path: "", message: e.description)
             } catch let e as ComparisonError {
-                throw InputError(file: isFile ? baselineArg : store.path, path: "", message: e.description)
+                throw InputError(file: isFile ? baselineArg : store.shown, path: "", message: e.description)
             }
 
             var context = [

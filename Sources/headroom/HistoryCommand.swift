@@ -39,7 +39,7 @@ struct HistoryCommand: ParsableCommand {
                     summary: summaries.map(HistoryJSON.ScenarioSummary.init)))
                 return
             }
-            if runs.isEmpty { print("No runs in \(store.path) yet: `headroom run` measures and stores one."); return }
+            if runs.isEmpty { print("No runs in \(store.shown) yet: `headroom run` measures and stores one."); return }
             var t = TextTable(["run", "scenario", "status", "started (UTC)", "duration", "git", "samples"], rightAligned: [0, 4, 6])
             let f = DateFormatter()
             f.dateFormat = "yyyy-MM-dd HH:mm:ss"
