@@ -83,6 +83,7 @@ final class PostgresSession: @unchecked Sendable {
 
     /// Runs `body` in one transaction: committed when it returns, rolled back when it throws (when the
     /// connection is gone the server has rolled it back already).
+    @discardableResult
     func transaction<T>(_ body: () throws -> T) throws -> T {
         lock.lock()
         defer { lock.unlock() }
