@@ -17,6 +17,9 @@ public struct RunRecord: Codable, FetchableRecord, MutablePersistableRecord, Equ
     public var uid: String
     /// The host that ran it: only that host's processes can be checked for being alive (`reapAbandonedRuns`).
     public var host: String
+    /// The git branch the run measured ("" when unknown): with the machine class, what `gate --baseline
+    /// BRANCH@CLASS` selects runs by.
+    public var branch: String
     public var scenarioName: String
     public var scenarioFile: String
     public var scenarioHash: String
@@ -34,8 +37,8 @@ public struct RunRecord: Codable, FetchableRecord, MutablePersistableRecord, Equ
     public init(id: Int64? = nil, scenarioName: String, scenarioFile: String, scenarioHash: String, scenarioText: String,
                 gitRevision: String, machineFingerprint: String, machineJson: String, headroomVersion: String,
                 pid: Int, startedAt: Date, endedAt: Date? = nil, status: RunStatus = .running, note: String = "",
-                uid: String = RunRecord.newUID(), host: String = RunRecord.thisHost) {
-        self.id = id; self.uid = uid; self.host = host; self.scenarioName = scenarioName; self.scenarioFile = scenarioFile
+                uid: String = RunRecord.newUID(), host: String = RunRecord.thisHost, branch: String = "") {
+        self.id = id; self.uid = uid; self.host = host; self.branch = branch; self.scenarioName = scenarioName; self.scenarioFile = scenarioFile
         self.scenarioHash = scenarioHash; self.scenarioText = scenarioText; self.gitRevision = gitRevision
         self.machineFingerprint = machineFingerprint; self.machineJson = machineJson
         self.headroomVersion = headroomVersion; self.pid = pid; self.startedAt = startedAt

@@ -24,6 +24,13 @@ extension SQLiteStore {
         }
         try db.create(index: "run_on_uid", on: "run", columns: ["uid"], unique: true)
     }
+
+    static let runBranchMigration = "v7: run branch"
+
+    /// The git branch a run measured; runs from before it have none ("").
+    static func migrateRunBranch(_ db: Database) throws {
+        try db.alter(table: "run") { t in t.add(column: "branch", .text).notNull().defaults(to: "") }
+    }
 }
 
 /// How a plan is kept in either store: JSON with sorted keys, infinities as strings.

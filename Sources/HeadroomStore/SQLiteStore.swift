@@ -143,6 +143,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         m.registerMigration("v4: measurement facts", migrate: migrateMeasurementFacts)
         m.registerMigration(sampleMetricIndexMigration, migrate: migrateSampleMetricIndex)
         m.registerMigration(runIdentityMigration, migrate: migrateRunIdentity)
+        m.registerMigration(runBranchMigration, migrate: migrateRunBranch)
         return m
     }
 
@@ -184,10 +185,10 @@ public final class SQLiteStore: Store, @unchecked Sendable {
             run.id = nil
             // The unique uid decides: a run already here (pushed before, or by a concurrent push) is left as it is.
             try db.execute(sql: """
-                INSERT INTO run (uid, host, scenario_name, scenario_file, scenario_hash, scenario_text, git_revision,
+                INSERT INTO run (uid, host, branch, scenario_name, scenario_file, scenario_hash, scenario_text, git_revision,
                                  machine_fingerprint, machine_json, headroom_version, pid, started_at, ended_at, status, note)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uid) DO NOTHING
-                """, arguments: [run.uid, run.host, run.scenarioName, run.scenarioFile, run.scenarioHash, run.scenarioText,
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uid) DO NOTHING
+                """, arguments: [run.uid, run.host, run.branch, run.scenarioName, run.scenarioFile, run.scenarioHash, run.scenarioText,
                                  run.gitRevision, run.machineFingerprint, run.machineJson, run.headroomVersion, run.pid,
                                  run.startedAt, run.endedAt, run.status.rawValue, run.note])
             guard db.changesCount == 1 else { return nil }

@@ -79,6 +79,49 @@ struct TestDatabase {
     }
 }
 
+/// `headroom gate --baseline BRANCH@CLASS` against the latest runs of a branch on a machine class, on SQLite
+/// (the store's own tests run the selection on PostgreSQL too).
+final class BranchBaselineGateTests: XCTestCase {
+    func testTheGateComparesWithTheLatestRunsOfABranchOnThisKindOfMachine() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("branch-gate-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("h.sqlite").path
+        let store = try SQLiteStore(path: path)
+        func run(_ branch: String, fingerprint: String = "0123456789ab", gflops: [Double]) throws -> Int64 {
+            let id = try store.beginRun(RunRecord(scenarioName: "g", scenarioFile: "g.yaml", scenarioHash: "h",
+                                                  scenarioText: "schema: 1\nname: g\ngate: { max_regression: 5% }\n",
+                                                  gitRevision: branch, machineFingerprint: fingerprint, machineJson: "{}", headroomVersion: "test",
+                                                  pid: Int(getpid()), startedAt: Date(timeIntervalSince1970: 1_000_000), branch: branch))
+            try store.record(runID: id, MeasuredCase(kind: .gemm, name: "qkv", threads: 1, params: ["M": "64"],
+                                                     samples: gflops.enumerated().map { .init(metric: "gflops", unit: "GFLOP/s", repetition: $0.offset, value: $0.element) }))
+            try store.finish(runID: id, status: .complete)
+            return id
+        }
+        let steady = [100.0, 101, 99, 100.5, 99.5, 100.2]
+        let old = try run("main", gflops: steady.map { $0 * 2 })      // beyond --baseline-runs 2: never used
+        let m1 = try run("main", gflops: steady)
+        _ = try run("main", fingerprint: "ffffffffffff", gflops: steady.map { $0 * 3 })  // another class of machine
+        let m2 = try run("main", gflops: steady.map { $0 + 0.3 })
+        let same = try run("feature/x", gflops: steady.map { $0 + 0.1 })
+        let slow = try run("feature/x", gflops: steady.map { $0 * 0.7 })
+
+        let ok = try HeadroomCLI.run(["gate", "--run", String(same), "--baseline", "main@0123456789ab", "--baseline-runs", "2", "--db", path], cwd: dir)
+        XCTAssertEqual(ok.status, 0, ok.stdout + ok.stderr)
+        XCTAssertTrue(ok.stdout.contains("baseline main@0123456789ab: runs \(m2), \(m1) (pooled) of g"), ok.stdout)
+        XCTAssertFalse(ok.stdout.contains("runs \(m2), \(m1), \(old)"))
+        let bad = try HeadroomCLI.run(["gate", "--run", String(slow), "--baseline", "main@0123456789ab", "--baseline-runs", "2", "--db", path], cwd: dir)
+        XCTAssertEqual(bad.status, 1, "a 30 % regression against main: " + bad.stdout + bad.stderr)
+        let none = try HeadroomCLI.run(["gate", "--run", String(same), "--baseline", "release@this", "--db", path], cwd: dir)
+        XCTAssertEqual(none.status, 2)
+        XCTAssertTrue(none.stderr.contains("no complete run of branch \"release\" on machine class "), none.stderr)
+        XCTAssertTrue(none.stderr.contains("branches with complete runs: feature/x, main"), none.stderr)
+        let zero = try HeadroomCLI.run(["gate", "--run", String(same), "--baseline", "main@this", "--baseline-runs", "0", "--db", path], cwd: dir)
+        XCTAssertEqual(zero.status, 2)
+        XCTAssertTrue(zero.stderr.contains("--baseline-runs: expected an integer from 1 to 100, got 0"), zero.stderr)
+    }
+}
+
 final class SharedHistoryTests: XCTestCase {
     func localStore(in dir: URL) throws -> (path: String, complete: Int64, running: Int64) {
         let path = dir.appendingPathComponent("h.sqlite").path

@@ -29,7 +29,7 @@ class StoreContractTests: XCTestCase {
     }
 
     static let allMigrations = ["v1: runs, measurements, samples", "v2: plans", "v3: baselines", "v4: measurement facts",
-                                "v5: samples indexed by measurement and metric", "v6: run uid and host"]
+                                "v5: samples indexed by measurement and metric", "v6: run uid and host", "v7: run branch"]
 
     func testMigratesAndRoundTripsARun() throws {
         let (store, location) = try makeStore()
@@ -224,6 +224,52 @@ class StoreContractTests: XCTestCase {
         for id in all { XCTAssertEqual(try store.sampleCount(runID: id), 1) }
     }
 
+    /// `gate --baseline BRANCH@CLASS`: the latest complete runs of a branch on one machine class (a fingerprint,
+    /// or the hardware an endpoint's load cases name), samples pooled per case.
+    func testBranchBaselinePoolsTheLatestRunsOfABranchOnAMachineClass() throws {
+        let store = try makeStore().store
+        func run(branch: String, fingerprint: String = "0123456789ab", scenario: String = "gate", status: RunStatus = .complete,
+                 values: [Double], extra: MeasuredCase? = nil) throws -> Int64 {
+            var r = sampleRun(scenario)
+            r.branch = branch
+            r.machineFingerprint = fingerprint
+            let id = try store.beginRun(r)
+            try store.record(runID: id, sampleCase("read_rows", values: values))
+            if let extra { try store.record(runID: id, extra) }
+            try store.finish(runID: id, status: status)
+            return id
+        }
+        let oldest = try run(branch: "main", values: [1])
+        let a = try run(branch: "main", values: [2, 3])
+        _ = try run(branch: "feature/x", values: [99])
+        _ = try run(branch: "main", fingerprint: "ffffffffffff", values: [98])
+        let other = try run(branch: "main", scenario: "other", values: [97])
+        _ = try run(branch: "main", status: .failed, values: [96])
+        let b = try run(branch: "main", values: [4], extra: MeasuredCase(kind: .load, name: "prod", threads: 0, params: [:],
+                                                                             facts: ["hardware": "l40s"], samples: []))
+        let pooled = try store.branchBaseline(branch: "main", machineClass: "0123456789ab", scenario: "gate", runs: 2)
+        XCTAssertEqual(pooled.runIDs, [b, a])
+        XCTAssertEqual(pooled.baseline.name, "main@0123456789ab")
+        XCTAssertEqual(pooled.baseline.runID, b)
+        XCTAssertEqual(pooled.baseline.cases.map(\.name), ["read_rows", "prod"])
+        XCTAssertEqual(pooled.baseline.cases[0].values("gbps"), [4, 2, 3], "every pooled run's samples, newest first")
+        XCTAssertEqual(try store.branchBaseline(branch: "main", machineClass: "0123456789ab", scenario: "gate", runs: 5, excluding: b).runIDs,
+                       [a, oldest], "the run under test left out")
+        XCTAssertEqual(try store.branchBaseline(branch: "main", machineClass: "0123456789ab", scenario: nil, runs: 5, excluding: b).runIDs,
+                       [other], "no scenario named: the newest matching run's")
+        XCTAssertEqual(try store.branchBaseline(branch: "feature/x", machineClass: "0123456789ab", scenario: nil, runs: 3).baseline.cases[0].values("gbps"), [99])
+        XCTAssertEqual(try store.branchBaseline(branch: "main", machineClass: "l40s", scenario: nil, runs: 3).runIDs, [b], "by an endpoint's hardware")
+        XCTAssertThrowsError(try store.branchBaseline(branch: "release", machineClass: "0123456789ab", scenario: "gate", runs: 3)) {
+            XCTAssertEqual("\($0)", "\(store.path): no complete run of branch \"release\" on machine class 0123456789ab of scenario \"gate\"; "
+                           + "branches with complete runs: feature/x, main")
+        }
+        XCTAssertEqual(BranchBaselineSpec("main@this"), BranchBaselineSpec("main@this"))
+        XCTAssertEqual(BranchBaselineSpec("feature/x@0123456789ab")?.branch, "feature/x")
+        XCTAssertNil(BranchBaselineSpec("main"))
+        XCTAssertNil(BranchBaselineSpec("b@x.json"))
+        XCTAssertNil(BranchBaselineSpec("@this"))
+    }
+
     /// A local SQLite history with a complete run (and its plan), a failed one and one still running.
     func localHistory() throws -> (store: SQLiteStore, complete: Int64, failed: Int64, running: Int64) {
         let local = try SQLiteStore(path: try sqliteFile())
@@ -336,6 +382,7 @@ final class PostgresStoreContractTests: StoreContractTests {
     override func testConcurrentWritersGetDistinctRunIDs() throws { try super.testConcurrentWritersGetDistinctRunIDs() }
     override func testPushCopiesEveryFinishedRunWithItsSamplesAndPushingAgainChangesNothing() throws { try super.testPushCopiesEveryFinishedRunWithItsSamplesAndPushingAgainChangesNothing() }
     override func testConcurrentPushesStoreEachRunOnce() throws { try super.testConcurrentPushesStoreEachRunOnce() }
+    override func testBranchBaselinePoolsTheLatestRunsOfABranchOnAMachineClass() throws { try super.testBranchBaselinePoolsTheLatestRunsOfABranchOnAMachineClass() }
 }
 
 /// Every test of the contract is also run on PostgreSQL (read from this file: Linux's XCTest has no runtime

@@ -123,11 +123,11 @@ final class StoreOpenModeTests: XCTestCase {
         try q.close()
         let before = try bytes(path)
         XCTAssertThrowsError(try SQLiteStore(path: path, mode: .readOnly)) { e in
-            XCTAssertEqual("\(e)", "\(path): the results store was written by an older Headroom (it lacks migrations v2: plans, v3: baselines, v4: measurement facts, v6: run uid and host); "
+            XCTAssertEqual("\(e)", "\(path): the results store was written by an older Headroom (it lacks migrations v2: plans, v3: baselines, v4: measurement facts, v6: run uid and host, v7: run branch); "
                            + "a command that writes to it (headroom run, baseline save) upgrades it")
         }
         XCTAssertEqual(try bytes(path), before)
-        XCTAssertEqual(try SQLiteStore(path: path).appliedMigrations().count, 6, "read-write upgrades it")
+        XCTAssertEqual(try SQLiteStore(path: path).appliedMigrations(), StoreContractTests.allMigrations, "read-write upgrades it")
     }
 
     /// A store without the (measurement, metric) sample index reads the same; a write adds it.
@@ -138,7 +138,10 @@ final class StoreOpenModeTests: XCTestCase {
         // Every later migration but the index's.
         try q.write { db in
             try SQLiteStore.migrateRunIdentity(db)
-            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES (?)", arguments: [SQLiteStore.runIdentityMigration])
+            try SQLiteStore.migrateRunBranch(db)
+            for m in [SQLiteStore.runIdentityMigration, SQLiteStore.runBranchMigration] {
+                try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES (?)", arguments: [m])
+            }
         }
         try q.close()
         let old = try SQLiteStore(path: path, mode: .readOnly)

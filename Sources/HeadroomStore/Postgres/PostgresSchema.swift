@@ -64,5 +64,6 @@ enum PostgresSchema {
             "ALTER TABLE run ADD COLUMN host TEXT NOT NULL DEFAULT ''",
             "CREATE UNIQUE INDEX run_on_uid ON run (uid)",
         ]),
+        ("v7: run branch", ["ALTER TABLE run ADD COLUMN branch TEXT NOT NULL DEFAULT ''"]),
     ]
 }

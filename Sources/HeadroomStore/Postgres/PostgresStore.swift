@@ -60,9 +60,9 @@ public final class PostgresStore: Store, @unchecked Sendable {
     /// Inserts `run` (its id ignored) and returns the id it got; nil when `onConflictDoNothing` and its uid is here.
     private func insertRun(_ r: RunRecord, status: RunStatus, onConflictDoNothing: Bool) throws -> Int64? {
         let rows = try session.query("""
-            INSERT INTO run (uid, host, scenario_name, scenario_file, scenario_hash, scenario_text, git_revision,
+            INSERT INTO run (uid, host, branch, scenario_name, scenario_file, scenario_hash, scenario_text, git_revision,
                              machine_fingerprint, machine_json, headroom_version, pid, started_at, ended_at, status, note)
-            VALUES (\(r.uid), \(r.host), \(r.scenarioName), \(r.scenarioFile), \(r.scenarioHash), \(r.scenarioText),
+            VALUES (\(r.uid), \(r.host), \(r.branch), \(r.scenarioName), \(r.scenarioFile), \(r.scenarioHash), \(r.scenarioText),
                     \(r.gitRevision), \(r.machineFingerprint), \(r.machineJson), \(r.headroomVersion), \(r.pid),
                     \(r.startedAt), \(r.endedAt), \(status.rawValue), \(r.note))
             \(unescaped: onConflictDoNothing ? "ON CONFLICT (uid) DO NOTHING" : "") RETURNING id
@@ -164,7 +164,7 @@ public final class PostgresStore: Store, @unchecked Sendable {
     // MARK: reading
 
     private static let runColumns = """
-        id, uid, host, scenario_name, scenario_file, scenario_hash, scenario_text, git_revision, machine_fingerprint,
+        id, uid, host, branch, scenario_name, scenario_file, scenario_hash, scenario_text, git_revision, machine_fingerprint,
         machine_json, headroom_version, pid, started_at, ended_at, status, note
         """
 
@@ -179,7 +179,8 @@ public final class PostgresStore: Store, @unchecked Sendable {
                          machineJson: try r["machine_json"].decode(String.self), headroomVersion: try r["headroom_version"].decode(String.self),
                          pid: try r["pid"].decode(Int.self), startedAt: try r["started_at"].decode(Date.self),
                          endedAt: try r["ended_at"].decode(Date?.self), status: s, note: try r["note"].decode(String.self),
-                         uid: try r["uid"].decode(String.self), host: try r["host"].decode(String.self))
+                         uid: try r["uid"].decode(String.self), host: try r["host"].decode(String.self),
+                         branch: try r["branch"].decode(String.self))
     }
 
     public func runs(limit: Int?) throws -> [RunRecord] {
