@@ -8,19 +8,29 @@ SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN       := .build/release/headroom
 PREFIX    ?= /usr/local
 
-.PHONY: all deps build run test bench bench-serve bench-sim install uninstall catalog fuzz test-sanitize clean
+.PHONY: all deps test-deps build run test bench bench-serve bench-sim install uninstall catalog fuzz test-sanitize clean
 
 all: build
 
-# Installs the Debian packages that are missing (apt-get update once, only when something is).
-deps:
+# The store tests' throwaway PostgreSQL server (scripts/with-test-postgres.sh) and its TLS certificate.
+TEST_APT_PKGS := postgresql openssl
+
+# Installs the Debian packages of $(1) that are missing (apt-get update once, only when something is).
+define apt_install
 	@missing=""; \
-	for p in $(APT_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "make: installing$$missing" >&2; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+endef
+
+deps:
+	$(call apt_install,$(APT_PKGS))
 	@command -v $(SWIFT) >/dev/null || { echo "make: Swift 6 is required (swift not on PATH)" >&2; exit 1; }
+
+test-deps: deps
+	$(call apt_install,$(TEST_APT_PKGS))
 
 build: deps
 	$(SWIFT) build -c release --product headroom
@@ -29,8 +39,11 @@ build: deps
 run: build
 	$(BIN) run $(SCENARIO)
 
-test: deps vocab-fixtures model-fixtures
-	$(SWIFT) test
+# The whole suite, beside a throwaway PostgreSQL server (started, then stopped and removed when the tests end,
+# however they end): the store's tests run against SQLite and PostgreSQL (HEADROOM_TEST_PG). An
+# HEADROOM_TEST_PG already set names a server to use instead.
+test: test-deps vocab-fixtures model-fixtures
+	scripts/with-test-postgres.sh $(SWIFT) test
 
 # The inference benchmark on `small`, 2 threads: decode at batch 1 in every precision and prefill
 # of 512 tokens (one run each), the other formats briefly, batch 16 against batch 1 in q4_0; then every

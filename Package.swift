@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         // Percentiles of load latencies (`LatencyDistribution`), as GuideLLM and vLLM's benchmarks compute them.
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        // The shared results store (`--db postgres://…`, `headroom history push`).
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // OpenBLAS through its C interface (pkg-config name `openblas`).
@@ -68,7 +70,14 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
-        .target(name: "HeadroomStore", dependencies: ["HeadroomCore", .product(name: "GRDB", package: "GRDB.swift")]),
+        // The store protocol; SQLite through GRDB (the embedded default) and PostgreSQL through postgres-nio (shared).
+        .target(
+            name: "HeadroomStore",
+            dependencies: [
+                "HeadroomCore", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(name: "HeadroomReport", dependencies: ["HeadroomCore", "HeadroomStore"]),
         .target(
             name: "HeadroomRunner",

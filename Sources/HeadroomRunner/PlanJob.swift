@@ -83,8 +83,7 @@ extension PlanJob {
     /// run of this kind of machine, in the store at `path`; nil when there is no store there (none is created).
     public static func latestLocalRun(storePath: String, runID: Int64? = nil,
                                       fingerprint: @autoclosure () -> String = MachineInfo.current().fingerprint) throws -> StoredRun? {
-        guard storePath == ":memory:" || FileManager.default.fileExists(atPath: storePath) else { return nil }
-        let store = try Store(path: storePath, mode: .readOnly)
+        guard let store = try openExistingStore(storePath) else { return nil }
         if let runID { return try store.load(runID: runID) }
         return try store.latestCompleteRun(fingerprint: fingerprint())
     }
@@ -108,8 +107,7 @@ extension PlanJob {
     public static func endpointCalibrations(storePath: String, hardware: [String], runID: Int64? = nil,
                                             catalog: Catalog) throws -> EndpointCalibrations {
         let ids = hardware.filter { id in catalog.hardware.contains { $0.id == id && $0.kind != .local } }
-        guard !ids.isEmpty, storePath == ":memory:" || FileManager.default.fileExists(atPath: storePath) else { return .none }
-        let store = try Store(path: storePath, mode: .readOnly)
+        guard !ids.isEmpty, let store = try openExistingStore(storePath) else { return .none }
         return fit(try store.endpointLoadCases(hardware: ids, runID: runID), catalog: catalog)
     }
 

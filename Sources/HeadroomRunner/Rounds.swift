@@ -43,7 +43,7 @@ extension Runner {
             scenarioName: scenario.name, scenarioFile: scenario.file, scenarioHash: scenario.hash,
             scenarioText: scenario.text, gitRevision: gitRevision, machineFingerprint: machine.fingerprint,
             machineJson: machineJson, headroomVersion: version, pid: Int(getpid()), startedAt: Date(),
-            note: "measured in \(rounds) interleaved rounds"))
+            note: "measured in \(rounds) interleaved rounds", branch: GitRevision.branch()))
         do {
             var all: [MeasuredCase] = []
             let share = Rounds.share(of: scenario, rounds: rounds)

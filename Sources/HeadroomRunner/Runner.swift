@@ -40,7 +40,8 @@ public struct Runner {
         let runID = try store.beginRun(RunRecord(
             scenarioName: scenario.name, scenarioFile: scenario.file, scenarioHash: scenario.hash,
             scenarioText: scenario.text, gitRevision: gitRevision, machineFingerprint: machine.fingerprint,
-            machineJson: machineJson, headroomVersion: version, pid: Int(getpid()), startedAt: Date()))
+            machineJson: machineJson, headroomVersion: version, pid: Int(getpid()), startedAt: Date(),
+            branch: GitRevision.branch()))
         var all: [MeasuredCase] = []
         do {
             for (label, workload) in workloads {
@@ -84,6 +85,17 @@ public enum GitRevision {
         guard let rev = git(["rev-parse", "HEAD"]), !rev.isEmpty else { return "unknown" }
         let dirty = git(["status", "--porcelain", "--untracked-files=no"]).map { !$0.isEmpty } ?? false
         return dirty ? rev + "+dirty" : rev
+    }
+
+    /// The branch being measured: HEADROOM_BRANCH, else the CI's (GitHub Actions' GITHUB_HEAD_REF for a pull
+    /// request, else GITHUB_REF_NAME; GitLab's CI_COMMIT_REF_NAME), else git's current branch; "" when detached
+    /// or not in a repository.
+    public static func branch(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        for key in ["HEADROOM_BRANCH", "GITHUB_HEAD_REF", "GITHUB_REF_NAME", "CI_COMMIT_REF_NAME"] {
+            if let v = environment[key], !v.isEmpty { return v }
+        }
+        guard let name = git(["rev-parse", "--abbrev-ref", "HEAD"]), name != "HEAD" else { return "" }
+        return name
     }
 
     private static func git(_ args: [String]) -> String? {

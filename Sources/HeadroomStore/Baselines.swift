@@ -18,7 +18,7 @@ public struct BaselineRecord: Codable, FetchableRecord, PersistableRecord, Equat
     public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 }
 
-extension Store {
+extension SQLiteStore {
     /// Migration "v3: baselines" (after v2, the planner's): the baseline table. A baseline keeps its run from being deleted.
     static func migrateBaselines(_ db: Database) throws {
         try db.create(table: "baseline") { t in
@@ -28,10 +28,8 @@ extension Store {
         }
     }
 
-    /// Names `runID` (which must be complete) as baseline `name`, replacing an earlier one of that name.
-    /// Returns the run it replaced, if any.
     @discardableResult
-    public func saveBaseline(name: String, runID: Int64, at date: Date = Date()) throws -> Int64? {
+    public func saveBaseline(name: String, runID: Int64, at date: Date) throws -> Int64? {
         try dbQueue.write { db in
             guard let run = try RunRecord.fetchOne(db, key: runID) else { throw StoreError.noSuchRun(runID) }
             guard run.status == .complete else {
@@ -43,23 +41,7 @@ extension Store {
         }
     }
 
-    /// Every baseline, by name.
     public func baselines() throws -> [BaselineRecord] {
         try dbQueue.read { db in try BaselineRecord.order(Column("name")).fetchAll(db) }
-    }
-
-    /// The baseline called `name` with its run's cases; an `InputError` listing the known names when there is none.
-    public func loadBaseline(named name: String) throws -> Baseline {
-        guard let record = try dbQueue.read({ db in try BaselineRecord.fetchOne(db, key: name) }) else {
-            let known = try baselines().map(\.name)
-            throw InputError(file: path, path: "", message: "no baseline named \"\(name)\"; "
-                             + (known.isEmpty ? "the store has none (`headroom baseline save NAME` makes one)"
-                                              : "the store has \(known.joined(separator: ", "))"))
-        }
-        let stored = try load(runID: record.runId)
-        return Baseline(name: record.name, createdAt: record.createdAt, runID: record.runId, scenarioName: stored.run.scenarioName,
-                        scenarioFile: stored.run.scenarioFile, scenarioHash: stored.run.scenarioHash,
-                        gitRevision: stored.run.gitRevision, startedAt: stored.run.startedAt, machine: stored.machine,
-                        cases: stored.cases)
     }
 }

@@ -14,9 +14,43 @@ public struct EndpointLoadCases: Equatable, Sendable {
     public var cases: [MeasuredCase]
     /// Those endpoints' names, sorted.
     public var endpoints: [String] { Array(Set(cases.map(\.name))).sorted() }
+
+    /// The metrics endpoint calibration reads: TTFT and TPOT, and the lengths a dataset's requests reported.
+    public static let calibrationMetrics = ["ttft_ms", "tpot_ms", "prompt_tokens", "output_tokens"]
+
+    /// One load point (a measurement row) as both stores read it: its row id, run and case without samples.
+    struct Point { var id: Int64; var run: Int64; var c: MeasuredCase }
+
+    /// From every load point (newest run first), for each id in `hardware`: the latest run with a point whose
+    /// `hardware` fact is that id, and every point of the endpoints that named it there. Returns the choices
+    /// and, in the order of their cases, the row ids whose samples to read.
+    static func choose(_ points: [Point], hardware: [String]) -> (found: [EndpointLoadCases], ids: [Int64]) {
+        var found: [EndpointLoadCases] = []
+        var ids: [Int64] = []
+        for h in hardware where !found.contains(where: { $0.hardware == h }) {
+            guard let run = points.first(where: { $0.c.facts["hardware"] == h })?.run else { continue }
+            let inRun = points.filter { $0.run == run }
+            let endpoints = Set(inRun.filter { $0.c.facts["hardware"] == h }.map(\.c.name))
+            let mine = inRun.filter { endpoints.contains($0.c.name) }
+            found.append(EndpointLoadCases(hardware: h, runID: run, cases: mine.map(\.c)))
+            ids += mine.map(\.id)
+        }
+        return (found, ids)
+    }
+
+    /// Gives each chosen case the samples read for its row (`ids` as `choose` returned them).
+    static func attach(_ samples: [Int64: [MeasuredCase.Sample]], to found: inout [EndpointLoadCases], ids: [Int64]) {
+        var cursor = 0
+        for i in found.indices {
+            for j in found[i].cases.indices {
+                found[i].cases[j].samples = samples[ids[cursor]] ?? []
+                cursor += 1
+            }
+        }
+    }
 }
 
-extension Store {
+extension SQLiteStore {
     static let sampleMetricIndexMigration = "v5: samples indexed by measurement and metric"
     /// Migrations that only add indexes: a store without them reads the same (slower), so a read-only open
     /// does not refuse it.
@@ -30,14 +64,7 @@ extension Store {
         try db.drop(index: "sample_on_measurement_id")
     }
 
-    /// The metrics endpoint calibration reads: TTFT and TPOT, and the lengths a dataset's requests reported.
-    public static let endpointCalibrationMetrics = ["ttft_ms", "tpot_ms", "prompt_tokens", "output_tokens"]
-
-    /// For each id in `hardware`, the latest complete run (only run `runID` when given, whatever its status)
-    /// holding load cases whose `hardware` fact is that id; ids no such run names are absent. Cases carry
-    /// their params and facts and only the samples of `metrics`.
-    public func endpointLoadCases(hardware: [String], runID: Int64? = nil,
-                                  metrics: [String] = Store.endpointCalibrationMetrics) throws -> [EndpointLoadCases] {
+    public func endpointLoadCases(hardware: [String], runID: Int64?, metrics: [String]) throws -> [EndpointLoadCases] {
         guard !hardware.isEmpty else { return [] }
         return try dbQueue.read { db in
             if let runID, try RunRecord.fetchOne(db, key: runID) == nil { throw StoreError.noSuchRun(runID) }
@@ -46,22 +73,13 @@ extension Store {
                 SELECT m.id, m.run_id, m.name, m.threads, m.params_json, m.facts_json FROM measurement m JOIN run r ON r.id = m.run_id
                 WHERE m.kind = ? AND \(runID == nil ? "r.status = 'complete'" : "r.id = ?") ORDER BY m.run_id DESC, m.id
                 """, arguments: runID.map { [CaseKind.load.rawValue, $0] } ?? [CaseKind.load.rawValue])
-            var points: [(id: Int64, run: Int64, c: MeasuredCase)] = []
+            var points: [EndpointLoadCases.Point] = []
             for r in rows {
                 let c = try Self.measuredCase(kind: CaseKind.load.rawValue, name: r["name"], threads: r["threads"],
                                               paramsJson: r["params_json"], factsJson: r["facts_json"])
-                points.append((r["id"], r["run_id"], c))
+                points.append(.init(id: r["id"], run: r["run_id"], c: c))
             }
-            var found: [EndpointLoadCases] = []
-            var ids: [Int64] = []
-            for h in hardware where !found.contains(where: { $0.hardware == h }) {
-                guard let run = points.first(where: { $0.c.facts["hardware"] == h })?.run else { continue }
-                let inRun = points.filter { $0.run == run }
-                let endpoints = Set(inRun.filter { $0.c.facts["hardware"] == h }.map(\.c.name))
-                let mine = inRun.filter { endpoints.contains($0.c.name) }
-                found.append(EndpointLoadCases(hardware: h, runID: run, cases: mine.map(\.c)))
-                ids += mine.map(\.id)
-            }
+            var (found, ids) = EndpointLoadCases.choose(points, hardware: hardware)
             guard !ids.isEmpty else { return found }
             // Only the metrics asked for, of only the chosen points: with the (measurement_id, metric) index the
             // rows read are those returned; a store without it yet scans the points' samples.
@@ -76,13 +94,7 @@ extension Store {
                 samples[r["measurement_id"], default: []].append(
                     MeasuredCase.Sample(metric: r["metric"], unit: r["unit"], repetition: r["repetition"], value: r["value"]))
             }
-            var cursor = 0
-            for i in found.indices {
-                for j in found[i].cases.indices {
-                    found[i].cases[j].samples = samples[ids[cursor]] ?? []
-                    cursor += 1
-                }
-            }
+            EndpointLoadCases.attach(samples, to: &found, ids: ids)
             return found
         }
     }

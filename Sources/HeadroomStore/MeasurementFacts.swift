@@ -6,7 +6,7 @@ import Foundation
 import GRDB
 import HeadroomCore
 
-extension Store {
+extension SQLiteStore {
     static func migrateMeasurementFacts(_ db: Database) throws {
         try db.alter(table: "measurement") { t in
             t.add(column: "facts_json", .text).notNull().defaults(to: "{}")

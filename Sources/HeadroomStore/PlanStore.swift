@@ -4,7 +4,7 @@ import Foundation
 import GRDB
 import HeadroomCore
 
-extension Store {
+extension SQLiteStore {
     /// Appended to the store's migrations (after v1).
     static func registerPlanMigrations(_ m: inout DatabaseMigrator) {
         m.registerMigration("v2: plans") { db in
@@ -16,30 +16,23 @@ extension Store {
         }
     }
 
-    /// Stores (or replaces) the plan computed for `runID`.
-    public func savePlan(runID: Int64, _ plan: PlanResult, at date: Date = Date()) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        let json = String(decoding: try encoder.encode(plan), as: UTF8.self)
+    public func savePlan(runID: Int64, _ plan: PlanResult, at date: Date) throws {
+        let json = try PlanJSON.encode(plan)
         try dbQueue.write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO plan (run_id, created_at, plan_json) VALUES (?, ?, ?)",
                            arguments: [runID, date, json])
         }
     }
 
-    /// The plan stored for `runID`, if any.
     public func plan(runID: Int64) throws -> PlanResult? {
         guard let json = try dbQueue.read({ db in
             try String.fetchOne(db, sql: "SELECT plan_json FROM plan WHERE run_id = ?", arguments: [runID])
         }) else { return nil }
-        let decoder = JSONDecoder()
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return try decoder.decode(PlanResult.self, from: Data(json.utf8))
+        return try PlanJSON.decode(json)
     }
 }
 
-extension Store {
+extension SQLiteStore {
     /// The latest complete run whose machine fingerprint is `fingerprint`, read with two plain queries
     /// (what-if must answer fast; `load(runID:)` decodes every record through Codable).
     public func latestCompleteRun(fingerprint: String) throws -> StoredRun? {

@@ -9,7 +9,17 @@ public enum RunStatus: String, Codable, Sendable, DatabaseValueConvertible {
 
 public struct RunRecord: Codable, FetchableRecord, MutablePersistableRecord, Equatable, Sendable {
     public static let databaseTableName = "run"
+    /// Assigned by the store that holds the run: unique within it (a sequence in PostgreSQL, so also across
+    /// the machines writing to it), not across stores.
     public var id: Int64?
+    /// The run's name in every store: a random UUID given when the run is made and kept when it is copied
+    /// (`headroom history push`), which is how a store knows it has a run already.
+    public var uid: String
+    /// The host that ran it: only that host's processes can be checked for being alive (`reapAbandonedRuns`).
+    public var host: String
+    /// The git branch the run measured ("" when unknown): with the machine class, what `gate --baseline
+    /// BRANCH@CLASS` selects runs by.
+    public var branch: String
     public var scenarioName: String
     public var scenarioFile: String
     public var scenarioHash: String
@@ -26,8 +36,9 @@ public struct RunRecord: Codable, FetchableRecord, MutablePersistableRecord, Equ
 
     public init(id: Int64? = nil, scenarioName: String, scenarioFile: String, scenarioHash: String, scenarioText: String,
                 gitRevision: String, machineFingerprint: String, machineJson: String, headroomVersion: String,
-                pid: Int, startedAt: Date, endedAt: Date? = nil, status: RunStatus = .running, note: String = "") {
-        self.id = id; self.scenarioName = scenarioName; self.scenarioFile = scenarioFile
+                pid: Int, startedAt: Date, endedAt: Date? = nil, status: RunStatus = .running, note: String = "",
+                uid: String = RunRecord.newUID(), host: String = RunRecord.thisHost, branch: String = "") {
+        self.id = id; self.uid = uid; self.host = host; self.branch = branch; self.scenarioName = scenarioName; self.scenarioFile = scenarioFile
         self.scenarioHash = scenarioHash; self.scenarioText = scenarioText; self.gitRevision = gitRevision
         self.machineFingerprint = machineFingerprint; self.machineJson = machineJson
         self.headroomVersion = headroomVersion; self.pid = pid; self.startedAt = startedAt
@@ -35,6 +46,11 @@ public struct RunRecord: Codable, FetchableRecord, MutablePersistableRecord, Equ
     }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+
+    /// A fresh run uid: a random UUID, lower case.
+    public static func newUID() -> String { UUID().uuidString.lowercased() }
+    /// This machine's host name, as `MachineInfo` records it.
+    public static let thisHost = ProcessInfo.processInfo.hostName
 
     public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
     public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase

@@ -4,10 +4,8 @@ import Foundation
 import GRDB
 import HeadroomCore
 
-extension Store {
-    /// The step cases of `model` in `precision` on `threads` threads of the latest complete run that has any (of run
-    /// `runID` only when given, whatever its status), with their `step_seconds` samples; nil when there is none.
-    public func stepCases(model: String, precision: String, threads: Int, runID: Int64? = nil) throws -> (runID: Int64, cases: [MeasuredCase])? {
+extension SQLiteStore {
+    public func stepCases(model: String, precision: String, threads: Int, runID: Int64?) throws -> (runID: Int64, cases: [MeasuredCase])? {
         try dbQueue.read { db in
             if let runID, try RunRecord.fetchOne(db, key: runID) == nil { throw StoreError.noSuchRun(runID) }
             // One row per shape measured: a few dozen per run. Newest run first.

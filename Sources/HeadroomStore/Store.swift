@@ -1,7 +1,9 @@
-// The results store: one SQLite file through GRDB. Every write is a transaction; a run is
-// `running` until it is marked complete, failed or interrupted, and only complete runs are summarised.
+// The results store as the rest of Headroom sees it: one protocol for recording a run and its samples,
+// listing and loading runs, baselines, plans and the narrow reads calibration makes, with two
+// implementations — `SQLiteStore` (GRDB, one file: the embedded default) and `PostgresStore` (postgres-nio:
+// one history shared by many machines). Callers never know which they hold. `openStore` picks one from a
+// location (`--db`, `HEADROOM_DB`).
 import Foundation
-import GRDB
 import HeadroomCore
 
 /// A stored run with everything it measured.
@@ -30,6 +32,15 @@ public enum StoreError: Error, CustomStringConvertible {
     case folderMissing(String, folder: String)
     /// Opened read-only, a Headroom store written before these migrations, which only a write can apply.
     case olderSchema(String, missing: [String])
+    /// A store location (`--db`, `HEADROOM_DB`, `--to`) that is neither a path nor a URL Headroom reads.
+    case badLocation(source: String, value: String, why: String)
+    /// The database server could not be reached, or refused the connection (host, credentials, database).
+    case cannotConnect(String, String)
+    /// The connection to the database server went away while in use: the operation failed, and nothing it
+    /// was writing was stored (every write is one transaction); what was stored before stays.
+    case connectionLost(String, String)
+    /// The database server refused a statement.
+    case serverError(String, String)
 
     public var description: String {
         switch self {
@@ -42,263 +53,158 @@ public enum StoreError: Error, CustomStringConvertible {
         case .olderSchema(let path, let missing):
             return "\(path): the results store was written by an older Headroom (it lacks migrations \(missing.joined(separator: ", "))); "
                 + "a command that writes to it (headroom run, baseline save) upgrades it"
+        case .badLocation(let source, let value, let why):
+            return "\(source): expected a SQLite path, sqlite:PATH, or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+                + "[?sslmode=disable|prefer|require|verify-ca|verify-full], got \"\(value)\": \(why)"
+        case .cannotConnect(let url, let why): return "\(url): cannot connect to the results store: \(why)"
+        case .connectionLost(let url, let why):
+            return "\(url): lost the connection to the results store (\(why)); what was stored before is kept, the write in progress was not stored"
+        case .serverError(let url, let why): return "\(url): the results store refused a statement: \(why)"
+        }
+    }
+
+    /// Whether the user's input is at fault (exit code 2) rather than something failing while running (1):
+    /// a database server that cannot be reached or goes away is a failure, not bad input.
+    public var isBadInput: Bool {
+        switch self {
+        case .cannotConnect, .connectionLost, .serverError: return false
+        default: return true
         }
     }
 }
 
-public final class Store: @unchecked Sendable {
-    /// How a command may use the store file.
-    public enum OpenMode: Equatable, Sendable {
-        /// For commands that only read: nothing is created, migrated or written (SQLite opens the file read-only,
-        /// abandoned runs are not reaped). A missing or empty file reads as an empty store; a file that is not a
-        /// Headroom store, or one older than this Headroom's schema, is refused.
-        case readOnly
-        /// Creates the file when missing — and its folder only when `createFolder` — refuses a database that is
-        /// not a Headroom store without touching it, and migrates to the latest schema.
-        case readWrite(createFolder: Bool)
-    }
+/// How a command may use the store.
+public enum StoreOpenMode: Equatable, Sendable {
+    /// For commands that only read. SQLite: nothing is created, migrated or written (the file is opened
+    /// read-only); a missing or empty file reads as an empty store; a file that is not a Headroom store, or one
+    /// older than this Headroom's schema, is refused. PostgreSQL: the schema is applied on first use by any
+    /// command (a shared server has no file to leave uncreated), nothing else is written.
+    case readOnly
+    /// Creates the store when missing — for SQLite its folder only when `createFolder` — refuses a database
+    /// that is not a Headroom store without touching it, and migrates to the latest schema.
+    case readWrite(createFolder: Bool)
+}
 
-    public let dbQueue: DatabaseQueue
-    public let path: String
-    public let mode: OpenMode
-
-    /// Opens read-write, creating the file (not its folder) as needed, and migrates to the latest schema.
-    public convenience init(path: String) throws {
-        try self.init(path: path, mode: .readWrite(createFolder: false))
-    }
-
-    /// Opens `path` (`:memory:` for a private in-memory store) as `mode` says.
-    public init(path: String, mode: OpenMode) throws {
-        self.path = path
-        self.mode = mode
-        do {
-            dbQueue = try Self.openQueue(path: path, mode: mode)
-        } catch let error as DatabaseError {
-            throw StoreError.cannotOpen(path, error.message ?? "\(error)")
-        }
-    }
-
-    static func configuration(readonly: Bool) -> Configuration {
-        var config = Configuration()
-        config.busyMode = .timeout(10)
-        config.readonly = readonly
-        config.prepareDatabase { db in try db.execute(sql: "PRAGMA foreign_keys = ON") }
-        return config
-    }
-
-    /// An empty store of the latest schema that lives in memory only.
-    static func emptyQueue() throws -> DatabaseQueue {
-        let queue = try DatabaseQueue(configuration: configuration(readonly: false))
-        try migrator.migrate(queue)
-        return queue
-    }
-
-    static func openQueue(path: String, mode: OpenMode) throws -> DatabaseQueue {
-        if path == ":memory:" { return try emptyQueue() }
-        let fm = FileManager.default
-        switch mode {
-        case .readOnly:
-            let size = (try? fm.attributesOfItem(atPath: path))?[.size] as? Int
-            guard let size, size > 0 else { return try emptyQueue() }  // no store yet: no runs, and nothing created
-            let queue = try DatabaseQueue(path: path, configuration: configuration(readonly: true))
-            switch try queue.read({ db in try recognise(db, path: path) }) {
-            case .empty:
-                return try emptyQueue()
-            case .headroom(let applied):
-                let missing = migrator.migrations.filter { !applied.contains($0) && !indexOnlyMigrations.contains($0) }
-                if !missing.isEmpty { throw StoreError.olderSchema(path, missing: missing) }
-                return queue
-            }
-        case .readWrite(let createFolder):
-            let dir = (path as NSString).deletingLastPathComponent
-            var isDirectory: ObjCBool = false
-            if !dir.isEmpty && !(fm.fileExists(atPath: dir, isDirectory: &isDirectory) && isDirectory.boolValue) {
-                guard createFolder else { throw StoreError.folderMissing(path, folder: dir) }
-                try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            }
-            let queue = try DatabaseQueue(path: path, configuration: configuration(readonly: false))
-            // Recognised in a read, before the migrator runs and outside any write transaction, so another
-            // program's database is refused exactly as it was (no migrations table, no Headroom tables).
-            _ = try queue.read { db in try recognise(db, path: path) }
-            try migrator.migrate(queue)
-            return queue
-        }
-    }
-
-    enum Recognised: Equatable {
-        /// No tables at all (a new or zero-length file), or only an empty migrations table.
-        case empty
-        /// A Headroom store with these migrations applied.
-        case headroom(applied: Set<String>)
-    }
-
-    /// A store is recognised by its migrations table holding Headroom's first migration; anything else with
-    /// tables is another program's database.
-    static func recognise(_ db: Database, path: String) throws -> Recognised {
-        let tables = try String.fetchAll(db, sql: """
-            SELECT name FROM sqlite_master
-            WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'grdb_migrations' ORDER BY name
-            """)
-        let applied = try migrator.appliedIdentifiers(db)
-        if tables.isEmpty && applied.isEmpty { return .empty }
-        guard let first = migrator.migrations.first, applied.contains(first) else {
-            let listed = tables.prefix(5).joined(separator: ", ") + (tables.count > 5 ? ", …" : "")
-            let why = applied.isEmpty ? "it holds tables \(listed) and no Headroom migrations"
-                                      : "its migrations (\(applied.sorted().joined(separator: ", "))) are not Headroom's"
-            throw StoreError.notAHeadroomStore(path, why)
-        }
-        return .headroom(applied: applied)
-    }
-
-    /// Append-only list of schema migrations.
-    static var migrator: DatabaseMigrator {
-        var m = DatabaseMigrator()
-        m.registerMigration("v1: runs, measurements, samples") { db in
-            try db.create(table: "run") { t in
-                t.autoIncrementedPrimaryKey("id")
-                t.column("scenario_name", .text).notNull()
-                t.column("scenario_file", .text).notNull()
-                t.column("scenario_hash", .text).notNull()
-                t.column("scenario_text", .text).notNull()
-                t.column("git_revision", .text).notNull()
-                t.column("machine_fingerprint", .text).notNull()
-                t.column("machine_json", .text).notNull()
-                t.column("headroom_version", .text).notNull()
-                t.column("pid", .integer).notNull()
-                t.column("started_at", .datetime).notNull()
-                t.column("ended_at", .datetime)
-                t.column("status", .text).notNull()
-                    .check { ["running", "complete", "failed", "interrupted"].contains($0) }
-                t.column("note", .text).notNull().defaults(to: "")
-            }
-            try db.create(table: "measurement") { t in
-                t.autoIncrementedPrimaryKey("id")
-                t.column("run_id", .integer).notNull().indexed().references("run", onDelete: .cascade)
-                t.column("kind", .text).notNull()
-                t.column("name", .text).notNull()
-                t.column("threads", .integer).notNull()
-                t.column("params_json", .text).notNull()
-            }
-            try db.create(table: "sample") { t in
-                t.autoIncrementedPrimaryKey("id")
-                t.column("measurement_id", .integer).notNull().indexed().references("measurement", onDelete: .cascade)
-                t.column("metric", .text).notNull()
-                t.column("unit", .text).notNull()
-                t.column("repetition", .integer).notNull()
-                t.column("value", .double).notNull()
-            }
-        }
-        registerPlanMigrations(&m)
-        m.registerMigration("v3: baselines", migrate: migrateBaselines)
-        m.registerMigration("v4: measurement facts", migrate: migrateMeasurementFacts)
-        m.registerMigration(sampleMetricIndexMigration, migrate: migrateSampleMetricIndex)
-        return m
-    }
-
-    /// The names of the migrations applied to this file, in order.
-    public func appliedMigrations() throws -> [String] {
-        try dbQueue.read { db in try Self.migrator.appliedMigrations(db) }
-    }
+/// What Headroom needs from a results store. Every method is synchronous and every write one transaction:
+/// a run is `running` until `finish` marks it complete, failed or interrupted, and only complete runs feed
+/// summaries, baselines and calibration. Run ids are assigned by the store (unique within it, also across
+/// the machines writing to one PostgreSQL); `RunRecord.uid` names a run in every store it is copied to.
+public protocol Store: AnyObject, Sendable {
+    /// Where the store is, for messages: a path, or a URL without its password.
+    var path: String { get }
+    /// The names of the schema migrations applied, in order.
+    func appliedMigrations() throws -> [String]
 
     // MARK: writing
-
     /// Records the start of a run; returns its id. The run stays `running` until `finish`.
-    public func beginRun(_ run: RunRecord) throws -> Int64 {
-        try dbQueue.write { db in
-            var r = run
-            r.status = .running
-            try r.insert(db)
-            return r.id!
-        }
-    }
-
+    func beginRun(_ run: RunRecord) throws -> Int64
     /// Stores one case and all its samples in one transaction.
-    public func record(runID: Int64, _ measured: MeasuredCase) throws {
-        try dbQueue.write { db in
-            var m = MeasurementRecord(id: nil, runId: runID, kind: measured.kind.rawValue, name: measured.name,
-                                      threads: measured.threads, paramsJson: try Self.encodeSorted(measured.params),
-                                      factsJson: try Self.encodeSorted(measured.facts))
-            try m.insert(db)
-            for s in measured.samples {
-                var row = SampleRecord(id: nil, measurementId: m.id!, metric: s.metric, unit: s.unit,
-                                       repetition: s.repetition, value: s.value)
-                try row.insert(db)
-            }
-        }
-    }
-
+    func record(runID: Int64, _ measured: MeasuredCase) throws
     /// Marks how a run ended.
-    public func finish(runID: Int64, status: RunStatus, note: String = "", at date: Date = Date()) throws {
-        try dbQueue.write { db in
-            try db.execute(sql: "UPDATE run SET status = ?, ended_at = ?, note = ? WHERE id = ?",
-                           arguments: [status.rawValue, date, note, runID])
-        }
-    }
-
-    /// Runs left `running` by a process that no longer exists (killed, crashed) become `interrupted`.
-    /// Returns how many were changed.
-    @discardableResult
-    public func reapAbandonedRuns(isAlive: (Int) -> Bool = { kill(pid_t($0), 0) == 0 }) throws -> Int {
-        try dbQueue.write { db in
-            let stale = try RunRecord.filter(Column("status") == RunStatus.running.rawValue).fetchAll(db)
-                .filter { !isAlive($0.pid) }
-            for r in stale {
-                try db.execute(sql: "UPDATE run SET status = 'interrupted', note = ? WHERE id = ?",
-                               arguments: ["process \(r.pid) ended without finishing the run", r.id])
-            }
-            return stale.count
-        }
-    }
+    func finish(runID: Int64, status: RunStatus, note: String, at date: Date) throws
+    /// Runs this host left `running` whose process no longer exists (killed, crashed) become `interrupted`;
+    /// another machine's runs are never touched. Returns how many were changed.
+    @discardableResult func reapAbandonedRuns(isAlive: (Int) -> Bool) throws -> Int
+    /// Names `runID` (which must be complete) as baseline `name`, replacing an earlier one of that name.
+    /// Returns the run it replaced, if any.
+    @discardableResult func saveBaseline(name: String, runID: Int64, at date: Date) throws -> Int64?
+    /// Stores (or replaces) the plan computed for `runID`.
+    func savePlan(runID: Int64, _ plan: PlanResult, at date: Date) throws
+    /// Stores a finished run copied from another store, with every case and sample and its plan, in one
+    /// transaction — unless a run with its `uid` is already here, when nothing changes and nil is returned.
+    /// Returns the id the run has here.
+    func importRun(_ stored: StoredRun, plan: PlanResult?) throws -> Int64?
 
     // MARK: reading
-
     /// All runs, newest first.
-    public func runs(limit: Int? = nil) throws -> [RunRecord] {
-        try dbQueue.read { db in
-            var q = RunRecord.order(Column("id").desc)
-            if let limit { q = q.limit(limit) }
-            return try q.fetchAll(db)
-        }
-    }
-
+    func runs(limit: Int?) throws -> [RunRecord]
     /// Complete runs only, newest first: what summaries and trends are built from.
-    public func completeRuns(scenario: String? = nil, limit: Int? = nil) throws -> [RunRecord] {
-        try dbQueue.read { db in
-            var q = RunRecord.filter(Column("status") == RunStatus.complete.rawValue)
-            if let scenario { q = q.filter(Column("scenario_name") == scenario) }
-            q = q.order(Column("id").desc)
-            if let limit { q = q.limit(limit) }
-            return try q.fetchAll(db)
-        }
-    }
-
+    func completeRuns(scenario: String?, limit: Int?) throws -> [RunRecord]
+    /// The `uid` of every run in the store.
+    func runUIDs() throws -> Set<String>
     /// The run and everything it measured.
-    public func load(runID: Int64) throws -> StoredRun {
-        try dbQueue.read { db in
-            guard let run = try RunRecord.fetchOne(db, key: runID) else { throw StoreError.noSuchRun(runID) }
-            let ms = try MeasurementRecord.filter(Column("run_id") == runID).order(Column("id")).fetchAll(db)
-            let samples = try SampleRecord
-                .filter(sql: "measurement_id IN (SELECT id FROM measurement WHERE run_id = ?)", arguments: [runID])
-                .order(Column("id")).fetchAll(db)
-            let byCase = Dictionary(grouping: samples, by: \.measurementId)
-            let cases = try ms.map { m -> MeasuredCase in
-                var c = try Self.measuredCase(kind: m.kind, name: m.name, threads: m.threads, paramsJson: m.paramsJson, factsJson: m.factsJson)
-                c.samples = (byCase[m.id!] ?? []).map {
-                    MeasuredCase.Sample(metric: $0.metric, unit: $0.unit, repetition: $0.repetition, value: $0.value)
-                }
-                return c
-            }
-            return StoredRun(run: run, cases: cases)
-        }
+    func load(runID: Int64) throws -> StoredRun
+    /// The number of raw samples a run holds.
+    func sampleCount(runID: Int64) throws -> Int
+    /// Every baseline, by name.
+    func baselines() throws -> [BaselineRecord]
+    /// The plan stored for `runID`, if any.
+    func plan(runID: Int64) throws -> PlanResult?
+    /// The latest complete run whose machine fingerprint is `fingerprint`.
+    func latestCompleteRun(fingerprint: String) throws -> StoredRun?
+    /// For each id in `hardware`, the latest complete run (only run `runID` when given, whatever its status)
+    /// holding load cases whose `hardware` fact is that id; ids no such run names are absent. Cases carry
+    /// their params and facts and only the samples of `metrics`.
+    func endpointLoadCases(hardware: [String], runID: Int64?, metrics: [String]) throws -> [EndpointLoadCases]
+    /// The step cases of `model` in `precision` on `threads` threads of the latest complete run that has any (of
+    /// run `runID` only when given, whatever its status), with their `step_seconds` samples; nil when there is none.
+    func stepCases(model: String, precision: String, threads: Int, runID: Int64?) throws -> (runID: Int64, cases: [MeasuredCase])?
+}
+
+// The shorter spellings callers use; each forwards to the requirement with every parameter.
+extension Store {
+    public func finish(runID: Int64, status: RunStatus) throws { try finish(runID: runID, status: status, note: "", at: Date()) }
+    public func finish(runID: Int64, status: RunStatus, note: String) throws { try finish(runID: runID, status: status, note: note, at: Date()) }
+    public func finish(runID: Int64, status: RunStatus, at date: Date) throws { try finish(runID: runID, status: status, note: "", at: date) }
+
+    @discardableResult
+    public func reapAbandonedRuns() throws -> Int { try reapAbandonedRuns(isAlive: { kill(pid_t($0), 0) == 0 }) }
+
+    @discardableResult
+    public func saveBaseline(name: String, runID: Int64) throws -> Int64? { try saveBaseline(name: name, runID: runID, at: Date()) }
+
+    public func savePlan(runID: Int64, _ plan: PlanResult) throws { try savePlan(runID: runID, plan, at: Date()) }
+
+    public func runs() throws -> [RunRecord] { try runs(limit: nil) }
+    public func completeRuns() throws -> [RunRecord] { try completeRuns(scenario: nil, limit: nil) }
+    public func completeRuns(scenario: String?) throws -> [RunRecord] { try completeRuns(scenario: scenario, limit: nil) }
+    public func completeRuns(limit: Int?) throws -> [RunRecord] { try completeRuns(scenario: nil, limit: limit) }
+
+    public func endpointLoadCases(hardware: [String]) throws -> [EndpointLoadCases] {
+        try endpointLoadCases(hardware: hardware, runID: nil, metrics: EndpointLoadCases.calibrationMetrics)
+    }
+    public func endpointLoadCases(hardware: [String], runID: Int64?) throws -> [EndpointLoadCases] {
+        try endpointLoadCases(hardware: hardware, runID: runID, metrics: EndpointLoadCases.calibrationMetrics)
     }
 
-    /// The number of raw samples a run holds.
-    public func sampleCount(runID: Int64) throws -> Int {
-        try dbQueue.read { db in
-            try Int.fetchOne(db, sql: """
-                SELECT COUNT(*) FROM sample JOIN measurement ON sample.measurement_id = measurement.id
-                WHERE measurement.run_id = ?
-                """, arguments: [runID]) ?? 0
+    public func stepCases(model: String, precision: String, threads: Int) throws -> (runID: Int64, cases: [MeasuredCase])? {
+        try stepCases(model: model, precision: precision, threads: threads, runID: nil)
+    }
+
+    /// The baseline called `name` with its run's cases; an `InputError` listing the known names when there is none.
+    public func loadBaseline(named name: String) throws -> Baseline {
+        let all = try baselines()
+        guard let record = all.first(where: { $0.name == name }) else {
+            let known = all.map(\.name)
+            throw InputError(file: path, path: "", message: "no baseline named \"\(name)\"; "
+                             + (known.isEmpty ? "the store has none (`headroom baseline save NAME` makes one)"
+                                              : "the store has \(known.joined(separator: ", "))"))
         }
+        let stored = try load(runID: record.runId)
+        return Baseline(name: record.name, createdAt: record.createdAt, runID: record.runId, scenarioName: stored.run.scenarioName,
+                        scenarioFile: stored.run.scenarioFile, scenarioHash: stored.run.scenarioHash,
+                        gitRevision: stored.run.gitRevision, startedAt: stored.run.startedAt, machine: stored.machine,
+                        cases: stored.cases)
+    }
+}
+
+/// Opens the store at `location` — a SQLite path, `sqlite:PATH`, or a `postgres://` URL (see `StoreLocation`).
+/// `source` names where the location came from (`--db`, `HEADROOM_DB`) in the message when it cannot be read.
+public func openStore(_ location: String, mode: StoreOpenMode, source: String = "--db",
+                      environment: [String: String] = ProcessInfo.processInfo.environment) throws -> any Store {
+    switch try StoreLocation(location, source: source, environment: environment) {
+    case .sqlite(let path): return try SQLiteStore(path: path, mode: mode)
+    case .postgres(let url): return try PostgresStore(url)
+    }
+}
+
+/// Opens the store at `location` read-only when there is one: nil for a SQLite file that does not exist (none
+/// is created); a PostgreSQL database always is one.
+public func openExistingStore(_ location: String, source: String = "--db or HEADROOM_DB") throws -> (any Store)? {
+    switch try StoreLocation(location, source: source) {
+    case .sqlite(let path):
+        guard path == ":memory:" || FileManager.default.fileExists(atPath: path) else { return nil }
+        return try SQLiteStore(path: path, mode: .readOnly)
+    case .postgres(let url): return try PostgresStore(url)
     }
 }

@@ -87,7 +87,7 @@ struct BaselineCommand: ParsableCommand {
                 let id: Int64
                 if let runID { id = runID } else {
                     guard let latest = try db.completeRuns(limit: 1).first?.id else {
-                        throw InputError(file: store.path, path: "", message: "no complete run to save: `headroom run` or `headroom gate` makes one")
+                        throw InputError(file: store.shown, path: "", message: "no complete run to save: `headroom run` or `headroom gate` makes one")
                     }
                     id = latest
                 }
@@ -123,7 +123,7 @@ struct BaselineCommand: ParsableCommand {
                     })
                     return
                 }
-                if records.isEmpty { print("No baselines in \(store.path): `headroom baseline save NAME` makes one."); return }
+                if records.isEmpty { print("No baselines in \(store.shown): `headroom baseline save NAME` makes one."); return }
                 var t = TextTable(["name", "run", "scenario", "created (UTC)", "git", "machine"], rightAligned: [1])
                 let f = DateFormatter()
                 f.dateFormat = "yyyy-MM-dd HH:mm:ss"

@@ -114,12 +114,12 @@ struct BenchLoadCommand: ParsableCommand {
                                                  logEnd: start + bytes.count, warmup: warmup,
                                                  header: .init(model: shape.id, precision: type.description, threads: threads, promptTokens: promptTokens,
                                                                outputTokens: outputTokens, requests: requests, warmup: warmup, runId: outcome.runID,
-                                                               store: store.path, report: (folder as NSString).appendingPathComponent("index.html"),
+                                                               store: store.shown, report: (folder as NSString).appendingPathComponent("index.html"),
                                                                serverLog: Self.logPath))
             if json {
                 try printJSON(result)
             } else {
-                print("Endpoint \(endpoint.name) (\(url)): run \(outcome.runID), \(cases.count) point(s) in \(store.path) — measured at this client")
+                print("Endpoint \(endpoint.name) (\(url)): run \(outcome.runID), \(cases.count) point(s) in \(store.shown) — measured at this client")
                 print(LoadSection.table(LoadCasePoint.all(stored)[endpoint.name] ?? []).rendered)
                 for note in LoadNotes.lines(cases) { print(note) }
                 print("Report: \(result.report)\n")

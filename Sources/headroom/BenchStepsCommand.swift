@@ -99,7 +99,7 @@ struct BenchStepsCommand: ParsableCommand {
             }
             let wall = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             let fit = try StepTimeSource.load(store: db, model: shape.id, precision: type.description, threads: threads, runID: outcome.runID)
-            let result = BenchStepsJSON(fit: fit, cases: outcome.cases, settings: settings, store: store.path, wallSeconds: wall,
+            let result = BenchStepsJSON(fit: fit, cases: outcome.cases, settings: settings, store: store.shown, wallSeconds: wall,
                                         load: (loadBefore, MachineLoad.oneMinute()))
             if json { try printJSON(result) } else { print(result.table) }
         }

@@ -31,8 +31,14 @@ struct GateCommand: ParsableCommand {
 
     @OptionGroup var catalog: CatalogOptions
 
-    @Option(name: .long, help: ArgumentHelp("A stored baseline's name, or a baseline file (.json) from `headroom baseline export`.", valueName: "name|file"))
+    @Option(name: .long, help: ArgumentHelp(
+        "A stored baseline's name, a baseline file (.json) from `headroom baseline export`, or BRANCH@CLASS: the latest complete runs of a branch on one class of machine.",
+        discussion: "CLASS is `this` (this machine's CPU model, cores and memory), a machine fingerprint, or a catalog hardware id an endpoint's load cases name; --baseline-runs says how many runs are pooled.",
+        valueName: "name|file|branch@class"))
     var baseline: String?
+
+    @Option(name: .customLong("baseline-runs"), help: ArgumentHelp("With --baseline BRANCH@CLASS: pool the samples of this many latest runs (1 to 100).", valueName: "n"))
+    var baselineRuns: Int = 3
 
     @Option(name: .long, help: ArgumentHelp("The default largest tolerated worsening, such as 5% (default: the scenario's gate.max_regression, else 5%).", valueName: "percent"))
     var threshold: String?
@@ -68,6 +74,7 @@ struct GateCommand: ParsableCommand {
         if scenarioArgument != nil && scenarioOption != nil { throw ValidationError("give the scenario once: as the argument, or with --scenario") }
         _ = try threadCounts(threads)
         _ = try flatList(metric, option: "--metric")
+        if !(1...100).contains(baselineRuns) { throw ValidationError("--baseline-runs: expected an integer from 1 to 100, got \(baselineRuns)") }
     }
 
     func run() throws {
@@ -95,8 +102,22 @@ struct GateCommand: ParsableCommand {
             let scenarioFile = scenarioArgument ?? scenarioOption
             let loadedScenario = try scenarioFile.map { try catalog.scenario($0) }   // validated before anything is measured
             let db = try store.open()
-            let isFile = baselineArg.hasSuffix(".json") || baselineArg.contains("/")
-            let base = isFile ? try BaselineFile.load(baselineArg) : try db.loadBaseline(named: baselineArg)
+            // BRANCH@CLASS unless it is a file or the name of a stored baseline (a branch may hold slashes).
+            let branchSpec = FileManager.default.fileExists(atPath: baselineArg) ? nil : BranchBaselineSpec(baselineArg)
+                .flatMap { spec in try? db.baselines().contains { $0.name == baselineArg } == true ? nil : spec }
+            let isFile = branchSpec == nil && (baselineArg.hasSuffix(".json") || baselineArg.contains("/"))
+            var pooledRuns: [Int64] = []
+            let base: Baseline
+            if let branchSpec {
+                let scenarioName = try loadedScenario?.name ?? runID.map { try db.load(runID: $0).run.scenarioName }
+                let cls = branchSpec.machineClass == "this" ? MachineInfo.current().fingerprint : branchSpec.machineClass
+                let pooled = try db.branchBaseline(branch: branchSpec.branch, machineClass: cls, scenario: scenarioName,
+                                                   runs: baselineRuns, excluding: runID)
+                base = pooled.baseline
+                pooledRuns = pooled.runIDs
+            } else {
+                base = isFile ? try BaselineFile.load(baselineArg) : try db.loadBaseline(named: baselineArg)
+            }
 
             // The run under test: stored, or measured now.
             let current: StoredRun
@@ -107,7 +128,7 @@ struct GateCommand: ParsableCommand {
                 }
                 current = try db.load(runID: runID)
                 guard current.run.status == .complete else {
-                    throw InputError(file: store.path, path: "", message: "run \(runID) is \(current.run.status.rawValue); only a complete run can be gated")
+                    throw InputError(file: store.shown, path: "", message: "run \(runID) is \(current.run.status.rawValue); only a complete run can be gated")
                 }
                 settings = try loadedScenario?.gate ?? GateSettings.parse(scenarioText: current.run.scenarioText, file: "run \(runID)'s scenario")
             } else {
@@ -125,7 +146,7 @@ struct GateCommand: ParsableCommand {
                 current = try Self.measure(sc, store: db)
             }
             guard current.run.scenarioName == base.scenarioName else {
-                throw InputError(file: isFile ? baselineArg : store.path, path: "",
+                throw InputError(file: isFile ? baselineArg : store.shown, path: "",
                                  message: "the baseline is of scenario \"\(base.scenarioName)\", the run of \"\(current.run.scenarioName)\": cases match within one scenario")
             }
             if let cliThreshold { settings.maxRegression = cliThreshold }
@@ -134,15 +155,16 @@ struct GateCommand: ParsableCommand {
             do {
                 outcome = try Gate.evaluate(baseline: base.cases, current: current.cases, options: options)
             } catch let e as GateError {
-                throw InputError(file: isFile ? baselineArg : store.path, path: "", message: e.description)
+                throw InputError(file: isFile ? baselineArg : store.shown, path: "", message: e.description)
             } catch let e as ComparisonError {
-                throw InputError(file: isFile ? baselineArg : store.path, path: "", message: e.description)
+                throw InputError(file: isFile ? baselineArg : store.shown, path: "", message: e.description)
             }
 
+            let baseRuns = pooledRuns.count > 1 ? "runs \(pooledRuns.map(String.init).joined(separator: ", ")) (pooled)" : "run \(base.runID)"
             var context = [
-                "baseline \(base.name): run \(base.runID) of \(base.scenarioName), git \(base.gitRevision.prefix(12)), "
+                "baseline \(base.name): \(baseRuns) of \(base.scenarioName), git \(base.gitRevision.prefix(12)), "
                     + "\(base.machine.map { "\($0.cpuModel), \($0.cores) cores" } ?? "unknown machine")"
-                    + (isFile ? " (from \(baselineArg))" : " (stored)"),
+                    + (isFile ? " (from \(baselineArg))" : branchSpec != nil ? " (the latest of the branch on that class)" : " (stored)"),
                 "current: run \(current.run.id!) of \(current.run.scenarioName), git \(current.run.gitRevision.prefix(12)), "
                     + "\(current.machine.map { "\($0.cpuModel), \($0.cores) cores" } ?? "unknown machine")",
             ]

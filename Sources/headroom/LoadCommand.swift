@@ -174,10 +174,10 @@ struct LoadCommand: ParsableCommand {
             }
             let loadCases = stored.cases.filter { $0.kind == .load }
             if json {
-                try printJSON(LoadRunJSON(stored, report: reportPath, db: store.path))
+                try printJSON(LoadRunJSON(stored, report: reportPath, db: store.shown))
             } else {
                 print("Endpoint \(endpoint.name) (\(endpoint.url)): run \(outcome.runID), \(loadCases.count) point(s), "
-                      + "\(try db.sampleCount(runID: outcome.runID)) samples in \(store.path)\n")
+                      + "\(try db.sampleCount(runID: outcome.runID)) samples in \(store.shown)\n")
                 if let tables = LoadNotes.tables(stored) { print(tables) }
                 if let reportPath { print("Report: \(reportPath)") }
             }

@@ -35,7 +35,10 @@ enum Exit {
     static func code(for error: Error) -> Int32 {
         switch error {
         case let e as ExitCode: return e.rawValue
-        case is InputError, is StoreError, is GGUFError, is ValidationError: return badInput
+        // A store location that cannot be read is bad input; a database server that cannot be reached or
+        // goes away mid-run is a failure.
+        case let e as StoreError: return e.isBadInput ? badInput : failure
+        case is InputError, is GGUFError, is ValidationError: return badInput
         case let e as TrainError:
             if case .diverged = e { return failure }
             return badInput
@@ -75,22 +78,41 @@ func reportingErrors(_ body: () throws -> Void) throws {
 }
 
 struct StoreOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The results store (SQLite).", discussion: "Default: $HEADROOM_DB, else .headroom/history.sqlite.", valueName: "path"))
+    @Option(name: .long, help: ArgumentHelp(
+        "The results store: a SQLite file, or a PostgreSQL database shared by a team (postgres://USER@HOST:PORT/DATABASE).",
+        discussion: "Default: $HEADROOM_DB, else .headroom/history.sqlite. A postgres:// URL takes its password from the URL or "
+            + "$PGPASSWORD, and TLS from ?sslmode=disable|prefer|require|verify-ca|verify-full (default prefer).",
+        valueName: "path|url"))
     var db: String?
 
+    /// The location as given (a path or a URL, password included): what `PlanJob` opens.
     var path: String { db ?? ProcessInfo.processInfo.environment["HEADROOM_DB"] ?? Self.defaultPath }
+
+    /// The location for messages and `--json` output: a path, or the URL without its password.
+    var shown: String {
+        if case .postgres(let url)? = try? StoreLocation(path, source: source) { return url.redacted }
+        return path
+    }
+
+    /// Where the location came from, for the message when it cannot be read.
+    var source: String { db != nil ? "--db" : "HEADROOM_DB" }
 
     static let defaultPath = ".headroom/history.sqlite"
 
-    /// For commands that write: creates the file, and its folder only when it is the default `.headroom/`.
-    func open() throws -> Store {
-        let store = try Store(path: path, mode: .readWrite(createFolder: path == Self.defaultPath))
+    /// For commands that write: a SQLite file is created, and its folder only when it is the default `.headroom/`;
+    /// a PostgreSQL database gets its schema on first use. Runs this host left running are marked interrupted.
+    func open() throws -> any Store {
+        let store: any Store
+        switch try StoreLocation(path, source: source) {
+        case .sqlite(let file): store = try SQLiteStore(path: file, mode: .readWrite(createFolder: file == Self.defaultPath))
+        case .postgres(let url): store = try PostgresStore(url)
+        }
         try store.reapAbandonedRuns()
         return store
     }
 
-    /// For commands that only read: never creates, migrates or writes anything (a missing file reads as no runs).
-    func openReadOnly() throws -> Store { try Store(path: path, mode: .readOnly) }
+    /// For commands that only read: a SQLite file is never created, migrated or written (a missing file reads as no runs).
+    func openReadOnly() throws -> any Store { try openStore(path, mode: .readOnly, source: source) }
 }
 
 /// A summary as JSON: median, p95, min, max and the sample count.

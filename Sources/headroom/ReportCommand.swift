@@ -37,7 +37,7 @@ struct ReportCommand: ParsableCommand {
                 id = runID
             } else {
                 guard let latest = try db.completeRuns(limit: 1).first?.id else {
-                    warn("no complete run in \(store.path): run `headroom run` first")
+                    warn("no complete run in \(store.shown): run `headroom run` first")
                     throw ExitCode(2)
                 }
                 id = latest

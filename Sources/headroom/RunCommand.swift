@@ -88,11 +88,11 @@ struct RunCommand: ParsableCommand {
                     reportPath = (folder as NSString).appendingPathComponent("index.html")
                 }
                 if json {
-                    var result = RunJSON(stored, report: reportPath, db: store.path)
+                    var result = RunJSON(stored, report: reportPath, db: store.shown)
                     result.plan = computedPlan
                     results.append(result)
                 } else {
-                    print("Scenario \(scenario.name): run \(outcome.runID) complete, \(try db.sampleCount(runID: outcome.runID)) samples in \(store.path)")
+                    print("Scenario \(scenario.name): run \(outcome.runID) complete, \(try db.sampleCount(runID: outcome.runID)) samples in \(store.shown)")
                     if scenario.measure != nil { print(Tables.runSummary(stored)) }
                     if let load = LoadNotes.tables(stored) { print("\n" + load) }
                     if let finetune = Tables.finetune(stored) { print("\n" + finetune) }

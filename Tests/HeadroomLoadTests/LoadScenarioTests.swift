@@ -38,7 +38,7 @@ final class LoadScenarioTests: XCTestCase {
                              url: server.url(ttftMs: 5, itlMs: 2))
         XCTAssertNil(s.measure, "nothing is measured on this machine")
         XCTAssertEqual(ScenarioWorkloads.workloads(for: s, machine: .current()).map(\.label), ["load fixture concurrency:2"], "no probe")
-        let stored = try await run(s, store: try Store(path: ":memory:"))
+        let stored = try await run(s, store: try SQLiteStore(path: ":memory:"))
         XCTAssertEqual(stored.run.status, .complete)
         let c = try XCTUnwrap(stored.cases.first)
         XCTAssertEqual(stored.cases.count, 1)
@@ -62,7 +62,7 @@ final class LoadScenarioTests: XCTestCase {
     func testASweepFindsItsPointsAsItRunsAndEachIsStored() async throws {
         let s = try scenario("    - { endpoint: fixture, profile: \"sweep:rates=2\", prompt_tokens: 8, output_tokens: 3, requests: 8, warmup: 0, max_concurrency: 3 }",
                              url: server.url(ttftMs: 2, itlMs: 1))
-        let stored = try await run(s, store: try Store(path: ":memory:"))
+        let stored = try await run(s, store: try SQLiteStore(path: ":memory:"))
         XCTAssertEqual(stored.cases.map { $0.params["point"] ?? "" }.prefix(2), ["synchronous", "throughput"])
         XCTAssertEqual(stored.cases.count, 4, "synchronous, throughput and 2 rates between")
         XCTAssertEqual(stored.cases[1].facts["concurrency"], "3", "the throughput point at max_concurrency")
@@ -76,7 +76,7 @@ final class LoadScenarioTests: XCTestCase {
     func testTheGateComparesTwoLoadRunsOnTheEndpointsOwnFigures() async throws {
         let s = try scenario("    - { endpoint: fixture, profile: \"concurrency:2\", prompt_tokens: 8, output_tokens: 6, requests: 12, warmup: 1 }",
                              url: server.url(ttftMs: 4, itlMs: 2))
-        let store = try Store(path: ":memory:")
+        let store = try SQLiteStore(path: ":memory:")
         let baseline = try await run(s, store: store)
         let current = try await run(s, store: store)
         let outcome = try Gate.evaluate(baseline: baseline.cases, current: current.cases, options: GateOptions())
@@ -95,7 +95,7 @@ final class LoadScenarioTests: XCTestCase {
     func testAnInterruptStopsALoadWithinAFewSeconds() async throws {
         let s = try scenario("    - { endpoint: fixture, profile: \"sweep\", prompt_tokens: 8, output_tokens: 4, duration: 30s, warmup: 0 }",
                              url: server.url(ttftMs: 1, itlMs: 20))
-        let store = try Store(path: ":memory:")
+        let store = try SQLiteStore(path: ":memory:")
         let runner = Runner(store: store, progress: Progress(enabled: false), version: "test")
         let stopper = Task { try await Task.sleep(for: .milliseconds(500)); Interrupt.request() }
         let start = ContinuousClock.now

@@ -16,7 +16,7 @@ final class ConventionsTests: XCTestCase {
     }
 
     /// Every command and subcommand, as `headroom --help` and its subcommands' help list them.
-    static let commands = ["run", "probe", "history", "report", "plan", "whatif", "models", "hardware", "gate",
+    static let commands = ["run", "probe", "history", "history list", "history push", "report", "plan", "whatif", "models", "hardware", "gate",
                            "baseline record", "baseline save", "baseline list", "baseline export",
                            "bench infer", "bench finetune", "bench summary", "bench matvec", "bench serve", "bench steps", "bench sim", "model export", "model logits",
                            "serve", "load", "simulate"]

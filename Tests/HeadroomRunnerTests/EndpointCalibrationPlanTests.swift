@@ -99,7 +99,7 @@ final class EndpointCalibrationPlanTests: XCTestCase {
 
     func testTheHardwareAnEndpointNamesIsPlannedWithItsFit() throws {
         let catalog = try catalog()
-        let store = try Store(path: ":memory:")
+        let store = try SQLiteStore(path: ":memory:")
         try SyntheticLoad.store(try SyntheticLoad.cases(catalog, facts: [:], itl: false), in: store)  // run 1: names no hardware
         let run = try SyntheticLoad.store(try SyntheticLoad.cases(catalog), in: store)               // run 2: the sweep
         try SyntheticLoad.store(try SyntheticLoad.cases(catalog, points: 1), in: store, status: .failed)  // run 3: never used
@@ -131,7 +131,7 @@ final class EndpointCalibrationPlanTests: XCTestCase {
 
     func testARunWithoutHardwareFactsChangesNothing() throws {
         let catalog = try catalog()
-        let store = try Store(path: ":memory:")
+        let store = try SQLiteStore(path: ":memory:")
         try SyntheticLoad.store(try SyntheticLoad.cases(catalog, facts: [:], itl: false), in: store)
         let (p, fitted) = try plan(store, catalog)
         XCTAssertTrue(fitted.fitted.isEmpty && fitted.notes.isEmpty)
@@ -142,7 +142,7 @@ final class EndpointCalibrationPlanTests: XCTestCase {
 
     func testAFitThatFailsLeavesTheCatalogEfficienciesAndANote() throws {
         let catalog = try catalog()
-        let store = try Store(path: ":memory:")
+        let store = try SQLiteStore(path: ":memory:")
         var noModel = SyntheticLoad.facts
         noModel["model_shape"] = nil
         let run = try SyntheticLoad.store(try SyntheticLoad.cases(catalog, facts: noModel, itl: false), in: store)
@@ -168,7 +168,7 @@ final class EndpointCalibrationPlanTests: XCTestCase {
     /// chooses; only the metrics the fit reads come back.
     func testWhichRunCalibratesWhichHardware() throws {
         let catalog = try catalog()
-        let store = try Store(path: ":memory:")
+        let store = try SQLiteStore(path: ":memory:")
         let first = try SyntheticLoad.store(try SyntheticLoad.cases(catalog, points: 3), in: store)
         let second = try SyntheticLoad.store(try SyntheticLoad.cases(catalog), in: store)
         var l40s = SyntheticLoad.facts
@@ -200,7 +200,7 @@ final class EndpointCalibrationPlanTests: XCTestCase {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let db = dir.appendingPathComponent("h.sqlite").path
-        let run = try SyntheticLoad.store(try SyntheticLoad.cases(catalog, itl: false), in: try Store(path: db))
+        let run = try SyntheticLoad.store(try SyntheticLoad.cases(catalog, itl: false), in: try SQLiteStore(path: db))
         let args = ["whatif", "--db", db, "--hardware", "h100-sxm", "l40s", "--precision", "bf16", "--serving-model", "queueing"]
         let t = try HeadroomCLI.run(args, cwd: HeadroomCLI.repo)
         XCTAssertEqual(t.status, 0, t.stderr)

@@ -6,7 +6,7 @@ import HeadroomStore
 
 final class RoundsTests: XCTestCase {
     func testRoundsShareTheRepetitionsAndMergeEachCaseOnce() async throws {
-        let store = try Store(path: ":memory:")
+        let store = try SQLiteStore(path: ":memory:")
         var s = smallScenario()
         s.measure?.repetitions = 5
         s.probe.repetitions = 3

@@ -75,7 +75,7 @@ final class RunnerTests: XCTestCase {
     }
 
     func testCompleteRunStoresEverySample() async throws {
-        let store = try Store(path: ":memory:")
+        let store = try SQLiteStore(path: ":memory:")
         let s = smallScenario()
         let runner = Runner(store: store, progress: Progress(enabled: false), version: "test")
         let outcome = try await runner.run(scenario: s, workloads: [
@@ -103,7 +103,7 @@ final class RunnerTests: XCTestCase {
     }
 
     func testInterruptedRunIsRecordedAsSuchAndKeepsWhatItStored() async throws {
-        let store = try Store(path: ":memory:")
+        let store = try SQLiteStore(path: ":memory:")
         let s = smallScenario()
         let runner = Runner(store: store, progress: Progress(enabled: false), version: "test")
         await assertThrows({ try await runner.run(scenario: s, workloads: [("gemm", InterruptingWorkload(inner: GemmWorkload(s.measure!)))]) }) {
@@ -122,7 +122,7 @@ final class RunnerTests: XCTestCase {
     }
 
     func testFailedRunIsRecordedAsFailed() async throws {
-        let store = try Store(path: ":memory:")
+        let store = try SQLiteStore(path: ":memory:")
         let runner = Runner(store: store, progress: Progress(enabled: false), version: "test")
         await assertThrows { try await runner.run(scenario: smallScenario(), workloads: [("x", FailingWorkload())]) }
         XCTAssertEqual(try store.runs().first?.status, .failed)
@@ -145,7 +145,7 @@ final class RunnerTests: XCTestCase {
     }
 
     func testThePlanIsStoredBeforeTheRunIsComplete() async throws {
-        let store = try Store(path: ":memory:")
+        let store = try SQLiteStore(path: ":memory:")
         let s = smallScenario()
         let runner = Runner(store: store, progress: Progress(enabled: false), version: "test")
         let job = try planJob()
@@ -159,7 +159,7 @@ final class RunnerTests: XCTestCase {
     /// Planning that fails after measuring (here: the plan input changed after it was checked) leaves the
     /// measurements stored, the run failed with the reason, no plan, and an error that is not bad input.
     func testAPlanThatFailsAfterMeasuringMarksTheRunFailed() async throws {
-        let store = try Store(path: ":memory:")
+        let store = try SQLiteStore(path: ":memory:")
         let s = smallScenario()
         let runner = Runner(store: store, progress: Progress(enabled: false), version: "test")
         var job = try planJob()

@@ -39,7 +39,7 @@ final class StepBenchTests: XCTestCase {
     func testATinyMeasurementIsStoredWithItsShapesAndFitted() async throws {
         let shapes = [p(1), p(4), p(8), p(16), p(8, after: 8)] + [4, 16].flatMap { c in [1, 2, 4].map { p(0, $0, at: c) } } + [p(8, 2, at: 8)]
         let settings = StepSettings(model: micro, precision: .q4_0, threads: 1, shapes: shapes, repetitions: 3, warmup: 1)
-        let store = try Store(path: ":memory:", mode: .readWrite(createFolder: false))
+        let store = try SQLiteStore(path: ":memory:", mode: .readWrite(createFolder: false))
         let scenario = Scenario(name: "bench-steps", description: "", file: "(command line)", text: "headroom bench steps", hash: "h",
                                 probe: ProbeSettings(), measure: nil)
         let runner = Runner(store: store, progress: Progress(enabled: false), version: "test")

@@ -12,7 +12,7 @@ final class MeasurementFactsMigrationTests: XCTestCase {
         // The layout of a store written before facts had a column: v1 to v3, facts among the params.
         do {
             let q = try DatabaseQueue(path: path)
-            try Store.migrator.migrate(q, upTo: "v3: baselines")
+            try SQLiteStore.migrator.migrate(q, upTo: "v3: baselines")
             try q.write { db in
                 try db.execute(sql: """
                     INSERT INTO run (scenario_name, scenario_file, scenario_hash, scenario_text, git_revision, machine_fingerprint,
@@ -34,7 +34,7 @@ final class MeasurementFactsMigrationTests: XCTestCase {
             }
             try q.close()
         }
-        let store = try Store(path: path)
+        let store = try SQLiteStore(path: path)
         XCTAssertTrue(try store.appliedMigrations().contains("v4: measurement facts"))
         let cases = try store.load(runID: 1).cases
         XCTAssertEqual(cases.map(\.kind), [.probe, .inference, .gemm])
@@ -54,7 +54,7 @@ final class MeasurementFactsMigrationTests: XCTestCase {
     }
 
     func testAnUnknownKindStillLoads() throws {
-        let store = try Store(path: ":memory:")
+        let store = try SQLiteStore(path: ":memory:")
         let id = try store.beginRun(sampleRun("x"))
         try store.record(runID: id, MeasuredCase(kind: CaseKind("quantum"), name: "q", threads: 1, params: [:],
                                                  samples: [.init(metric: "seconds", unit: "s", repetition: 0, value: 1)]))

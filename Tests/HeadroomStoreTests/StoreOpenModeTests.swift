@@ -29,7 +29,7 @@ final class StoreOpenModeTests: XCTestCase {
     func testReadOnlyOnAMissingFileIsAnEmptyStoreAndCreatesNothing() throws {
         let dir = try folder()
         let path = dir + "/sub/dir/h.sqlite"
-        let store = try Store(path: path, mode: .readOnly)
+        let store = try SQLiteStore(path: path, mode: .readOnly)
         XCTAssertEqual(try store.runs(), [])
         XCTAssertEqual(try store.baselines().count, 0)
         XCTAssertNil(try store.latestCompleteRun(fingerprint: "fp"))
@@ -40,7 +40,7 @@ final class StoreOpenModeTests: XCTestCase {
     func testAnEmptyFileReadsAsAnEmptyStoreAndStaysEmpty() throws {
         let path = try folder() + "/empty.sqlite"
         FileManager.default.createFile(atPath: path, contents: Data())
-        XCTAssertEqual(try Store(path: path, mode: .readOnly).runs(), [])
+        XCTAssertEqual(try SQLiteStore(path: path, mode: .readOnly).runs(), [])
         XCTAssertEqual(try bytes(path).count, 0)
     }
 
@@ -48,8 +48,8 @@ final class StoreOpenModeTests: XCTestCase {
         let path = try folder() + "/music.db"
         try foreignDatabase(path)
         let before = try bytes(path)
-        for mode in [Store.OpenMode.readOnly, .readWrite(createFolder: false)] {
-            XCTAssertThrowsError(try Store(path: path, mode: mode), "\(mode)") { e in
+        for mode in [StoreOpenMode.readOnly, .readWrite(createFolder: false)] {
+            XCTAssertThrowsError(try SQLiteStore(path: path, mode: mode), "\(mode)") { e in
                 XCTAssertEqual("\(e)", "\(path): not a Headroom results store (it holds tables album and no Headroom migrations); "
                                + "it was left unchanged: name a new file or a Headroom store")
             }
@@ -68,7 +68,7 @@ final class StoreOpenModeTests: XCTestCase {
         let q = try DatabaseQueue(path: path)
         try m.migrate(q)
         try q.close()
-        XCTAssertThrowsError(try Store(path: path)) { e in
+        XCTAssertThrowsError(try SQLiteStore(path: path)) { e in
             XCTAssertEqual("\(e)", "\(path): not a Headroom results store (its migrations (createUsers) are not Headroom's); "
                            + "it was left unchanged: name a new file or a Headroom store")
         }
@@ -78,8 +78,8 @@ final class StoreOpenModeTests: XCTestCase {
         let path = try folder() + "/notes.txt"
         try "not a database, just some text that is long enough to fill a header".write(toFile: path, atomically: true, encoding: .utf8)
         let before = try bytes(path)
-        for mode in [Store.OpenMode.readOnly, .readWrite(createFolder: false)] {
-            XCTAssertThrowsError(try Store(path: path, mode: mode)) { e in
+        for mode in [StoreOpenMode.readOnly, .readWrite(createFolder: false)] {
+            XCTAssertThrowsError(try SQLiteStore(path: path, mode: mode)) { e in
                 XCTAssertTrue("\(e)".hasPrefix("\(path): cannot open the results store: "), "\(e)")
             }
         }
@@ -88,27 +88,27 @@ final class StoreOpenModeTests: XCTestCase {
 
     func testReadWriteCreatesAFolderOnlyWhenAsked() throws {
         let dir = try folder()
-        XCTAssertThrowsError(try Store(path: dir + "/missing/h.sqlite")) { e in
+        XCTAssertThrowsError(try SQLiteStore(path: dir + "/missing/h.sqlite")) { e in
             XCTAssertEqual("\(e)", "\(dir)/missing/h.sqlite: cannot create the results store: the folder \(dir)/missing does not exist")
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/missing"))
-        _ = try Store(path: dir + "/made/h.sqlite", mode: .readWrite(createFolder: true))
+        _ = try SQLiteStore(path: dir + "/made/h.sqlite", mode: .readWrite(createFolder: true))
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/made/h.sqlite"))
-        _ = try Store(path: dir + "/here.sqlite")
+        _ = try SQLiteStore(path: dir + "/here.sqlite")
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/here.sqlite"))
     }
 
     func testReadOnlyReadsAStoreWithoutChangingIt() throws {
         let path = try folder() + "/h.sqlite"
         do {
-            let store = try Store(path: path)
+            let store = try SQLiteStore(path: path)
             let done = try store.beginRun(sampleRun("chat"))
             try store.record(runID: done, sampleCase("read_rows", values: [30, 31]))
             try store.finish(runID: done, status: .complete)
             _ = try store.beginRun(sampleRun("chat", pid: 999_999_999))  // a crashed process's run, left running
         }
         let before = try bytes(path)
-        let store = try Store(path: path, mode: .readOnly)
+        let store = try SQLiteStore(path: path, mode: .readOnly)
         XCTAssertEqual(try store.runs().map(\.status), [.running, .complete], "read-only does not reap")
         XCTAssertEqual(try store.load(runID: 1).cases.count, 1)
         XCTAssertThrowsError(try store.beginRun(sampleRun()), "SQLite refuses writes on a read-only connection")
@@ -119,28 +119,36 @@ final class StoreOpenModeTests: XCTestCase {
     func testReadOnlyRefusesAnOlderStoreThatOnlyAWriteCanUpgrade() throws {
         let path = try folder() + "/old.sqlite"
         let q = try DatabaseQueue(path: path)
-        try Store.migrator.migrate(q, upTo: "v1: runs, measurements, samples")
+        try SQLiteStore.migrator.migrate(q, upTo: "v1: runs, measurements, samples")
         try q.close()
         let before = try bytes(path)
-        XCTAssertThrowsError(try Store(path: path, mode: .readOnly)) { e in
-            XCTAssertEqual("\(e)", "\(path): the results store was written by an older Headroom (it lacks migrations v2: plans, v3: baselines, v4: measurement facts); "
+        XCTAssertThrowsError(try SQLiteStore(path: path, mode: .readOnly)) { e in
+            XCTAssertEqual("\(e)", "\(path): the results store was written by an older Headroom (it lacks migrations v2: plans, v3: baselines, v4: measurement facts, v6: run uid and host, v7: run branch); "
                            + "a command that writes to it (headroom run, baseline save) upgrades it")
         }
         XCTAssertEqual(try bytes(path), before)
-        XCTAssertEqual(try Store(path: path).appliedMigrations().count, 5, "read-write upgrades it")
+        XCTAssertEqual(try SQLiteStore(path: path).appliedMigrations(), StoreContractTests.allMigrations, "read-write upgrades it")
     }
 
     /// A store without the (measurement, metric) sample index reads the same; a write adds it.
     func testReadOnlyReadsAStoreThatOnlyLacksAnIndex() throws {
         let path = try folder() + "/v4.sqlite"
         let q = try DatabaseQueue(path: path)
-        try Store.migrator.migrate(q, upTo: "v4: measurement facts")
+        try SQLiteStore.migrator.migrate(q, upTo: "v4: measurement facts")
+        // Every later migration but the index's.
+        try q.write { db in
+            try SQLiteStore.migrateRunIdentity(db)
+            try SQLiteStore.migrateRunBranch(db)
+            for m in [SQLiteStore.runIdentityMigration, SQLiteStore.runBranchMigration] {
+                try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES (?)", arguments: [m])
+            }
+        }
         try q.close()
-        let old = try Store(path: path, mode: .readOnly)
+        let old = try SQLiteStore(path: path, mode: .readOnly)
         XCTAssertEqual(try old.runs(), [])
         XCTAssertEqual(try old.endpointLoadCases(hardware: ["h100-sxm"]), [])
-        let upgraded = try Store(path: path)
-        XCTAssertEqual(try upgraded.appliedMigrations().last, "v5: samples indexed by measurement and metric")
+        let upgraded = try SQLiteStore(path: path)
+        XCTAssertEqual(Set(try upgraded.appliedMigrations()), Set(StoreContractTests.allMigrations))
         let indexes = try upgraded.dbQueue.read { db in try db.indexes(on: "sample").map(\.name) }
         XCTAssertEqual(indexes, ["sample_on_measurement_id_metric"])
     }

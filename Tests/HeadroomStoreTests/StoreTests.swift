@@ -1,6 +1,9 @@
+// What only the SQLite store has: one file, SQLite's own constraints. The tests every store passes are in
+// StoreContractTests.
 import Foundation
+import GRDB
 import XCTest
-import HeadroomCore
+@testable import HeadroomCore
 @testable import HeadroomStore
 
 func tempPath(_ name: String) -> String {
@@ -18,73 +21,68 @@ func sampleCase(_ name: String, values: [Double]) -> MeasuredCase {
                  samples: values.enumerated().map { .init(metric: "gbps", unit: "GB/s", repetition: $0.offset, value: $0.element) })
 }
 
+/// A small real plan (one GPU, two precisions): what `headroom run` stores beside a run.
+func samplePlan() -> PlanResult {
+    let model = ModelShape(id: "m", name: "m", layers: 2, dim: 64, heads: 4, kvHeads: 2, ffnDim: 128, vocab: 100, context: 512, source: "t")
+    let h = HardwareProfile(id: "g", name: "g", kind: .gpu, peakTflops: ["fp32": 10, "bf16": 100], memoryGib: 8, bandwidthGbps: 500,
+                            interconnect: Interconnect(kind: "pcie", bandwidthGbps: 64, latencyUs: 10), devicesPerNode: 4,
+                            powerWatts: 200, efficiency: Efficiency(compute: 0.5, bandwidth: 0.6), calibration: "default", source: "t")
+    let sheet = PriceSheet(file: "p", offers: [.init(hardware: "g", provider: "p", devices: 1, onDemandUSDPerHour: 1, source: "t")])
+    let input = PlanInput(model: model, demand: Demand(users: 100, requestsPerUserPerDay: 10, promptTokens: 100, outputTokens: 50),
+                          slo: SLO(ttftP95: 1, tpotP95: 0.1), hardware: [h], precisions: [.bf16, .int4], tensorParallel: [1, 2], prices: sheet)
+    return Planner(servingModel: QueueingServingModel()).plan(input)
+}
+
 final class StoreTests: XCTestCase {
-    func testMigratesAnEmptyFileAndRoundTripsARun() throws {
+    func testCreatesTheFileAndAnotherConnectionSeesTheRun() throws {
         let path = tempPath("h.sqlite")
-        let store = try Store(path: path, mode: .readWrite(createFolder: true))
+        let store = try SQLiteStore(path: path, mode: .readWrite(createFolder: true))
         XCTAssertTrue(FileManager.default.fileExists(atPath: path))
-        XCTAssertEqual(try store.appliedMigrations().first, "v1: runs, measurements, samples")
-
         let id = try store.beginRun(sampleRun())
-        let c1 = sampleCase("read_rows", values: [30.5, 31.25, 29.75])
-        let c2 = sampleCase("triad", values: [40])
-        try store.record(runID: id, c1)
-        try store.record(runID: id, c2)
-        try store.finish(runID: id, status: .complete, at: Date(timeIntervalSince1970: 1_000_010))
-
-        // A second connection to the same file sees everything, and migrating again is a no-op.
-        let reopened = try Store(path: path)
-        let loaded = try reopened.load(runID: id)
-        XCTAssertEqual(loaded.run.status, .complete)
-        XCTAssertEqual(loaded.run.scenarioName, "s")
-        XCTAssertEqual(loaded.run.gitRevision, "deadbeef")
-        XCTAssertEqual(loaded.run.endedAt?.timeIntervalSince1970 ?? 0, 1_000_010, accuracy: 0.01)
-        XCTAssertEqual(loaded.cases, [c1, c2])
-        XCTAssertEqual(try reopened.sampleCount(runID: id), 4)
-        XCTAssertThrowsError(try reopened.load(runID: 999)) { XCTAssertEqual("\($0)", "no run with id 999 in the store") }
+        try store.record(runID: id, sampleCase("read_rows", values: [1, 2]))
+        XCTAssertEqual(try SQLiteStore(path: path).sampleCount(runID: id), 2)
+        XCTAssertEqual(try SQLiteStore(path: "sqlite:" + path, mode: .readOnly).runs().count, 0, "sqlite: is read by StoreLocation, not SQLiteStore")
     }
 
-    func testInterruptedRunIsListedButNotSummarised() throws {
-        let store = try Store(path: ":memory:")
-        let done = try store.beginRun(sampleRun("chat"))
-        try store.record(runID: done, sampleCase("read_rows", values: [30]))
-        try store.finish(runID: done, status: .complete)
-        let cut = try store.beginRun(sampleRun("chat"))
-        try store.record(runID: cut, sampleCase("read_rows", values: [99]))
-        try store.finish(runID: cut, status: .interrupted, note: "interrupted by signal")
-
-        XCTAssertEqual(try store.runs().map(\.id), [cut, done])
-        XCTAssertEqual(try store.completeRuns().map(\.id), [done])
-        let h = try XCTUnwrap(store.scenarioHistories().first)
-        XCTAssertEqual(h.completeRuns, 1)
-        XCTAssertEqual(h.incompleteRuns, 1)
-        XCTAssertEqual(h.latestComplete?.id, done)
-        XCTAssertEqual(h.latestProbe?.readGBps(threads: 2), 30, "the interrupted run's 99 must not leak into the summary")
-    }
-
-    func testRunsLeftRunningByADeadProcessBecomeInterrupted() throws {
-        let store = try Store(path: ":memory:")
-        let dead = try store.beginRun(sampleRun(pid: 111))
-        let alive = try store.beginRun(sampleRun(pid: 222))
-        XCTAssertEqual(try store.reapAbandonedRuns(isAlive: { $0 == 222 }), 1)
-        XCTAssertEqual(try store.load(runID: dead).run.status, .interrupted)
-        XCTAssertEqual(try store.load(runID: alive).run.status, .running)
-        XCTAssertEqual(try store.completeRuns().count, 0)
-    }
-
-    func testStatusIsConstrainedAndCasesCascade() throws {
-        let store = try Store(path: ":memory:")
+    func testStatusIsConstrainedAndCasesAndPlansCascade() throws {
+        let store = try SQLiteStore(path: ":memory:")
         let id = try store.beginRun(sampleRun())
         try store.record(runID: id, sampleCase("x", values: [1, 2]))
+        try store.savePlan(runID: id, samplePlan())
         XCTAssertThrowsError(try store.dbQueue.write { db in
             try db.execute(sql: "UPDATE run SET status = 'bogus' WHERE id = ?", arguments: [id])
         })
         try store.dbQueue.write { db in try db.execute(sql: "DELETE FROM run WHERE id = ?", arguments: [id]) }
         let left = try store.dbQueue.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sample") }
         XCTAssertEqual(left, 0)
+        XCTAssertNil(try store.plan(runID: id))
+    }
+
+    /// Runs stored before "v6: run uid and host" get a uid each and the host their machine JSON names.
+    func testRunsFromBeforeUIDsGetThemOnMigration() throws {
+        let path = tempPath("v5.sqlite")
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let q = try DatabaseQueue(path: path)
+        try SQLiteStore.migrator.migrate(q, upTo: "v5: samples indexed by measurement and metric")
+        try q.write { db in
+            for host in ["box-a", "box-b"] {
+                try db.execute(sql: """
+                    INSERT INTO run (scenario_name, scenario_file, scenario_hash, scenario_text, git_revision, machine_fingerprint,
+                                     machine_json, headroom_version, pid, started_at, status, note)
+                    VALUES ('old', 'old.yaml', 'h', '', 'rev', 'fp', ?, '0.1', 1, '2026-01-01 00:00:00.000', 'complete', '')
+                    """, arguments: [#"{"cpuModel":"x","cores":2,"memoryBytes":1,"kernel":"k","hostname":"\#(host)"}"#])
+            }
+        }
+        try q.close()
+        let store = try SQLiteStore(path: path)
+        let runs = try store.runs()
+        XCTAssertEqual(runs.map(\.host), ["box-b", "box-a"])
+        XCTAssertEqual(Set(runs.map(\.uid)).count, 2)
+        XCTAssertTrue(runs.allSatisfy { UUID(uuidString: $0.uid) != nil }, "\(runs.map(\.uid))")
+        XCTAssertEqual(try store.appliedMigrations(), StoreContractTests.allMigrations)
     }
 
     func testUnopenablePathIsAClearError() {
-        XCTAssertThrowsError(try Store(path: "/proc/definitely/not/here.sqlite"))
+        XCTAssertThrowsError(try SQLiteStore(path: "/proc/definitely/not/here.sqlite"))
     }
 }
