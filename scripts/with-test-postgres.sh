@@ -32,21 +32,25 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A free loopback port: one nothing answers on.
-for _ in $(seq 50); do
-  port=$(( 20000 + RANDOM % 40000 ))
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
-done
+# A loopback port nothing answers on (another job may still take it before the server binds: the start below
+# tries again on another port).
+free_port() {
+  local p
+  for _ in $(seq 50); do
+    p=$(( 20000 + RANDOM % 40000 ))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
+  done
+  return 1
+}
 password=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
 as_pg sh -c "umask 077; printf '%s\n' '$password' > '$dir/pw'"
-as_pg "$bindir/initdb" -D "$data" -U headroom --pwfile="$dir/pw" --auth-local=trust --auth-host=scram-sha-256 \
+as_pg "$bindir/initdb" -D "$data" -U headroom --pwfile="$dir/pw" --auth-local=trust --auth-host=scram-sha-256 --locale=C \
   -E UTF8 --no-sync >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
 as_pg openssl req -new -x509 -days 2 -nodes -subj /CN=localhost -keyout "$data/server.key" -out "$data/server.crt" \
   >"$dir/openssl.log" 2>&1 || { cat "$dir/openssl.log" >&2; exit 1; }
 as_pg chmod 600 "$data/server.key"
 as_pg sh -c "cat >> '$data/postgresql.conf'" <<CONF
 listen_addresses = '127.0.0.1'
-port = $port
 unix_socket_directories = '$dir'
 ssl = on
 fsync = off
@@ -54,8 +58,11 @@ synchronous_commit = off
 full_page_writes = off
 max_connections = 100
 CONF
-as_pg "$bindir/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
-started=1
+for attempt in 1 2 3 4 5; do
+  port=$(free_port) || { echo "$0: no free loopback port found" >&2; exit 1; }
+  if as_pg "$bindir/pg_ctl" -D "$data" -l "$dir/server.log" -o "-p $port" -w -t 60 start >/dev/null; then started=1; break; fi
+  [ "$attempt" = 5 ] && { cat "$dir/server.log" >&2; exit 1; }
+done
 as_pg "$bindir/psql" -X -q -h "$dir" -p "$port" -U headroom -d postgres -c 'CREATE DATABASE headroom_test' >/dev/null
 echo "$0: PostgreSQL $("$bindir/postgres" -V | awk '{print $3}') on 127.0.0.1:$port for the store tests (HEADROOM_TEST_PG)" >&2
 

@@ -71,7 +71,7 @@ extension SQLiteStore {
             // One row per load point: few, even over a long history. Newest run first.
             let rows = try Row.fetchAll(db, sql: """
                 SELECT m.id, m.run_id, m.name, m.threads, m.params_json, m.facts_json FROM measurement m JOIN run r ON r.id = m.run_id
-                WHERE m.kind = ? AND \(runID == nil ? "r.status = 'complete'" : "r.id = ?") ORDER BY m.run_id DESC, m.id
+                WHERE m.kind = ? AND \(runID == nil ? "r.status = 'complete'" : "r.id = ?") ORDER BY r.started_at DESC, m.run_id DESC, m.id
                 """, arguments: runID.map { [CaseKind.load.rawValue, $0] } ?? [CaseKind.load.rawValue])
             var points: [EndpointLoadCases.Point] = []
             for r in rows {

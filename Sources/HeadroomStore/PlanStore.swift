@@ -38,7 +38,7 @@ extension SQLiteStore {
     public func latestCompleteRun(fingerprint: String) throws -> StoredRun? {
         try dbQueue.read { db in
             guard let run = try RunRecord.filter(Column("status") == RunStatus.complete.rawValue)
-                .filter(Column("machine_fingerprint") == fingerprint).order(Column("id").desc).fetchOne(db),
+                .filter(Column("machine_fingerprint") == fingerprint).order(Column("started_at").desc, Column("id").desc).fetchOne(db),
                   let runID = run.id else { return nil }
             var cases: [Int64: MeasuredCase] = [:]
             var order: [Int64] = []

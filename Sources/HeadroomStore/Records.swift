@@ -50,7 +50,15 @@ public struct RunRecord: Codable, FetchableRecord, MutablePersistableRecord, Equ
     /// A fresh run uid: a random UUID, lower case.
     public static func newUID() -> String { UUID().uuidString.lowercased() }
     /// This machine's host name, as `MachineInfo` records it.
-    public static let thisHost = ProcessInfo.processInfo.hostName
+    /// Where a run's process lives, as far as its pid means anything: the host name and, on Linux, the pid
+    /// namespace (containers on one CI runner often share a host name, not their process ids), so that a
+    /// store only marks `interrupted` the running runs whose process it can see is gone.
+    public static let thisHost: String = {
+        let name = ProcessInfo.processInfo.hostName
+        guard let ns = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/pid") else { return name }
+        let digits = ns.filter(\.isNumber)
+        return digits.isEmpty ? name : "\(name)/pidns:\(digits)"
+    }()
 
     public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
     public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase

@@ -217,7 +217,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     public func reapAbandonedRuns(isAlive: (Int) -> Bool) throws -> Int {
         try dbQueue.write { db in
             let stale = try RunRecord.filter(Column("status") == RunStatus.running.rawValue)
-                .filter([RunRecord.thisHost, ""].contains(Column("host"))).fetchAll(db)
+                .filter([RunRecord.thisHost, ProcessInfo.processInfo.hostName, ""].contains(Column("host"))).fetchAll(db)
                 .filter { !isAlive($0.pid) }
             for r in stale {
                 try db.execute(sql: "UPDATE run SET status = 'interrupted', note = ? WHERE id = ?",
@@ -231,7 +231,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
 
     public func runs(limit: Int?) throws -> [RunRecord] {
         try dbQueue.read { db in
-            var q = RunRecord.order(Column("id").desc)
+            var q = RunRecord.order(Column("started_at").desc, Column("id").desc)
             if let limit { q = q.limit(limit) }
             return try q.fetchAll(db)
         }
@@ -241,7 +241,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         try dbQueue.read { db in
             var q = RunRecord.filter(Column("status") == RunStatus.complete.rawValue)
             if let scenario { q = q.filter(Column("scenario_name") == scenario) }
-            q = q.order(Column("id").desc)
+            q = q.order(Column("started_at").desc, Column("id").desc)
             if let limit { q = q.limit(limit) }
             return try q.fetchAll(db)
         }

@@ -13,7 +13,7 @@ extension SQLiteStore {
             if let runID { arguments.append(runID) }
             let rows = try Row.fetchAll(db, sql: """
                 SELECT m.id, m.run_id, m.name, m.threads, m.params_json, m.facts_json FROM measurement m JOIN run r ON r.id = m.run_id
-                WHERE m.kind = ? AND m.threads = ? AND \(runID == nil ? "r.status = 'complete'" : "r.id = ?") ORDER BY m.run_id DESC, m.id
+                WHERE m.kind = ? AND m.threads = ? AND \(runID == nil ? "r.status = 'complete'" : "r.id = ?") ORDER BY r.started_at DESC, m.run_id DESC, m.id
                 """, arguments: StatementArguments(arguments))
             var chosen: Int64?
             var found: [(id: Int64, c: MeasuredCase)] = []

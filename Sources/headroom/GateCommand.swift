@@ -103,8 +103,10 @@ struct GateCommand: ParsableCommand {
             let loadedScenario = try scenarioFile.map { try catalog.scenario($0) }   // validated before anything is measured
             let db = try store.open()
             // BRANCH@CLASS unless it is a file or the name of a stored baseline (a branch may hold slashes).
-            let branchSpec = FileManager.default.fileExists(atPath: baselineArg) ? nil : BranchBaselineSpec(baselineArg)
-                .flatMap { spec in try? db.baselines().contains { $0.name == baselineArg } == true ? nil : spec }
+            // A store that cannot list its baselines fails here with its own error, not as "no such baseline".
+            let savedNames = BranchBaselineSpec(baselineArg) == nil ? [] : try db.baselines().map(\.name)
+            let branchSpec = FileManager.default.fileExists(atPath: baselineArg) || savedNames.contains(baselineArg)
+                ? nil : BranchBaselineSpec(baselineArg)
             let isFile = branchSpec == nil && (baselineArg.hasSuffix(".json") || baselineArg.contains("/"))
             var pooledRuns: [Int64] = []
             let base: Baseline

@@ -154,6 +154,24 @@ class StoreContractTests: XCTestCase {
         XCTAssertNil(try store.latestCompleteRun(fingerprint: "other"))
     }
 
+    /// "Latest" is the run that started last, not the one stored last: a week-old run pushed today gets the
+    /// store's next id but is not taken for the newest.
+    func testTheLatestRunIsTheOneThatStartedLast() throws {
+        let store = try makeStore().store
+        var newer = sampleRun()
+        newer.startedAt = Date(timeIntervalSince1970: 2_000_000)
+        let n = try store.beginRun(newer)
+        try store.record(runID: n, sampleCase("read_rows", values: [1]))
+        try store.finish(runID: n, status: .complete)
+        let o = try store.beginRun(sampleRun())   // started at 1,000,000 s, stored after (as a push would)
+        try store.record(runID: o, sampleCase("read_rows", values: [2]))
+        try store.finish(runID: o, status: .complete)
+        XCTAssertGreaterThan(o, n)
+        XCTAssertEqual(try store.latestCompleteRun(fingerprint: "fp")?.run.id, n)
+        XCTAssertEqual(try store.runs().map(\.id), [n, o])
+        XCTAssertEqual(try store.completeRuns(scenario: nil).map(\.id), [n, o])
+    }
+
     /// The narrow reads calibration makes: the latest complete run naming each hardware, only the metrics asked for.
     func testEndpointLoadCasesAndStepCasesPickTheLatestCompleteRun() throws {
         let store = try makeStore().store
@@ -378,6 +396,7 @@ final class PostgresStoreContractTests: StoreContractTests {
     override func testBaselinesSaveReplaceListAndLoad() throws { try super.testBaselinesSaveReplaceListAndLoad() }
     override func testPlanRoundTripsBesideItsRun() throws { try super.testPlanRoundTripsBesideItsRun() }
     override func testLatestCompleteRunReadsTheSameCasesAsLoad() throws { try super.testLatestCompleteRunReadsTheSameCasesAsLoad() }
+    override func testTheLatestRunIsTheOneThatStartedLast() throws { try super.testTheLatestRunIsTheOneThatStartedLast() }
     override func testEndpointLoadCasesAndStepCasesPickTheLatestCompleteRun() throws { try super.testEndpointLoadCasesAndStepCasesPickTheLatestCompleteRun() }
     override func testConcurrentWritersGetDistinctRunIDs() throws { try super.testConcurrentWritersGetDistinctRunIDs() }
     override func testPushCopiesEveryFinishedRunWithItsSamplesAndPushingAgainChangesNothing() throws { try super.testPushCopiesEveryFinishedRunWithItsSamplesAndPushingAgainChangesNothing() }

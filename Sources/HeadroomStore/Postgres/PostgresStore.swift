@@ -185,7 +185,7 @@ public final class PostgresStore: Store, @unchecked Sendable {
 
     public func runs(limit: Int?) throws -> [RunRecord] {
         try session.query("""
-            SELECT \(unescaped: Self.runColumns) FROM run ORDER BY id DESC LIMIT \(limit.map(Int64.init))
+            SELECT \(unescaped: Self.runColumns) FROM run ORDER BY started_at DESC, id DESC LIMIT \(limit.map(Int64.init))
             """).map(Self.runRecord)
     }
 
@@ -193,7 +193,7 @@ public final class PostgresStore: Store, @unchecked Sendable {
         try session.query("""
             SELECT \(unescaped: Self.runColumns) FROM run
             WHERE status = 'complete' AND (\(scenario)::text IS NULL OR scenario_name = \(scenario))
-            ORDER BY id DESC LIMIT \(limit.map(Int64.init))
+            ORDER BY started_at DESC, id DESC LIMIT \(limit.map(Int64.init))
             """).map(Self.runRecord)
     }
 
@@ -257,7 +257,7 @@ public final class PostgresStore: Store, @unchecked Sendable {
     public func latestCompleteRun(fingerprint: String) throws -> StoredRun? {
         guard let row = try session.query("""
             SELECT \(unescaped: Self.runColumns) FROM run WHERE status = 'complete' AND machine_fingerprint = \(fingerprint)
-            ORDER BY id DESC LIMIT 1
+            ORDER BY started_at DESC, id DESC LIMIT 1
             """).first else { return nil }
         let run = try Self.runRecord(row)
         return StoredRun(run: run, cases: try cases(runID: run.id!))
@@ -271,7 +271,7 @@ public final class PostgresStore: Store, @unchecked Sendable {
             SELECT m.id, m.run_id, m.name, m.threads, m.params_json, m.facts_json FROM measurement m JOIN run r ON r.id = m.run_id
             WHERE m.kind = \(kind.rawValue) AND (\(threads.map(Int64.init))::int8 IS NULL OR m.threads = \(threads.map(Int64.init)))
               AND (CASE WHEN \(runID)::int8 IS NULL THEN r.status = 'complete' ELSE r.id = \(runID) END)
-            ORDER BY m.run_id DESC, m.id
+            ORDER BY r.started_at DESC, m.run_id DESC, m.id
             """).map { row in
             let (id, run, name, threads, params, facts) = try row.decode((Int64, Int64, String, Int, String, String).self)
             return .init(id: id, run: run, c: try SQLiteStore.measuredCase(kind: kind.rawValue, name: name, threads: threads,

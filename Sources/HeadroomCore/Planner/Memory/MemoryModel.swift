@@ -92,7 +92,10 @@ public enum MemoryModel {
     public static func serving(_ m: ModelShape, _ p: Precision, deviceBytes: Double, tp: Int, stages: Int = 1, contextTokens: Int,
                                chunkTokens: Int, kvElementBytes: Double? = nil) -> Serving {
         let usable = deviceBytes * servingUtilization
-        let weights = weightBytes(m, p) / Double(tp * max(1, stages))
+        let stages = max(1, stages)
+        // The busiest stage's share of the layers (the embedding and output head are counted as if spread too).
+        let share = stages == 1 ? 1 : Double((m.layers + stages - 1) / stages) / Double(max(1, m.layers))
+        let weights = weightBytes(m, p) / Double(tp) * share
         let workspace = workspaceBytes(m, p, tokens: chunkTokens, sequences: maxBatchCap, tp: tp)
         let perSeq = kvBytesPerTokenPerDevice(m, p, tp: tp, stages: stages, element: kvElementBytes) * Double(contextTokens)
         let budget = usable - weights - workspace

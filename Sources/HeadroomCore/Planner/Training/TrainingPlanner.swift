@@ -180,8 +180,11 @@ extension Planner {
 
     /// Pre-training: 6·N·D FLOPs for N active parameters and D tokens (attention not included), full
     /// training in mixed precision (ZeRO-3 once a copy does not fit on one device), `seqLen` ×
-    /// `microBatch` tokens per device per step, each step paying its communication. The fewest devices
-    /// that finish in the requested days, then each offer's whole instances filled; the cheapest.
+    /// `microBatch` tokens per device per step, each step paying its communication. A device count that
+    /// finishes in the requested days — doubling, then bisection between the last count that does not and the
+    /// first that does; the time is not strictly monotone in devices (the ZeRO stage and the ring's latency
+    /// change with the count), so this is the smallest found, not proven the fewest — then each offer's whole
+    /// instances filled; the cheapest.
     public func trainingPlan(_ input: PlanInput, _ tr: TrainingSettings) -> [TrainingPlanRow] {
         let m = input.model
         let job = TrainingJob(model: m, method: .full, rank: 0, flopsPerToken: 6 * m.parameters.activePerToken, tokens: tr.tokens,
@@ -197,7 +200,7 @@ extension Planner {
             // Without communication, the devices would be at least this many.
             let linear = flops / (peak * h.trainingMFU * target)
             let floor = Int(saturating: linear, rounding: .up, into: 1...PlanLimits.devices)
-            // Doubling up to the most devices the profile can hold together, then bisection for the fewest.
+            // Doubling up to the most devices the profile can hold together, then bisection within the bracket.
             let cap = min(h.maxDevices, PlanLimits.devices)
             var lo = 0, hi = 1, found = false
             while true {
