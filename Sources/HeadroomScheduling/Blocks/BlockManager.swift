@@ -29,7 +29,7 @@ public struct BlockManager: Sendable {
     // Freed blocks join the back and allocation takes from the front, so the block freed longest ago is
     // reused first (vLLM's order, which prefix caching will need).
     private var freeQueue: IndexRing
-    private var tables: [RequestID: BlockTable] = [:]
+    private var tables = TableMap<BlockTable>()
 
     /// A pool with every block free. `totalBlocks` and `blockSize` must be at least 1 (see
     /// `SchedulerConfig.validate()` for the checked version).
@@ -77,11 +77,12 @@ public struct BlockManager: Sendable {
     public mutating func allocateSlots(for id: RequestID, growingBy tokens: Int) -> Bool {
         precondition(tokens >= 0, "a sequence cannot grow by \(tokens) positions")
         if tokens == 0 { return true }
-        // One dictionary access for the common case (a decode inside its last block): the table is grown
-        // in place through the `default:` subscript rather than read, copied and written back.
-        let grown = Self.grow(&tables[id, default: BlockTable()], by: tokens, blockSize: blockSize, from: &freeQueue)
-        if !grown, tables[id]?.tokenCount == 0 {
-            tables[id] = nil // a new sequence that did not fit leaves no empty table behind
+        // One lookup for the common case (a decode inside its last block): the table is grown in place rather
+        // than read, copied and written back.
+        let slot = tables.slot(for: id, default: BlockTable())
+        let grown = Self.grow(&tables[slot: slot], by: tokens, blockSize: blockSize, from: &freeQueue)
+        if !grown && tables[slot: slot].tokenCount == 0 {
+            tables.removeValue(forKey: id) // a new sequence that did not fit leaves no empty table behind
         }
         return grown
     }
@@ -114,7 +115,7 @@ public struct BlockManager: Sendable {
         var owner = [RequestID?](repeating: nil, count: totalBlocks)
         var isFree = [Bool](repeating: false, count: totalBlocks)
         var inTables = 0
-        for (id, table) in tables {
+        for (id, table) in tables.entries {
             inTables += table.blocks.count
             if table.blocks.count != blocksNeeded(forTokens: table.tokenCount) {
                 problems.append("\(id) holds \(table.tokenCount) positions in \(table.blocks.count) blocks")
@@ -143,5 +144,5 @@ public struct BlockManager: Sendable {
     /// The free queue front to back (for tests).
     var freeBlocksInOrder: [Int32] { freeQueue.elements }
     /// Every table (for tests).
-    var allTables: [RequestID: BlockTable] { tables }
+    var allTables: [RequestID: BlockTable] { Dictionary(uniqueKeysWithValues: tables.entries.map { ($0.id, $0.value) }) }
 }
