@@ -13,7 +13,7 @@ import HeadroomKernels
 /// - how long its worker threads spin after a call before they sleep (`OPENBLAS_THREAD_TIMEOUT`, by default
 ///   2^28 cycles, about 0.1 s). The serving engine alternates OpenBLAS's sgemm (prompt chunks) with its own
 ///   thread pool (decodes) on the same cores, and the spinning threads take those cores: on `small` q4_0 at 2
-///   threads, a decode step right after a prefill step took 54 ms instead of 37 (docs/performance.md). So the
+///   threads, a decode step right after a prefill step took 54 ms instead of 37 (docs/engine.md). So the
 ///   commands that run the engine as a server or as a benchmark of it (`serve`, `bench`) set it to 4 (2^4
 ///   cycles: sleep at once) unless the user set it; `run` and `gate` keep OpenBLAS's default, which their
 ///   stored GEMM baselines were measured with.
