@@ -107,11 +107,16 @@ struct ServeCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let threads = try threadCount(self.threads)
-            // The step log first: a path that cannot be written fails before the weights are built.
+            // The step log first: a path that cannot be written fails before the weights are built. A server that
+            // never listens (bad weights, an address it cannot bind) leaves no header-only log behind.
             let stepLogWriter = try stepLog.map { path in
                 do { return try StepLogWriter(path: path) } catch {
                     throw InputError(file: "--step-log", path: "", message: "cannot write \(path): check that its folder exists and is writable")
                 }
+            }
+            let listened = NIOLockedValueBox(false)
+            defer {
+                if let stepLog, !listened.withLockedValue({ $0 }) { try? FileManager.default.removeItem(atPath: stepLog) }
             }
             var logger = Logger(label: "headroom.serve")
             logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
@@ -166,6 +171,7 @@ struct ServeCommand: ParsableCommand {
             try Self.runBlocking {
                 do {
                     try await server.run { boundHost, boundPort in
+                        listened.withLockedValue { $0 = true }
                         // The address on standard output too, for scripts that start the server on port 0.
                         print("headroom serve: listening on http://\(boundHost.contains(":") ? "[\(boundHost)]" : boundHost):\(boundPort)")
                         fflush(stdout)

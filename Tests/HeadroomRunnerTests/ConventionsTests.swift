@@ -55,6 +55,7 @@ final class ConventionsTests: XCTestCase {
             (["serve", "--api-key-env", "HEADROOM_TEST_UNSET_KEY"], "--api-key-env: the environment variable HEADROOM_TEST_UNSET_KEY is not set or empty"),
             (["serve", "--served-model-name", "bad name"], "--served-model-name: expected letters, digits"),
             (["serve", "--log-level", "loud"], "--log-level: expected trace, debug"),
+            (["serve", "--step-log", "/nonexistent/steps.csv"], "--step-log: cannot write /nonexistent/steps.csv: check that its folder exists"),
             (["bench", "serve", "--streams", "1"], "--streams: expected 2 to 256"),
             (["bench", "steps", "--repetitions", "0"], "--repetitions: expected 1 to 1000, got 0"),
             (["simulate", "--rate", "0"], "--rate: expected a positive number of requests per second"),
