@@ -246,10 +246,14 @@ enum SimPrediction {
         let due = LoadArrivals.poisson(rate: rate, seed: seed).schedule(warmup: warmup, bound: .requests(requests))
         let trace = due.map { LoadTraceEntry(timestamp: $0, promptTokens: prompt, outputTokens: output) }
         let run = try Simulation.run(config(spec, arrivals: .trace(trace), requests: trace.count, prompt: prompt, output: output, seed: seed))
-        let kept = measured(run, warmup: warmup)
-        let ttft = LatencyDistribution(kept.map { $0.ttft * 1000 })
-        let tpot = LatencyDistribution(kept.compactMap { $0.tpot.map { $0 * 1000 } })
+        let (ttft, tpot) = distributions(run, warmup: warmup)
         return SimValidation.Figures(ttftP50Ms: ttft?.p50, ttftP95Ms: ttft?.p95, tpotP50Ms: tpot?.p50, tpotP95Ms: tpot?.p95)
+    }
+
+    /// TTFT and TPOT of a run's measured requests, ms, as the client computes them.
+    static func distributions(_ run: SimulationRun, warmup: Int) -> (ttft: LatencyDistribution?, tpot: LatencyDistribution?) {
+        let kept = measured(run, warmup: warmup)
+        return (LatencyDistribution(kept.map { $0.ttft * 1000 }), LatencyDistribution(kept.compactMap { $0.tpot.map { $0 * 1000 } }))
     }
 
     static func poisson(_ spec: ReplicaSpec, rate: Double, requests: Int, warmup: Int, prompt: Int, output: Int, replications: Int,
@@ -258,9 +262,7 @@ enum SimPrediction {
                                                       output: output, seed: seed), replications: replications)
         var f: [String: [Double]] = [:]
         for run in summary.runs {
-            let kept = measured(run, warmup: warmup)
-            guard let ttft = LatencyDistribution(kept.map { $0.ttft * 1000 }),
-                  let tpot = LatencyDistribution(kept.compactMap { $0.tpot.map { $0 * 1000 } }) else { continue }
+            guard case let (ttft?, tpot?) = distributions(run, warmup: warmup) else { continue }
             f["ttft50", default: []].append(ttft.p50); f["ttft95", default: []].append(ttft.p95)
             f["tpot50", default: []].append(tpot.p50); f["tpot95", default: []].append(tpot.p95)
         }

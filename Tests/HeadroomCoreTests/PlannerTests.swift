@@ -473,6 +473,9 @@ final class PlannerTests: XCTestCase {
                        "hardware.yaml: hardware[0].memory_gib: expected a positive number of at most 1000000, got \"lots\"")
         XCTAssertEqual(try broken("hardware.yaml") { $0.replacingOccurrences(of: "    source: \"measured at run time", with: "    memory_gib: 16\n    source: \"measured at run time") },
                        "hardware.yaml: hardware[13].memory_gib: unknown key; expected one of id, name, kind, source")
+        XCTAssertEqual(try broken("hardware.yaml") { $0.replacingOccurrences(of: "network: { kind: infiniband-ndr, bandwidth_gbps: 100, latency_us: 10, source: \"NVIDIA DGX H100 ",
+                                                                               with: "network: { kind: infiniband-ndr, bandwidth_gbps: fast, latency_us: 10, source: \"NVIDIA DGX H100 ") },
+                       "hardware.yaml: hardware[0].network.bandwidth_gbps: expected a number from 0.001 to 10000000, got \"fast\"")
         XCTAssertEqual(try broken("prices.yaml") { $0.replacingOccurrences(of: "on_demand_usd_per_hour: 0.39", with: "on_demand_usd_per_hour: free") },
                        "prices.yaml: offers[0].on_demand_usd_per_hour: expected a positive number of at most 10000000, got \"free\"")
         XCTAssertEqual(try broken("prices.yaml") { $0.replacingOccurrences(of: "hardware: rtx-3090, provider: runpod", with: "hardware: rtx-9090, provider: runpod") },
