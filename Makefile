@@ -8,7 +8,7 @@ SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN       := .build/release/headroom
 PREFIX    ?= /usr/local
 
-.PHONY: all deps test-deps build run test bench bench-serve bench-sim install uninstall catalog fuzz test-sanitize clean
+.PHONY: all deps test-deps build run test calibrate bench bench-serve bench-sim install uninstall catalog fuzz test-sanitize clean
 
 all: build
 
@@ -38,6 +38,14 @@ build: deps
 # The main job: probe, measure, store, report on the default scenario.
 run: build
 	$(BIN) run $(SCENARIO)
+
+# The local calibration (docs/planner.md): measures the held-out scenario, then the calibration scenario (so that
+# `plan` calibrates on the richer run), then fits the execution-time model per regime and prints every regime's
+# leave-one-out error, the worst cases, and the held-out run's errors.
+calibrate: build
+	$(BIN) run Scenarios/calibrate-holdout.yaml --no-report
+	$(BIN) run Scenarios/calibrate.yaml --no-report
+	$(BIN) calibrate --scenario calibrate --holdout-scenario calibrate-holdout
 
 # The whole suite, beside a throwaway PostgreSQL server (started, then stopped and removed when the tests end,
 # however they end): the store's tests run against SQLite and PostgreSQL (HEADROOM_TEST_PG). An

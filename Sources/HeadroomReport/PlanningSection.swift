@@ -33,7 +33,7 @@ public enum PlanTables {
         let endpoints = p.endpointCalibrations ?? []
         s += "Calibration: modeled devices use the catalog's default efficiencies (hardware.yaml default_efficiency)"
         if !endpoints.isEmpty { s += " except \(endpoints.map(\.hardware).joined(separator: ", "))" }
-        if let c = p.calibration { s += "; local: \(c.label)" }
+        if let c = p.calibration { s += "; local: \(p.local?.calibration ?? c.label)" }
         s += ".\n"
         for e in endpoints { s += "Calibration of \(e.hardware) (every \(e.hardware) figure below): \(e.label).\n" }
         for n in p.calibrationNotes ?? [] { s += "Note: \(n).\n" }
@@ -198,6 +198,30 @@ public enum PlanTables {
 
     public static func calibration(_ p: PlanResult) -> TextTable? { p.calibration.flatMap(checks) }
 
+    /// The local per-regime model: each regime's fit and leave-one-out error (nil without one).
+    public static func regimes(_ p: PlanResult) -> TextTable? {
+        guard let r = p.regimeCalibration, !r.fits.isEmpty else { return nil }
+        var t = TextTable(["regime", "points", "sizes", "fit", "leave-one-out median |error|", "worst"], rightAligned: [1, 4, 5])
+        func pct(_ x: Double?) -> String { x.map { String(format: "%.1f%%", $0) } ?? "—" }
+        for f in r.fits {
+            t.add([f.key.description, String(f.points), "\(f.key.kernel.sizeName) " + f.sizes.map(String.init).joined(separator: ","),
+                   f.model.summary, pct(f.medianAbsErrorPercent), pct(f.worstAbsErrorPercent)])
+        }
+        return t
+    }
+
+    /// Every local measurement against its regime fitted without it (nil without a per-regime model).
+    public static func regimeChecks(_ p: PlanResult) -> TextTable? {
+        guard let r = p.regimeCalibration, !r.checks.isEmpty else { return nil }
+        var t = TextTable(["measurement (measured, median)", "regime", "n", "measured ms", "predicted ms (fit without it)", "error"],
+                          rightAligned: [2, 3, 4, 5])
+        for x in r.checks {
+            t.add([x.point.label, x.via ?? x.point.key.description, String(x.point.samples), Fmt.ms(x.point.measuredSeconds),
+                   x.predictedSeconds.map(Fmt.ms) ?? "—", x.errorPercent.map { String(format: "%+.1f%%", $0) } ?? "—"])
+        }
+        return t
+    }
+
     /// Each endpoint-calibrated hardware's measurements against a fit made without each: title and table.
     public static func endpointCalibrations(_ p: PlanResult) -> [(title: String, table: TextTable)] {
         (p.endpointCalibrations ?? []).compactMap { e in
@@ -259,7 +283,12 @@ public enum PlanTables {
             if let r = finetuneRecommendation(p) { out += r + "\n" }
         }
         if let t = training(p) { out += "\nTraining plan (predicted, 6·N·D at the training MFU, plus communication):\n" + t.rendered + "\n" }
-        if let c = calibration(p) { out += "\nCalibration of the local profile: each measurement against a fit made without it:\n" + c.rendered + "\n" }
+        if let r = regimes(p) {
+            out += "\nCalibration of the local profile, per regime (seconds = a × bytes/read bandwidth + b × FLOPs/sgemm peak; each "
+                + "measurement predicted by its regime fitted without it; `headroom calibrate` lists them):\n" + r.rendered + "\n"
+        } else if let c = calibration(p) {
+            out += "\nCalibration of the local profile: each measurement against a fit made without it:\n" + c.rendered + "\n"
+        }
         for e in endpointCalibrations(p) { out += "\n\(e.title):\n" + e.table.rendered + "\n" }
         return out
     }
@@ -301,9 +330,15 @@ public struct PlanningSection: ReportSectionBuilder {
             html += "<p><strong>\(HTML.escape(r))</strong></p>\n"
         }
         add("Training plan (predicted, 6·N·D)", PlanTables.training(p))
-        add("Calibration: local measurements against the model fitted without each (measured vs predicted)", PlanTables.calibration(p))
+        if let r = PlanTables.regimes(p) {
+            add("Calibration: the local execution-time model per regime (seconds = a × bytes/read bandwidth + b × FLOPs/sgemm peak; "
+                + "efficiencies 1/a and 1/b)", r)
+            add("Calibration: local measurements against their regime fitted without each (measured vs predicted)", PlanTables.regimeChecks(p))
+        }
+        add("Calibration: local measurements against one pair of efficiencies fitted without each (measured vs predicted; "
+            + "prices the formats no regime measured)", PlanTables.calibration(p))
         for e in PlanTables.endpointCalibrations(p) { add(e.title, e.table) }
-        let plots = [costPlot(folder), memoryPlot(folder), latencyPlot(folder), rooflinePlot(folder)].compactMap { $0 }
+        let plots = [costPlot(folder), memoryPlot(folder), latencyPlot(folder), rooflinePlot(folder), calibrationPlot(folder)].compactMap { $0 }
         for plot in plots {
             let file = (plot.output as NSString).lastPathComponent
             md += "\(imageMarkdown(file, file))\n\n"
@@ -375,6 +410,37 @@ public struct PlanningSection: ReportSectionBuilder {
             plot \(lines.joined(separator: ", \\\n     "))
             """
         return Gnuplot.Plot(output: (folder as NSString).appendingPathComponent("plan_latency_vs_load.png"), script: script, data: data)
+    }
+
+    /// Predicted against measured for every local measurement (each predicted by its regime fitted without it),
+    /// one point per case, log–log, with the 1:1 line and ±10 % bands.
+    func calibrationPlot(_ folder: String) -> Gnuplot.Plot? {
+        guard let r = plan.regimeCalibration else { return nil }
+        let pts = r.checks.compactMap { c in c.predictedSeconds.map { (c.point.measuredSeconds * 1e3, $0 * 1e3, c.point.key.kernel) } }
+        guard !pts.isEmpty else { return nil }
+        var data: [String: String] = [:]
+        var series: [String] = []
+        for (i, k) in KernelRegime.allCases.enumerated() {
+            let mine = pts.filter { $0.2 == k }
+            guard !mine.isEmpty else { continue }
+            data["k\(i)"] = mine.map { "\($0.0)\t\($0.1)" }.joined(separator: "\n") + "\n"
+            series.append("{{k\(i)}} using 1:2 with points pt \(5 + i) ps 1.2 title '\(k.rawValue)'")
+        }
+        let lo = pts.map { min($0.0, $0.1) }.min()! / 1.5, hi = pts.map { max($0.0, $0.1) }.max()! * 1.5
+        let script = Gnuplot.preamble(title: "Local calibration: predicted (regime fitted without the point) against measured", width: 900) + """
+
+            set logscale xy
+            set xlabel 'measured (ms, median)'
+            set ylabel 'predicted (ms)'
+            set xrange [\(lo):\(hi)]
+            set yrange [\(lo):\(hi)]
+            set key top left
+            plot x with lines lw 2 lc rgb '#000000' title '1:1', \\
+                 1.1 * x with lines dt 2 lc rgb '#777777' title '±10 %', \\
+                 0.9 * x with lines dt 2 lc rgb '#777777' notitle, \\
+                 \(series.joined(separator: ", \\\n     "))
+            """
+        return Gnuplot.Plot(output: (folder as NSString).appendingPathComponent("plan_calibration.png"), script: script, data: data)
     }
 
     /// The local roofline (probe peak and bandwidth, with and without the fitted efficiencies) and every

@@ -39,23 +39,31 @@ public struct PlanJob: Sendable {
     }
 
     func prepared(calibrationRun: StoredRun?, leaveOneOut: Bool, endpoints: EndpointCalibrations)
-        throws -> (input: PlanInput, skipped: [String: String], used: [EndpointCalibration], local: HardwareProfile?) {
+        throws -> (input: PlanInput, skipped: [String: String], used: [EndpointCalibration], local: HardwareProfile?, regimes: RegimeCalibration?) {
         var local: HardwareProfile?
         var calibration: CalibrationResult?
+        var regimeCalibration: RegimeCalibration?
         if let run = calibrationRun, let machine = run.machine {
             let probe = ProbeFigures(cases: run.cases)
             let points = Calibration.points(cases: run.cases, probe: probe, models: catalog.models)
             let cal = Calibration.calibrate(points, fallback: defaults.efficiency,
                                             fallbackLabel: "local uses the default efficiencies", leaveOneOut: leaveOneOut)
             calibration = cal
-            local = HardwareProfile.local(probe: probe, machine: machine, efficiency: cal.efficiency,
-                                          calibration: "\(cal.label) (run \(run.run.id ?? 0))")
+            // Steps of a format the run measured are priced per regime; the efficiencies above price the rest.
+            let regimes = RegimeCalibration(points: RegimeCalibration.points(cases: run.cases, probe: probe, models: catalog.models),
+                                            runID: run.run.id)
+            regimeCalibration = regimes
+            let label = regimes.fits.isEmpty ? "\(cal.label) (run \(run.run.id ?? 0))"
+                : "\(regimes.label) (formats: \(Set(regimes.fits.filter { $0.key.kernel == .prefill || $0.key.kernel == .decodeOne }.map(\.key.format)).sorted().joined(separator: ", "))); "
+                    + "other formats: \(cal.label)"
+            local = HardwareProfile.local(probe: probe, machine: machine, efficiency: cal.efficiency, calibration: label)
             local?.trainingMFU = defaults.trainingMFU
+            local?.regimeFits = regimes.fits.isEmpty ? nil : regimes.fits
         }
         var (input, skipped) = try settings.input(catalog: catalog, prices: prices, local: local, calibration: calibration)
         let used = endpoints.fitted.filter { e in input.hardware.contains { $0.id == e.hardware } }
         input.hardware = input.hardware.map { h in used.first { $0.hardware == h.id }.map(h.applying) ?? h }
-        return (input, skipped, used, local)
+        return (input, skipped, used, local, regimeCalibration)
     }
 
     /// Plans; `calibrationRun` (when there is one) provides this machine's probe figures and the
@@ -63,11 +71,12 @@ public struct PlanJob: Sendable {
     /// fit made without it (slower: off for what-if). Each catalog hardware `endpoints` fitted is planned
     /// with the fitted efficiencies; its notes (fits that failed) go to the result.
     public func plan(calibrationRun: StoredRun?, leaveOneOut: Bool, endpoints: EndpointCalibrations = .none) throws -> PlanResult {
-        let (input, skipped, used, local) = try prepared(calibrationRun: calibrationRun, leaveOneOut: leaveOneOut, endpoints: endpoints)
+        let (input, skipped, used, local, regimes) = try prepared(calibrationRun: calibrationRun, leaveOneOut: leaveOneOut, endpoints: endpoints)
         var planner = Planner(servingModel: servingModel)
         planner.refinedCandidates = refinedCandidates
         var result = planner.plan(input, curves: curves)
         result.endpointCalibrations = used.isEmpty ? nil : used
+        result.regimeCalibration = regimes
         result.calibrationNotes = endpoints.notes.isEmpty ? nil : endpoints.notes
         result.skipped = skipped
         result.catalogFiles = catalog.files

@@ -13,10 +13,11 @@ import HeadroomKernels
 /// - how long its worker threads spin after a call before they sleep (`OPENBLAS_THREAD_TIMEOUT`, by default
 ///   2^28 cycles, about 0.1 s). The serving engine alternates OpenBLAS's sgemm (prompt chunks) with its own
 ///   thread pool (decodes) on the same cores, and the spinning threads take those cores: on `small` q4_0 at 2
-///   threads, a decode step right after a prefill step took 54 ms instead of 37 (docs/engine.md). So the
-///   commands that run the engine as a server or as a benchmark of it (`serve`, `bench`) set it to 4 (2^4
-///   cycles: sleep at once) unless the user set it; `run` and `gate` keep OpenBLAS's default, which their
-///   stored GEMM baselines were measured with.
+///   threads, a decode step right after a prefill step took 54 ms instead of 37 (docs/engine.md); in `run`'s
+///   inference cases, a 2-token decode right after the prompt's sgemm ran up to 1.6× slower than the same
+///   decode after another prompt length. So every command that measures (`serve`, `bench`, `run`, `gate`,
+///   `probe`) sets it to 4 (2^4 cycles: sleep at once) unless the user set it: the engine is measured as it
+///   serves. (The gate's scenario runs one thread, where OpenBLAS starts no worker to spin.)
 func relaunchWithFastBLASIfNeeded() {
     let env = ProcessInfo.processInfo.environment
     guard env["HEADROOM_BLAS_RELAUNCHED"] == nil else { return }
@@ -25,7 +26,7 @@ func relaunchWithFastBLASIfNeeded() {
         settings.append(("OPENBLAS_CORETYPE", hint))
     }
     let command = CommandLine.arguments.dropFirst().first
-    if env["OPENBLAS_THREAD_TIMEOUT"] == nil, command == "serve" || command == "bench" {
+    if env["OPENBLAS_THREAD_TIMEOUT"] == nil, ["serve", "bench", "run", "gate", "probe"].contains(command ?? "") {
         settings.append(("OPENBLAS_THREAD_TIMEOUT", BLASThreads.servingThreadTimeout))
     }
     guard !settings.isEmpty else { return }

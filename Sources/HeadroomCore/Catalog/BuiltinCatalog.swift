@@ -427,7 +427,7 @@ enum BuiltinCatalog {
         measure:
           model: small        # a shape from Scenarios/catalog/models.yaml
           threads: [1, 2]
-          prompt_tokens: [16, 64]      # GEMM M at prefill; the inference engine's prompt lengths
+          prompt_tokens: [16, 32, 64]  # GEMM M at prefill; the inference engine's prompt lengths (three: the prefill regime's fit is a line)
           batch: [1, 4]                # GEMM M at decode; sequences decoded together
           precisions: [f32, q4_0]      # weight formats the inference engine runs
           generate_tokens: 2           # tokens decoded after each prompt (TPOT is their mean; kept short for make run)

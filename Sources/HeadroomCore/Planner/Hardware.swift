@@ -110,6 +110,10 @@ public struct HardwareProfile: Codable, Equatable, Sendable {
     /// How `efficiency` was obtained: the catalog default (with its source) or a fit to measurements.
     public var calibration: String
     public var source: String
+    /// `local` only: the per-regime fits of this machine's execution time (`RegimeCalibration`), and the thread
+    /// count its probe figures are at. The planner prices this profile's steps with them (`RegimeExecutionTime`).
+    public var regimeFits: [RegimeFit]? = nil
+    public var threads: Int? = nil
 
     public init(id: String, name: String, kind: Kind, peakTflops: [String: Double], memoryGib: Double,
                 bandwidthGbps: Double, interconnect: Interconnect, devicesPerNode: Int, powerWatts: Double,
@@ -160,13 +164,15 @@ public struct HardwareProfile: Codable, Equatable, Sendable {
         guard let best = probe.perThreads.filter({ $0.sgemmGFLOPs != nil }).max(by: { $0.threads < $1.threads }),
               let gflops = best.sgemmGFLOPs, let bw = probe.readGBps(threads: best.threads) else { return nil }
         let tf = gflops / 1000
-        return HardwareProfile(
+        var h = HardwareProfile(
             id: "local", name: "this machine (\(best.threads) threads)", kind: .local,
             peakTflops: ["fp32": tf, "fp16": tf, "int8": tf, "bf16": tf],
             memoryGib: Double(machine.memoryBytes) / 1_073_741_824, bandwidthGbps: bw,
             interconnect: Interconnect(kind: "none", bandwidthGbps: 0, latencyUs: 0), devicesPerNode: 1, powerWatts: 0,
             efficiency: efficiency, calibration: calibration,
             source: "measured: probe sgemm \(String(format: "%.0f", gflops)) GFLOP/s and read \(String(format: "%.1f", bw)) GB/s at \(best.threads) threads; \(machine.cpuModel)")
+        h.threads = best.threads
+        return h
     }
 
     // MARK: loading

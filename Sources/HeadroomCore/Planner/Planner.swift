@@ -248,6 +248,8 @@ public struct PlanResult: Codable, Equatable, Sendable {
     public var endpointCalibrations: [EndpointCalibration]?
     /// Why hardware that an endpoint's load run names kept its catalog efficiencies (nil: none).
     public var calibrationNotes: [String]?
+    /// The local profile's per-regime execution-time model and its leave-one-out checks (nil: no run to fit).
+    public var regimeCalibration: RegimeCalibration?
 
     /// Candidates meeting the SLO with a price, cheapest first.
     public var ranked: [Candidate] {
@@ -282,7 +284,8 @@ public struct Planner: Sendable {
         let context = d.promptTokens + d.outputTokens
         let mem = MemoryModel.serving(m, p, deviceBytes: h.memoryBytes, tp: tp, stages: stages, contextTokens: context,
                                       chunkTokens: input.chunkTokens, kvElementBytes: h.kvElementBytes(p))
-        let predictor = RooflineExecutionTime(model: m, precision: p, tensorParallel: tp, hardware: h)
+        let predictor: any ExecutionTimePredictor = RegimeExecutionTime(model: m, precision: p, tensorParallel: tp, hardware: h)
+            ?? RooflineExecutionTime(model: m, precision: p, tensorParallel: tp, hardware: h)
         let scheduler = Self.schedulerConfig(input, h, mem, kvBytesPerToken: MemoryModel.kvBytesPerTokenPerDevice(m, p, tp: tp, stages: stages,
                                                                                                                  element: h.kvElementBytes(p)))
         return (mem, ReplicaSpec(predictor: predictor, scheduler: scheduler, maxBatch: mem.maxBatch))

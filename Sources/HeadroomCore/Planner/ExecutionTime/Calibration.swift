@@ -77,12 +77,13 @@ public enum Calibration {
             guard let p = InferenceParams(params: c.params), let model = models[p.model],
                   let precision = Precision(name: p.precision) else { continue }
             let (modelID, prompt, batch, generate) = (p.model, p.promptTokens, p.batch, p.generateTokens)
+            // The benchmark prefills one sequence (then copies its cache to the batch's others): one pass of the prompt.
             if let s = c.summary("prefill_tokens_per_s"), s.median > 0 {
-                let ops = PerformanceModel.forwardOps(model, precision, sequences: batch, newTokens: prompt, pastTokens: 0,
+                let ops = PerformanceModel.forwardOps(model, precision, sequences: 1, newTokens: prompt, pastTokens: 0,
                                                       kvElementBytes: Double(EngineBytes.kvElement))
-                out.append(CalibrationPoint(label: "prefill \(modelID) \(precision.rawValue) \(batch)×\(prompt) ×\(c.threads)t",
+                out.append(CalibrationPoint(label: "prefill \(modelID) \(precision.rawValue) \(prompt) tokens (batch-\(batch) case) ×\(c.threads)t",
                                             kind: .inference, ops: ops, peakFLOPs: peak, bandwidth: bw * 1e9,
-                                            measuredSeconds: Double(batch * prompt) / s.median, samples: s.count))
+                                            measuredSeconds: Double(prompt) / s.median, samples: s.count))
             }
             if let s = c.summary("decode_tokens_per_s"), s.median > 0 {
                 let ops = PerformanceModel.forwardOps(model, precision, sequences: batch, newTokens: 1,

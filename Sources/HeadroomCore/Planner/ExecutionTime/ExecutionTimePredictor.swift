@@ -23,6 +23,10 @@ public struct BatchShape: Equatable, Hashable, Sendable {
     public private(set) var attendedKeys = 0.0
     /// Σ over sequences of the positions whose keys and values are read (past + new).
     public private(set) var kvPositionsRead = 0
+    /// The decodes' share of `attendedKeys` and `kvPositionsRead` (a model that prices decodes and prompt
+    /// chunks by different kernels splits the step's attention so).
+    public private(set) var decodeAttendedKeys = 0.0
+    public private(set) var decodeKVPositionsRead = 0
 
     public init() {}
 
@@ -43,6 +47,10 @@ public struct BatchShape: Equatable, Hashable, Sendable {
         self.prefillTokens = prefillTokens; self.prefillChunks = prefillChunks; self.decodes = decodes
         self.tokens = prefillTokens + decodes; self.sampledSequences = sampledSequences
         self.attendedKeys = attendedKeys; self.kvPositionsRead = kvPositionsRead
+        // The sums do not say how attention splits between decodes and chunks: by tokens.
+        let share = tokens > 0 ? Double(decodes) / Double(tokens) : 0
+        decodeAttendedKeys = attendedKeys * share
+        decodeKVPositionsRead = Int((Double(kvPositionsRead) * share).rounded())
     }
 
     /// A chunk of `tokens` prompt tokens after `pastTokens` already cached; `samples` when it ends the prefill.
@@ -59,6 +67,31 @@ public struct BatchShape: Equatable, Hashable, Sendable {
         tokens += 1; decodes += 1; sampledSequences += 1
         attendedKeys += Double(context) + 1
         kvPositionsRead += context + 1
+        decodeAttendedKeys += Double(context) + 1
+        decodeKVPositionsRead += context + 1
+    }
+
+    /// The step's decodes alone.
+    public var decodePart: BatchShape {
+        var s = BatchShape()
+        s.tokens = decodes; s.decodes = decodes; s.sampledSequences = decodes
+        s.attendedKeys = decodeAttendedKeys; s.kvPositionsRead = decodeKVPositionsRead
+        s.decodeAttendedKeys = decodeAttendedKeys; s.decodeKVPositionsRead = decodeKVPositionsRead
+        return s
+    }
+
+    /// One prompt chunk of the step's mean chunk (tokens, keys and positions ÷ chunks), for a model that runs
+    /// each chunk as its own pass; nil without chunks.
+    public var meanChunk: BatchShape? {
+        guard prefillChunks > 0 else { return nil }
+        let c = Double(prefillChunks)
+        var s = BatchShape()
+        s.prefillTokens = max(1, Int((Double(prefillTokens) / c).rounded()))
+        s.tokens = s.prefillTokens; s.prefillChunks = 1
+        s.sampledSequences = sampledSequences > decodes ? 1 : 0
+        s.attendedKeys = (attendedKeys - decodeAttendedKeys) / c
+        s.kvPositionsRead = Int((Double(kvPositionsRead - decodeKVPositionsRead) / c).rounded())
+        return s
     }
 
     /// `sequences` sequences each adding `newTokens` after `pastTokens` (a batched prefill, or a decode step
