@@ -114,9 +114,23 @@ public enum PlanTables {
             let structural = ["exceeds the", "do not divide"]
             let reason = group.last { g in !structural.contains { (g.whyNot ?? "").contains($0) } }?.whyNot ?? group.last?.whyNot ?? "—"
             let tps = group.map { "tp\($0.tensorParallel)" }.joined(separator: ",")
-            t.add([c.hardware, c.precision, "\(reason) [\(tps)]"])
+            let local = c.hardware == "local" && !reason.contains(" has no ") ? localCalibration(p, precision: c.precision).map { " (\($0))" } ?? "" : ""
+            t.add([c.hardware, c.precision, "\(reason) [\(tps)]\(local)"])
         }
         return t
+    }
+
+    /// How good `local`'s step times in `precision` are: its inference regimes' leave-one-out errors, or the
+    /// one pair of efficiencies that prices a format no regime measured.
+    public static func localCalibration(_ p: PlanResult, precision: String) -> String? {
+        let global = p.calibration.flatMap(\.medianAbsErrorPercent).map { String(format: "leave-one-out median |error| %.1f %%", $0) } ?? "unchecked"
+        guard let r = p.regimeCalibration else { return p.calibration.map { _ in "local calibration: one pair of efficiencies, \(global)" } }
+        let engine: Set<KernelRegime> = [.prefill, .decodeOne, .decodeBatch]
+        let mine = r.checks.filter { $0.point.key.format == precision && engine.contains($0.point.key.kernel) }
+        guard !mine.isEmpty else { return "local calibration: \(precision) not measured, one pair of efficiencies fitted to every format, \(global)" }
+        let e = RegimeCalibration.errors(mine)
+        return "local calibration: \(mine.count) \(precision) measurements per regime, leave-one-out median |error| "
+            + (e.median.map { String(format: "%.1f %%", $0) } ?? "—") + ", worst " + (e.worst.map { String(format: "%.1f %%", $0) } ?? "—")
     }
 
     public static func pareto(_ p: PlanResult) -> TextTable {
