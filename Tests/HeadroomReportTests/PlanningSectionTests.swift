@@ -48,6 +48,27 @@ final class PlanningSectionTests: XCTestCase {
         XCTAssertTrue(s.html.contains("Model &lt;b&gt;&amp;"))
     }
 
+    func testAPerRegimeCalibrationGetsItsTablesAndThePredictedAgainstMeasuredPlot() throws {
+        var p = plan()
+        func pt(_ k: KernelRegime, _ size: Int, _ measured: Double) -> RegimePoint {
+            RegimePoint(label: "\(k.rawValue) \(size)", key: RegimeKey(kernel: k, format: "int4", threads: 2), size: size,
+                        memorySeconds: 0.01, computeSeconds: 0.001 * Double(size), measuredSeconds: measured, samples: 3)
+        }
+        p.regimeCalibration = RegimeCalibration(points: [pt(.decodeBatch, 2, 0.02), pt(.decodeBatch, 4, 0.023), pt(.decodeBatch, 8, 0.031),
+                                                          pt(.prefill, 16, 0.05), pt(.prefill, 64, 0.15), pt(.prefill, 128, 0.26)], runID: 7)
+        let s = PlanningSection(plan: p).section(folder: "/tmp/x")
+        XCTAssertTrue(s.markdown.contains("the local execution-time model per regime"), s.markdown)
+        XCTAssertTrue(s.markdown.contains("decode batch>1 int4 ×2t"))
+        XCTAssertTrue(s.markdown.contains("against their regime fitted without each"))
+        let plot = try XCTUnwrap(s.plots.first { $0.output.hasSuffix("plan_calibration.png") })
+        XCTAssertTrue(plot.script.contains("1.1 * x") && plot.script.contains("0.9 * x"), "±10 % bands")
+        XCTAssertEqual(plot.data.count, 2, "one series per kernel measured")
+        let text = PlanTables.text(p, limit: 12)
+        XCTAssertTrue(text.contains("Calibration of the local profile, per regime"), text)
+        XCTAssertEqual(PlanTables.localCalibration(p, precision: "int8")?.contains("int8 not measured"), true)
+        XCTAssertEqual(PlanTables.localCalibration(p, precision: "int4")?.hasPrefix("local calibration: 6 int4 measurements per regime"), true)
+    }
+
     /// Figures beyond Int's range are printed from the Double, and a 64-bit user count is printed whole.
     func testHugeFiguresPrintWithoutTrapping() throws {
         XCTAssertEqual(PlanTables.money(1e19), "$1.00 × 10¹⁹")
