@@ -54,7 +54,7 @@ public struct PlanJob: Sendable {
                                             runID: run.run.id)
             regimeCalibration = regimes
             let label = regimes.fits.isEmpty ? "\(cal.label) (run \(run.run.id ?? 0))"
-                : "\(regimes.label) (formats: \(Set(regimes.fits.filter { $0.key.kernel == .prefill || $0.key.kernel == .decodeOne }.map(\.key.format)).sorted().joined(separator: ", "))); "
+                : "\(regimes.label) (formats: \(Set(regimes.fits.filter { [.prefill, .decodeOne, .decodeBatch].contains($0.key.kernel) }.map(\.key.format)).sorted().joined(separator: ", "))); "
                     + "other formats: \(cal.label)"
             local = HardwareProfile.local(probe: probe, machine: machine, efficiency: cal.efficiency, calibration: label)
             local?.trainingMFU = defaults.trainingMFU
