@@ -53,6 +53,7 @@ public struct PlanJob: Sendable {
             local?.trainingMFU = defaults.trainingMFU
         }
         var (input, skipped) = try settings.input(catalog: catalog, prices: prices, local: local, calibration: calibration)
+        input.hardware = applyingPublishedFits(input.hardware)
         let used = endpoints.fitted.filter { e in input.hardware.contains { $0.id == e.hardware } }
         input.hardware = input.hardware.map { h in used.first { $0.hardware == h.id }.map(h.applying) ?? h }
         return (input, skipped, used, local)
@@ -69,6 +70,7 @@ public struct PlanJob: Sendable {
         var result = planner.plan(input, curves: curves)
         result.endpointCalibrations = used.isEmpty ? nil : used
         result.calibrationNotes = endpoints.notes.isEmpty ? nil : endpoints.notes
+        result.publishedCalibrations = publishedFits(in: input)
         result.skipped = skipped
         result.catalogFiles = catalog.files
         if calibrationRun != nil && local == nil && settings.hardware.contains("local") {
