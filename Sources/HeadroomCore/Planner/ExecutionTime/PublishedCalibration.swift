@@ -56,9 +56,12 @@ public enum PublishedCalibration {
     ///   sequences at context input + output/2 (the middle of the request). So B × output tokens take
     ///   prefill(B × input) + output × decode_step(B); the point's ops are those (the decode step's ops scaled by
     ///   the output tokens, in one list) and its measured seconds B × output ÷ the replica's throughput.
-    ///   This leans towards a *higher* bandwidth efficiency where the real batch was smaller than B (fewer
-    ///   sequences share each weight read than assumed) and ignores what an in-flight batching engine mixes into
-    ///   one step, the scheduler's gaps, and an FP8 KV cache (the planner reads a 16-bit one).
+    ///   Biases: where the engine ran a larger batch than B (in-flight batching is not capped at the planner's
+    ///   256), more sequences shared each weight read than assumed, and where it kept an FP8 KV cache the source
+    ///   does not state (`kv_cache:`), it read half the KV bytes the planner counts: both push the fitted
+    ///   bandwidth efficiency *up*, past 1 if need be — an effective figure relative to the planner's own ops.
+    ///   A smaller real batch pushes it down. Steps that mix prefill chunks with decodes, the scheduler's gaps,
+    ///   and the growth of the context from input to input + output are averaged away.
     /// With several devices the planner's all-reduces are subtracted from the measured time first.
     public static func derive(_ m: PublishedMeasurement, hardware h: HardwareProfile, model: ModelShape) throws -> Derived {
         let tp = m.devices
