@@ -234,8 +234,14 @@ public struct PublishedFit: Codable, Equatable, Sendable {
         public var predicted: Double
         /// Predicted by a fit made without this figure (leave-one-out); a `check` figure was never in the fit.
         public var predictedWithout: Double
-        /// The error of `predictedWithout` against the figure: what the fit's stated errors are made of.
-        public var errorPercent: Double { (predictedWithout / measurement.value - 1) * 100 }
+        /// The error of `predictedWithout` against the figure, in %: what the fit's stated errors are made of.
+        public var errorPercent: Double
+
+        public init(measurement: PublishedMeasurement, batch: Int, batchStated: Bool, predicted: Double, predictedWithout: Double) {
+            self.measurement = measurement; self.batch = batch; self.batchStated = batchStated
+            self.predicted = predicted; self.predictedWithout = predictedWithout
+            errorPercent = (predictedWithout / measurement.value - 1) * 100
+        }
     }
 
     public var hardware: String
