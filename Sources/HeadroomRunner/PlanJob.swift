@@ -53,7 +53,7 @@ public struct PlanJob: Sendable {
             local?.trainingMFU = defaults.trainingMFU
         }
         var (input, skipped) = try settings.input(catalog: catalog, prices: prices, local: local, calibration: calibration)
-        input.hardware = applyingPublishedFits(input.hardware)
+        input.hardware = applyingPublishedFits(input.hardware, precisions: input.precisions)
         let used = endpoints.fitted.filter { e in input.hardware.contains { $0.id == e.hardware } }
         input.hardware = input.hardware.map { h in used.first { $0.hardware == h.id }.map(h.applying) ?? h }
         return (input, skipped, used, local)
