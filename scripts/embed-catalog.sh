@@ -19,7 +19,7 @@ emit() {  # opening line, file, closing line
     echo 'enum BuiltinCatalog {'
     echo '    /// File name -> YAML text.'
     echo '    static let files: [String: String] = ['
-    for f in models hardware prices; do emit "        \"$f.yaml\":" "Scenarios/catalog/$f.yaml" ","; done
+    for f in models hardware prices published; do emit "        \"$f.yaml\":" "Scenarios/catalog/$f.yaml" ","; done
     echo '    ]'
     echo ''
     echo '    /// Scenarios/default.yaml.'

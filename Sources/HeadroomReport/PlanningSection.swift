@@ -31,11 +31,33 @@ public enum PlanTables {
                 + "the other \(p.candidates.count - refined) keep the \(others.sorted().joined(separator: ", ")) that ranked them.\n"
         }
         let endpoints = p.endpointCalibrations ?? []
-        s += "Calibration: modeled devices use the catalog's default efficiencies (hardware.yaml default_efficiency)"
-        if !endpoints.isEmpty { s += " except \(endpoints.map(\.hardware).joined(separator: ", "))" }
+        let endpointIDs = Set(endpoints.map(\.hardware))
+        // An endpoint calibration (the user's own measurements) takes precedence over a published fit.
+        let published = (p.publishedCalibrations ?? []).filter { !endpointIDs.contains($0.hardware) }
+        let calibrated = endpoints.map(\.hardware) + published.map { "\($0.hardware) at \($0.precisions.map(\.rawValue).joined(separator: ", "))" }
+        s += "Calibration: modeled devices use the catalog's default efficiencies (hardware.yaml default_efficiency), uncalibrated"
+        if !calibrated.isEmpty { s += " except \(calibrated.joined(separator: "; "))" }
         if let c = p.calibration { s += "; local: \(p.local?.calibration ?? c.label)" }
         s += ".\n"
         for e in endpoints { s += "Calibration of \(e.hardware) (every \(e.hardware) figure below): \(e.label).\n" }
+        for f in p.publishedCalibrations ?? [] where endpointIDs.contains(f.hardware) {
+            s += "Note: \(f.hardware)'s fit to published measurements is not used: the endpoint calibration above, from your own measurements, takes precedence.\n"
+        }
+        for f in published {
+            let at = f.precisions.map(\.rawValue).joined(separator: ", ")
+            s += "Calibration of \(f.hardware) at \(at) (every \(f.hardware) \(at) figure below): \(f.label).\n"
+        }
+        // The rest, per hardware and label: the precisions each other efficiency holds for.
+        let fitted = Set(published.map(\.label))
+        var groups: [(hardware: String, label: String, precisions: [String])] = []
+        for c in p.candidates where c.hardware != "local" && !endpointIDs.contains(c.hardware) && !fitted.contains(c.calibration) {
+            if let i = groups.firstIndex(where: { $0.hardware == c.hardware && $0.label == c.calibration }) {
+                if !groups[i].precisions.contains(c.precision) { groups[i].precisions.append(c.precision) }
+            } else {
+                groups.append((c.hardware, c.calibration, [c.precision]))
+            }
+        }
+        for g in groups { s += "Calibration of \(g.hardware) at \(g.precisions.joined(separator: ", ")): \(g.label).\n" }
         for n in p.calibrationNotes ?? [] { s += "Note: \(n).\n" }
         for (id, why) in p.skipped.sorted(by: { $0.key < $1.key }) { s += "Skipped \(id): \(why).\n" }
         return s

@@ -61,6 +61,7 @@ public struct PlanJob: Sendable {
             local?.regimeFits = regimes.fits.isEmpty ? nil : regimes.fits
         }
         var (input, skipped) = try settings.input(catalog: catalog, prices: prices, local: local, calibration: calibration)
+        input.hardware = applyingPublishedFits(input.hardware, precisions: input.precisions)
         let used = endpoints.fitted.filter { e in input.hardware.contains { $0.id == e.hardware } }
         input.hardware = input.hardware.map { h in used.first { $0.hardware == h.id }.map(h.applying) ?? h }
         return (input, skipped, used, local, regimeCalibration)
@@ -78,6 +79,7 @@ public struct PlanJob: Sendable {
         result.endpointCalibrations = used.isEmpty ? nil : used
         result.regimeCalibration = regimes
         result.calibrationNotes = endpoints.notes.isEmpty ? nil : endpoints.notes
+        result.publishedCalibrations = publishedFits(in: input)
         result.skipped = skipped
         result.catalogFiles = catalog.files
         if calibrationRun != nil && local == nil && settings.hardware.contains("local") {

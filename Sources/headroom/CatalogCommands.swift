@@ -53,10 +53,13 @@ struct HardwareCommand: ParsableCommand {
     @OptionGroup var options: CatalogOptions
     @OptionGroup var store: StoreOptions
     @Flag(name: .long, help: "Print JSON on standard output instead of a table.") var json = false
+    @Flag(name: .long, help: "List every published measurement (published.yaml) with its source and date, each GPU's fit to them, and the fit's prediction and error on each.")
+    var published = false
 
     func run() throws {
         try reportingErrors {
             let c = try options.load()
+            if published { try printPublished(c); return }
             var profiles = c.hardware
             if let i = profiles.firstIndex(where: { $0.kind == .local }), let defaults = c.defaultEfficiency,
                let run = try PlanJob.latestLocalRun(storePath: store.path), let machine = run.machine,
@@ -83,5 +86,58 @@ struct HardwareCommand: ParsableCommand {
                 print("Default efficiencies: compute \(d.efficiency.compute), bandwidth \(d.efficiency.bandwidth), training MFU \(d.trainingMFU) — \(d.source)")
             }
         }
+    }
+}
+
+extension HardwareCommand {
+    struct PublishedReport: Encodable {
+        var fits: [PublishedFit]
+        /// GPUs no published measurement fits, with the efficiencies they keep.
+        var uncalibrated: [String: String]
+        /// Measurements naming hardware that has too few to fit, as read.
+        var unfitted: [PublishedMeasurement]
+    }
+
+    /// `hardware --published`: each published figure against the fit's prediction, and against a fit made without it.
+    func printPublished(_ c: Catalog) throws {
+        let gpus = c.hardware.filter { $0.kind != .local }
+        let fits = PublishedCalibration.fits(hardware: gpus, published: c.published, models: c.models)
+        let fitted = Set(fits.map(\.hardware))
+        let unfitted = c.published.filter { !fitted.contains($0.hardware) }
+        let uncalibrated = Dictionary(uniqueKeysWithValues: gpus.filter { !fitted.contains($0.id) }.map { ($0.id, $0.calibration) })
+        if json { try printJSON(PublishedReport(fits: fits, uncalibrated: uncalibrated, unfitted: unfitted)); return }
+        var sources: [String] = []
+        func ref(_ m: PublishedMeasurement) -> String {
+            if let i = sources.firstIndex(of: m.source) { return "[\(i + 1)]" }
+            sources.append(m.source)
+            return "[\(sources.count)]"
+        }
+        var t = TextTable(["hardware", "configuration", "published", "batch", "fit predicts", "without it", "error", "role", "source", "date"],
+                          rightAligned: [3, 4, 5, 6])
+        func shown(_ m: PublishedMeasurement, _ v: Double) -> String {
+            m.ttftMs != nil ? String(format: "%.1f ms", v) : HumanNumber.count(v.rounded()) + (m.perDevice ? "/GPU" : "")
+        }
+        for f in fits {
+            for r in f.rows {
+                let m = r.measurement
+                t.add([f.hardware, m.configuration, m.measuredText,
+                       "\(r.batch)\(r.batchStated ? "" : " (memory)")", shown(m, r.predicted), shown(m, r.predictedWithout),
+                       String(format: "%+.1f %%", r.errorPercent), m.role == .fit ? "fit" : "check (not fitted)", "\(m.document) \(ref(m))", m.date])
+            }
+        }
+        for m in unfitted {
+            t.add([m.hardware, m.configuration, m.measuredText, m.batch.map(String.init) ?? "—", "—", "—", "—", "too few to fit",
+                   "\(m.document) \(ref(m))", m.date])
+        }
+        print(t.rendered)
+        print("\n\"without it\": predicted by the GPU's fit made without that measurement (leave-one-out); a check is never in the fit. "
+              + "\"error\" is that prediction against the published figure. Batch: as the source states it, or (memory) the planner's memory model's.")
+        for (i, s) in sources.enumerated() { print("[\(i + 1)] \(s)") }
+        print("")
+        for f in fits {
+            print("\(f.hardware) at \(f.precisions.map(\.rawValue).joined(separator: ", ")): \(f.label)")
+            if let h = gpus.first(where: { $0.id == f.hardware }) { print("\(f.hardware) at other precisions: \(h.calibration)") }
+        }
+        for h in gpus where !fitted.contains(h.id) { print("\(h.id): \(h.calibration)") }
     }
 }

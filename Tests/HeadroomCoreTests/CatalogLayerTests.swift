@@ -15,7 +15,7 @@ final class CatalogLayerTests: XCTestCase {
 
     /// The generated Sources/HeadroomCore/Catalog/BuiltinCatalog.swift is current (`make catalog` regenerates it).
     func testBuiltInCatalogIsTheRepositoryCatalog() throws {
-        for name in ["models.yaml", "hardware.yaml", "prices.yaml"] {
+        for name in ["models.yaml", "hardware.yaml", "prices.yaml", "published.yaml"] {
             let file = try String(contentsOf: repo.appendingPathComponent("Scenarios/catalog/\(name)"), encoding: .utf8)
             XCTAssertEqual(BuiltinCatalog.files[name].map { $0 + "\n" }, file, "\(name) differs from the built-in copy: run `make catalog`")
         }
@@ -26,7 +26,8 @@ final class CatalogLayerTests: XCTestCase {
         XCTAssertEqual(builtin.modelList, fromFiles.modelList)
         XCTAssertEqual(builtin.hardware, fromFiles.hardware)
         XCTAssertEqual(builtin.prices?.offers, fromFiles.prices?.offers)
-        XCTAssertEqual(builtin.files, ["built-in models.yaml", "built-in hardware.yaml", "built-in prices.yaml"])
+        XCTAssertEqual(builtin.files, ["built-in models.yaml", "built-in hardware.yaml", "built-in prices.yaml", "built-in published.yaml"])
+        XCTAssertEqual(builtin.published, fromFiles.published)
         XCTAssertEqual(try Scenario.builtinDefault().name, "default")
     }
 

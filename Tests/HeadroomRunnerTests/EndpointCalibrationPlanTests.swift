@@ -124,7 +124,7 @@ final class EndpointCalibrationPlanTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(h100.first?.predictedTpotBatch1Ms), measured, accuracy: measured * 0.01)
 
         let text = PlanTables.text(p)
-        XCTAssertTrue(text.contains("default_efficiency) except h100-sxm.\n"), text)
+        XCTAssertTrue(text.contains("default_efficiency), uncalibrated except h100-sxm.\n"), text)
         XCTAssertTrue(text.contains("Calibration of h100-sxm (every h100-sxm figure below): calibrated from endpoint prod, run \(run) ("), text)
         XCTAssertTrue(text.contains("Calibration of h100-sxm from endpoint prod, run \(run): each measurement against a fit made without it:"), text)
     }

@@ -410,6 +410,109 @@ enum BuiltinCatalog {
           - { hardware: rtx-3090, purchase_usd_per_device: 2200, source: "NVIDIA launch MSRP $1,499 (2020-09-24) plus ~$700 host share for a 4-GPU workstation (estimate)" }
           - { hardware: l40s, purchase_usd_per_device: 10000, source: "estimate: L40S card ~$8k street (2025) plus 1/8 of a PCIe host" }
         """#,
+        "published.yaml": #"""
+        # Published inference measurements of catalog GPUs: the numbers as the source prints them, each with the
+        # document it comes from (`source:`, a URL pinned to the commit read) and its date (`date:`: the publication
+        # date, or the software version the page states when it carries no date). `headroom hardware --published`
+        # lists every entry with the fit's prediction and error; docs/planner.md explains how each becomes a
+        # calibration point ("GPUs fitted to published measurements").
+        #
+        # measured: exactly one of
+        #   output_tokens_per_s  output-token throughput at maximum load; `per:` gpu (per device) or total (all `devices`)
+        #   ttft_ms              time to the first token of one request alone (batch 1)
+        # batch: the batch the source states it ran (omitted: the batch the planner's memory model allows, see docs)
+        # role:  fit (default: the GPU's fit uses it) or check (predicted by the fit, never used in it)
+        schema: 1
+        measurements:
+          # NVIDIA TensorRT-LLM docs/source/performance.md as of v0.6.1: static batching (gptSessionBenchmark) at the
+          # stated batch sizes; FP8 runs on H100 and L40S used FP8 weights and an FP8 KV cache, A100 ran FP16. "LLaMA 7B"
+          # and "LLaMA 70B" are Llama-2-7b and Llama-2-70b (the page's methodology section). The H100 throughput column is
+          # "out tok/s/GPU"; the L40S and A100 columns "out tok/s" (all TP 1 below, so per GPU and total agree).
+          # kv_cache: fp8 where the page's H100 build commands pass --fp8_kv_cache (its L40S rows say nothing of it).
+          # H100 also has the newer v1.0 figures below: a GPU is fitted to its newest source, and the older figures of
+          # the same GPU are `check`s, predicted by that fit and reported beside it (software changed in between).
+          - { hardware: h100-sxm, model: llama-2-7b, precision: fp8, devices: 1, batch: 768, input_tokens: 128, output_tokens: 128, output_tokens_per_s: 19694, per: gpu, kv_cache: fp8, role: check,
+              document: "NVIDIA TensorRT-LLM performance.md", date: "v0.6.1 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/138f96d45f90b9667426f7c47297d8c06bafac73/docs/source/performance.md" }
+          - { hardware: h100-sxm, model: llama-2-7b, precision: fp8, devices: 1, batch: 112, input_tokens: 128, output_tokens: 2048, output_tokens_per_s: 6818, per: gpu, kv_cache: fp8, role: check,
+              document: "NVIDIA TensorRT-LLM performance.md", date: "v0.6.1 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/138f96d45f90b9667426f7c47297d8c06bafac73/docs/source/performance.md" }
+          - { hardware: h100-sxm, model: llama-2-7b, precision: fp8, devices: 1, batch: 80, input_tokens: 2048, output_tokens: 128, output_tokens_per_s: 2244, per: gpu, kv_cache: fp8, role: check,
+              document: "NVIDIA TensorRT-LLM performance.md", date: "v0.6.1 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/138f96d45f90b9667426f7c47297d8c06bafac73/docs/source/performance.md" }
+          - { hardware: h100-sxm, model: llama-2-7b, precision: fp8, devices: 1, batch: 48, input_tokens: 2048, output_tokens: 2048, output_tokens_per_s: 2740, per: gpu, kv_cache: fp8, role: check,
+              document: "NVIDIA TensorRT-LLM performance.md", date: "v0.6.1 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/138f96d45f90b9667426f7c47297d8c06bafac73/docs/source/performance.md" }
+          - { hardware: h100-sxm, model: llama-2-70b, precision: fp8, devices: 2, batch: 1024, input_tokens: 128, output_tokens: 128, output_tokens_per_s: 2657, per: gpu, kv_cache: fp8, role: check,
+              document: "NVIDIA TensorRT-LLM performance.md", date: "v0.6.1 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/138f96d45f90b9667426f7c47297d8c06bafac73/docs/source/performance.md" }
+          - { hardware: h100-sxm, model: llama-2-70b, precision: fp8, devices: 4, batch: 480, input_tokens: 128, output_tokens: 2048, output_tokens_per_s: 1486, per: gpu, kv_cache: fp8, role: check,
+              document: "NVIDIA TensorRT-LLM performance.md", date: "v0.6.1 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/138f96d45f90b9667426f7c47297d8c06bafac73/docs/source/performance.md" }
+          - { hardware: h100-sxm, model: llama-2-70b, precision: fp8, devices: 2, batch: 96, input_tokens: 2048, output_tokens: 128, output_tokens_per_s: 306, per: gpu, kv_cache: fp8, role: check,
+              document: "NVIDIA TensorRT-LLM performance.md", date: "v0.6.1 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/138f96d45f90b9667426f7c47297d8c06bafac73/docs/source/performance.md" }
+          - { hardware: h100-sxm, model: llama-2-70b, precision: fp8, devices: 2, batch: 64, input_tokens: 2048, output_tokens: 2048, output_tokens_per_s: 547, per: gpu, kv_cache: fp8, role: check,
+              document: "NVIDIA TensorRT-LLM performance.md", date: "v0.6.1 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/138f96d45f90b9667426f7c47297d8c06bafac73/docs/source/performance.md" }
+          # Same page, "Low Latency" tables (data from TensorRT-LLM v0.5): first-token latency at batch 1.
+          - { hardware: h100-sxm, model: llama-2-7b, precision: fp8, devices: 1, batch: 1, input_tokens: 128, ttft_ms: 7, role: check,
+              document: "NVIDIA TensorRT-LLM performance.md", date: "v0.5 data (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/138f96d45f90b9667426f7c47297d8c06bafac73/docs/source/performance.md" }
+          - { hardware: h100-sxm, model: llama-2-7b, precision: fp8, devices: 1, batch: 1, input_tokens: 2048, ttft_ms: 36, role: check,
+              document: "NVIDIA TensorRT-LLM performance.md", date: "v0.5 data (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/138f96d45f90b9667426f7c47297d8c06bafac73/docs/source/performance.md" }
+          - { hardware: h100-sxm, model: llama-2-70b, precision: fp8, devices: 4, batch: 1, input_tokens: 128, ttft_ms: 26, role: check,
+              document: "NVIDIA TensorRT-LLM performance.md", date: "v0.5 data (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/138f96d45f90b9667426f7c47297d8c06bafac73/docs/source/performance.md" }
+          - { hardware: h100-sxm, model: llama-2-70b, precision: fp8, devices: 4, batch: 1, input_tokens: 2048, ttft_ms: 109, role: check,
+              document: "NVIDIA TensorRT-LLM performance.md", date: "v0.5 data (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/138f96d45f90b9667426f7c47297d8c06bafac73/docs/source/performance.md" }
+          - { hardware: l40s, model: llama-2-7b, precision: fp8, devices: 1, batch: 64, input_tokens: 128, output_tokens: 128, output_tokens_per_s: 3240, per: total,
+              document: "NVIDIA TensorRT-LLM performance.md", date: "v0.5 data (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/138f96d45f90b9667426f7c47297d8c06bafac73/docs/source/performance.md" }
+          - { hardware: l40s, model: llama-2-7b, precision: fp8, devices: 1, batch: 64, input_tokens: 128, output_tokens: 2048, output_tokens_per_s: 1622, per: total,
+              document: "NVIDIA TensorRT-LLM performance.md", date: "v0.5 data (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/138f96d45f90b9667426f7c47297d8c06bafac73/docs/source/performance.md" }
+          - { hardware: l40s, model: llama-2-7b, precision: fp8, devices: 1, batch: 32, input_tokens: 2048, output_tokens: 128, output_tokens_per_s: 581, per: total,
+              document: "NVIDIA TensorRT-LLM performance.md", date: "v0.5 data (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/138f96d45f90b9667426f7c47297d8c06bafac73/docs/source/performance.md" }
+          - { hardware: l40s, model: llama-2-7b, precision: fp8, devices: 1, batch: 16, input_tokens: 2048, output_tokens: 2048, output_tokens_per_s: 531, per: total,
+              document: "NVIDIA TensorRT-LLM performance.md", date: "v0.5 data (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/138f96d45f90b9667426f7c47297d8c06bafac73/docs/source/performance.md" }
+          - { hardware: l40s, model: llama-2-7b, precision: fp8, devices: 1, batch: 1, input_tokens: 128, ttft_ms: 14,
+              document: "NVIDIA TensorRT-LLM performance.md", date: "v0.5 data (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/138f96d45f90b9667426f7c47297d8c06bafac73/docs/source/performance.md" }
+          - { hardware: l40s, model: llama-2-7b, precision: fp8, devices: 1, batch: 1, input_tokens: 2048, ttft_ms: 73,
+              document: "NVIDIA TensorRT-LLM performance.md", date: "v0.5 data (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/138f96d45f90b9667426f7c47297d8c06bafac73/docs/source/performance.md" }
+          # The page says "A100 GPUs (FP16)" without the variant; batch 384 of 256-token Llama-2-7b sequences holds 48 GiB of
+          # fp16 KV cache beside 12.6 GiB of weights, so it ran on the 80 GB part. Its TP 2 and TP 4 rows are left out: the
+          # column does not say whether they are per GPU or in total.
+          - { hardware: a100-80g, model: llama-2-7b, precision: fp16, devices: 1, batch: 384, input_tokens: 128, output_tokens: 128, output_tokens_per_s: 5586, per: total,
+              document: "NVIDIA TensorRT-LLM performance.md", date: "v0.6.1 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/138f96d45f90b9667426f7c47297d8c06bafac73/docs/source/performance.md" }
+          - { hardware: a100-80g, model: llama-2-7b, precision: fp16, devices: 1, batch: 60, input_tokens: 128, output_tokens: 2048, output_tokens_per_s: 1928, per: total,
+              document: "NVIDIA TensorRT-LLM performance.md", date: "v0.6.1 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/138f96d45f90b9667426f7c47297d8c06bafac73/docs/source/performance.md" }
+          - { hardware: a100-80g, model: llama-2-7b, precision: fp16, devices: 1, batch: 52, input_tokens: 2048, output_tokens: 128, output_tokens_per_s: 591, per: total,
+              document: "NVIDIA TensorRT-LLM performance.md", date: "v0.6.1 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/138f96d45f90b9667426f7c47297d8c06bafac73/docs/source/performance.md" }
+          - { hardware: a100-80g, model: llama-2-7b, precision: fp16, devices: 1, batch: 1, input_tokens: 128, ttft_ms: 16,
+              document: "NVIDIA TensorRT-LLM performance.md", date: "v0.5 data (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/138f96d45f90b9667426f7c47297d8c06bafac73/docs/source/performance.md" }
+          - { hardware: a100-80g, model: llama-2-7b, precision: fp16, devices: 1, batch: 1, input_tokens: 2048, ttft_ms: 133,
+              document: "NVIDIA TensorRT-LLM performance.md", date: "v0.5 data (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/138f96d45f90b9667426f7c47297d8c06bafac73/docs/source/performance.md" }
+          # NVIDIA TensorRT-LLM docs/source/performance/perf-overview.md as of v1.0 ("NEW for v1.0" on the page):
+          # trtllm-bench throughput (in-flight batching, PyTorch backend, no batch stated), nvidia/Llama-3.1-8B-Instruct-FP8
+          # on DGX H100 and DGX H200, column "Total Output Throughput (tokens/sec)", TP 1.
+          - { hardware: h100-sxm, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 128, output_tokens: 2048, output_tokens_per_s: 22714, per: total,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v1.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/00f37686aa854010d68bcbd0f4ab000221541ca6/docs/source/performance/perf-overview.md" }
+          - { hardware: h100-sxm, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 2048, output_tokens: 128, output_tokens_per_s: 3450, per: total,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v1.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/00f37686aa854010d68bcbd0f4ab000221541ca6/docs/source/performance/perf-overview.md" }
+          - { hardware: h100-sxm, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 1000, output_tokens: 1000, output_tokens_per_s: 15220, per: total,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v1.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/00f37686aa854010d68bcbd0f4ab000221541ca6/docs/source/performance/perf-overview.md" }
+          - { hardware: h100-sxm, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 5000, output_tokens: 500, output_tokens_per_s: 3459, per: total,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v1.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/00f37686aa854010d68bcbd0f4ab000221541ca6/docs/source/performance/perf-overview.md" }
+          - { hardware: h100-sxm, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 128, output_tokens: 128, output_tokens_per_s: 28312, per: total,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v1.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/00f37686aa854010d68bcbd0f4ab000221541ca6/docs/source/performance/perf-overview.md" }
+          - { hardware: h100-sxm, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 2048, output_tokens: 2048, output_tokens_per_s: 9305, per: total, role: check,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v1.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/00f37686aa854010d68bcbd0f4ab000221541ca6/docs/source/performance/perf-overview.md" }
+          - { hardware: h100-sxm, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 500, output_tokens: 2000, output_tokens_per_s: 17660, per: total, role: check,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v1.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/00f37686aa854010d68bcbd0f4ab000221541ca6/docs/source/performance/perf-overview.md" }
+          - { hardware: h200, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 128, output_tokens: 128, output_tokens_per_s: 27911, per: total,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v1.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/00f37686aa854010d68bcbd0f4ab000221541ca6/docs/source/performance/perf-overview.md" }
+          - { hardware: h200, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 128, output_tokens: 2048, output_tokens_per_s: 26221, per: total,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v1.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/00f37686aa854010d68bcbd0f4ab000221541ca6/docs/source/performance/perf-overview.md" }
+          - { hardware: h200, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 2048, output_tokens: 128, output_tokens_per_s: 3538, per: total,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v1.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/00f37686aa854010d68bcbd0f4ab000221541ca6/docs/source/performance/perf-overview.md" }
+          - { hardware: h200, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 1000, output_tokens: 1000, output_tokens_per_s: 17744, per: total,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v1.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/00f37686aa854010d68bcbd0f4ab000221541ca6/docs/source/performance/perf-overview.md" }
+          - { hardware: h200, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 5000, output_tokens: 500, output_tokens_per_s: 3902, per: total,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v1.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/00f37686aa854010d68bcbd0f4ab000221541ca6/docs/source/performance/perf-overview.md" }
+          - { hardware: h200, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 2048, output_tokens: 2048, output_tokens_per_s: 12194, per: total, role: check,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v1.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/00f37686aa854010d68bcbd0f4ab000221541ca6/docs/source/performance/perf-overview.md" }
+          - { hardware: h200, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 500, output_tokens: 2000, output_tokens_per_s: 20770, per: total, role: check,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v1.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/00f37686aa854010d68bcbd0f4ab000221541ca6/docs/source/performance/perf-overview.md" }
+        """#,
     ]
 
     /// Scenarios/default.yaml.

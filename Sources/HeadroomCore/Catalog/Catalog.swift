@@ -13,6 +13,8 @@ public struct Catalog: Sendable {
     public var defaultEfficiency: DefaultEfficiency? = nil
     /// prices.yaml (nil when the folder has none).
     public var prices: PriceSheet? = nil
+    /// published.yaml: inference measurements of catalog GPUs that others published, in file order.
+    public var published: [PublishedMeasurement] = []
     /// The files this catalog was read from, in the order they were applied: "built-in models.yaml", then
     /// each override folder's files that exist.
     public var files: [String] = []
@@ -27,8 +29,8 @@ public struct Catalog: Sendable {
         try load(layers: [directory])
     }
 
-    /// The built-in catalog, then each folder of `layers` in order: its models.yaml, hardware.yaml and
-    /// prices.yaml (each optional) replace entries of the same id and add new ones. A folder that does not
+    /// The built-in catalog, then each folder of `layers` in order: its models.yaml, hardware.yaml,
+    /// prices.yaml and published.yaml (each optional) replace entries of the same id and add new ones. A folder that does not
     /// exist is an error; a missing file in it is not.
     public static func load(layers: [String]) throws -> Catalog {
         var catalog = try builtin()
@@ -41,7 +43,7 @@ public struct Catalog: Sendable {
 
     private static let builtinParsed: Result<Catalog, Error> = Result {
         var catalog = Catalog(models: [], directory: "built-in catalog")
-        for name in ["models.yaml", "hardware.yaml", "prices.yaml"] {
+        for name in ["models.yaml", "hardware.yaml", "prices.yaml", "published.yaml"] {
             try catalog.apply(text: BuiltinCatalog.files[name]!, name: name, label: "built-in \(name)", isBase: true)
         }
         return catalog
@@ -57,7 +59,7 @@ public struct Catalog: Sendable {
         case .missing: throw InputError(file: folder, path: "", message: "the catalog folder does not exist")
         case let kind: throw InputError(file: folder, path: "", message: "expected a catalog folder, got \(kind.phrase)")
         }
-        for name in ["models.yaml", "hardware.yaml", "prices.yaml"] {
+        for name in ["models.yaml", "hardware.yaml", "prices.yaml", "published.yaml"] {
             let path = (folder as NSString).appendingPathComponent(name)
             guard FileKind.of(path) != .missing else { continue }
             try apply(text: try FileChecks.readText(path, what: "catalog file"), name: name, label: path, isBase: false)
@@ -86,6 +88,11 @@ public struct Catalog: Sendable {
             defaultEfficiency = defaults
             for h in list {
                 if let i = hardware.firstIndex(where: { $0.id == h.id }) { hardware[i] = h } else { hardware.append(h) }
+            }
+        case "published.yaml":
+            // An entry for the same configuration, measurement and source replaces the earlier one; others are added.
+            for m in try PublishedMeasurement.read(doc, models: models, hardware: hardware) {
+                if let i = published.firstIndex(where: { $0.key == m.key }) { published[i] = m } else { published.append(m) }
             }
         default:
             let sheet = try PriceSheet.read(doc, file: label, hardware: hardware)

@@ -114,6 +114,22 @@ public struct HardwareProfile: Codable, Equatable, Sendable {
     /// count its probe figures are at. The planner prices this profile's steps with them (`RegimeExecutionTime`).
     public var regimeFits: [RegimeFit]? = nil
     public var threads: Int? = nil
+    /// Efficiencies fitted at some precisions only (to published measurements at those precisions), by precision
+    /// name, each with its label; every other precision keeps `efficiency` and `calibration`. Nil: none.
+    public var precisionCalibrations: [String: PrecisionCalibration]? = nil
+
+    /// A fit that holds at one precision (`HardwareProfile.precisionCalibrations`).
+    public struct PrecisionCalibration: Codable, Equatable, Sendable {
+        public var efficiency: Efficiency
+        public var calibration: String
+        public init(efficiency: Efficiency, calibration: String) { self.efficiency = efficiency; self.calibration = calibration }
+    }
+
+    /// The efficiencies a model served at `p` runs with here: a fit at that precision, else `efficiency`.
+    public func efficiency(_ p: Precision) -> Efficiency { precisionCalibrations?[p.rawValue]?.efficiency ?? efficiency }
+
+    /// What `efficiency(p)` rests on.
+    public func calibration(_ p: Precision) -> String { precisionCalibrations?[p.rawValue]?.calibration ?? calibration }
 
     public init(id: String, name: String, kind: Kind, peakTflops: [String: Double], memoryGib: Double,
                 bandwidthGbps: Double, interconnect: Interconnect, devicesPerNode: Int, powerWatts: Double,
@@ -220,7 +236,7 @@ public struct HardwareProfile: Codable, Equatable, Sendable {
         let id = try probe.required("id").identifier("a hardware id")
         let name = try probe.optional("name")?.string() ?? id
         let source = try probe.required("source").string()
-        let label = "default efficiencies (compute \(defaults.efficiency.compute), bandwidth \(defaults.efficiency.bandwidth); hardware.yaml default_efficiency)"
+        let label = "default efficiencies, uncalibrated (compute \(defaults.efficiency.compute), bandwidth \(defaults.efficiency.bandwidth); hardware.yaml default_efficiency)"
         if kind == .local {
             // Figures for `local` come from the probe; numbers here would be silently ignored, so refuse them.
             _ = try field.mapping(allowed: ["id", "name", "kind", "source"])

@@ -250,6 +250,9 @@ public struct PlanResult: Codable, Equatable, Sendable {
     public var calibrationNotes: [String]?
     /// The local profile's per-regime execution-time model and its leave-one-out checks (nil: no run to fit).
     public var regimeCalibration: RegimeCalibration?
+    /// Catalog GPUs whose efficiencies were fitted to published measurements (published.yaml; nil: none);
+    /// an endpoint calibration of the same GPU takes precedence over its published fit.
+    public var publishedCalibrations: [PublishedFit]?
 
     /// Candidates meeting the SLO with a price, cheapest first.
     public var ranked: [Candidate] {
@@ -315,7 +318,7 @@ public struct Planner: Sendable {
         let (mem, spec) = replica(input, h, p, tp: tp)
         let work = ServingWorkload(promptTokens: input.demand.promptTokens, outputTokens: input.demand.outputTokens)
         var c = Candidate(hardware: h.id, hardwareName: h.name, precision: p.rawValue, tensorParallel: tp, replicas: 0, fits: false,
-                          whyNot: nil, maxBatch: mem.maxBatch, capacityRpsPerReplica: 0, memory: mem, calibration: h.calibration,
+                          whyNot: nil, maxBatch: mem.maxBatch, capacityRpsPerReplica: 0, memory: mem, calibration: h.calibration(p),
                           meetsSlo: false)
         c.servingModel = servingModel.name
         if let why = h.unsupported(p) { c.whyNot = why; return c }

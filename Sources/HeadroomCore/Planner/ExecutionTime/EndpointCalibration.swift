@@ -157,6 +157,7 @@ extension HardwareProfile {
         var h = self
         h.efficiency = calibration.efficiency
         h.calibration = calibration.label
+        h.precisionCalibrations = nil   // the user's own measurements take precedence over published fits
         return h
     }
 }

@@ -135,10 +135,11 @@ public struct RooflineExecutionTime: ExecutionTimePredictor {
         self.interconnect = interconnect; self.kvElementBytes = kvElementBytes ?? precision.activationBytes; self.basis = basis
     }
 
-    /// The roofline of `hardware` (its efficiencies, calibrated or default).
+    /// The roofline of `hardware` (its efficiencies at `precision`, calibrated or default).
     public init(model: ModelShape, precision: Precision, tensorParallel: Int = 1, hardware h: HardwareProfile) {
-        self.init(model: model, precision: precision, tensorParallel: tensorParallel, roofline: Roofline(h),
-                  interconnect: h.interconnect, kvElementBytes: h.kvElementBytes(precision), basis: "roofline of \(h.id): \(h.calibration)")
+        self.init(model: model, precision: precision, tensorParallel: tensorParallel, roofline: Roofline(h, efficiency: h.efficiency(precision)),
+                  interconnect: h.interconnect, kvElementBytes: h.kvElementBytes(precision),
+                  basis: "roofline of \(h.id): \(h.calibration(precision))")
     }
 
     public func iterationSeconds(_ batch: BatchShape) -> Double {
