@@ -42,6 +42,13 @@ public enum ScenarioWorkloads {
         return workloads
     }
 
+    /// The workloads of shard `index` of `count` (`headroom run --shard`): every probe, and this shard's part of the
+    /// other cases (`Sharding`).
+    public static func workloads(for scenario: Scenario, machine: MachineInfo, load: LoadContext = LoadContext(),
+                                 shard index: Int, of count: Int) -> [(label: String, workload: any Workload)] {
+        Sharding.shard(workloads(for: scenario, machine: machine, load: load), index: index, count: count, model: scenario.measure?.model)
+    }
+
     /// The API keys of the endpoints the scenario loads, read from the variables they name; an unset variable is
     /// an `InputError` naming the scenario file and the variable (checked before anything is measured).
     public static func apiKeys(for scenario: Scenario, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> [String: String] {
