@@ -131,7 +131,7 @@ final class SweepCommandLineTests: XCTestCase {
     func testBadShardValuesAreBadInputAndWriteNothing() throws {
         let dir = try folder()
         let expected = "--shard: expected I/N (a shard index I from 0 to N-1 of N shards, N from 1 to 10000) or env/N"
-        for bad in ["4/4", "-1/2", "x", "2/0"] {
+        for bad in ["4/4", "1/-2", "x", "2/0", "env/x"] {
             let r = try HeadroomCLI.run(["run", "s.yaml", "--shard", bad, "--db", "h.sqlite", "--no-report"], cwd: dir)
             XCTAssertEqual(r.status, 2, bad)
             XCTAssertTrue(r.stderr.contains(expected + " (I from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID), got \"\(bad)\""), r.stderr)
@@ -186,7 +186,7 @@ final class SweepCommandLineTests: XCTestCase {
         let r = try HeadroomCLI.run(["sweep", "s.yaml", "--shards", "2", "--emit", "slurm", "--db", "postgres://ci:hunter2@db/headroom",
                                      "--output", "sweep.sh"], cwd: dir)
         XCTAssertEqual(r.status, 2)
-        XCTAssertTrue(r.stderr.contains("--db: postgres://ci:***@db/headroom: the URL holds a password"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("--db: postgres://ci@db:5432/headroom: the URL holds a password"), r.stderr)
         XCTAssertTrue(r.stderr.contains("PGPASSWORD"), r.stderr)
         XCTAssertFalse(r.stderr.contains("hunter2"))
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("sweep.sh").path), "nothing written")
@@ -196,7 +196,7 @@ final class SweepCommandLineTests: XCTestCase {
         XCTAssertTrue(noPassword.stdout.contains("export HEADROOM_DB='postgres://ci@db/headroom'"), noPassword.stdout)
         XCTAssertFalse(noPassword.stdout.contains("hunter2"))
         // A scenario that does not validate is refused before anything is written.
-        try "schema: 1\nname: x\nmeasure:\n  model: tiny\n  threads: [1, many]\n".write(to: dir.appendingPathComponent("bad.yaml"), atomically: true, encoding: .utf8)
+        try "schema: 1\nname: x\nmeasure:\n  model: tiny\n  threads: [1, many]\n  prompt_tokens: [8]\n".write(to: dir.appendingPathComponent("bad.yaml"), atomically: true, encoding: .utf8)
         let bad = try HeadroomCLI.run(["sweep", "bad.yaml", "--shards", "2", "--emit", "k8s", "--output", "job.yaml"], cwd: dir)
         XCTAssertEqual(bad.status, 2)
         XCTAssertTrue(bad.stderr.contains("bad.yaml: measure.threads"), bad.stderr)
