@@ -139,7 +139,8 @@ final class StoreOpenModeTests: XCTestCase {
         try q.write { db in
             try SQLiteStore.migrateRunIdentity(db)
             try SQLiteStore.migrateRunBranch(db)
-            for m in [SQLiteStore.runIdentityMigration, SQLiteStore.runBranchMigration] {
+            try SQLiteStore.migrateRunSweep(db)
+            for m in [SQLiteStore.runIdentityMigration, SQLiteStore.runBranchMigration, SQLiteStore.runSweepMigration] {
                 try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES (?)", arguments: [m])
             }
         }
