@@ -10,8 +10,10 @@ public enum ScenarioWorkloads {
     public struct LoadContext: Sendable {
         public var apiKeys: [String: String]
         public var progress: LoadProgressHandler?
-        public init(apiKeys: [String: String] = [:], progress: LoadProgressHandler? = nil) {
-            self.apiKeys = apiKeys; self.progress = progress
+        /// Each load entry's part of its schedule (`headroom load --shard`); nil: all of it.
+        public var shard: LoadShard?
+        public init(apiKeys: [String: String] = [:], progress: LoadProgressHandler? = nil, shard: LoadShard? = nil) {
+            self.apiKeys = apiKeys; self.progress = progress; self.shard = shard
         }
     }
 
@@ -36,8 +38,9 @@ public enum ScenarioWorkloads {
         }
         for entry in scenario.load {
             guard let endpoint = scenario.endpoints.first(where: { $0.name == entry.endpoint }) else { continue }
-            workloads.append(("load \(endpoint.name) \(entry.profile.normalized)",
-                              LoadWorkload(settings: entry, endpoint: endpoint, apiKey: load.apiKeys[endpoint.name], progress: load.progress)))
+            var workload = LoadWorkload(settings: entry, endpoint: endpoint, apiKey: load.apiKeys[endpoint.name], progress: load.progress)
+            workload.shard = load.shard
+            workloads.append(("load \(endpoint.name) \(entry.profile.normalized)", workload))
         }
         return workloads
     }

@@ -135,6 +135,15 @@ public struct SweepMerge: Sendable {
             // Every shard probes its own machine; the report's rooflines are the first shard's.
             for var c in stored.cases where c.kind != .probe || index == 0 {
                 let key = caseKey(c)
+                // The same load point from every client of a distributed load (`load --shard`): one point, its
+                // requests together.
+                if c.kind == .load, seen[key] != nil, let position = cases.firstIndex(where: { caseKey($0) == key }) {
+                    cases[position] = LoadPointMerge.combine(cases[position], c)
+                    cases[position].facts[shardFact, default: ""] += ",\(index)"
+                    cases[position].facts[runFact, default: ""] += ",\(runID)"
+                    contributed += 1
+                    continue
+                }
                 if let other = seen[key] {
                     throw InputError(file: "--sweep", path: "", message: "sweep \"\(sweep)\": shards \(other) and \(index) both measured "
                                      + "\(c.kind) \(c.name) (\(MeasuredCase.threadsLabel(c.threads))); the shards did not split the scenario "
@@ -162,5 +171,50 @@ public struct SweepMerge: Sendable {
     /// A case's identity within a scenario: kind, name, threads and parameters (sorted).
     static func caseKey(_ c: MeasuredCase) -> String {
         "\(c.kind.rawValue)|\(c.name)|\(c.threads)|" + c.params.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+    }
+}
+
+/// One load point sent by several clients (`headroom load --shard I/N`), put back together: every request's samples
+/// (renumbered after the earlier clients'), the windows' rates added (the clients sent at once), and the counts and
+/// rates of the facts added; the worst schedule lag, and fell_behind when any client fell behind. Percentiles are
+/// then computed from all the requests, as for one client.
+public enum LoadPointMerge {
+    /// Per-window rates (`repetition` is the window): the clients' add up.
+    static let windowMetrics: Set<String> = ["output_tokens_per_s", "requests_per_s", "goodput_per_s"]
+    /// Per inter-token gap (`repetition` is the gap); `itl_request` holds a request's repetition.
+    static let gapMetrics: Set<String> = ["itl_ms", "itl_position", "itl_request"]
+    static let summedCounts = ["requests", "ok", "errors"], summedRates = ["achieved_rate", "mean_in_flight"]
+
+    public static func combine(_ a: MeasuredCase, _ b: MeasuredCase) -> MeasuredCase {
+        let requests = a.samples.filter { $0.metric == "status" }.count
+        let gaps = a.samples.filter { $0.metric == "itl_ms" }.count
+        var out = a
+        var windows: [String: [Int: Int]] = [:]  // metric → window → position in out.samples
+        for (i, s) in out.samples.enumerated() where windowMetrics.contains(s.metric) { windows[s.metric, default: [:]][s.repetition] = i }
+        for var s in b.samples {
+            if windowMetrics.contains(s.metric) {
+                if let i = windows[s.metric]?[s.repetition] { out.samples[i].value += s.value } else { out.samples.append(s) }
+                continue
+            }
+            if gapMetrics.contains(s.metric) {
+                s.repetition += gaps
+                if s.metric == "itl_request" { s.value += Double(requests) }
+            } else {
+                s.repetition += requests
+            }
+            out.samples.append(s)
+        }
+        func number(_ key: String) -> Double { Double(a.facts[key] ?? "") ?? 0 }
+        for key in summedCounts + a.facts.keys.filter({ $0.hasPrefix("errors_") && !$0.hasPrefix("errors_text") }) {
+            out.facts[key] = String((Int(a.facts[key] ?? "") ?? 0) + (Int(b.facts[key] ?? "") ?? 0))
+        }
+        for key in summedRates {
+            out.facts[key] = String(format: "%g", number(key) + (Double(b.facts[key] ?? "") ?? 0))
+        }
+        for key in ["duration_s", "schedule_lag_p99_ms"] {
+            out.facts[key] = String(format: "%g", max(number(key), Double(b.facts[key] ?? "") ?? 0))
+        }
+        if b.facts["fell_behind"] == "true" { out.facts["fell_behind"] = "true" }
+        return out
     }
 }

@@ -88,7 +88,12 @@ struct ReportCommand: ParsableCommand {
 /// `report --sweep ID --json`: the shards merged, and every case with the shard and run that measured it.
 struct SweepReportJSON: Encodable {
     struct Shard: Encodable { var index: Int; var run: Int64; var host: String; var machineFingerprint: String; var cases: Int }
-    struct Case: Encodable { var kind: String; var name: String; var threads: Int; var params: [String: String]; var shard: Int; var run: Int64 }
+    /// `shard` and `run`: the (first) shard and run that measured the case; `shards` and `runs`: all of them (a load
+    /// point sent by several clients has one per client).
+    struct Case: Encodable {
+        var kind: String; var name: String; var threads: Int; var params: [String: String]
+        var shard: Int; var run: Int64; var shards: [Int]; var runs: [Int64]
+    }
     var sweep: String
     var shardCount: Int
     var folder: String
@@ -100,8 +105,10 @@ struct SweepReportJSON: Encodable {
         sweep = m.sweep; shardCount = m.count; self.folder = folder; self.files = files
         shards = m.sources.map { Shard(index: $0.index, run: $0.runID, host: $0.host, machineFingerprint: $0.machineFingerprint, cases: $0.cases) }
         cases = m.run.cases.map { c in
-            Case(kind: c.kind.rawValue, name: c.name, threads: c.threads, params: c.params,
-                 shard: Int(c.facts[SweepMerge.shardFact] ?? "") ?? -1, run: Int64(c.facts[SweepMerge.runFact] ?? "") ?? -1)
+            let shards = (c.facts[SweepMerge.shardFact] ?? "").split(separator: ",").compactMap { Int($0) }
+            let runs = (c.facts[SweepMerge.runFact] ?? "").split(separator: ",").compactMap { Int64($0) }
+            return Case(kind: c.kind.rawValue, name: c.name, threads: c.threads, params: c.params,
+                        shard: shards.first ?? -1, run: runs.first ?? -1, shards: shards, runs: runs)
         }
     }
 }

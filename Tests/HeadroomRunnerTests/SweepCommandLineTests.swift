@@ -147,6 +147,14 @@ final class SweepCommandLineTests: XCTestCase {
         let sweepAlone = try HeadroomCLI.run(["run", "s.yaml", "--sweep", "x", "--db", "h.sqlite"], cwd: dir)
         XCTAssertEqual(sweepAlone.status, 2)
         XCTAssertTrue(sweepAlone.stderr.contains("--sweep: names the sweep of a shard; give --shard I/N too"), sweepAlone.stderr)
+        // Distributed load splits an open loop's schedule; a closed loop or an adaptive profile has none.
+        let closed = try HeadroomCLI.run(["load", "--endpoint", "http://127.0.0.1:9", "--profile", "concurrency:4", "--shard", "0/2",
+                                          "--db", "h.sqlite", "--no-report"], cwd: dir)
+        XCTAssertEqual(closed.status, 2)
+        XCTAssertTrue(closed.stderr.contains("--shard: splits an open loop's schedule (rate:R, poisson:R or trace:FILE), got --profile concurrency:4"), closed.stderr)
+        let loadBad = try HeadroomCLI.run(["load", "--endpoint", "http://127.0.0.1:9", "--profile", "rate:4", "--shard", "2/2", "--db", "h.sqlite"], cwd: dir)
+        XCTAssertEqual(loadBad.status, 2)
+        XCTAssertTrue(loadBad.stderr.contains(expected), loadBad.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("h.sqlite").path), "nothing written")
     }
 
