@@ -101,6 +101,15 @@ struct SweepCommand: ParsableCommand {
         try reportingErrors {
             let loaded = try catalog.scenario(scenario)
             let job = try sweepJob(loaded)
+            // A pod sees the scenario's text only: what it reads beside the file is not there.
+            if emit == "k8s" {
+                if !Scenario.catalogLayers(forScenario: scenario).isEmpty || catalog.catalog != nil {
+                    warn("warning: the pods read the built-in catalog only; the catalog folder this scenario was checked with is not in the ConfigMap")
+                }
+                if let file = loaded.measure?.modelFile {
+                    warn("warning: the scenario measures the model file \(file.path), which the pods need at that path in the image")
+                }
+            }
             let text = emit == "k8s" ? try SweepManifests.kubernetes(job) : SweepManifests.slurm(job)
             guard let output else { print(text, terminator: ""); return }
             try FileChecks.requireWritableOutput(output, option: "--output")
