@@ -65,11 +65,14 @@ struct RunCommand: ParsableCommand {
     }
 
     /// The shard this run measures, its index read from the scheduler's variable for env/N; nil without --shard.
-    func resolvedShard(for scenario: Scenario) throws -> SweepShard? {
+    /// `--threads` changes the cases, so it changes the default sweep id too (hashed with the scenario's text).
+    func resolvedShard(for scenario: Scenario, threads: [Int]) throws -> SweepShard? {
         guard let shard else { return nil }
         let option = try ShardOption.parse(shard)
         let index = try option.index()
-        return SweepShard(sweep: sweep ?? SweepID.default(for: scenario, count: option.count), index: index, count: option.count)
+        var keyed = scenario
+        if !threads.isEmpty { keyed.hash = fnv1a64Hex(scenario.text + "\n--threads " + threads.map(String.init).joined(separator: ",")) }
+        return SweepShard(sweep: sweep ?? SweepID.default(for: keyed, count: option.count), index: index, count: option.count)
     }
 
     func run() throws {
@@ -78,8 +81,9 @@ struct RunCommand: ParsableCommand {
             var loaded = try scenarios.isEmpty ? [catalog.scenario(nil)] : scenarios.map { try catalog.scenario($0) }
             let threads = try threadCounts(self.threads)
             if !threads.isEmpty { for i in loaded.indices { loaded[i].measure?.threads = threads } }
+            // The shard's index from the scheduler's variable, checked before the store opens like the rest.
+            let shards = try loaded.map { try resolvedShard(for: $0, threads: threads) }
             // Plan input is checked with the scenarios, before the store opens: bad input exits 2 with nothing written.
-            let shards = try loaded.map(resolvedShard(for:))
             // A shard measures part of the scenario: planning from it would calibrate on part of the cases.
             let jobs = try loaded.map { s in
                 shard != nil ? nil : try s.plan.map { try PlanJob(settings: $0, catalog: catalog.load(for: s),
