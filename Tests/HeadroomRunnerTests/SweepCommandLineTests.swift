@@ -128,6 +128,43 @@ final class SweepCommandLineTests: XCTestCase {
         XCTAssertFalse(ok.stdout.contains("run \(shard1);"), "the interrupted run is replaced")
     }
 
+    /// A shard process killed mid-run (SIGKILL: nothing of it runs after) leaves its run `running`; the merge names
+    /// it, names it `interrupted` once a command that writes has reaped it, and takes the shard's next run.
+    func testAShardKilledMidRunIsNamedUntilItRunsAgain() throws {
+        let dir = try folder()
+        let db = dir.appendingPathComponent("h.sqlite").path
+        _ = try SQLiteStore(path: db)
+        let done = try HeadroomCLI.run(["run", "s.yaml", "--shard", "0/2", "--sweep", "killed", "--db", db, "--no-report"], cwd: dir)
+        XCTAssertEqual(done.status, 0, done.stderr)
+        // Many repetitions, so the shard is still measuring when it is killed. (Its text differs from shard 0's; the
+        // merge stops at the unfinished shard before it would compare them.)
+        try Self.scenario.replacingOccurrences(of: "repetitions: 1, warmup: 0", with: "repetitions: 400, warmup: 0")
+            .write(to: dir.appendingPathComponent("slow.yaml"), atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = HeadroomCLI.binary
+        p.arguments = ["run", "slow.yaml", "--shard", "1/2", "--sweep", "killed", "--db", db, "--no-report"]
+        p.currentDirectoryURL = dir
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        var running: RunRecord?
+        for _ in 0..<200 where running == nil {
+            Thread.sleep(forTimeInterval: 0.05)
+            running = try SQLiteStore(path: db, mode: .readOnly).sweepRuns("killed").first { $0.shardIndex == 1 && $0.status == .running }
+        }
+        let victim = try XCTUnwrap(running?.id, "the shard's run began")
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        let first = try HeadroomCLI.run(["report", "--sweep", "killed", "--db", db, "--reports", "out"], cwd: dir)
+        XCTAssertEqual(first.status, 1)
+        XCTAssertTrue(first.stderr.contains("shard 1's latest run \(victim) is running"), first.stderr)
+        XCTAssertEqual(try SQLiteStore(path: db).reapAbandonedRuns(), 1, "its process is gone")
+        let reaped = try HeadroomCLI.run(["report", "--sweep", "killed", "--db", db, "--reports", "out"], cwd: dir)
+        XCTAssertEqual(reaped.status, 1)
+        XCTAssertTrue(reaped.stderr.contains("shard 1's latest run \(victim) is interrupted"), reaped.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("out/killed").path), "nothing merged")
+    }
+
     func testBadShardValuesAreBadInputAndWriteNothing() throws {
         let dir = try folder()
         let expected = "--shard: expected I/N (a shard index I from 0 to N-1 of N shards, N from 1 to 10000) or env/N"
