@@ -135,7 +135,8 @@ let package = Package(
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "HeadroomRunnerTests", dependencies: ["HeadroomRunner", "HeadroomStore", "HeadroomCore"]),
+        // Yams: the Kubernetes manifest `headroom sweep` writes is read back as YAML.
+        .testTarget(name: "HeadroomRunnerTests", dependencies: ["HeadroomRunner", "HeadroomStore", "HeadroomCore", "Yams"]),
     ],
     swiftLanguageModes: [.v5]
 )

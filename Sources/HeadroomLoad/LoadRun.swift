@@ -21,6 +21,8 @@ public struct LoadRunPlan: Hashable, Sendable {
     public var trace: [LoadTraceEntry]?
     /// The objectives goodput and slo-search are judged by.
     public var slo: SLOSpec?
+    /// This client's part of each point's schedule (`headroom load --shard`; open-loop profiles only).
+    public var shard: LoadShard?
 
     /// The default cap of the throughput point's concurrency.
     public static let defaultThroughputConcurrency = 256
@@ -76,7 +78,8 @@ public enum LoadRunner {
         func point(_ label: String, _ arrivals: LoadArrivals) async -> LoadPointResult {
             // Cancelled (Ctrl-C): no further point starts; an empty result keeps the sweep's arithmetic finite.
             if Task.isCancelled { return LoadPointResult(plan: LoadPointPlan(point: label, arrivals: arrivals, bound: plan.bound), records: [], wallSeconds: 0) }
-            let r = await LoadScheduler.run(LoadPointPlan(point: label, arrivals: arrivals, bound: plan.bound, warmup: plan.warmup, grace: plan.grace),
+            let r = await LoadScheduler.run(LoadPointPlan(point: label, arrivals: arrivals, bound: plan.bound, warmup: plan.warmup, grace: plan.grace,
+                                                          shard: plan.shard),
                                             client: client, prompts: prompts, progress: progress)
             points.append(r)
             return r

@@ -86,6 +86,22 @@ public enum LoadArrivals: Hashable, Sendable {
     }
 }
 
+/// One client's part of a schedule spread over `count` clients (`headroom load --shard I/N`): request i of the
+/// full schedule is sent by the client whose `index` is i mod `count`, at its original due time, so the N clients
+/// together send the exact schedule (each timed from its own start).
+public struct LoadShard: Hashable, Sendable {
+    public var index: Int
+    public var count: Int
+
+    public init(index: Int, count: Int) {
+        precondition(count >= 1 && (0..<count).contains(index), "a shard index is in 0..<count")
+        self.index = index; self.count = count
+    }
+
+    /// Whether request `i` of the full schedule is this client's.
+    public func sends(_ i: Int) -> Bool { i % count == index }
+}
+
 /// One point to run.
 public struct LoadPointPlan: Hashable, Sendable {
     /// The point's label (`params.point`): `concurrency:4`, `rate:2`, `synchronous`, `poisson:3.5`, `trace`, …
@@ -96,9 +112,12 @@ public struct LoadPointPlan: Hashable, Sendable {
     public var warmup: Int
     /// How long requests still in flight when a duration-bound point ends are awaited (seconds).
     public var grace: Double
+    /// This client's part of an open loop's schedule; nil: all of it. (A closed loop has no schedule to split.)
+    public var shard: LoadShard?
 
-    public init(point: String, arrivals: LoadArrivals, bound: LoadBound, warmup: Int = 0, grace: Double = 30) {
+    public init(point: String, arrivals: LoadArrivals, bound: LoadBound, warmup: Int = 0, grace: Double = 30, shard: LoadShard? = nil) {
         self.point = point; self.arrivals = arrivals; self.bound = bound; self.warmup = warmup; self.grace = grace
+        self.shard = shard
     }
 }
 
@@ -188,7 +207,7 @@ public enum LoadScheduler {
             }
             // A discarding group: a finished request's task is freed at once, not kept until the point ends.
             await withDiscardingTaskGroup { group in
-                for (i, t) in due.enumerated() {
+                for (i, t) in due.enumerated() where plan.shard?.sends(i) ?? true {
                     let at = origin + .nanoseconds(Int64(t * 1e9))
                     await sleep(until: at)
                     // Cancelled (Ctrl-C): nothing more is sent; `sleep` returns at once then, so without this check every

@@ -83,7 +83,8 @@ public struct ReportWriter {
         let m = run.machine
         let duration = r.endedAt.map { String(format: "%.1f s", $0.timeIntervalSince(r.startedAt)) } ?? "—"
         return [
-            ("Run", "\(r.id ?? 0) (\(r.status.rawValue))"),
+            // A merged sweep was never stored as one run: it names its sweep and its shards' runs instead.
+            ("Run", r.id.map { "\($0) (\(r.status.rawValue))" } ?? "\(r.note) (\(r.status.rawValue))"),
             ("Scenario", "\(r.scenarioName) — \(r.scenarioFile), hash \(r.scenarioHash)"),
             ("Git revision", r.gitRevision),
             ("Machine", m.map { "\($0.cpuModel), \($0.cores) cores, \(Fmt.bytes(Double($0.memoryBytes))), fingerprint \($0.fingerprint)" } ?? r.machineFingerprint),

@@ -12,6 +12,8 @@ public struct LoadWorkload: Workload {
     public var apiKey: String?
     /// Reports while each point runs (a line on standard error when it is a terminal).
     public var progress: LoadProgressHandler?
+    /// This client's part of the schedule (`headroom load --shard`); nil: all of it.
+    public var shard: LoadShard?
 
     public init(settings: LoadSettings, endpoint: EndpointSpec, apiKey: String?, progress: LoadProgressHandler? = nil) {
         self.settings = settings; self.endpoint = endpoint; self.apiKey = apiKey; self.progress = progress
@@ -77,8 +79,10 @@ public struct LoadWorkload: Workload {
         let bound: LoadBound = settings.requests.map { .requests($0) } ?? .duration(settings.durationSeconds ?? LoadSettings.defaultDurationSeconds)
         // The grace at a duration-bound point's end is the request timeout: a long request sent late in the point
         // is awaited as long as any other, not cut short and counted as an error.
-        let plan = LoadRunPlan(profile: settings.profile, bound: bound, warmup: settings.warmup, seed: settings.seed,
-                               grace: settings.timeoutSeconds, throughputConcurrency: settings.maxConcurrency, trace: trace, slo: settings.slo)
+        var sharded = LoadRunPlan(profile: settings.profile, bound: bound, warmup: settings.warmup, seed: settings.seed,
+                                  grace: settings.timeoutSeconds, throughputConcurrency: settings.maxConcurrency, trace: trace, slo: settings.slo)
+        sharded.shard = shard
+        let plan = sharded
         let result = try await withInterruptCancellation { try await LoadRunner.run(plan, client: client, prompts: prompts, progress: progress) }
         try checkInterrupt()
         var facts: [String: String] = ["devices": String(endpoint.devices)]

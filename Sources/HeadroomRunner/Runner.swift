@@ -28,20 +28,20 @@ public struct Runner {
         Array(Set((scenario.measure?.threads ?? []) + [1, cores])).sorted()
     }
 
-    /// Runs `workloads` in order under one run record, then plans `plan` (calibrated on this run) and
+    /// Runs `workloads` in order under one run record (recorded as `shard` of its sweep when given), then plans `plan` (calibrated on this run) and
     /// stores the plan beside it. An error or interruption marks the run failed or interrupted (what was
     /// stored stays, flagged) and is rethrown; a plan that fails after measuring is `RunPlanningFailed`.
     /// Chosen over keeping such a run complete: `complete` means everything `run` promises was done, so
     /// history, baselines and calibration never pick up a run whose plan and report are missing.
     public func run(scenario: Scenario, workloads: [(label: String, workload: any Workload)],
                     machine: MachineInfo = .current(), gitRevision: String = GitRevision.current(),
-                    plan job: PlanJob? = nil) async throws -> RunOutcome {
+                    plan job: PlanJob? = nil, shard: SweepShard? = nil) async throws -> RunOutcome {
         let machineJson = String(decoding: try JSONEncoder().encode(machine), as: UTF8.self)
         let runID = try store.beginRun(RunRecord(
             scenarioName: scenario.name, scenarioFile: scenario.file, scenarioHash: scenario.hash,
             scenarioText: scenario.text, gitRevision: gitRevision, machineFingerprint: machine.fingerprint,
             machineJson: machineJson, headroomVersion: version, pid: Int(getpid()), startedAt: Date(),
-            branch: GitRevision.branch()))
+            branch: GitRevision.branch(), shard: shard))
         var all: [MeasuredCase] = []
         do {
             for (label, workload) in workloads {

@@ -10,8 +10,10 @@ public enum ScenarioWorkloads {
     public struct LoadContext: Sendable {
         public var apiKeys: [String: String]
         public var progress: LoadProgressHandler?
-        public init(apiKeys: [String: String] = [:], progress: LoadProgressHandler? = nil) {
-            self.apiKeys = apiKeys; self.progress = progress
+        /// Each load entry's part of its schedule (`headroom load --shard`); nil: all of it.
+        public var shard: LoadShard?
+        public init(apiKeys: [String: String] = [:], progress: LoadProgressHandler? = nil, shard: LoadShard? = nil) {
+            self.apiKeys = apiKeys; self.progress = progress; self.shard = shard
         }
     }
 
@@ -36,10 +38,18 @@ public enum ScenarioWorkloads {
         }
         for entry in scenario.load {
             guard let endpoint = scenario.endpoints.first(where: { $0.name == entry.endpoint }) else { continue }
-            workloads.append(("load \(endpoint.name) \(entry.profile.normalized)",
-                              LoadWorkload(settings: entry, endpoint: endpoint, apiKey: load.apiKeys[endpoint.name], progress: load.progress)))
+            var workload = LoadWorkload(settings: entry, endpoint: endpoint, apiKey: load.apiKeys[endpoint.name], progress: load.progress)
+            workload.shard = load.shard
+            workloads.append(("load \(endpoint.name) \(entry.profile.normalized)", workload))
         }
         return workloads
+    }
+
+    /// The workloads of shard `index` of `count` (`headroom run --shard`): every probe, and this shard's part of the
+    /// other cases (`Sharding`).
+    public static func workloads(for scenario: Scenario, machine: MachineInfo, load: LoadContext = LoadContext(),
+                                 shard index: Int, of count: Int) -> [(label: String, workload: any Workload)] {
+        Sharding.shard(workloads(for: scenario, machine: machine, load: load), index: index, count: count, model: scenario.measure?.model)
     }
 
     /// The API keys of the endpoints the scenario loads, read from the variables they name; an unset variable is

@@ -33,11 +33,18 @@ public struct RunRecord: Codable, FetchableRecord, MutablePersistableRecord, Equ
     public var endedAt: Date?
     public var status: RunStatus
     public var note: String
+    /// The sweep this run is one shard of (`headroom run --shard I/N --sweep ID`), its shard index (0..<count) and
+    /// the sweep's shard count; all nil for a run that is not a shard. `report --sweep` merges a sweep's shards.
+    public var sweep: String?
+    public var shardIndex: Int?
+    public var shardCount: Int?
 
     public init(id: Int64? = nil, scenarioName: String, scenarioFile: String, scenarioHash: String, scenarioText: String,
                 gitRevision: String, machineFingerprint: String, machineJson: String, headroomVersion: String,
                 pid: Int, startedAt: Date, endedAt: Date? = nil, status: RunStatus = .running, note: String = "",
-                uid: String = RunRecord.newUID(), host: String = RunRecord.thisHost, branch: String = "") {
+                uid: String = RunRecord.newUID(), host: String = RunRecord.thisHost, branch: String = "",
+                shard: SweepShard? = nil) {
+        self.sweep = shard?.sweep; self.shardIndex = shard?.index; self.shardCount = shard?.count
         self.id = id; self.uid = uid; self.host = host; self.branch = branch; self.scenarioName = scenarioName; self.scenarioFile = scenarioFile
         self.scenarioHash = scenarioHash; self.scenarioText = scenarioText; self.gitRevision = gitRevision
         self.machineFingerprint = machineFingerprint; self.machineJson = machineJson
@@ -46,6 +53,12 @@ public struct RunRecord: Codable, FetchableRecord, MutablePersistableRecord, Equ
     }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+
+    /// The shard this run is, when it is one (all three columns set).
+    public var shard: SweepShard? {
+        guard let sweep, let shardIndex, let shardCount else { return nil }
+        return SweepShard(sweep: sweep, index: shardIndex, count: shardCount)
+    }
 
     /// A fresh run uid: a random UUID, lower case.
     public static func newUID() -> String { UUID().uuidString.lowercased() }

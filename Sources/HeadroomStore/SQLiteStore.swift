@@ -144,6 +144,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         m.registerMigration(sampleMetricIndexMigration, migrate: migrateSampleMetricIndex)
         m.registerMigration(runIdentityMigration, migrate: migrateRunIdentity)
         m.registerMigration(runBranchMigration, migrate: migrateRunBranch)
+        m.registerMigration(runSweepMigration, migrate: migrateRunSweep)
         return m
     }
 
@@ -186,11 +187,12 @@ public final class SQLiteStore: Store, @unchecked Sendable {
             // The unique uid decides: a run already here (pushed before, or by a concurrent push) is left as it is.
             try db.execute(sql: """
                 INSERT INTO run (uid, host, branch, scenario_name, scenario_file, scenario_hash, scenario_text, git_revision,
-                                 machine_fingerprint, machine_json, headroom_version, pid, started_at, ended_at, status, note)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uid) DO NOTHING
+                                 machine_fingerprint, machine_json, headroom_version, pid, started_at, ended_at, status, note,
+                                 sweep, shard_index, shard_count)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uid) DO NOTHING
                 """, arguments: [run.uid, run.host, run.branch, run.scenarioName, run.scenarioFile, run.scenarioHash, run.scenarioText,
                                  run.gitRevision, run.machineFingerprint, run.machineJson, run.headroomVersion, run.pid,
-                                 run.startedAt, run.endedAt, run.status.rawValue, run.note])
+                                 run.startedAt, run.endedAt, run.status.rawValue, run.note, run.sweep, run.shardIndex, run.shardCount])
             guard db.changesCount == 1 else { return nil }
             let id = db.lastInsertedRowID
             for c in stored.cases { try Self.insert(c, runID: id, db) }

@@ -120,6 +120,8 @@ public protocol Store: AnyObject, Sendable {
     func runs(limit: Int?) throws -> [RunRecord]
     /// Complete runs only, newest first: what summaries and trends are built from.
     func completeRuns(scenario: String?, limit: Int?) throws -> [RunRecord]
+    /// Every run of sweep `sweep` (the shards of `headroom run --shard`), newest first.
+    func sweepRuns(_ sweep: String) throws -> [RunRecord]
     /// The `uid` of every run in the store.
     func runUIDs() throws -> Set<String>
     /// The run and everything it measured.

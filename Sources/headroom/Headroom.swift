@@ -32,5 +32,6 @@ struct Headroom: ParsableCommand {
         version: version,
         subcommands: [RunCommand.self, ProbeCommand.self, BenchCommand.self, HistoryCommand.self, ReportCommand.self,
                       PlanCommand.self, CalibrateCommand.self, WhatifCommand.self, SimulateCommand.self, ModelsCommand.self, HardwareCommand.self,
-                      GateCommand.self, BaselineCommand.self, ModelCommand.self, ServeCommand.self, LoadCommand.self])
+                      GateCommand.self, BaselineCommand.self, ModelCommand.self, ServeCommand.self, LoadCommand.self,
+                      SweepCommand.self])
 }

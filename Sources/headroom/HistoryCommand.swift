@@ -79,10 +79,13 @@ struct HistoryJSON: Encodable {
         /// `uid` names the run in every store it is copied to; `id` is its number in this one.
         var id: Int64, uid: String, host: String, branch: String, scenario: String, status: String, startedAt: Date, endedAt: Date?
         var gitRevision: String, machineFingerprint: String, scenarioHash: String, samples: Int, note: String
+        /// Only for a shard of a sweep (`run --shard`, `load --shard`); absent otherwise.
+        var sweep: String?, shardIndex: Int?, shardCount: Int?
         init(_ r: RunRecord, samples: Int) {
             id = r.id!; uid = r.uid; host = r.host; branch = r.branch; scenario = r.scenarioName; status = r.status.rawValue; startedAt = r.startedAt; endedAt = r.endedAt
             gitRevision = r.gitRevision; machineFingerprint = r.machineFingerprint; scenarioHash = r.scenarioHash
             self.samples = samples; note = r.note
+            sweep = r.sweep; shardIndex = r.shardIndex; shardCount = r.shardCount
         }
     }
     struct ScenarioSummary: Encodable {

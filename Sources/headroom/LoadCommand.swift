@@ -118,6 +118,15 @@ struct LoadCommand: ParsableCommand {
 
     @OptionGroup var store: StoreOptions
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Send shard I of N of the schedule (the requests i with i mod N = I, at their original times), or env/N: I from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID. Open loops only (rate, poisson, trace).",
+        discussion: "N clients together send the whole schedule; `headroom report --sweep ID` merges their requests into one set of percentiles (docs/sweeps.md).",
+        valueName: "I/N|env/N"))
+    var shard: String?
+
+    @Option(name: .long, help: ArgumentHelp("The sweep this shard belongs to (default: load-NAME-Nx-HASH from the endpoint, N and the command line, the same on every shard).", valueName: "id"))
+    var sweep: String?
+
     @Flag(name: .long, help: "Print JSON on standard output instead of tables.")
     var json = false
 
@@ -143,6 +152,27 @@ struct LoadCommand: ParsableCommand {
         }
         _ = try seconds(duration, "--duration")
         _ = try seconds(timeout, "--timeout")
+        if let shard { do { _ = try ShardOption.parse(shard) } catch let e as InputError { throw ValidationError(e.description) } }
+        if let sweep {
+            guard shard != nil else { throw ValidationError("--sweep: names the sweep of a shard; give --shard I/N too") }
+            guard SweepID.isValid(sweep) else {
+                throw ValidationError("--sweep: expected letters, digits, '.', '_' or '-' (at most 128, starting with a letter or digit), got \"\(sweep)\"")
+            }
+        }
+    }
+
+    /// The shard this client sends, its index from the scheduler's variable for env/N; nil without --shard. Only an
+    /// open loop has a schedule fixed in advance to split.
+    func resolvedShard(_ settings: LoadSettings, scenario: Scenario) throws -> SweepShard? {
+        guard let shard else { return nil }
+        switch settings.profile {
+        case .rate, .poisson, .trace: break
+        default:
+            throw InputError(file: "--shard", path: "", message: "splits an open loop's schedule (rate:R, poisson:R or trace:FILE), got --profile "
+                             + "\(settings.profile.normalized): its requests or points depend on what the others achieved")
+        }
+        let option = try ShardOption.parse(shard)
+        return SweepShard(sweep: sweep ?? SweepID.default(for: scenario, count: option.count), index: try option.index(), count: option.count)
     }
 
     func seconds(_ text: String?, _ option: String) throws -> Double? {
@@ -159,16 +189,18 @@ struct LoadCommand: ParsableCommand {
             let apiKey = try LoadWorkload.apiKey(for: endpoint, source: apiKeyEnv != nil ? "--api-key-env" : (scenario ?? "--endpoint"))
             let name = "load-" + Self.folderName(endpoint.name)
             let scenario = Self.commandLineScenario(name: name, description: "headroom load on \(endpoint.url)", endpoint: endpoint, load: settings)
+            let shard = try resolvedShard(settings, scenario: scenario)
             let db = try store.open()
             let line = LoadProgressLine()
             defer { line.clear() }
-            let context = ScenarioWorkloads.LoadContext(apiKeys: apiKey.map { [endpoint.name: $0] } ?? [:], progress: line.handler)
-            let outcome = try Self.measure(scenario, store: db, load: context)
+            let context = ScenarioWorkloads.LoadContext(apiKeys: apiKey.map { [endpoint.name: $0] } ?? [:], progress: line.handler,
+                                                        shard: shard.map { LoadShard(index: $0.index, count: $0.count) })
+            let outcome = try Self.measure(scenario, store: db, load: context, shard: shard)
             line.clear()
             let stored = try db.load(runID: outcome.runID)
             var reportPath: String?
             if !noReport {
-                let folder = (reports as NSString).appendingPathComponent(name)
+                let folder = (reports as NSString).appendingPathComponent(name + (shard.map { "-shard-\($0.index)-of-\($0.count)" } ?? ""))
                 try ReportWriter(builders: ReportWriter.standardBuilders).write(run: stored, folder: folder)
                 reportPath = (folder as NSString).appendingPathComponent("index.html")
             }
@@ -279,7 +311,7 @@ extension LoadCommand {
     /// The one-endpoint, load-only scenario a command line describes (`headroom load`, `bench load`); the run stores
     /// the command line as its scenario text.
     static func commandLineScenario(name: String, description: String, endpoint: EndpointSpec, load: LoadSettings) -> Scenario {
-        let text = (["headroom"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
+        let text = (["headroom"] + shardNeutral(Array(CommandLine.arguments.dropFirst()))).joined(separator: " ")
         var scenario = Scenario(name: name, description: description, file: "(command line)", text: text,
                                 hash: fnv1a64Hex(text), probe: ProbeSettings(), measure: nil)
         scenario.endpoints = [endpoint]
@@ -287,15 +319,30 @@ extension LoadCommand {
         return scenario
     }
 
-    /// Measures `scenario` under one run record in `db`; Ctrl-C is exit 130, the run stored as interrupted.
-    static func measure(_ scenario: Scenario, store db: Store, load: ScenarioWorkloads.LoadContext) throws -> RunOutcome {
+    /// The arguments with --shard's index written as `*` (`--shard */4`): every shard of one launch stores the same
+    /// command line, so they agree on its hash (the default sweep id, and the merge's check that all ran one thing).
+    static func shardNeutral(_ args: [String]) -> [String] {
+        func neutral(_ v: String) -> String { v.split(separator: "/", omittingEmptySubsequences: false).count == 2 ? "*/" + v.split(separator: "/")[1] : v }
+        var out: [String] = []
+        var valueNext = false
+        for a in args {
+            if valueNext { out.append(neutral(a)); valueNext = false; continue }
+            if a == "--shard" { valueNext = true; out.append(a); continue }
+            out.append(a.hasPrefix("--shard=") ? "--shard=" + neutral(String(a.dropFirst(8))) : a)
+        }
+        return out
+    }
+
+    /// Measures `scenario` under one run record in `db` (as `shard` of its sweep when given); Ctrl-C is exit 130, the
+    /// run stored as interrupted.
+    static func measure(_ scenario: Scenario, store db: Store, load: ScenarioWorkloads.LoadContext, shard: SweepShard? = nil) throws -> RunOutcome {
         Interrupt.install()
         let machine = MachineInfo.current()
         let runner = Runner(store: db, progress: Progress(), version: Headroom.version)
         do {
             return try ServeCommand.runBlocking {
                 try await runner.run(scenario: scenario, workloads: ScenarioWorkloads.workloads(for: scenario, machine: machine, load: load),
-                                     machine: machine)
+                                     machine: machine, shard: shard)
             }
         } catch is RunInterrupted {
             throw ExitCode(130)

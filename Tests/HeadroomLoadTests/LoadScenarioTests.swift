@@ -33,6 +33,26 @@ final class LoadScenarioTests: XCTestCase {
         return try XCTUnwrap(try store.load(runID: outcome.runID))
     }
 
+    /// `headroom load --shard` as the runner runs it: each client's workload sends its part of the schedule, its run is
+    /// stored as its shard, and the sweep merges into one point of every request.
+    func testTwoClientsOfOneLoadAreStoredAsShardsAndMergeIntoOnePoint() async throws {
+        let s = try scenario("    - { endpoint: fixture, profile: \"rate:40\", requests: 12, warmup: 0, prompt_tokens: 8, output_tokens: 2 }",
+                             url: server.url(ttftMs: 2, itlMs: 1))
+        let store = try SQLiteStore(path: ":memory:")
+        let runner = Runner(store: store, progress: Progress(enabled: false), version: "test")
+        for i in 0..<2 {
+            let load = ScenarioWorkloads.LoadContext(shard: LoadShard(index: i, count: 2))
+            let outcome = try await runner.run(scenario: s, workloads: ScenarioWorkloads.workloads(for: s, machine: .current(), load: load),
+                                               gitRevision: "rev", shard: SweepShard(sweep: "two", index: i, count: 2))
+            let c = try XCTUnwrap(try store.load(runID: outcome.runID).cases.first)
+            XCTAssertEqual(c.facts["requests"], "6", "client \(i): every other request of 12")
+        }
+        let merged = try SweepMerge.merge("two", in: store)
+        XCTAssertEqual(merged.run.cases.count, 1)
+        XCTAssertEqual(merged.run.cases[0].facts["requests"], "12")
+        XCTAssertEqual(merged.run.cases[0].values("ttft_ms").count, 12)
+    }
+
     func testALoadOnlyScenarioStoresOneCasePerPointWithTheContractsParamsAndFacts() async throws {
         let s = try scenario("    - { endpoint: fixture, profile: \"concurrency:2\", prompt_tokens: 16, output_tokens: 4, requests: 6, warmup: 1 }",
                              url: server.url(ttftMs: 5, itlMs: 2))

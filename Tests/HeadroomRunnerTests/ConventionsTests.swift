@@ -19,7 +19,7 @@ final class ConventionsTests: XCTestCase {
     static let commands = ["run", "probe", "history", "history list", "history push", "report", "plan", "whatif", "models", "hardware", "gate",
                            "baseline record", "baseline save", "baseline list", "baseline export",
                            "bench infer", "bench finetune", "bench summary", "bench matvec", "bench serve", "bench steps", "bench sim", "model export", "model logits",
-                           "serve", "load", "simulate", "calibrate"]
+                           "serve", "load", "simulate", "calibrate", "sweep"]
 
     func testEveryCommandsHelpRendersOnStandardOutput() throws {
         let top = try run(["--help"])

@@ -29,7 +29,8 @@ class StoreContractTests: XCTestCase {
     }
 
     static let allMigrations = ["v1: runs, measurements, samples", "v2: plans", "v3: baselines", "v4: measurement facts",
-                                "v5: samples indexed by measurement and metric", "v6: run uid and host", "v7: run branch"]
+                                "v5: samples indexed by measurement and metric", "v6: run uid and host", "v7: run branch",
+                                "v8: run sweep and shard"]
 
     func testMigratesAndRoundTripsARun() throws {
         let (store, location) = try makeStore()
@@ -370,6 +371,66 @@ class StoreContractTests: XCTestCase {
         XCTAssertEqual(try shared.runs().count, 8)
         XCTAssertEqual(try shared.runUIDs(), Set(try local.runs().filter { $0.status != .running }.map(\.uid)))
     }
+
+    /// A shard run of a sweep: a probe of its own and one gemm case per name, started `at` seconds in.
+    func shardRun(_ store: any Store, _ index: Int, of count: Int, sweep: String = "sw", at: Double, gemm: [String],
+                  status: RunStatus = .complete) throws -> Int64 {
+        var record = sampleRun("sweepy")
+        record.startedAt = Date(timeIntervalSince1970: 2_000_000 + at)
+        record.sweep = sweep; record.shardIndex = index; record.shardCount = count
+        let id = try store.beginRun(record)
+        try store.record(runID: id, sampleCase("triad", values: [Double(40 + index)]))
+        for name in gemm {
+            try store.record(runID: id, MeasuredCase(kind: .gemm, name: name, threads: 1, params: ["M": "8"],
+                                                     samples: [.init(metric: "gflops", unit: "GFLOP/s", repetition: 0, value: Double(index))]))
+        }
+        try store.finish(runID: id, status: status)
+        return id
+    }
+
+    func testSweepRunsKeepTheirShardAndMergeOnlyWhenEveryShardIsComplete() throws {
+        let store = try makeStore().store
+        let s0 = try shardRun(store, 0, of: 3, at: 0, gemm: ["qkv", "o"])
+        let s1 = try shardRun(store, 1, of: 3, at: 1, gemm: ["down"])
+        _ = try store.beginRun(sampleRun("not-a-shard"))
+        XCTAssertEqual(try store.sweepRuns("sw").map(\.id), [s1, s0], "newest first, only the sweep's")
+        XCTAssertEqual(try store.load(runID: s1).run.shard, SweepShard(sweep: "sw", index: 1, count: 3))
+        XCTAssertNil(try store.runs().first { $0.scenarioName == "not-a-shard" }?.shard)
+
+        XCTAssertThrowsError(try SweepMerge.merge("sw", in: store)) { e in
+            XCTAssertEqual(e as? SweepIncomplete, SweepIncomplete(sweep: "sw", count: 3, missing: [2], unfinished: []))
+            XCTAssertTrue("\(e)".hasPrefix("sweep sw: 2 of 3 shards complete; shard 2 has no run; nothing was merged"), "\(e)")
+        }
+        let killed = try shardRun(store, 2, of: 3, at: 2, gemm: [], status: .interrupted)
+        XCTAssertThrowsError(try SweepMerge.merge("sw", in: store)) { e in
+            XCTAssertEqual((e as? SweepIncomplete)?.unfinished, [.init(index: 2, runID: killed, status: .interrupted)])
+            XCTAssertTrue("\(e)".contains("shard 2's latest run \(killed) is interrupted"), "\(e)")
+        }
+        // Shard 2 run again: its latest run is complete, and it replaces the killed one.
+        let s2 = try shardRun(store, 2, of: 3, at: 3, gemm: ["gate_up"])
+        let merged = try SweepMerge.merge("sw", in: store)
+        XCTAssertEqual(merged.sources.map(\.runID), [s0, s1, s2])
+        XCTAssertEqual(merged.run.cases.map(\.name), ["triad", "qkv", "o", "down", "gate_up"], "one probe (shard 0's), every case once")
+        XCTAssertEqual(merged.run.cases.map { $0.facts[SweepMerge.shardFact] }, ["0", "0", "0", "1", "2"])
+        XCTAssertEqual(merged.run.cases.last?.facts[SweepMerge.runFact], String(s2))
+        XCTAssertEqual(merged.run.run.startedAt, Date(timeIntervalSince1970: 2_000_000))
+        XCTAssertNil(merged.run.run.id)
+
+        // A sweep holding two shard counts, or two shards measuring one case, is refused rather than merged.
+        _ = try shardRun(store, 0, of: 1, sweep: "mixed", at: 0, gemm: ["qkv"])
+        _ = try shardRun(store, 0, of: 2, sweep: "mixed", at: 1, gemm: ["qkv"])
+        XCTAssertThrowsError(try SweepMerge.merge("mixed", in: store)) { XCTAssertTrue("\($0)".contains("holds runs of 1 and 2 shards"), "\($0)") }
+        _ = try shardRun(store, 0, of: 2, sweep: "twice", at: 0, gemm: ["qkv"])
+        _ = try shardRun(store, 1, of: 2, sweep: "twice", at: 1, gemm: ["qkv"])
+        XCTAssertThrowsError(try SweepMerge.merge("twice", in: store)) { XCTAssertTrue("\($0)".contains("shards 0 and 1 both measured gemm qkv"), "\($0)") }
+        XCTAssertThrowsError(try SweepMerge.merge("none", in: store)) { XCTAssertTrue($0 is InputError, "\($0)") }
+
+        // history push keeps a run's sweep and shard.
+        let shared = try makeStore().store
+        _ = try HistoryPush.push(from: store, to: shared)
+        XCTAssertEqual(try shared.sweepRuns("sw").compactMap(\.shard).map(\.index), [2, 2, 1, 0])
+        XCTAssertEqual(try SweepMerge.merge("sw", in: shared).run.cases.count, 5)
+    }
 }
 
 /// The same tests on PostgreSQL: each on a database of its own, created on the server HEADROOM_TEST_PG names
@@ -402,6 +463,7 @@ final class PostgresStoreContractTests: StoreContractTests {
     override func testPushCopiesEveryFinishedRunWithItsSamplesAndPushingAgainChangesNothing() throws { try super.testPushCopiesEveryFinishedRunWithItsSamplesAndPushingAgainChangesNothing() }
     override func testConcurrentPushesStoreEachRunOnce() throws { try super.testConcurrentPushesStoreEachRunOnce() }
     override func testBranchBaselinePoolsTheLatestRunsOfABranchOnAMachineClass() throws { try super.testBranchBaselinePoolsTheLatestRunsOfABranchOnAMachineClass() }
+    override func testSweepRunsKeepTheirShardAndMergeOnlyWhenEveryShardIsComplete() throws { try super.testSweepRunsKeepTheirShardAndMergeOnlyWhenEveryShardIsComplete() }
 }
 
 /// Every test of the contract is also run on PostgreSQL (read from this file: Linux's XCTest has no runtime

@@ -123,7 +123,7 @@ final class StoreOpenModeTests: XCTestCase {
         try q.close()
         let before = try bytes(path)
         XCTAssertThrowsError(try SQLiteStore(path: path, mode: .readOnly)) { e in
-            XCTAssertEqual("\(e)", "\(path): the results store was written by an older Headroom (it lacks migrations v2: plans, v3: baselines, v4: measurement facts, v6: run uid and host, v7: run branch); "
+            XCTAssertEqual("\(e)", "\(path): the results store was written by an older Headroom (it lacks migrations v2: plans, v3: baselines, v4: measurement facts, v6: run uid and host, v7: run branch, v8: run sweep and shard); "
                            + "a command that writes to it (headroom run, baseline save) upgrades it")
         }
         XCTAssertEqual(try bytes(path), before)
@@ -139,7 +139,8 @@ final class StoreOpenModeTests: XCTestCase {
         try q.write { db in
             try SQLiteStore.migrateRunIdentity(db)
             try SQLiteStore.migrateRunBranch(db)
-            for m in [SQLiteStore.runIdentityMigration, SQLiteStore.runBranchMigration] {
+            try SQLiteStore.migrateRunSweep(db)
+            for m in [SQLiteStore.runIdentityMigration, SQLiteStore.runBranchMigration, SQLiteStore.runSweepMigration] {
                 try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES (?)", arguments: [m])
             }
         }

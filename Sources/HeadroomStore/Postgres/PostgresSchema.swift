@@ -65,5 +65,11 @@ enum PostgresSchema {
             "CREATE UNIQUE INDEX run_on_uid ON run (uid)",
         ]),
         ("v7: run branch", ["ALTER TABLE run ADD COLUMN branch TEXT NOT NULL DEFAULT ''"]),
+        ("v8: run sweep and shard", [
+            "ALTER TABLE run ADD COLUMN sweep TEXT",
+            "ALTER TABLE run ADD COLUMN shard_index BIGINT",
+            "ALTER TABLE run ADD COLUMN shard_count BIGINT",
+            "CREATE INDEX run_on_sweep ON run (sweep)",
+        ]),
     ]
 }

@@ -61,10 +61,12 @@ public final class PostgresStore: Store, @unchecked Sendable {
     private func insertRun(_ r: RunRecord, status: RunStatus, onConflictDoNothing: Bool) throws -> Int64? {
         let rows = try session.query("""
             INSERT INTO run (uid, host, branch, scenario_name, scenario_file, scenario_hash, scenario_text, git_revision,
-                             machine_fingerprint, machine_json, headroom_version, pid, started_at, ended_at, status, note)
+                             machine_fingerprint, machine_json, headroom_version, pid, started_at, ended_at, status, note,
+                             sweep, shard_index, shard_count)
             VALUES (\(r.uid), \(r.host), \(r.branch), \(r.scenarioName), \(r.scenarioFile), \(r.scenarioHash), \(r.scenarioText),
                     \(r.gitRevision), \(r.machineFingerprint), \(r.machineJson), \(r.headroomVersion), \(r.pid),
-                    \(r.startedAt), \(r.endedAt), \(status.rawValue), \(r.note))
+                    \(r.startedAt), \(r.endedAt), \(status.rawValue), \(r.note),
+                    \(r.sweep), \(r.shardIndex.map(Int64.init)), \(r.shardCount.map(Int64.init)))
             \(unescaped: onConflictDoNothing ? "ON CONFLICT (uid) DO NOTHING" : "") RETURNING id
             """)
         return try rows.first?.decode(Int64.self)
@@ -165,7 +167,7 @@ public final class PostgresStore: Store, @unchecked Sendable {
 
     private static let runColumns = """
         id, uid, host, branch, scenario_name, scenario_file, scenario_hash, scenario_text, git_revision, machine_fingerprint,
-        machine_json, headroom_version, pid, started_at, ended_at, status, note
+        machine_json, headroom_version, pid, started_at, ended_at, status, note, sweep, shard_index, shard_count
         """
 
     private static func runRecord(_ row: PostgresRow) throws -> RunRecord {
@@ -180,7 +182,15 @@ public final class PostgresStore: Store, @unchecked Sendable {
                          pid: try r["pid"].decode(Int.self), startedAt: try r["started_at"].decode(Date.self),
                          endedAt: try r["ended_at"].decode(Date?.self), status: s, note: try r["note"].decode(String.self),
                          uid: try r["uid"].decode(String.self), host: try r["host"].decode(String.self),
-                         branch: try r["branch"].decode(String.self))
+                         branch: try r["branch"].decode(String.self),
+                         shard: try Self.shard(r))
+    }
+
+    /// The run's shard, when its three sweep columns are set.
+    private static func shard(_ r: PostgresRandomAccessRow) throws -> SweepShard? {
+        guard let sweep = try r["sweep"].decode(String?.self), let index = try r["shard_index"].decode(Int?.self),
+              let count = try r["shard_count"].decode(Int?.self) else { return nil }
+        return SweepShard(sweep: sweep, index: index, count: count)
     }
 
     public func runs(limit: Int?) throws -> [RunRecord] {
@@ -194,6 +204,12 @@ public final class PostgresStore: Store, @unchecked Sendable {
             SELECT \(unescaped: Self.runColumns) FROM run
             WHERE status = 'complete' AND (\(scenario)::text IS NULL OR scenario_name = \(scenario))
             ORDER BY started_at DESC, id DESC LIMIT \(limit.map(Int64.init))
+            """).map(Self.runRecord)
+    }
+
+    public func sweepRuns(_ sweep: String) throws -> [RunRecord] {
+        try session.query("""
+            SELECT \(unescaped: Self.runColumns) FROM run WHERE sweep = \(sweep) ORDER BY started_at DESC, id DESC
             """).map(Self.runRecord)
     }
 
