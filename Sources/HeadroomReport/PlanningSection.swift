@@ -33,7 +33,7 @@ public enum PlanTables {
         let endpoints = p.endpointCalibrations ?? []
         let endpointIDs = Set(endpoints.map(\.hardware))
         // An endpoint calibration (the user's own measurements) takes precedence over a published fit.
-        let published = (p.publishedCalibrations ?? []).filter { !endpointIDs.contains($0.hardware) }
+        let published = (p.publishedCalibrations ?? []).filter { !endpointIDs.contains($0.hardware) && $0.applied }
         let calibrated = endpoints.map(\.hardware) + published.map { "\($0.hardware) at \($0.precisions.map(\.rawValue).joined(separator: ", "))" }
         s += "Calibration: modeled devices use the catalog's default efficiencies (hardware.yaml default_efficiency), uncalibrated"
         if !calibrated.isEmpty { s += " except \(calibrated.joined(separator: "; "))" }

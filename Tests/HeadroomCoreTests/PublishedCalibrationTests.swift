@@ -186,8 +186,15 @@ final class PublishedCalibrationTests: XCTestCase {
             XCTAssertEqual(f.worstAbsErrorPercent, errors.last!, accuracy: 1e-9)
             XCTAssertTrue(f.label.contains(String(format: "leave-one-out median |error| %.1f %%, worst %.1f %%", f.medianAbsErrorPercent,
                                                   f.worstAbsErrorPercent)), f.label)
-            XCTAssertTrue(f.label.hasPrefix("fitted to \(errors.count) published measurements at \(f.rows[0].measurement.precision.rawValue) (NVIDIA TensorRT-LLM"),
-                          f.label)
+            if f.applied {
+                XCTAssertTrue(f.label.hasPrefix("fitted to \(errors.count) published measurements at \(f.rows[0].measurement.precision.rawValue) (NVIDIA TensorRT-LLM"),
+                              f.label)
+            } else {
+                // Past the roofline: not used, and the label says so and why.
+                XCTAssertTrue(f.efficiency.compute > 1 || f.efficiency.bandwidth > 1)
+                XCTAssertTrue(f.label.hasPrefix("default efficiencies, uncalibrated: the \(errors.count) published measurements at"), f.label)
+                XCTAssertTrue(f.label.contains("so the fit is not used"), f.label)
+            }
             // A check is predicted by the fit it never entered, and says so by being absent from the count above.
             for r in f.rows where r.measurement.role == .check { XCTAssertEqual(r.predicted, r.predictedWithout) }
         }
@@ -204,25 +211,39 @@ final class PublishedCalibrationTests: XCTestCase {
         let h100 = try XCTUnwrap(PublishedCalibration.fit(hardware: try c.hardware("h100-sxm"), published: c.published, models: c.models))
         XCTAssertEqual(h100.precisions, [.fp8])
         XCTAssertEqual(l4.applying(h100), l4)
-        let fitted = try c.hardware("h100-sxm").applying(h100)
-        XCTAssertEqual(fitted.efficiency(.fp8), h100.efficiency)
-        XCTAssertEqual(fitted.calibration(.fp8), h100.label)
-        XCTAssertEqual(fitted.efficiency(.bf16), c.defaultEfficiency?.efficiency)
-        XCTAssertTrue(fitted.calibration(.bf16).hasPrefix("default efficiencies, uncalibrated"))
+        // H100's fp8 figures fit only past the roofline (bandwidth efficiency above 1): the fit is not used, and the
+        // fp8 label says why.
+        XCTAssertFalse(h100.applied)
+        let notUsed = try c.hardware("h100-sxm").applying(h100)
+        XCTAssertEqual(notUsed.efficiency(.fp8), c.defaultEfficiency?.efficiency)
+        XCTAssertEqual(notUsed.calibration(.fp8), h100.label)
+        XCTAssertEqual(RooflineExecutionTime(model: try c.model("llama-3.1-8b"), precision: .fp8, hardware: notUsed).roofline.efficiency,
+                       c.defaultEfficiency?.efficiency)
         let a100 = try XCTUnwrap(PublishedCalibration.fit(hardware: try c.hardware("a100-80g"), published: c.published, models: c.models))
         XCTAssertEqual(a100.precisions, [.bf16, .fp16])
-        // The roofline the planner predicts with takes the fit at fp8 only.
-        let fp8 = RooflineExecutionTime(model: try c.model("llama-3.1-8b"), precision: .fp8, hardware: fitted)
-        XCTAssertEqual(fp8.roofline.efficiency, h100.efficiency)
-        XCTAssertEqual(RooflineExecutionTime(model: try c.model("llama-3.1-8b"), precision: .bf16, hardware: fitted).roofline.efficiency,
+        XCTAssertTrue(a100.applied)
+        let fitted = try c.hardware("a100-80g").applying(a100)
+        XCTAssertEqual(fitted.efficiency(.fp16), a100.efficiency)
+        XCTAssertEqual(fitted.calibration(.bf16), a100.label)
+        XCTAssertEqual(fitted.efficiency(.int8), c.defaultEfficiency?.efficiency)
+        XCTAssertTrue(fitted.calibration(.int8).hasPrefix("default efficiencies, uncalibrated"))
+        // The roofline the planner predicts with takes the fit at its precisions only.
+        XCTAssertEqual(RooflineExecutionTime(model: try c.model("llama-3.1-8b"), precision: .bf16, hardware: fitted).roofline.efficiency, a100.efficiency)
+        XCTAssertEqual(RooflineExecutionTime(model: try c.model("llama-3.1-8b"), precision: .int4, hardware: fitted).roofline.efficiency,
                        c.defaultEfficiency?.efficiency)
+        // No built-in fit that is used predicts past the roofline.
+        for h in c.hardware where h.kind != .local {
+            for f in PublishedCalibration.fits(hardware: h, published: c.published, models: c.models) where f.applied {
+                XCTAssertLessThanOrEqual(max(f.efficiency.compute, f.efficiency.bandwidth), 1, f.hardware)
+            }
+        }
         // A calibration from the user's own endpoint measurements takes precedence over the published fit, at every precision.
         let own = Efficiency(compute: 0.4, bandwidth: 0.5)
-        let endpoint = EndpointCalibration(hardware: "h100-sxm", endpoint: "prod", runID: 1, devices: 1, precision: .fp8, model: "llama-3.1-8b",
+        let endpoint = EndpointCalibration(hardware: "a100-80g", endpoint: "prod", runID: 1, devices: 1, precision: .fp16, model: "llama-3.1-8b",
                                            result: Calibration.calibrate([], fallback: own, fallbackLabel: "x"), points: [], label: "mine")
         let overridden = fitted.applying(endpoint)
-        XCTAssertEqual(overridden.efficiency(.fp8), own)
-        XCTAssertEqual(overridden.calibration(.fp8), "mine")
+        XCTAssertEqual(overridden.efficiency(.fp16), own)
+        XCTAssertEqual(overridden.calibration(.bf16), "mine")
         // One point is too few to fit: the GPU stays uncalibrated.
         let one = c.published.filter { $0.hardware == "l40s" }.prefix(1)
         XCTAssertNil(PublishedCalibration.fit(hardware: try c.hardware("l40s"), published: Array(one), models: c.models))

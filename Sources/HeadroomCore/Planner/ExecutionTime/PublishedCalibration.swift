@@ -175,8 +175,15 @@ public enum PublishedCalibration {
             label += String(format: "; %d held-out check%@ median |error| %.1f %%", held.count, held.count == 1 ? "" : "s",
                             Summary.percentile(held, 0.5))
         }
-        if e.compute > 1 || e.bandwidth > 1 {
-            label += "; an efficiency above 1 means the planner's ops move more than the engine did (its 16-bit KV cache and batch ≤ 256 against an engine's FP8 cache or larger batches): an effective figure, docs/planner.md"
+        if !PublishedFit.isPhysical(e) {
+            // A fit past the roofline is a wrong model of what the source ran, never a figure to plan with.
+            label = String(format: "default efficiencies, uncalibrated: the %d published measurements at %@ (%@) fit only with %@ above 1 "
+                           + "(compute %.3f, bandwidth %.3f) — the source's engine moved fewer bytes or FLOPs than the planner counts for them "
+                           + "(an 8-bit KV cache, batches above 256, which the source does not state), so the fit is not used "
+                           + "(its leave-one-out median |error| %.1f %%, worst %.1f %%)",
+                           fitRows.count, measured, documents.joined(separator: "; "),
+                           e.compute > 1 && e.bandwidth > 1 ? "both efficiencies" : e.compute > 1 ? "a compute efficiency" : "a bandwidth efficiency",
+                           e.compute, e.bandwidth, median, worst)
         }
         if !kept.isEmpty { label += "; \(kept.joined(separator: " and ")) not determined by these points, kept from: \(h.calibration)" }
         result.label = label
@@ -255,6 +262,11 @@ public struct PublishedFit: Codable, Equatable, Sendable {
     public var label: String
 
     public var efficiency: Efficiency { result.efficiency }
+
+    /// Whether the planner may use the fit: efficiencies past 1 would predict faster than the roofline, which
+    /// means the ops the fit priced are not what the source ran.
+    public var applied: Bool { Self.isPhysical(efficiency) }
+    static func isPhysical(_ e: Efficiency) -> Bool { e.compute <= 1 && e.bandwidth <= 1 }
 }
 
 extension HardwareProfile {
@@ -263,6 +275,14 @@ extension HardwareProfile {
     public func applying(_ fit: PublishedFit) -> HardwareProfile {
         guard fit.hardware == id else { return self }
         var h = self
+        guard fit.applied else {
+            // Not used: the precisions keep the GPU's own efficiencies, and their label says why.
+            for p in fit.precisions {
+                h.precisionCalibrations = h.precisionCalibrations ?? [:]
+                h.precisionCalibrations![p.rawValue] = PrecisionCalibration(efficiency: efficiency, calibration: fit.label)
+            }
+            return h
+        }
         for p in fit.precisions {
             h.precisionCalibrations = h.precisionCalibrations ?? [:]
             h.precisionCalibrations![p.rawValue] = PrecisionCalibration(efficiency: fit.efficiency, calibration: fit.label)

@@ -79,11 +79,24 @@ public struct RegimePoint: Codable, Equatable, Sendable {
     public var computeSeconds: Double
     public var measuredSeconds: Double
     public var samples: Int
+    /// Batched decode only: the passes over each weight row beyond the first (`extraPasses(batch:)`).
+    public var extraPasses: Int
 
     public init(label: String, key: RegimeKey, size: Int, memorySeconds: Double, computeSeconds: Double,
-                measuredSeconds: Double, samples: Int) {
+                measuredSeconds: Double, samples: Int, extraPasses: Int = 0) {
         self.label = label; self.key = key; self.size = size; self.memorySeconds = memorySeconds
         self.computeSeconds = computeSeconds; self.measuredSeconds = measuredSeconds; self.samples = samples
+        self.extraPasses = extraPasses
+    }
+
+    /// The engine's batched decode kernels take a weight row through the batch in groups of 16, 8, 4, 2 and 1
+    /// sequences, largest first (`batch_rows_float` in quant.c), each group its own pass over the row (and, in a
+    /// quantized format, its own dequantization): 3 sequences are 2 + 1, two passes; 8 are one. The passes beyond
+    /// the first.
+    public static func extraPasses(batch: Int) -> Int {
+        var left = batch, passes = 0
+        for g in [16, 8, 4, 2, 1] { while left >= g { left -= g; passes += 1 } }
+        return max(0, passes - 1)
     }
 
     /// The roofline terms of `ops` on a machine of `bandwidth` bytes/s and `peakFLOPs` FLOP/s.
@@ -95,22 +108,49 @@ public struct RegimePoint: Codable, Equatable, Sendable {
 }
 
 /// One regime's fitted model: t = a · memory + b · compute, or `factor` × max(memory, compute) when the points
-/// span one size only.
+/// span one size only. With three sizes or more the line may be fitted piecewise: one (a, b) per pair of adjacent
+/// sizes, fitted to the points at those two sizes, used between them (the first and last pairs beyond the ends)
+/// — a regime whose time bends with size (the engine's prefill on two threads: 482, 590 and 1,291 ms for 16, 48
+/// and 128 tokens of `small` f32) follows the bend instead of one line through it. Which of the two forms a regime
+/// gets is decided by its own points: the one that predicts them better, each left out of its fit.
 public struct RegimeModel: Codable, Equatable, Sendable {
     public var a: Double
     public var b: Double
+    /// Seconds per extra pass over the weights, as a multiple of the memory term (batched decode; 0 elsewhere).
+    public var c: Double = 0
     /// Set when the model is one factor on the roofline time (one size measured).
     public var factor: Double?
+    /// Set with three sizes or more (and no extra passes): the line of each pair of adjacent sizes (`a`, `b`
+    /// hold the global line).
+    public var segments: [Segment]?
 
-    public func seconds(memory: Double, compute: Double) -> Double {
+    public struct Segment: Codable, Equatable, Sendable {
+        /// The two sizes the segment was fitted to; it is used for sizes up to `high` (the last one beyond it).
+        public var low: Int
+        public var high: Int
+        public var a: Double
+        public var b: Double
+    }
+
+    public init(a: Double, b: Double, c: Double = 0, factor: Double?, segments: [Segment]? = nil) {
+        self.a = a; self.b = b; self.c = c; self.factor = factor; self.segments = segments
+    }
+
+    /// Seconds at `size` (rows, tokens or sequences) with these roofline terms and `extraPasses` over the weights.
+    public func seconds(memory: Double, compute: Double, size: Int, extraPasses: Int = 0) -> Double {
         if let f = factor { return f * max(memory, compute) }
-        return a * memory + b * compute
+        if let segs = segments, !segs.isEmpty {
+            let seg = segs.first { size <= $0.high } ?? segs[segs.count - 1]
+            return seg.a * memory + seg.b * compute
+        }
+        return a * memory + b * compute + c * Double(extraPasses) * memory
     }
 
     /// Fits `points` (of one regime) by least squares on the relative error, coefficients ≥ 0; nil without points.
     public static func fit(_ points: [RegimePoint]) -> RegimeModel? {
         guard !points.isEmpty else { return nil }
-        if Set(points.map(\.size)).count < 2 {
+        let sizes = Set(points.map(\.size)).sorted()
+        if sizes.count < 2 {
             // One factor k minimising Σ (k r_i / t_i − 1)²: k = Σ (r/t) ÷ Σ (r/t)².
             var s1 = 0.0, s2 = 0.0
             for p in points {
@@ -120,7 +160,54 @@ public struct RegimeModel: Codable, Equatable, Sendable {
             guard s2 > 0 else { return nil }
             return RegimeModel(a: 0, b: 0, factor: s1 / s2)
         }
-        // Normal equations of min Σ (a m_i/t_i + b c_i/t_i − 1)², then the non-negative corner if needed.
+        if points.contains(where: { $0.extraPasses > 0 }) {
+            let x = nnls(points.map { [$0.memorySeconds, $0.computeSeconds, Double($0.extraPasses) * $0.memorySeconds] },
+                         points.map(\.measuredSeconds))
+            return RegimeModel(a: x[0], b: x[1], c: x[2], factor: nil)
+        }
+        let (a, b) = line(points)
+        let single = RegimeModel(a: a, b: b, factor: nil)
+        guard sizes.count >= 3, let piecewise = piecewise(points) else { return single }
+        // The piecewise model where it predicts the regime's own points better, each left out of the fit that
+        // predicts it (a bend is followed; a straight regime with one odd measurement keeps its line).
+        return looError(points, piecewise: true) < looError(points, piecewise: false) ? piecewise : single
+    }
+
+    /// The line of each pair of adjacent sizes (nil under three sizes).
+    static func piecewise(_ points: [RegimePoint]) -> RegimeModel? {
+        let sizes = Set(points.map(\.size)).sorted()
+        guard sizes.count >= 3 else { return nil }
+        let (a, b) = line(points)
+        var segments: [Segment] = []
+        for i in 0..<(sizes.count - 1) {
+            let (lo, hi) = (sizes[i], sizes[i + 1])
+            let (sa, sb) = line(points.filter { $0.size == lo || $0.size == hi })
+            segments.append(Segment(low: lo, high: hi, a: sa, b: sb))
+        }
+        return RegimeModel(a: a, b: b, factor: nil, segments: segments)
+    }
+
+    /// Median |relative error| of each point predicted by the form (one line, or piecewise) fitted without it.
+    static func looError(_ points: [RegimePoint], piecewise usePieces: Bool) -> Double {
+        var errs: [Double] = []
+        for i in points.indices {
+            var rest = points
+            let p = rest.remove(at: i)
+            let m: RegimeModel
+            if usePieces, let pw = piecewise(rest) {
+                m = pw
+            } else {
+                let (a, b) = line(rest)
+                m = RegimeModel(a: a, b: b, factor: nil)
+            }
+            errs.append(abs(m.seconds(memory: p.memorySeconds, compute: p.computeSeconds, size: p.size) / p.measuredSeconds - 1))
+        }
+        return errs.isEmpty ? .infinity : Summary.percentile(errs.sorted(), 0.5)
+    }
+
+    /// The non-negative least-squares line through `points` (relative error): the normal equations of
+    /// min Σ (a m_i/t_i + b c_i/t_i − 1)², else the better single term.
+    static func line(_ points: [RegimePoint]) -> (a: Double, b: Double) {
         var smm = 0.0, scc = 0.0, smc = 0.0, sm = 0.0, sc = 0.0
         for p in points {
             let m = p.memorySeconds / p.measuredSeconds, c = p.computeSeconds / p.measuredSeconds
@@ -129,9 +216,8 @@ public struct RegimeModel: Codable, Equatable, Sendable {
         let det = smm * scc - smc * smc
         if det > 1e-12 * smm * scc {
             let a = (sm * scc - sc * smc) / det, b = (sc * smm - sm * smc) / det
-            if a >= 0 && b >= 0 { return RegimeModel(a: a, b: b, factor: nil) }
+            if a >= 0 && b >= 0 { return (a, b) }
         }
-        // One term alone: the better of a·m and b·c.
         func loss(_ a: Double, _ b: Double) -> Double {
             points.reduce(0) { s, p in
                 let r = (a * p.memorySeconds + b * p.computeSeconds) / p.measuredSeconds - 1
@@ -139,14 +225,68 @@ public struct RegimeModel: Codable, Equatable, Sendable {
             }
         }
         let onlyA = smm > 0 ? sm / smm : 0, onlyB = scc > 0 ? sc / scc : 0
-        return loss(onlyA, 0) <= loss(0, onlyB) ? RegimeModel(a: onlyA, b: 0, factor: nil) : RegimeModel(a: 0, b: onlyB, factor: nil)
+        return loss(onlyA, 0) <= loss(0, onlyB) ? (onlyA, 0) : (0, onlyB)
     }
 
-    /// "bandwidth 88 %, compute 41 %" (the efficiencies 1/a and 1/b), or "× 1.32 the roofline".
+    /// Non-negative least squares on the relative error, min Σ (Σ_j x_j f_ij / t_i − 1)², for a few terms: every
+    /// subset of the terms solved by its normal equations, the best solution with no negative coefficient kept.
+    static func nnls(_ features: [[Double]], _ measured: [Double]) -> [Double] {
+        let k = features.first?.count ?? 0
+        var best = [Double](repeating: 0, count: k), bestLoss = Double.infinity
+        for mask in 1..<(1 << k) {
+            let cols = (0..<k).filter { mask & (1 << $0) != 0 }
+            // Normal equations A x = y over the chosen columns, rows scaled by 1/t.
+            var A = [[Double]](repeating: [Double](repeating: 0, count: cols.count), count: cols.count)
+            var y = [Double](repeating: 0, count: cols.count)
+            for (f, t) in zip(features, measured) {
+                for (i, ci) in cols.enumerated() {
+                    y[i] += f[ci] / t
+                    for (j, cj) in cols.enumerated() { A[i][j] += f[ci] * f[cj] / (t * t) }
+                }
+            }
+            guard let sol = solve(A, y), sol.allSatisfy({ $0 >= 0 && $0.isFinite }) else { continue }
+            var x = [Double](repeating: 0, count: k)
+            for (i, ci) in cols.enumerated() { x[ci] = sol[i] }
+            let loss = zip(features, measured).reduce(0.0) { s, ft in
+                let r = zip(ft.0, x).reduce(0.0) { $0 + $1.0 * $1.1 } / ft.1 - 1
+                return s + r * r
+            }
+            if loss < bestLoss { bestLoss = loss; best = x }
+        }
+        return best
+    }
+
+    /// Gaussian elimination with partial pivoting; nil when singular.
+    static func solve(_ A0: [[Double]], _ y0: [Double]) -> [Double]? {
+        var A = A0, y = y0
+        let n = y.count
+        let scale = A.flatMap { $0 }.map(abs).max() ?? 0
+        guard scale > 0 else { return nil }
+        for col in 0..<n {
+            guard let p = (col..<n).max(by: { abs(A[$0][col]) < abs(A[$1][col]) }), abs(A[p][col]) > 1e-12 * scale else { return nil }
+            A.swapAt(col, p); y.swapAt(col, p)
+            for r in (col + 1)..<n {
+                let f = A[r][col] / A[col][col]
+                for c in col..<n { A[r][c] -= f * A[col][c] }
+                y[r] -= f * y[col]
+            }
+        }
+        var x = [Double](repeating: 0, count: n)
+        for r in stride(from: n - 1, through: 0, by: -1) {
+            var s = y[r]
+            for c in (r + 1)..<n { s -= A[r][c] * x[c] }
+            x[r] = s / A[r][r]
+        }
+        return x
+    }
+
+    /// "bandwidth 88 %, compute 41 %" (the efficiencies 1/a and 1/b of the line through all sizes; "piecewise" when
+    /// the model uses a line per pair of adjacent sizes), or "× 1.32 the roofline".
     public var summary: String {
         if let f = factor { return String(format: "%.2f × the roofline time (one size measured)", f) }
         func pct(_ x: Double) -> String { x > 0 ? String(format: "%.0f %%", 100 / x) : "—" }
-        return "bandwidth \(pct(a)), compute \(pct(b))"
+        return "bandwidth \(pct(a)), compute \(pct(b))" + (c > 0 ? String(format: ", %.2f × the memory term per extra pass", c) : "")
+            + (segments.map { " overall; piecewise over \($0.count) segments" } ?? "")
     }
 }
 
@@ -187,11 +327,11 @@ public struct RegimeCalibration: Codable, Equatable, Sendable {
             var rest = byKey[p.key]!
             rest.remove(at: rest.firstIndex(of: p)!)
             if let m = RegimeModel.fit(rest) {
-                return RegimeCheck(point: p, predictedSeconds: m.seconds(memory: p.memorySeconds, compute: p.computeSeconds), via: nil)
+                return RegimeCheck(point: p, predictedSeconds: m.seconds(memory: p.memorySeconds, compute: p.computeSeconds, size: p.size, extraPasses: p.extraPasses), via: nil)
             }
             // Alone in its regime: the nearest regime of the same kernel and format (another thread count).
             if let (k, m) = Self.nearest(p.key, in: models, excluding: p.key) {
-                return RegimeCheck(point: p, predictedSeconds: m.seconds(memory: p.memorySeconds, compute: p.computeSeconds), via: k.description)
+                return RegimeCheck(point: p, predictedSeconds: m.seconds(memory: p.memorySeconds, compute: p.computeSeconds, size: p.size, extraPasses: p.extraPasses), via: k.description)
             }
             return RegimeCheck(point: p, predictedSeconds: nil, via: nil)
         }
@@ -224,7 +364,7 @@ public struct RegimeCalibration: Codable, Equatable, Sendable {
     public func check(_ points: [RegimePoint]) -> [RegimeCheck] {
         points.map { p in
             guard let (m, k) = model(for: p.key) else { return RegimeCheck(point: p, predictedSeconds: nil, via: nil) }
-            return RegimeCheck(point: p, predictedSeconds: m.seconds(memory: p.memorySeconds, compute: p.computeSeconds),
+            return RegimeCheck(point: p, predictedSeconds: m.seconds(memory: p.memorySeconds, compute: p.computeSeconds, size: p.size, extraPasses: p.extraPasses),
                                via: k == p.key ? nil : k.description)
         }
     }
@@ -296,7 +436,8 @@ extension RegimeCalibration {
                                        key: RegimeKey(kernel: p.batch == 1 ? .decodeOne : .decodeBatch, format: precision.rawValue,
                                                       threads: c.threads),
                                        size: p.batch, memorySeconds: t.memory, computeSeconds: t.compute,
-                                       measuredSeconds: Double(p.batch) / s.median, samples: s.count))
+                                       measuredSeconds: Double(p.batch) / s.median, samples: s.count,
+                                       extraPasses: p.batch > 1 ? RegimePoint.extraPasses(batch: p.batch) : 0))
             }
         }
         return merged(out)
@@ -362,17 +503,20 @@ public struct RegimeExecutionTime: ExecutionTimePredictor {
             + (missing.isEmpty ? "" : "; \(missing.joined(separator: ", ")) not measured in \(precision.rawValue): \(fallback.basis)")
     }
 
-    func seconds(_ shape: BatchShape, _ m: RegimeModel?) -> Double {
+    func seconds(_ shape: BatchShape, _ m: RegimeModel?, size: Int, extraPasses: Int = 0) -> Double {
         guard let m else { return fallback.iterationSeconds(shape) }
         let t = RegimePoint.terms(PerformanceModel.stepOps(model, precision, shape, kvElementBytes: kvElementBytes),
                                   bandwidth: bandwidth, peakFLOPs: peakFLOPs)
-        return m.seconds(memory: t.memory, compute: t.compute)
+        return m.seconds(memory: t.memory, compute: t.compute, size: size, extraPasses: extraPasses)
     }
 
     public func iterationSeconds(_ batch: BatchShape) -> Double {
         var t = 0.0
-        if batch.decodes > 0 { t += seconds(batch.decodePart, batch.decodes == 1 ? decodeOne : decodeBatch) }
-        if let chunk = batch.meanChunk { t += Double(batch.prefillChunks) * seconds(chunk, prefill) }
+        if batch.decodes > 0 {
+            t += seconds(batch.decodePart, batch.decodes == 1 ? decodeOne : decodeBatch, size: batch.decodes,
+                         extraPasses: batch.decodes == 1 ? 0 : RegimePoint.extraPasses(batch: batch.decodes))
+        }
+        if let chunk = batch.meanChunk { t += Double(batch.prefillChunks) * seconds(chunk, prefill, size: chunk.prefillTokens) }
         return t
     }
 }
