@@ -18,22 +18,32 @@ public struct StepLogRow: Hashable, Sendable {
         self.startSeconds = startSeconds; self.durationMs = durationMs; self.heldAfter = heldAfter; self.shape = shape
     }
 
-    public static let header = "start_s,duration_ms,held_after,decodes,prefill_tokens,prefill_chunks,sampled,attended_keys,kv_positions_read"
+    /// The last two columns are the decodes' share of the attention sums (logs written before them have nine
+    /// columns, `header9`, and are read with the share split by tokens).
+    public static let header = "start_s,duration_ms,held_after,decodes,prefill_tokens,prefill_chunks,sampled,attended_keys,kv_positions_read,"
+        + "decode_attended_keys,decode_kv_positions_read"
+    public static let header9 = "start_s,duration_ms,held_after,decodes,prefill_tokens,prefill_chunks,sampled,attended_keys,kv_positions_read"
 
     public var line: String {
-        String(format: "%.6f,%.3f,%d,%d,%d,%d,%d,%.0f,%d", startSeconds, durationMs, heldAfter, shape.decodes, shape.prefillTokens,
-               shape.prefillChunks, shape.sampledSequences, shape.attendedKeys, shape.kvPositionsRead)
+        String(format: "%.6f,%.3f,%d,%d,%d,%d,%d,%.0f,%d,%.0f,%d", startSeconds, durationMs, heldAfter, shape.decodes, shape.prefillTokens,
+               shape.prefillChunks, shape.sampledSequences, shape.attendedKeys, shape.kvPositionsRead, shape.decodeAttendedKeys,
+               shape.decodeKVPositionsRead)
     }
 
-    /// The row of a data line, or nil when it is not one (nine fields, numbers in range).
+    /// The row of a data line, or nil when it is not one (eleven fields, or the nine of an older log; numbers in range).
     public static func parse<S: StringProtocol>(_ line: S) -> StepLogRow? {
         let f = line.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingCharacters(in: .whitespaces) }
-        guard f.count == 9, let start = Double(f[0]), start.isFinite, start >= 0, let duration = Double(f[1]), duration.isFinite,
+        guard f.count == 9 || f.count == 11, let start = Double(f[0]), start.isFinite, start >= 0, let duration = Double(f[1]), duration.isFinite,
               duration >= 0, let held = Int(f[2]), held >= 0, let decodes = Int(f[3]), let prefill = Int(f[4]), let chunks = Int(f[5]),
-              let sampled = Int(f[6]), let keys = Double(f[7]), let read = Int(f[8]),
-              let shape = BatchShape(prefillTokens: prefill, prefillChunks: chunks, decodes: decodes, sampledSequences: sampled,
-                                     attendedKeys: keys, kvPositionsRead: read), !shape.isEmpty
-        else { return nil }
+              let sampled = Int(f[6]), let keys = Double(f[7]), let read = Int(f[8]) else { return nil }
+        var decodeKeys: Double?, decodeRead: Int?
+        if f.count == 11 {
+            guard let k = Double(f[9]), let r = Int(f[10]) else { return nil }
+            decodeKeys = k; decodeRead = r
+        }
+        guard let shape = BatchShape(prefillTokens: prefill, prefillChunks: chunks, decodes: decodes, sampledSequences: sampled,
+                                     attendedKeys: keys, kvPositionsRead: read, decodeAttendedKeys: decodeKeys, decodeKVPositionsRead: decodeRead),
+              !shape.isEmpty else { return nil }
         return StepLogRow(startSeconds: start, durationMs: duration, heldAfter: held, shape: shape)
     }
 }
@@ -55,7 +65,7 @@ public enum StepLog {
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         let complete = text.hasSuffix("\n")
         if lines.last?.isEmpty == true { lines.removeLast() }
-        guard let first = lines.first, first == StepLogRow.header else {
+        guard let first = lines.first, first == StepLogRow.header || first == StepLogRow.header9 else {
             throw StepLogError(message: "\(path): line 1: expected the header \(StepLogRow.header)")
         }
         var rows: [StepLogRow] = []

@@ -14,8 +14,12 @@ final class StepLogTests: XCTestCase {
         shape.addDecode(context: 70)
         shape.addPrefill(tokens: 32, pastTokens: 32, samples: true)
         let row = StepLogRow(startSeconds: 1.25, durationMs: 42.5, heldAfter: 3, shape: shape)
-        XCTAssertEqual(row.line, "1.250000,42.500,3,1,32,1,2,1623,135", "71 keys for the decode, 32 × (32 + 33/2) = 1552 for the chunk")
+        XCTAssertEqual(row.line, "1.250000,42.500,3,1,32,1,2,1623,135,71,71", "71 keys for the decode, 32 × (32 + 33/2) = 1552 for the chunk")
         XCTAssertEqual(StepLogRow.parse(row.line), row)
+        // A row of an older log (nine columns): the decodes' share split by tokens, 1 of 33.
+        let old = try XCTUnwrap(StepLogRow.parse("1.250000,42.500,3,1,32,1,2,1623,135"))
+        XCTAssertEqual(old.shape.decodeAttendedKeys, 1623.0 / 33, accuracy: 1e-9)
+        XCTAssertNil(StepLogRow.parse("1.250000,42.500,3,1,32,1,2,1623,135,1700,71"), "a decodes' share above the whole")
     }
 
     func testLinesThatAreNotStepsAreRefused() {
@@ -33,8 +37,10 @@ final class StepLogTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: path) }
         try Data("start,duration\n".utf8).write(to: URL(fileURLWithPath: path))
         XCTAssertThrowsError(try StepLog.read(path)) { XCTAssertEqual("\($0)", "\(path): line 1: expected the header \(StepLogRow.header)") }
+        try Data("\(StepLogRow.header9)\n0,5,1,1,0,0,1,10,10\n".utf8).write(to: URL(fileURLWithPath: path))
+        XCTAssertEqual(try StepLog.read(path).count, 1, "an older log's header and rows")
         try Data("\(StepLogRow.header)\n0,5,1,1,0,0,1,10,10\nzap\n0.1,5,0,1,0,0,1,11,11\n".utf8).write(to: URL(fileURLWithPath: path))
-        XCTAssertThrowsError(try StepLog.read(path)) { XCTAssertEqual("\($0)", "\(path): line 3: expected 9 numbers, got 'zap'") }
+        XCTAssertThrowsError(try StepLog.read(path)) { XCTAssertEqual("\($0)", "\(path): line 3: expected 11 numbers, got 'zap'") }
         // A server still writing may leave its last line cut short: that line is left out, not an error.
         try Data("\(StepLogRow.header)\n0,5,1,1,0,0,1,10,10\n0.1,5,0,1,0".utf8).write(to: URL(fileURLWithPath: path))
         XCTAssertEqual(try StepLog.read(path).count, 1)

@@ -39,18 +39,24 @@ public struct BatchShape: Equatable, Hashable, Sendable {
     }
 
     /// A shape from its sums, as a step log records them. Nil when they do not describe a step: a count below 0,
-    /// more sampled sequences than sequences, or keys that are not finite and at least 0.
-    public init?(prefillTokens: Int, prefillChunks: Int, decodes: Int, sampledSequences: Int, attendedKeys: Double, kvPositionsRead: Int) {
+    /// more sampled sequences than sequences, keys that are not finite and at least 0, or a decodes' share above
+    /// the whole. Without the decodes' share of the attention sums (an older log), it is split by tokens.
+    public init?(prefillTokens: Int, prefillChunks: Int, decodes: Int, sampledSequences: Int, attendedKeys: Double, kvPositionsRead: Int,
+                 decodeAttendedKeys: Double? = nil, decodeKVPositionsRead: Int? = nil) {
         guard prefillTokens >= 0, prefillChunks >= 0, prefillChunks <= prefillTokens, decodes >= 0, sampledSequences >= 0,
               sampledSequences <= prefillChunks + decodes, attendedKeys.isFinite, attendedKeys >= 0, kvPositionsRead >= 0,
               prefillTokens <= Int.max / 2, decodes <= Int.max / 2 else { return nil }
         self.prefillTokens = prefillTokens; self.prefillChunks = prefillChunks; self.decodes = decodes
         self.tokens = prefillTokens + decodes; self.sampledSequences = sampledSequences
         self.attendedKeys = attendedKeys; self.kvPositionsRead = kvPositionsRead
-        // The sums do not say how attention splits between decodes and chunks: by tokens.
-        let share = tokens > 0 ? Double(decodes) / Double(tokens) : 0
-        decodeAttendedKeys = attendedKeys * share
-        decodeKVPositionsRead = Int((Double(kvPositionsRead) * share).rounded())
+        if let k = decodeAttendedKeys, let r = decodeKVPositionsRead {
+            guard k.isFinite, k >= 0, k <= attendedKeys, r >= 0, r <= kvPositionsRead else { return nil }
+            self.decodeAttendedKeys = k; self.decodeKVPositionsRead = r
+        } else {
+            let share = tokens > 0 ? Double(decodes) / Double(tokens) : 0
+            self.decodeAttendedKeys = attendedKeys * share
+            self.decodeKVPositionsRead = Int((Double(kvPositionsRead) * share).rounded())
+        }
     }
 
     /// A chunk of `tokens` prompt tokens after `pastTokens` already cached; `samples` when it ends the prefill.
