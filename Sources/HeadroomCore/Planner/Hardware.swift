@@ -16,14 +16,19 @@ public enum Precision: String, Codable, CaseIterable, Sendable, Comparable {
     /// weights); fp8 has one scale per tensor, which is negligible.
     public var weightBytes: Double {
         switch self {
-        case .fp32: return EngineBytes.weightBlocks["f32"]!.bytesPerWeight
-        case .bf16: return EngineBytes.weightBlocks["bf16"]!.bytesPerWeight
-        case .fp16: return EngineBytes.weightBlocks["f16"]!.bytesPerWeight
+        case .fp32: return Self.blockBytes.fp32
+        case .bf16: return Self.blockBytes.bf16
+        case .fp16: return Self.blockBytes.fp16
         case .fp8: return 1
-        case .int8: return EngineBytes.weightBlocks["q8_0"]!.bytesPerWeight
-        case .int4: return EngineBytes.weightBlocks["q4_0"]!.bytesPerWeight
+        case .int8: return Self.blockBytes.int8
+        case .int4: return Self.blockBytes.int4
         }
     }
+
+    /// `EngineBytes`' figures, looked up once (the simulator prices millions of steps).
+    private static let blockBytes = (fp32: EngineBytes.weightBlocks["f32"]!.bytesPerWeight, bf16: EngineBytes.weightBlocks["bf16"]!.bytesPerWeight,
+                                     fp16: EngineBytes.weightBlocks["f16"]!.bytesPerWeight, int8: EngineBytes.weightBlocks["q8_0"]!.bytesPerWeight,
+                                     int4: EngineBytes.weightBlocks["q4_0"]!.bytesPerWeight)
 
     /// Bytes per activation and per KV-cache element on a GPU server (vLLM keeps both in the model's
     /// dtype): 16-bit except in fp32. `headroom serve`'s engine keeps f32 whatever the weights

@@ -49,7 +49,15 @@ public struct Roofline: Equatable, Sendable {
         return max(c, m)
     }
 
-    public func time(_ ops: [OpCost]) -> Double { ops.reduce(0) { $0 + time($1) } }
+    public func time(_ ops: [OpCost]) -> Double {
+        // The peak of each op's dtype, looked up once per dtype of the list (a step's ops use two or three).
+        var lastDtype = "", lastPeak = 0.0, total = 0.0
+        for op in ops {
+            if op.dtype != lastDtype { lastDtype = op.dtype; lastPeak = peak(op.dtype) }
+            total += max(op.flops / (lastPeak * efficiency.compute), op.bytes / (bandwidth * efficiency.bandwidth))
+        }
+        return total
+    }
 }
 
 public enum PerformanceModel {
