@@ -64,6 +64,11 @@ final class CalibrateCommandTests: XCTestCase {
         XCTAssertTrue(both.stderr.contains("--run and --scenario exclude each other"), both.stderr)
         let r = try HeadroomCLI.run(["run", "held.yaml", "--db", "h.sqlite", "--no-report"], cwd: dir)
         XCTAssertEqual(r.status, 0, r.stderr)
+        for args in [["--run", "9999"], ["--scenario", "held", "--holdout-run", "9999"]] {
+            let bad = try HeadroomCLI.run(["calibrate", "--db", "h.sqlite"] + args, cwd: dir)
+            XCTAssertEqual(bad.status, 2, "\(args)")
+            XCTAssertEqual(bad.stderr, "headroom: no run with id 9999 in the store\n", "\(args)")
+        }
         let missing = try HeadroomCLI.run(["calibrate", "--db", "h.sqlite", "--scenario", "nope"], cwd: dir)
         XCTAssertEqual(missing.status, 1)
         XCTAssertTrue(missing.stderr.contains("no complete run of scenario nope on this machine"), missing.stderr)

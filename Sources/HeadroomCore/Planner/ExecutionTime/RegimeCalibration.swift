@@ -6,7 +6,8 @@
 // its own small model, fitted only to that regime's measurements, with its own leave-one-out error.
 //
 // The model of a regime is additive in the two roofline terms (seconds at 100 % of this machine's probed
-// peaks, summed over the step's operations):
+// peaks, summed over the step's operations; the batched decode adds a term per extra pass of its kernel, and a
+// regime that bends with size may be fitted piecewise — `RegimeModel`):
 //
 //     t = a · (bytes ÷ read bandwidth) + b · (FLOPs ÷ sgemm peak)
 //
@@ -205,27 +206,10 @@ public struct RegimeModel: Codable, Equatable, Sendable {
         return errs.isEmpty ? .infinity : Summary.percentile(errs.sorted(), 0.5)
     }
 
-    /// The non-negative least-squares line through `points` (relative error): the normal equations of
-    /// min Σ (a m_i/t_i + b c_i/t_i − 1)², else the better single term.
+    /// The non-negative least-squares line through `points` (relative error): `nnls` over the two roofline terms.
     static func line(_ points: [RegimePoint]) -> (a: Double, b: Double) {
-        var smm = 0.0, scc = 0.0, smc = 0.0, sm = 0.0, sc = 0.0
-        for p in points {
-            let m = p.memorySeconds / p.measuredSeconds, c = p.computeSeconds / p.measuredSeconds
-            smm += m * m; scc += c * c; smc += m * c; sm += m; sc += c
-        }
-        let det = smm * scc - smc * smc
-        if det > 1e-12 * smm * scc {
-            let a = (sm * scc - sc * smc) / det, b = (sc * smm - sm * smc) / det
-            if a >= 0 && b >= 0 { return (a, b) }
-        }
-        func loss(_ a: Double, _ b: Double) -> Double {
-            points.reduce(0) { s, p in
-                let r = (a * p.memorySeconds + b * p.computeSeconds) / p.measuredSeconds - 1
-                return s + r * r
-            }
-        }
-        let onlyA = smm > 0 ? sm / smm : 0, onlyB = scc > 0 ? sc / scc : 0
-        return loss(onlyA, 0) <= loss(0, onlyB) ? (onlyA, 0) : (0, onlyB)
+        let x = nnls(points.map { [$0.memorySeconds, $0.computeSeconds] }, points.map(\.measuredSeconds))
+        return (x[0], x[1])
     }
 
     /// Non-negative least squares on the relative error, min Σ (Σ_j x_j f_ij / t_i − 1)², for a few terms: every
