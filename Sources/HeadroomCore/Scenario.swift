@@ -131,6 +131,11 @@ public struct MeasureSettings: Sendable {
     public var batch: [Int]
     public var repetitions: Int
     public var warmup: Int
+    /// Timed and untimed calls per OpenBLAS GEMM case (`gemm_repetitions`, `gemm_warmup`; default: `repetitions`
+    /// and `warmup`): a GEMM takes milliseconds where an inference case takes seconds, so a scenario can give
+    /// the GEMMs the repetitions that make their median robust without repeating the inference as often.
+    public var gemmRepetitions: Int
+    public var gemmWarmup: Int
     /// Fine-tuning steps to measure (`measure.finetune`), if any.
     public var finetune: FinetuneSettings?
     /// Weight precisions the inference measurements run (GGUF names), default [f32].
@@ -143,15 +148,17 @@ public struct MeasureSettings: Sendable {
     public static let knownPrecisions = ["f32", "f16", "q8_0", "q4_0"]
 
     public init(model: ModelShape, threads: [Int], promptTokens: [Int], batch: [Int], repetitions: Int, warmup: Int,
-                precisions: [String] = ["f32"], generateTokens: Int = 32, finetune: FinetuneSettings? = nil) {
+                precisions: [String] = ["f32"], generateTokens: Int = 32, finetune: FinetuneSettings? = nil,
+                gemmRepetitions: Int? = nil, gemmWarmup: Int? = nil) {
         self.model = model; self.threads = threads; self.promptTokens = promptTokens; self.batch = batch
-        self.repetitions = repetitions; self.warmup = warmup; self.precisions = precisions; self.generateTokens = generateTokens
+        self.repetitions = repetitions; self.warmup = warmup
+        self.gemmRepetitions = gemmRepetitions ?? repetitions; self.gemmWarmup = gemmWarmup ?? warmup; self.precisions = precisions; self.generateTokens = generateTokens
         self.finetune = finetune
     }
 
     /// The keys of what is measured on this machine (`measure.load` is read beside them, by the scenario).
-    public static let keys = ["model", "threads", "prompt_tokens", "batch", "repetitions", "warmup", "precisions",
-                              "generate_tokens", "finetune"]
+    public static let keys = ["model", "threads", "prompt_tokens", "batch", "repetitions", "warmup", "gemm_repetitions",
+                              "gemm_warmup", "precisions", "generate_tokens", "finetune"]
 
     static func read(_ field: YAMLField, catalog: Catalog, resolveModel: ModelResolver? = nil, directory: String = "",
                      ignoring: [String] = []) throws -> MeasureSettings {
@@ -195,15 +202,18 @@ public struct MeasureSettings: Sendable {
         if let longest = prompts.max(), longest + generate > model.context {
             throw (generateField ?? promptField).error("prompt_tokens \(longest) + generate_tokens \(generate) exceed the context of \(model.id) (\(model.context))")
         }
+        let repetitions = try m.optional("repetitions")?.int(min: 1, max: 10_000) ?? 5
+        let warmup = try m.optional("warmup")?.int(min: 0, max: 1000) ?? 1
         var settings = MeasureSettings(
             model: model,
             threads: try distinct(threadsField.list { try $0.int(min: 1, max: 256) }, threadsField),
             promptTokens: try distinct(promptField.list { try $0.int(min: 1, max: maxTokens) }, promptField),
             batch: try batchField.map { try distinct($0.list { try $0.int(min: 1, max: 1024) }, $0) } ?? [1],
-            repetitions: try m.optional("repetitions")?.int(min: 1, max: 10_000) ?? 5,
-            warmup: try m.optional("warmup")?.int(min: 0, max: 1000) ?? 1,
+            repetitions: repetitions, warmup: warmup,
             precisions: precisions, generateTokens: generate,
-            finetune: try m.optional("finetune").map { try FinetuneSettings.read($0, context: model.context, filePrecision: modelFile?.precision) })
+            finetune: try m.optional("finetune").map { try FinetuneSettings.read($0, context: model.context, filePrecision: modelFile?.precision) },
+            gemmRepetitions: try m.optional("gemm_repetitions")?.int(min: 1, max: 10_000) ?? repetitions,
+            gemmWarmup: try m.optional("gemm_warmup")?.int(min: 0, max: 1000) ?? warmup)
         settings.modelFile = modelFile
         return settings
     }

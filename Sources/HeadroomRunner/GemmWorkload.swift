@@ -14,7 +14,7 @@ public struct GemmWorkload: SingleCaseWorkload {
 
     public init(_ m: MeasureSettings) {
         model = m.model; threads = m.threads; promptTokens = m.promptTokens; batch = m.batch
-        repetitions = m.repetitions; warmup = m.warmup
+        repetitions = m.gemmRepetitions; warmup = m.gemmWarmup
     }
 
     public func cases() -> [CaseSpec] {

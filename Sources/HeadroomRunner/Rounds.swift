@@ -10,7 +10,10 @@ public enum Rounds {
     /// warm-ups are kept whole, since other cases ran in between.
     public static func share(of scenario: Scenario, rounds: Int) -> Scenario {
         var s = scenario
-        if let measure = scenario.measure { s.measure?.repetitions = (measure.repetitions + rounds - 1) / rounds }
+        if let measure = scenario.measure {
+            s.measure?.repetitions = (measure.repetitions + rounds - 1) / rounds
+            s.measure?.gemmRepetitions = (measure.gemmRepetitions + rounds - 1) / rounds
+        }
         s.probe.repetitions = (scenario.probe.repetitions + rounds - 1) / rounds
         return s
     }

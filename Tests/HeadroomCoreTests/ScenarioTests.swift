@@ -27,6 +27,8 @@ final class ScenarioTests: XCTestCase {
         XCTAssertEqual(s.measure!.batch, [1, 4])
         XCTAssertEqual(s.measure!.repetitions, 4)
         XCTAssertEqual(s.measure!.warmup, 0)
+        XCTAssertEqual(s.measure!.gemmRepetitions, 9)
+        XCTAssertEqual(s.measure!.gemmWarmup, 2)
         XCTAssertEqual(s.hash, fnv1a64Hex(text))
         XCTAssertEqual(s.hash.count, 16)
     }
@@ -42,6 +44,8 @@ final class ScenarioTests: XCTestCase {
         XCTAssertEqual(s.measure!.batch, [1])
         XCTAssertEqual(s.measure!.repetitions, 5)
         XCTAssertEqual(s.measure!.warmup, 1)
+        XCTAssertEqual(s.measure!.gemmRepetitions, 5, "the GEMMs repeat as often as the rest unless told")
+        XCTAssertEqual(s.measure!.gemmWarmup, 1)
         XCTAssertEqual(s.measure!.precisions, ["f32"])
         XCTAssertEqual(s.measure!.generateTokens, 32)
     }

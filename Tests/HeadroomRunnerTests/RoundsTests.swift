@@ -9,9 +9,11 @@ final class RoundsTests: XCTestCase {
         let store = try SQLiteStore(path: ":memory:")
         var s = smallScenario()
         s.measure?.repetitions = 5
+        s.measure?.gemmRepetitions = 7
         s.probe.repetitions = 3
         let share = Rounds.share(of: s, rounds: 2)
         XCTAssertEqual(share.measure!.repetitions, 3)
+        XCTAssertEqual(share.measure!.gemmRepetitions, 4, "the GEMMs' own repetitions are shared out too")
         XCTAssertEqual(share.probe.repetitions, 2)
         var rounds: [Int] = []
         let runner = Runner(store: store, progress: Progress(enabled: false), version: "test")
@@ -24,7 +26,7 @@ final class RoundsTests: XCTestCase {
         XCTAssertEqual(stored.run.status, .complete)
         XCTAssertEqual(stored.cases.count, 5 + 12, "each case stored once")
         for c in stored.cases {
-            let n = c.kind == "probe" ? 4 : 6
+            let n = c.kind == "probe" ? 4 : 8
             XCTAssertEqual(c.values("seconds").count, n, "\(c.kind) \(c.name)")
             XCTAssertEqual(c.samples.filter { $0.metric == "seconds" }.map(\.repetition).sorted(), Array(0..<n))
         }

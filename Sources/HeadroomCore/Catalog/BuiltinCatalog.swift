@@ -536,6 +536,8 @@ enum BuiltinCatalog {
           generate_tokens: 2           # tokens decoded after each prompt (TPOT is their mean; kept short for make run)
           repetitions: 3
           warmup: 0                    # median of 3 absorbs a slow first repetition; weights are built (pages touched) before timing
+          gemm_repetitions: 9          # an OpenBLAS GEMM takes milliseconds: its median of 9 shrugs off a preempted call
+          gemm_warmup: 1               # one untimed call per shape first (OpenBLAS sizes its buffers, wakes its threads)
         plan:                 # what `headroom plan` and `headroom run` size (every figure predicted)
           model: llama-3.1-8b
           demand: { users: 2000, requests_per_user_per_day: 40, peak_to_mean: 3, prompt_tokens: 800, output_tokens: 250 }
