@@ -29,7 +29,8 @@ public struct StepSettings: Sendable {
     }
 
     /// The standard grid for `model` (or the quick one): prefill chunks alone at past 0 and one after cached
-    /// context, decodes alone at a short and a long context, and mixed steps to check the fit with. Lengths that
+    /// context, decodes alone at a short and a long context (batches the kernel takes in whole groups, and two
+    /// that cost it an extra pass), and mixed steps to check the fit with. Lengths that
     /// do not fit the model's context are left out, and the contexts shrink with it.
     public static func grid(model: ModelShape, precision: QuantType, quick: Bool = false) -> [StepParams] {
         let ctx = model.context
@@ -39,12 +40,14 @@ public struct StepSettings: Sendable {
                        context: d > 0 ? context : 0)
         }
         let chunks = quick ? [1, 16, 128] : [1, 8, 32, 64, 128, 256, 512]
-        let batches = quick ? [1, 4, 16] : [1, 2, 4, 8, 16, 32]
+        // 3 (2 + 1) and 12 (8 + 4) take the batched decode kernel's extra passes (`BatchedDecodeKernel`).
+        let batches = quick ? [1, 3, 4, 16] : [1, 2, 3, 4, 8, 12, 16, 32]
         var out = chunks.filter { $0 <= ctx }.map { p($0) }
         if 384 <= ctx { out.append(p(128, after: quick ? 128 : 256)) }
         for context in [short, long] { out += batches.map { p(0, $0, at: context) } }
         out += quick ? [p(16, 8, at: long), p(96, 4, at: short)]
-                     : [p(8, 32, at: long), p(64, 8, at: short), p(128, after: 256, 16, at: min(512, long)), p(224, 32, at: short)]
+                     : [p(8, 32, at: long), p(64, 8, at: short), p(128, after: 256, 16, at: min(512, long)), p(224, 32, at: short),
+                        p(32, 5, at: long)]
         return out.filter { $0.pastTokens + $0.prefillTokens <= ctx && $0.context + 1 <= ctx }
     }
 

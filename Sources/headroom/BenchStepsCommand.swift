@@ -17,17 +17,18 @@ struct BenchStepsCommand: ParsableCommand {
         discussion: """
             Builds seeded synthetic weights of a catalog shape, then times one `ServingSession.step` — the paged KV \
             cache, kernels and batch-invariance setting `headroom serve` runs — per shape: prefill chunks alone of 1 \
-            to 512 tokens at past 0 and 128 after 256 cached; decodes alone, batches of 1 to 32 at contexts 128 and \
-            1024; and four mixed steps (a chunk and decodes together): `headroom serve`'s steps under its defaults of \
+            to 512 tokens at past 0 and 128 after 256 cached; decodes alone, batches of 1 to 32 (3 and 12 among them) at contexts 128 and \
+            1024; and five mixed steps (a chunk and decodes together): `headroom serve`'s steps under its defaults of \
             32 sequences and 512 tokens, less what a smaller model's context cannot hold. The shapes are measured in \
             interleaved rounds, \
             one repetition of each per round (the warm-ups in the first), so load that comes and goes spreads over \
             every shape; every repetition is stored raw as a case of kind `step` (metric step_seconds) in a run of scenario bench-steps, \
-            which `headroom gate --run` compares like any other. --quick measures 12 shapes, 3 repetitions.
+            which `headroom gate --run` compares like any other. --quick measures 14 shapes, 3 repetitions.
 
             Then it fits the execution-time model the simulator uses for this machine: t = Fd(decode rows) + \
-            Fc(chunk rows) + a · attended keys, Fd and Fc monotone piecewise-linear over the row counts measured \
-            (linear beyond them), by non-negative least squares on relative errors over the decode-only and \
+            e · extra kernel passes + Fc(chunk rows) + a · attended keys, Fd and Fc monotone piecewise-linear over \
+            the row counts measured (linear beyond them; Fd's knots at the decode batches the kernel takes in whole \
+            groups of 16, 8, 4, 2, 1, and e for each pass a batch such as 3 = 2 + 1 adds), by non-negative least squares on relative errors over the decode-only and \
             prefill-only steps. The table shows each shape's measured median and the fit's prediction: for a fitted \
             shape, the fit made without it (leave-one-out); for a mixed shape, held out of the fit, the full fit.
             """)
@@ -47,7 +48,7 @@ struct BenchStepsCommand: ParsableCommand {
     @Option(name: .long, help: "Untimed repetitions of each shape in the first round, 0 to 100.")
     var warmup = 1
 
-    @Flag(name: .long, help: "A smaller grid (12 shapes) and 3 repetitions: a quick look, not a model to plan with.")
+    @Flag(name: .long, help: "A smaller grid (14 shapes) and 3 repetitions: a quick look, not a model to plan with.")
     var quick = false
 
     @OptionGroup var catalog: CatalogOptions
@@ -127,9 +128,11 @@ struct BenchStepsJSON: Encodable {
         }
     }
     struct Fit: Encodable {
-        var model = "t = Fd(decode rows) + Fc(chunk rows) + a * attended keys"
+        var model = "t = Fd(decode rows) + e * extra kernel passes + Fc(chunk rows) + a * attended keys"
         var basis: String
         var secondsPerKey: Double
+        /// e; null when no measured decode batch had an extra pass (then priced at 0).
+        var secondsPerExtraPass: Double?
         var decodeRows: [Knot]
         var chunkRows: [Knot]
         var leaveOneOut: Errors?
@@ -164,7 +167,8 @@ struct BenchStepsJSON: Encodable {
                         relativeError: c.relativeError, check: c.heldOut ? "held out" : "leave-one-out")
         }
         func knots(_ g: PiecewiseLinear) -> [Knot] { zip(g.knots, g.values).map { Knot(rows: Int($0), seconds: $1) } }
-        fit = Fit(basis: f.basis, secondsPerKey: f.secondsPerKey, decodeRows: knots(f.decodeRows), chunkRows: knots(f.chunkRows),
+        fit = Fit(basis: f.basis, secondsPerKey: f.secondsPerKey, secondsPerExtraPass: f.extraPassesMeasured ? f.secondsPerExtraPass : nil,
+                  decodeRows: knots(f.decodeRows), chunkRows: knots(f.chunkRows),
                   leaveOneOut: Errors(f.leaveOneOut), heldOut: Errors(f.heldOut))
     }
 
@@ -192,7 +196,8 @@ struct BenchStepsJSON: Encodable {
             measured: each shape's `ServingSession.step` seconds, median and range of its repetitions. predicted: the fit below \
             (leave-one-out: fitted without that shape; held out: a mixed step, never fitted).
             \(t.rendered)
-            fit (predicted): t = Fd(decode rows) + Fc(chunk rows) + a · attended keys; a = \(String(format: "%.3g", fit.secondsPerKey * 1e6)) µs per key
+            fit (predicted): t = Fd(decode rows) + e · extra kernel passes + Fc(chunk rows) + a · attended keys; a = \(String(format: "%.3g", fit.secondsPerKey * 1e6)) µs per key; \
+            e = \(fit.secondsPerExtraPass.map { "\(ms($0)) ms per pass of the batched decode kernel beyond one per started group of 16 (3 = 2 + 1 decodes: one)" } ?? "not measured (no decode batch of 3, 5, 6, 7, 12, …), priced at 0")
               Fd ms at rows \(knots(fit.decodeRows))
               Fc ms at rows \(knots(fit.chunkRows))
             \(errors(fit.leaveOneOut, "leave-one-out")); \(errors(fit.heldOut, "mixed steps held out"))

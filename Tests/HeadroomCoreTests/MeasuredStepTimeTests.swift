@@ -54,6 +54,44 @@ final class MeasuredStepTimeTests: XCTestCase {
         XCTAssertEqual(fit.iterationSeconds(BatchShape()), 0)
     }
 
+    /// The batched decode kernel's groups (16, 8, 4, 2, 1, largest first) worked by hand, and a machine whose
+    /// decode steps pay 11 ms for each pass a batch adds beyond whole groups: with 3 and 12 decodes measured (one
+    /// extra pass each) the fit recovers the 11 ms and prices 5, 6, 7, 13 and 23 decodes it never saw, where a
+    /// line through the whole-group knots alone is off by up to 22 ms.
+    func testExtraPassesOfTheBatchedDecodeKernelAreFittedAndPriced() throws {
+        let passes = [0: 0, 1: 1, 2: 1, 3: 2, 4: 1, 5: 2, 6: 2, 7: 3, 8: 1, 12: 2, 15: 4, 16: 1, 17: 2, 24: 2, 31: 5, 32: 2]
+        for (b, n) in passes { XCTAssertEqual(BatchedDecodeKernel.passes(batch: b), n, "batch \(b)") }
+        let extra = [1: 0, 2: 0, 3: 1, 4: 0, 7: 2, 8: 0, 12: 1, 16: 0, 20: 0, 23: 2, 24: 0, 32: 0, 35: 1]
+        for (b, n) in extra { XCTAssertEqual(BatchedDecodeKernel.remainderExtraPasses(batch: b), n, "batch \(b)") }
+        XCTAssertEqual(RegimePoint.extraPasses(batch: 24), 1, "the regime model counts every pass beyond the first")
+
+        let e = 0.011
+        func truthWithPasses(_ b: BatchShape) -> Double {
+            truth(b) + e * Double(BatchedDecodeKernel.remainderExtraPasses(batch: MeasuredStepTime.rows(b).decode > 1 ? Int(MeasuredStepTime.rows(b).decode) : 0))
+        }
+        let shapes = standardShapes + [128, 1024].flatMap { c in [3, 12].map { decode($0, at: c) } } + [mixed(32, 5, at: 1024)]
+        let points = shapes.map { StepTimePoint(params: $0, seconds: truthWithPasses($0.shape), samples: 5) }
+        let fit = try MeasuredStepTime(points: points, model: "m", precision: "q4_0", threads: 2)
+        XCTAssertEqual(fit.secondsPerExtraPass, e, accuracy: 1e-4)
+        XCTAssertTrue(fit.extraPassesMeasured)
+        XCTAssertEqual(fit.decodeRows.knots, [1, 2, 4, 8, 16, 32], "3 and 12 are not knots: they price the passes")
+        for d in [5, 6, 7, 13, 23] {
+            let s = decode(d, at: 400).shape
+            XCTAssertEqual(fit.iterationSeconds(s), truthWithPasses(s), accuracy: truthWithPasses(s) * 0.01, "decode \(d)")
+        }
+        for c in fit.checks {
+            XCTAssertEqual(try XCTUnwrap(c.relativeError), 0, accuracy: 0.01, c.point.params.label)
+        }
+        XCTAssertFalse(fit.basis.contains("priced at 0"), fit.basis)
+
+        // Without them the passes cannot be told apart from the line, and the basis says what was assumed.
+        let plain = try MeasuredStepTime(points: standardShapes.map { StepTimePoint(params: $0, seconds: truth($0.shape), samples: 5) },
+                                         model: "m", precision: "q4_0", threads: 2)
+        XCTAssertEqual(plain.secondsPerExtraPass, 0)
+        XCTAssertFalse(plain.extraPassesMeasured)
+        XCTAssertTrue(plain.basis.contains("the kernel's extra passes priced at 0"), plain.basis)
+    }
+
     func testInterpolationAndLinearExtrapolation() throws {
         let f = PiecewiseLinear(knots: [8, 32, 128], values: [10, 20, 50])
         XCTAssertEqual(f(0), 0)

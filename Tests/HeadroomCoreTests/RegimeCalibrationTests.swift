@@ -20,7 +20,7 @@ final class RegimeCalibrationTests: XCTestCase {
         XCTAssertNil(m.factor)
         XCTAssertEqual(m.a, 1.6, accuracy: 1e-9)
         XCTAssertEqual(m.b, 1.3, accuracy: 1e-9)
-        XCTAssertTrue(m.summary.hasPrefix("bandwidth 6"), m.summary)
+        XCTAssertEqual(m.summary, "1.60 × memory + 1.30 × compute time")
         let cal = RegimeCalibration(points: pts)
         XCTAssertEqual(cal.fits.count, 1)
         for c in cal.checks { XCTAssertEqual(try XCTUnwrap(c.errorPercent), 0, accuracy: 1e-6, c.point.label) }

@@ -20,12 +20,14 @@ final class StepBenchTests: XCTestCase {
         let small = ModelShape(id: "small", name: "s", layers: 22, dim: 2048, heads: 32, kvHeads: 4, ffnDim: 5632, vocab: 32000,
                                context: 2048, source: "test")
         let grid = StepSettings.grid(model: small, precision: .q4_0)
-        XCTAssertEqual(grid.count, 24)
+        XCTAssertEqual(grid.count, 29)
         XCTAssertEqual(grid.filter(\.isMixed).map(\.label), ["prefill 8 + decode 32 at 1024", "prefill 64 + decode 8 at 128",
-                                                              "prefill 128 after 256 + decode 16 at 512", "prefill 224 + decode 32 at 128"])
+                                                              "prefill 128 after 256 + decode 16 at 512", "prefill 224 + decode 32 at 128",
+                                                              "prefill 32 + decode 5 at 1024"])
+        XCTAssertEqual(Set(grid.filter { $0.decodes > 0 && !$0.isMixed }.map(\.decodes)), [1, 2, 3, 4, 8, 12, 16, 32])
         XCTAssertEqual(Set(grid.filter { $0.decodes > 0 && !$0.isMixed }.map(\.context)), [128, 1024])
         XCTAssertTrue(grid.contains(StepParams(model: "small", precision: "q4_0", prefillTokens: 128, pastTokens: 256)))
-        XCTAssertEqual(StepSettings.grid(model: small, precision: .q4_0, quick: true).count, 12)
+        XCTAssertEqual(StepSettings.grid(model: small, precision: .q4_0, quick: true).count, 14)
         // The pool holds the largest shape: 32 decodes of 1025 positions (65 blocks each) and an 8-token chunk.
         let settings = StepSettings(model: small, precision: .q4_0, threads: 2, shapes: grid, repetitions: 5, warmup: 1)
         XCTAssertEqual(settings.poolBlocks(), 32 * 65 + 1)
@@ -105,11 +107,11 @@ final class StepBenchTests: XCTestCase {
         XCTAssertEqual(obj["run_id"] as? Int, 1)
         XCTAssertEqual(obj["precision"] as? String, "q4_0")
         let steps = try XCTUnwrap(obj["steps"] as? [[String: Any]])
-        XCTAssertEqual(steps.count, 18)
-        XCTAssertEqual(steps.filter { $0["check"] as? String == "held out" }.count, 2)
+        XCTAssertEqual(steps.count, 23)
+        XCTAssertEqual(steps.filter { $0["check"] as? String == "held out" }.count, 3)
         XCTAssertTrue(steps.allSatisfy { (($0["measured"] as? [String: Any])?["samples"] as? Int) == 1 })
         let fit = try XCTUnwrap(obj["fit"] as? [String: Any])
-        XCTAssertTrue((fit["basis"] as? String)?.hasPrefix("steps measured in run 1 (micro q4_0, 1 thread; 16 shapes;") ?? false, "\(fit)")
+        XCTAssertTrue((fit["basis"] as? String)?.hasPrefix("steps measured in run 1 (micro q4_0, 1 thread; 20 shapes;") ?? false, "\(fit)")
         XCTAssertNotNil(fit["leave_one_out"] as? [String: Any])
 
         let table = try HeadroomCLI.run(args, cwd: dir)

@@ -74,14 +74,19 @@ public struct PiecewiseLinear: Equatable, Sendable {
 
 /// Seconds of one engine step on this machine, fitted to steps measured here:
 ///
-///     t = Fd(decode rows) + Fc(chunk rows) + a · attended keys
+///     t = Fd(decode rows) + e · extra passes(decode rows) + Fc(chunk rows) + a · attended keys
 ///
 /// following how `ServingSession.step` computes: every row of a step goes through the linear layers together,
 /// but the single-token rows (decodes, and chunks of one token, which the engine lays out as decodes) through the
 /// batched matrix–vector kernels — each weight read once for all of them, a lone one through the faster
 /// single-sequence kernel — and the rows of multi-token chunks through sgemm, each its own pass over the weights.
 /// So Fd and Fc are separate monotone piecewise-linear functions over the row counts measured (a knot at each),
-/// linear beyond the last knot, and attention adds a cost per key attended. The coefficients (knot values as
+/// linear beyond the last knot, and attention adds a cost per key attended. The batched kernel takes the decode
+/// rows in groups of 16, 8, 4, 2, 1 (`BatchedDecodeKernel`), a pass over every weight row each: 3 rows cost two
+/// passes where 2 and 4 cost one. Fd's knots are the row counts the kernel takes in whole groups (1, 2, 4, 8,
+/// 16, 32, …), and each pass a remainder adds beyond that costs e (`remainderExtraPasses`), fitted from the
+/// decode steps of other row counts (measured 2026-12-01 in `headroom serve`'s step log: q4_0 steps of 3, 5, 6,
+/// 7 decodes ran 25–40 % above a line through 2, 4 and 8 — e ≈ 11 ms on `small`, 2 threads). The coefficients (knot values as
 /// non-negative increments, and a ≥ 0) minimise the squared relative error over the decode-only and prefill-only
 /// steps (non-negative least squares); steps that mix a chunk with decodes are held out, to check that the
 /// sum predicts them. The output head (one row per sampled sequence) and per-step overheads are inside Fd and
@@ -95,6 +100,11 @@ public struct MeasuredStepTime: ExecutionTimePredictor {
     /// Seconds of the single-token rows (Fd) and of the chunk rows (Fc).
     public let decodeRows: PiecewiseLinear
     public let chunkRows: PiecewiseLinear
+    /// e: seconds of each pass of the batched decode kernel beyond one per started group of 16 (0 when no
+    /// measured decode step had one: the fit then cannot tell, and says so in `basis`).
+    public let secondsPerExtraPass: Double
+    /// Whether some fitted decode step had extra passes (so `secondsPerExtraPass` was fitted, not assumed 0).
+    public let extraPassesMeasured: Bool
     /// a: seconds per attended key (a key of the cache, or an earlier token of the same chunk, for one new token).
     public let secondsPerKey: Double
     /// Every measured step: fitted ones with their leave-one-out prediction, mixed ones held out, in input order.
@@ -106,7 +116,8 @@ public struct MeasuredStepTime: ExecutionTimePredictor {
         let fitted = points.filter { !$0.params.isMixed }
         let fit = try Self.fit(fitted)
         self.model = model; self.precision = precision; self.threads = threads; self.runID = runID
-        decodeRows = fit.decode; chunkRows = fit.chunk; secondsPerKey = fit.perKey
+        decodeRows = fit.decode; chunkRows = fit.chunk; secondsPerKey = fit.perKey; secondsPerExtraPass = fit.perPass
+        extraPassesMeasured = fitted.contains { Self.extraPasses(Self.rows($0.params.shape).decode) > 0 }
         checks = points.map { p in
             if p.params.isMixed {
                 return StepFitCheck(point: p, heldOut: true, predictedSeconds: Self.seconds(p.params.shape, fit))
@@ -116,7 +127,8 @@ public struct MeasuredStepTime: ExecutionTimePredictor {
             let loo = try? Self.fit(rest)
             return StepFitCheck(point: p, heldOut: false, predictedSeconds: loo.map { Self.seconds(p.params.shape, $0) })
         }
-        basis = Self.basis(model: model, precision: precision, threads: threads, runID: runID, checks: checks)
+        basis = Self.basis(model: model, precision: precision, threads: threads, runID: runID, checks: checks,
+                           extraPassesMeasured: extraPassesMeasured)
     }
 
     /// Fits the `step` cases of one configuration (their `step_seconds` medians).
@@ -138,7 +150,7 @@ public struct MeasuredStepTime: ExecutionTimePredictor {
     }
 
     public func iterationSeconds(_ batch: BatchShape) -> Double {
-        Self.seconds(batch, (decodeRows, chunkRows, secondsPerKey))
+        Self.seconds(batch, (decodeRows, chunkRows, secondsPerKey, secondsPerExtraPass))
     }
 
     /// |relative error| of the fitted steps' leave-one-out predictions, and of the held-out mixed steps.
@@ -162,7 +174,13 @@ public struct MeasuredStepTime: ExecutionTimePredictor {
 
     // MARK: the fit
 
-    typealias Fit = (decode: PiecewiseLinear, chunk: PiecewiseLinear, perKey: Double)
+    typealias Fit = (decode: PiecewiseLinear, chunk: PiecewiseLinear, perKey: Double, perPass: Double)
+
+    /// The batched decode kernel's passes beyond one per started group of 16, for `rows` decode rows.
+    @inline(__always)
+    static func extraPasses(_ rows: Double) -> Double {
+        rows > 1 ? Double(BatchedDecodeKernel.remainderExtraPasses(batch: Int(rows))) : 0
+    }
 
     /// The rows a step sends through the batched matrix–vector kernels and through sgemm. A chunk of one token is
     /// a decode row to the engine; `BatchShape` keeps only sums, so chunks count as such only when all are single.
@@ -176,31 +194,34 @@ public struct MeasuredStepTime: ExecutionTimePredictor {
     static func seconds(_ b: BatchShape, _ f: Fit) -> Double {
         guard !b.isEmpty else { return 0 }
         let r = rows(b)
-        return f.decode(r.decode) + f.chunk(r.chunk) + f.perKey * b.attendedKeys
+        return f.decode(r.decode) + f.perPass * extraPasses(r.decode) + f.chunk(r.chunk) + f.perKey * b.attendedKeys
     }
 
     /// Non-negative least squares on relative errors over ramp columns (each knot's increment over the one
-    /// before, the first knot's level) and the attended keys.
+    /// before, the first knot's level), the extra kernel passes (when some step has them) and the attended keys.
     static func fit(_ points: [StepTimePoint]) throws -> Fit {
-        let data = points.map { p -> (d: Double, c: Double, k: Double, y: Double) in
+        let data = points.map { p -> (d: Double, x: Double, c: Double, k: Double, y: Double) in
             let s = p.params.shape, r = rows(s)
-            return (r.decode, r.chunk, s.attendedKeys, p.seconds)
+            return (r.decode, extraPasses(r.decode), r.chunk, s.attendedKeys, p.seconds)
         }
         guard data.allSatisfy({ $0.y > 0 && $0.y.isFinite }) else { throw StepFitError.badCases("a step's time is not a positive number") }
-        let dKnots = Array(Set(data.map(\.d).filter { $0 > 0 })).sorted()
+        let dKnots = Array(Set(data.filter { $0.x == 0 }.map(\.d).filter { $0 > 0 })).sorted()
         let cKnots = Array(Set(data.map(\.c).filter { $0 > 0 })).sorted()
         guard dKnots.count >= 2 else {
-            throw StepFitError.tooFewShapes("decodes alone at 2 batch sizes at least are needed (got \(dKnots.map { Int($0) }))")
+            throw StepFitError.tooFewShapes("decodes alone at 2 batch sizes the kernel takes in whole groups (1, 2, 4, 8, 16, 32, …) at least are needed (got \(Set(data.map(\.d).filter { $0 > 0 }).sorted().map { Int($0) }))")
         }
         guard cKnots.count >= 2 else {
             throw StepFitError.tooFewShapes("prefill chunks alone of 2 lengths above 1 token at least are needed (got \(cKnots.map { Int($0) }))")
         }
-        // Columns: Fd's ramps, Fc's ramps, the keys. Rows weighted by 1 / measured: relative errors.
-        let nd = dKnots.count, nc = cKnots.count, n = nd + nc + 1
+        // Columns: Fd's ramps, Fc's ramps, the extra passes (when any step has one), the keys. Rows weighted by
+        // 1 / measured: relative errors.
+        let passes = data.contains { $0.x > 0 } ? 1 : 0
+        let nd = dKnots.count, nc = cKnots.count, n = nd + nc + passes + 1
         var a = [[Double]](repeating: [Double](repeating: 0, count: data.count), count: n)
         for (i, p) in data.enumerated() {
             for j in 0..<nd { a[j][i] = ramp(dKnots, j, p.d) / p.y }
             for j in 0..<nc { a[nd + j][i] = ramp(cKnots, j, p.c) / p.y }
+            if passes == 1 { a[nd + nc][i] = p.x / p.y }
             a[n - 1][i] = p.k / p.y
         }
         let b = [Double](repeating: 1, count: data.count)
@@ -208,7 +229,7 @@ public struct MeasuredStepTime: ExecutionTimePredictor {
             if data.count >= n - 1, LeastSquares.solve(a, b, columns: Array(0..<(n - 1))) != nil {
                 throw StepFitError.tooFewShapes("the shapes do not separate attention from rows: measure decodes at two contexts, or a chunk after cached positions")
             }
-            throw StepFitError.tooFewShapes("\(data.count) steps for \(n) terms (\(nd) decode row counts, \(nc) chunk lengths, attention)")
+            throw StepFitError.tooFewShapes("\(data.count) steps for \(n) terms (\(nd) decode row counts, \(nc) chunk lengths, \(passes == 1 ? "extra kernel passes, " : "")attention)")
         }
         let x = LeastSquares.nonNegative(a, b)
         func values(_ from: Int, _ count: Int) -> [Double] {
@@ -216,7 +237,8 @@ public struct MeasuredStepTime: ExecutionTimePredictor {
             for j in 0..<count { sum += x[from + j]; v.append(sum) }
             return v
         }
-        return (PiecewiseLinear(knots: dKnots, values: values(0, nd)), PiecewiseLinear(knots: cKnots, values: values(nd, nc)), x[n - 1])
+        return (PiecewiseLinear(knots: dKnots, values: values(0, nd)), PiecewiseLinear(knots: cKnots, values: values(nd, nc)), x[n - 1],
+                passes == 1 ? x[nd + nc] : 0)
     }
 
     /// Column j of a monotone piecewise-linear function over `knots`: the first knot's level (1 above 0 rows), then
@@ -230,12 +252,14 @@ public struct MeasuredStepTime: ExecutionTimePredictor {
         return r
     }
 
-    static func basis(model: String, precision: String, threads: Int, runID: Int64?, checks: [StepFitCheck]) -> String {
+    static func basis(model: String, precision: String, threads: Int, runID: Int64?, checks: [StepFitCheck],
+                      extraPassesMeasured: Bool = true) -> String {
         func pct(_ x: Double) -> String { String(format: "%.0f %%", x * 100) }
         let fitted = checks.filter { !$0.heldOut }.count, mixed = checks.filter(\.heldOut)
         var parts = ["\(model) \(precision), \(threads) thread\(threads == 1 ? "" : "s")", "\(fitted) shapes"]
         if let l = ErrorSummary(checks.filter { !$0.heldOut }) { parts.append("leave-one-out median \(pct(l.median)), worst \(pct(l.worst))") }
         if let h = ErrorSummary(mixed) { parts.append("\(mixed.count) mixed held out: median \(pct(h.median)), worst \(pct(h.worst))") }
+        if !extraPassesMeasured { parts.append("no decode batch of 3, 5, 6, 7, 12, … measured: the kernel's extra passes priced at 0") }
         return "steps measured " + (runID.map { "in run \($0) " } ?? "") + "(" + parts.joined(separator: "; ") + ")"
     }
 }

@@ -90,15 +90,8 @@ public struct RegimePoint: Codable, Equatable, Sendable {
         self.extraPasses = extraPasses
     }
 
-    /// The engine's batched decode kernels take a weight row through the batch in groups of 16, 8, 4, 2 and 1
-    /// sequences, largest first (`batch_rows_float` in quant.c), each group its own pass over the row (and, in a
-    /// quantized format, its own dequantization): 3 sequences are 2 + 1, two passes; 8 are one. The passes beyond
-    /// the first.
-    public static func extraPasses(batch: Int) -> Int {
-        var left = batch, passes = 0
-        for g in [16, 8, 4, 2, 1] { while left >= g { left -= g; passes += 1 } }
-        return max(0, passes - 1)
-    }
+    /// The passes of the batched decode kernel over a weight row beyond the first (`BatchedDecodeKernel`).
+    public static func extraPasses(batch: Int) -> Int { max(0, BatchedDecodeKernel.passes(batch: batch) - 1) }
 
     /// The roofline terms of `ops` on a machine of `bandwidth` bytes/s and `peakFLOPs` FLOP/s.
     public static func terms(_ ops: [OpCost], bandwidth: Double, peakFLOPs: Double) -> (memory: Double, compute: Double) {
@@ -264,12 +257,14 @@ public struct RegimeModel: Codable, Equatable, Sendable {
         return x
     }
 
-    /// "bandwidth 88 %, compute 41 %" (the efficiencies 1/a and 1/b of the line through all sizes; "piecewise" when
-    /// the model uses a line per pair of adjacent sizes), or "× 1.32 the roofline".
+    /// "1.14 × memory + 2.44 × compute time" (a and b of the line through all sizes: multiples of the time the
+    /// probed read bandwidth and sgemm peak would take; "piecewise" when the model uses a line per pair of adjacent
+    /// sizes), or "1.32 × the roofline time". Multiples, not efficiencies: b below 1 is a kernel faster than the
+    /// probe's sgemm (the integer formats' dot products), which a percentage of that peak would misstate.
     public var summary: String {
         if let f = factor { return String(format: "%.2f × the roofline time (one size measured)", f) }
-        func pct(_ x: Double) -> String { x > 0 ? String(format: "%.0f %%", 100 / x) : "—" }
-        return "bandwidth \(pct(a)), compute \(pct(b))" + (c > 0 ? String(format: ", %.2f × the memory term per extra pass", c) : "")
+        func x(_ v: Double) -> String { String(format: v < 10 ? "%.2f" : "%.1f", v) }
+        return "\(x(a)) × memory + \(x(b)) × compute time" + (c > 0 ? ", + \(x(c)) × memory per extra pass" : "")
             + (segments.map { " overall; piecewise over \($0.count) segments" } ?? "")
     }
 }
@@ -502,5 +497,28 @@ public struct RegimeExecutionTime: ExecutionTimePredictor {
         }
         if let chunk = batch.meanChunk { t += Double(batch.prefillChunks) * seconds(chunk, prefill, size: chunk.prefillTokens) }
         return t
+    }
+}
+
+/// The engine's batched decode kernels (`batch_rows_int` and `batch_rows_float` in quant.c) take a weight row
+/// through the batch in groups of 16, 8, 4, 2 and 1 sequences, largest first, each group its own pass over the
+/// row (and, in a quantized format, its own dequantization): 3 sequences are 2 + 1, two passes; 8 are one; 24 are
+/// 16 + 8. What the execution-time models count (`RegimePoint.extraPasses`, `MeasuredStepTime`).
+public enum BatchedDecodeKernel {
+    /// Group sizes, largest first, as quant.c picks them.
+    public static let groups = [16, 8, 4, 2, 1]
+
+    /// Passes over each weight row for `batch` sequences (0 for none).
+    public static func passes(batch: Int) -> Int {
+        var left = max(0, batch), passes = 0
+        for g in groups { passes += left / g; left %= g }
+        return passes
+    }
+
+    /// The passes beyond one per started group of 16: what a remainder that is not a power of two adds. 0 for
+    /// 1, 2, 4, 8, 16, 20 (16 + 4), 24 (16 + 8), 32; 1 for 3 (2 + 1) and 12 (8 + 4); 2 for 7 (4 + 2 + 1).
+    public static func remainderExtraPasses(batch: Int) -> Int {
+        guard batch > 0 else { return 0 }
+        return passes(batch: batch) - (batch + 15) / 16
     }
 }
