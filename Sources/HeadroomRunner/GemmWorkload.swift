@@ -11,6 +11,15 @@ public struct GemmWorkload: SingleCaseWorkload {
     public var batch: [Int]
     public var repetitions: Int
     public var warmup: Int
+    /// Untimed calls, this long, before the first timed GEMM at a thread count: OpenBLAS's threads take a
+    /// while to settle on their cores after the count changes (measured 2026-12-01: the first 2-thread GEMMs
+    /// after 1-thread ones ran up to 2× slower for ~0.1 s — `qkv` at M = 16 in 4.1 ms, against 2.1 ms once
+    /// settled), which would time the switch, not the kernel.
+    public static let settleSeconds = 0.3
+
+    /// The seconds of every case of a thread count, measured together when the first of them is asked for.
+    final class State: @unchecked Sendable { var seconds: [String: [Double]] = [:] }
+    private let state = State()
 
     public init(_ m: MeasureSettings) {
         model = m.model; threads = m.threads; promptTokens = m.promptTokens; batch = m.batch
@@ -33,30 +42,77 @@ public struct GemmWorkload: SingleCaseWorkload {
         return specs
     }
 
+    /// A case's samples. The cases of one thread count are timed together, in interleaved rounds (each round
+    /// calls every case's GEMM once, the warm-ups in the first rounds), when the first of them is asked for: a
+    /// slow spell of this shared machine (memory bandwidth taken by a neighbour for a few hundred milliseconds)
+    /// then lands on one or two repetitions of many cases, which their medians shrug off, instead of on every
+    /// repetition of the one case that ran through it (run 65: `gate_up` M = 1, 1 thread, all 9 calls at 16.5 ms
+    /// against 12.5 ms in the runs before and after). Under `--shard` a shard times its thread count's other
+    /// cases too (milliseconds each) and keeps its own.
     public func measure(_ spec: CaseSpec, step: () throws -> Void) throws -> MeasuredCase {
-        guard let (m, n, k) = GemmParams(params: spec.params).map({ ($0.m, $0.n, $0.k) }) else {
-            preconditionFailure("gemm case without M, N, K")
-        }
-        BLASThreads.set(spec.threads)
-        let inp = FloatBuffer(count: m * k), weight = FloatBuffer(count: n * k), out = FloatBuffer(count: m * n)
-        inp.fillUniform(seed: 11)
-        weight.fillUniform(seed: 12, scale: 0.02)
-        let flops = Matmul.flops(M: m, N: n, K: k)
+        guard let params = GemmParams(params: spec.params) else { preconditionFailure("gemm case without M, N, K") }
+        let key = Self.key(spec)
+        if state.seconds[key] == nil { try measureTogether(threads: spec.threads) }
+        guard let seconds = state.seconds.removeValue(forKey: key) else { preconditionFailure("gemm case \(key) not measured") }
+        for _ in 0..<(warmup + repetitions) { try step() }
+        let flops = Matmul.flops(M: params.m, N: params.n, K: params.k)
+        let weightBytes = Double(params.n * params.k * MemoryLayout<Float>.size)
         var samples: [MeasuredCase.Sample] = []
+        for (rep, s) in seconds.enumerated() {
+            samples.append(.init(metric: "seconds", unit: "s", repetition: rep, value: s))
+            samples.append(.init(metric: "gflops", unit: "GFLOP/s", repetition: rep, value: flops / s / 1e9))
+            // Bytes the weight matrix streams per call: what bounds the decode shapes.
+            samples.append(.init(metric: "weight_gbps", unit: "GB/s", repetition: rep, value: weightBytes / s / 1e9))
+        }
+        return MeasuredCase(kind: spec.kind, name: spec.name, threads: spec.threads, params: spec.params, samples: samples)
+    }
+
+    static func key(_ spec: CaseSpec) -> String {
+        "\(spec.name)|\(spec.threads)|" + spec.params.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+    }
+
+    /// Times every case at `threads` in interleaved rounds, after `settleSeconds` of untimed calls.
+    func measureTogether(threads: Int) throws {
+        struct Item { var key: String; var m: Int; var n: Int; var k: Int; var weight: Int; var inp: FloatBuffer; var out: FloatBuffer }
+        BLASThreads.set(threads)
+        var weights: [FloatBuffer] = [], weightIndex: [String: Int] = [:]
+        var items: [Item] = []
+        for spec in cases() where spec.threads == threads {
+            guard let p = GemmParams(params: spec.params) else { preconditionFailure("gemm case without M, N, K") }
+            let wk = "\(p.n)x\(p.k)"
+            if weightIndex[wk] == nil {
+                let w = FloatBuffer(count: p.n * p.k)
+                w.fillUniform(seed: 12, scale: 0.02)
+                weightIndex[wk] = weights.count
+                weights.append(w)
+            }
+            let inp = FloatBuffer(count: p.m * p.k)
+            inp.fillUniform(seed: 11)
+            items.append(Item(key: Self.key(spec), m: p.m, n: p.n, k: p.k, weight: weightIndex[wk]!, inp: inp, out: FloatBuffer(count: p.m * p.n)))
+        }
+        guard let first = items.first else { return }
+        func call(_ it: Item) {
+            Matmul.forward(out: it.out.pointer, inp: it.inp.pointer, weight: weights[it.weight].pointer, M: it.m, N: it.n, K: it.k)
+        }
+        let settleStart = DispatchTime.now().uptimeNanoseconds
+        repeat {
+            try checkInterrupt()
+            call(first)
+        } while Double(DispatchTime.now().uptimeNanoseconds - settleStart) / 1e9 < Self.settleSeconds
+        var seconds = [[Double]](repeating: [], count: items.count)
         for rep in -warmup..<repetitions {
             try checkInterrupt()
-            let start = DispatchTime.now().uptimeNanoseconds
-            Matmul.forward(out: out.pointer, inp: inp.pointer, weight: weight.pointer, M: m, N: n, K: k)
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            try step()
-            guard rep >= 0 else { continue }
-            samples.append(.init(metric: "seconds", unit: "s", repetition: rep, value: seconds))
-            samples.append(.init(metric: "gflops", unit: "GFLOP/s", repetition: rep, value: flops / seconds / 1e9))
-            // Bytes the weight matrix streams per call: what bounds the decode shapes.
-            samples.append(.init(metric: "weight_gbps", unit: "GB/s", repetition: rep, value: Double(weight.bytes) / seconds / 1e9))
+            for (i, it) in items.enumerated() {
+                let start = DispatchTime.now().uptimeNanoseconds
+                call(it)
+                let s = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                if rep >= 0 { seconds[i].append(s) }
+            }
         }
-        guard out[0].isFinite else { throw GemmError.nonFinite(spec.name) }
-        return MeasuredCase(kind: spec.kind, name: spec.name, threads: spec.threads, params: spec.params, samples: samples)
+        for (i, it) in items.enumerated() {
+            guard it.out[0].isFinite else { throw GemmError.nonFinite(it.key) }
+            state.seconds[it.key] = seconds[i]
+        }
     }
 }
 
