@@ -54,7 +54,10 @@ public struct GemmWorkload: SingleCaseWorkload {
         let key = Self.key(spec)
         if state.seconds[key] == nil { try measureTogether(threads: spec.threads) }
         guard let seconds = state.seconds.removeValue(forKey: key) else { preconditionFailure("gemm case \(key) not measured") }
-        for _ in 0..<(warmup + repetitions) { try step() }
+        for _ in 0..<(warmup + repetitions) {
+            try checkInterrupt()
+            try step()
+        }
         let flops = Matmul.flops(M: params.m, N: params.n, K: params.k)
         let weightBytes = Double(params.n * params.k * MemoryLayout<Float>.size)
         var samples: [MeasuredCase.Sample] = []

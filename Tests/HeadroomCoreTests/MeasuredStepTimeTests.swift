@@ -148,7 +148,7 @@ final class MeasuredStepTimeTests: XCTestCase {
         XCTAssertEqual(loo.count, 5)
         XCTAssertEqual(loo.of, 7)
         XCTAssertNil(fit.heldOut)
-        XCTAssertEqual(fit.basis, "steps measured (m q4_0, 1 thread; 7 shapes; leave-one-out median 20 %, worst 50 %)")
+        XCTAssertEqual(fit.basis, "steps measured (m q4_0, 1 thread; 7 shapes; leave-one-out median 20 %, worst 50 %; no decode batch of 3, 5, 6, 7, 12, … measured: the kernel's extra passes priced at 0)")
     }
 
     func testTooFewShapesAreRefusedWithTheReason() {
@@ -162,11 +162,11 @@ final class MeasuredStepTimeTests: XCTestCase {
         XCTAssertEqual(fitError([decode(1, at: 8), decode(4, at: 8), decode(4, at: 64)]),
                        "too few step shapes to fit: prefill chunks alone of 2 lengths above 1 token at least are needed (got [])")
         XCTAssertEqual(fitError([decode(4, at: 8), decode(4, at: 64), prefill(8), prefill(64), mixed(8, 2, at: 4)]),
-                       "too few step shapes to fit: decodes alone at 2 batch sizes at least are needed (got [4])",
+                       "too few step shapes to fit: decodes alone at 2 batch sizes the kernel takes in whole groups (1, 2, 4, 8, 16, 32, …) at least are needed (got [4])",
                        "a mixed step is never fitted")
         XCTAssertEqual(fitError([decode(1, at: 8), decode(4, at: 8), prefill(8), prefill(64)]),
                        "too few step shapes to fit: the shapes do not separate attention from rows: measure decodes at two contexts, or a chunk after cached positions")
-        XCTAssertEqual(fitError([]), "too few step shapes to fit: decodes alone at 2 batch sizes at least are needed (got [])")
+        XCTAssertEqual(fitError([]), "too few step shapes to fit: decodes alone at 2 batch sizes the kernel takes in whole groups (1, 2, 4, 8, 16, 32, …) at least are needed (got [])")
 
         // From cases: one configuration only, and each with its samples.
         func c(_ p: StepParams, threads: Int = 2, seconds: Double? = 0.1) -> MeasuredCase {

@@ -211,12 +211,23 @@ final class PublishedCalibrationTests: XCTestCase {
         let h100 = try XCTUnwrap(PublishedCalibration.fit(hardware: try c.hardware("h100-sxm"), published: c.published, models: c.models))
         XCTAssertEqual(h100.precisions, [.fp8])
         XCTAssertEqual(l4.applying(h100), l4)
-        // H100's fp8 figures fit only past the roofline (bandwidth efficiency above 1): the fit is not used, and the
-        // fp8 label says why.
-        XCTAssertFalse(h100.applied)
-        let notUsed = try c.hardware("h100-sxm").applying(h100)
+        // H100's fp8 fit — to the v0.9.0 figures, which state their batch and FP8 KV cache — stays within the
+        // roofline and is used.
+        XCTAssertTrue(h100.applied, h100.label)
+        XCTAssertLessThanOrEqual(max(h100.efficiency.compute, h100.efficiency.bandwidth), 1)
+        XCTAssertEqual(try c.hardware("h100-sxm").applying(h100).efficiency(.fp8), h100.efficiency)
+        // Fitted to its v1.0 figures instead (no batch stated: the planner's batch of at most 256 and a 16-bit KV
+        // cache), it would need a bandwidth efficiency above 1: such a fit is not used, and the fp8 label says why.
+        let v10 = c.published.filter { $0.hardware == "h100-sxm" && $0.date.hasPrefix("v1.0") }
+            .map { m -> PublishedMeasurement in var m = m; m.role = .fit; return m }
+        XCTAssertEqual(v10.count, 7)
+        let pastRoofline = try XCTUnwrap(PublishedCalibration.fit(hardware: try c.hardware("h100-sxm"), published: v10, models: c.models))
+        XCTAssertFalse(pastRoofline.applied)
+        XCTAssertGreaterThan(pastRoofline.efficiency.bandwidth, 1)
+        XCTAssertTrue(pastRoofline.label.contains("so the fit is not used"), pastRoofline.label)
+        let notUsed = try c.hardware("h100-sxm").applying(pastRoofline)
         XCTAssertEqual(notUsed.efficiency(.fp8), c.defaultEfficiency?.efficiency)
-        XCTAssertEqual(notUsed.calibration(.fp8), h100.label)
+        XCTAssertEqual(notUsed.calibration(.fp8), pastRoofline.label)
         XCTAssertEqual(RooflineExecutionTime(model: try c.model("llama-3.1-8b"), precision: .fp8, hardware: notUsed).roofline.efficiency,
                        c.defaultEfficiency?.efficiency)
         let a100 = try XCTUnwrap(PublishedCalibration.fit(hardware: try c.hardware("a100-80g"), published: c.published, models: c.models))

@@ -20,7 +20,7 @@ final class StepBenchTests: XCTestCase {
         let small = ModelShape(id: "small", name: "s", layers: 22, dim: 2048, heads: 32, kvHeads: 4, ffnDim: 5632, vocab: 32000,
                                context: 2048, source: "test")
         let grid = StepSettings.grid(model: small, precision: .q4_0)
-        XCTAssertEqual(grid.count, 29)
+        XCTAssertEqual(grid.count, 32)
         XCTAssertEqual(grid.filter(\.isMixed).map(\.label), ["prefill 8 + decode 32 at 1024", "prefill 64 + decode 8 at 128",
                                                               "prefill 128 after 256 + decode 16 at 512", "prefill 224 + decode 32 at 128",
                                                               "prefill 32 + decode 5 at 1024"])

@@ -429,8 +429,10 @@ enum BuiltinCatalog {
           # and "LLaMA 70B" are Llama-2-7b and Llama-2-70b (the page's methodology section). The H100 throughput column is
           # "out tok/s/GPU"; the L40S and A100 columns "out tok/s" (all TP 1 below, so per GPU and total agree).
           # kv_cache: fp8 where the page's H100 build commands pass --fp8_kv_cache (its L40S rows say nothing of it).
-          # H100 also has the newer v1.0 figures below: a GPU is fitted to its newest source, and the older figures of
-          # the same GPU are `check`s, predicted by that fit and reported beside it (software changed in between).
+          # A GPU is fitted to the newest figures that state their batch (the planner cannot know the batch of the
+          # others, and an in-flight-batching engine runs batches past the planner's 256): for H100 and H200 those are
+          # the v0.9.0 tables at the end of this file; their older (v0.6.1) and newer (v1.0, no batch stated) figures
+          # are `check`s, predicted by that fit and reported beside it (the software changed in between).
           - { hardware: h100-sxm, model: llama-2-7b, precision: fp8, devices: 1, batch: 768, input_tokens: 128, output_tokens: 128, output_tokens_per_s: 19694, per: gpu, kv_cache: fp8, role: check,
               document: "NVIDIA TensorRT-LLM performance.md", date: "v0.6.1 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/138f96d45f90b9667426f7c47297d8c06bafac73/docs/source/performance.md" }
           - { hardware: h100-sxm, model: llama-2-7b, precision: fp8, devices: 1, batch: 112, input_tokens: 128, output_tokens: 2048, output_tokens_per_s: 6818, per: gpu, kv_cache: fp8, role: check,
@@ -483,35 +485,221 @@ enum BuiltinCatalog {
               document: "NVIDIA TensorRT-LLM performance.md", date: "v0.5 data (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/138f96d45f90b9667426f7c47297d8c06bafac73/docs/source/performance.md" }
           # NVIDIA TensorRT-LLM docs/source/performance/perf-overview.md as of v1.0 ("NEW for v1.0" on the page):
           # trtllm-bench throughput (in-flight batching, PyTorch backend, no batch stated), nvidia/Llama-3.1-8B-Instruct-FP8
-          # on DGX H100 and DGX H200, column "Total Output Throughput (tokens/sec)", TP 1.
-          - { hardware: h100-sxm, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 128, output_tokens: 2048, output_tokens_per_s: 22714, per: total,
+          # on DGX H100 and DGX H200, column "Total Output Throughput (tokens/sec)", TP 1. Checks only: fitted with the
+          # planner's batch (≤ 256, 16-bit KV cache) they asked for a bandwidth efficiency of 1.55–1.65, past the roofline.
+          - { hardware: h100-sxm, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 128, output_tokens: 2048, output_tokens_per_s: 22714, per: total, role: check,
               document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v1.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/00f37686aa854010d68bcbd0f4ab000221541ca6/docs/source/performance/perf-overview.md" }
-          - { hardware: h100-sxm, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 2048, output_tokens: 128, output_tokens_per_s: 3450, per: total,
+          - { hardware: h100-sxm, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 2048, output_tokens: 128, output_tokens_per_s: 3450, per: total, role: check,
               document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v1.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/00f37686aa854010d68bcbd0f4ab000221541ca6/docs/source/performance/perf-overview.md" }
-          - { hardware: h100-sxm, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 1000, output_tokens: 1000, output_tokens_per_s: 15220, per: total,
+          - { hardware: h100-sxm, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 1000, output_tokens: 1000, output_tokens_per_s: 15220, per: total, role: check,
               document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v1.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/00f37686aa854010d68bcbd0f4ab000221541ca6/docs/source/performance/perf-overview.md" }
-          - { hardware: h100-sxm, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 5000, output_tokens: 500, output_tokens_per_s: 3459, per: total,
+          - { hardware: h100-sxm, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 5000, output_tokens: 500, output_tokens_per_s: 3459, per: total, role: check,
               document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v1.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/00f37686aa854010d68bcbd0f4ab000221541ca6/docs/source/performance/perf-overview.md" }
-          - { hardware: h100-sxm, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 128, output_tokens: 128, output_tokens_per_s: 28312, per: total,
+          - { hardware: h100-sxm, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 128, output_tokens: 128, output_tokens_per_s: 28312, per: total, role: check,
               document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v1.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/00f37686aa854010d68bcbd0f4ab000221541ca6/docs/source/performance/perf-overview.md" }
           - { hardware: h100-sxm, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 2048, output_tokens: 2048, output_tokens_per_s: 9305, per: total, role: check,
               document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v1.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/00f37686aa854010d68bcbd0f4ab000221541ca6/docs/source/performance/perf-overview.md" }
           - { hardware: h100-sxm, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 500, output_tokens: 2000, output_tokens_per_s: 17660, per: total, role: check,
               document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v1.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/00f37686aa854010d68bcbd0f4ab000221541ca6/docs/source/performance/perf-overview.md" }
-          - { hardware: h200, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 128, output_tokens: 128, output_tokens_per_s: 27911, per: total,
+          - { hardware: h200, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 128, output_tokens: 128, output_tokens_per_s: 27911, per: total, role: check,
               document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v1.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/00f37686aa854010d68bcbd0f4ab000221541ca6/docs/source/performance/perf-overview.md" }
-          - { hardware: h200, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 128, output_tokens: 2048, output_tokens_per_s: 26221, per: total,
+          - { hardware: h200, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 128, output_tokens: 2048, output_tokens_per_s: 26221, per: total, role: check,
               document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v1.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/00f37686aa854010d68bcbd0f4ab000221541ca6/docs/source/performance/perf-overview.md" }
-          - { hardware: h200, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 2048, output_tokens: 128, output_tokens_per_s: 3538, per: total,
+          - { hardware: h200, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 2048, output_tokens: 128, output_tokens_per_s: 3538, per: total, role: check,
               document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v1.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/00f37686aa854010d68bcbd0f4ab000221541ca6/docs/source/performance/perf-overview.md" }
-          - { hardware: h200, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 1000, output_tokens: 1000, output_tokens_per_s: 17744, per: total,
+          - { hardware: h200, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 1000, output_tokens: 1000, output_tokens_per_s: 17744, per: total, role: check,
               document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v1.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/00f37686aa854010d68bcbd0f4ab000221541ca6/docs/source/performance/perf-overview.md" }
-          - { hardware: h200, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 5000, output_tokens: 500, output_tokens_per_s: 3902, per: total,
+          - { hardware: h200, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 5000, output_tokens: 500, output_tokens_per_s: 3902, per: total, role: check,
               document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v1.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/00f37686aa854010d68bcbd0f4ab000221541ca6/docs/source/performance/perf-overview.md" }
           - { hardware: h200, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 2048, output_tokens: 2048, output_tokens_per_s: 12194, per: total, role: check,
               document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v1.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/00f37686aa854010d68bcbd0f4ab000221541ca6/docs/source/performance/perf-overview.md" }
           - { hardware: h200, model: llama-3.1-8b, precision: fp8, devices: 1, input_tokens: 500, output_tokens: 2000, output_tokens_per_s: 20770, per: total, role: check,
               document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v1.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/00f37686aa854010d68bcbd0f4ab000221541ca6/docs/source/performance/perf-overview.md" }
+          # Additions for Scenarios/catalog/published.yaml (paste under `measurements:`), from NVIDIA TensorRT-LLM's
+          # v0.9.0 performance tables: the newest page versions that still state "Batch Size" per row.
+          # Source cited: docs/source/performance/perf-overview.md @ b777bd64750abf30ca7eda48e8b6ba3c5174aafd (2024-06-04),
+          # the last version before the v0.10 rewrite; its v0.9.0 numbers match docs/source/performance.md
+          # @ 71d8d4d3dc655671f32535d6d2b60cab87f36e87 (2024-04-16, last version at that path) row for row, apart from
+          # the FP8 Mixtral rows that commit a9356d4b deleted. To cite performance.md instead, swap source/document; the numbers stay the same.
+          # Methodology (page text + its "Benchmarking per Model" commands): static batching ("Peak Throughput ... at
+          # large batch sizes", gptSessionBenchmark --batch_size, fixed ISL/OSL, --paged_kv_cache disable); TP = the
+          # "TP" column (devices); throughput column "Throughput (out tok/s/GPU)" in all four tables -> per: gpu.
+          # perf-overview.md @ b777bd64 (v0.9.0 data), table "H200 GPUs (FP8)" (Peak Throughput).
+          # H200 GPUs (FP8) peak throughput, static batching (gptSessionBenchmark), col "out tok/s/GPU" -> per: gpu.
+          # Llama-2 configs on the page set quant_algo FP8 + kv_cache_quant_algo FP8 -> kv_cache: fp8; Mistral has no
+          # config on the page, so no kv_cache key. Mixtral FP8 rows were deleted by a9356d4b (see report): left out.
+          - { hardware: h200, model: mistral-7b, precision: fp8, devices: 1, batch: 896, input_tokens: 128, output_tokens: 128, output_tokens_per_s: 20460, per: gpu,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: h200, model: mistral-7b, precision: fp8, devices: 1, batch: 120, input_tokens: 128, output_tokens: 2048, output_tokens_per_s: 8950, per: gpu,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: h200, model: mistral-7b, precision: fp8, devices: 1, batch: 64, input_tokens: 2048, output_tokens: 128, output_tokens_per_s: 2423, per: gpu,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: h200, model: mistral-7b, precision: fp8, devices: 1, batch: 56, input_tokens: 2048, output_tokens: 2048, output_tokens_per_s: 3867, per: gpu,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: h200, model: llama-2-7b, precision: fp8, devices: 1, batch: 896, input_tokens: 128, output_tokens: 128, output_tokens_per_s: 20618, per: gpu, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: h200, model: llama-2-7b, precision: fp8, devices: 1, batch: 120, input_tokens: 128, output_tokens: 2048, output_tokens_per_s: 8348, per: gpu, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: h200, model: llama-2-7b, precision: fp8, devices: 1, batch: 64, input_tokens: 2048, output_tokens: 128, output_tokens_per_s: 2391, per: gpu, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: h200, model: llama-2-7b, precision: fp8, devices: 1, batch: 56, input_tokens: 2048, output_tokens: 2048, output_tokens_per_s: 3522, per: gpu, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: h200, model: llama-2-70b, precision: fp8, devices: 1, batch: 1024, input_tokens: 128, output_tokens: 128, output_tokens_per_s: 3989, per: gpu, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: h200, model: llama-2-70b, precision: fp8, devices: 2, batch: 512, input_tokens: 128, output_tokens: 2048, output_tokens_per_s: 3963, per: gpu, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: h200, model: llama-2-70b, precision: fp8, devices: 1, batch: 64, input_tokens: 2048, output_tokens: 128, output_tokens_per_s: 418, per: gpu, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: h200, model: llama-2-70b, precision: fp8, devices: 1, batch: 64, input_tokens: 2048, output_tokens: 2048, output_tokens_per_s: 1458, per: gpu, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          # perf-overview.md @ b777bd64 (v0.9.0 data), table "H100 GPUs (FP8)" (Peak Throughput).
+          # H100 GPUs (FP8): page says it documents "an H100-HBM3-80GB system" (SXM). Same methodology as H200.
+          - { hardware: h100-sxm, model: mistral-7b, precision: fp8, devices: 1, batch: 896, input_tokens: 128, output_tokens: 128, output_tokens_per_s: 20404, per: gpu,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: h100-sxm, model: mistral-7b, precision: fp8, devices: 1, batch: 120, input_tokens: 128, output_tokens: 2048, output_tokens_per_s: 8623, per: gpu,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: h100-sxm, model: mistral-7b, precision: fp8, devices: 1, batch: 84, input_tokens: 2048, output_tokens: 128, output_tokens_per_s: 2405, per: gpu,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: h100-sxm, model: mistral-7b, precision: fp8, devices: 1, batch: 56, input_tokens: 2048, output_tokens: 2048, output_tokens_per_s: 3731, per: gpu,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: h100-sxm, model: llama-2-7b, precision: fp8, devices: 1, batch: 896, input_tokens: 128, output_tokens: 128, output_tokens_per_s: 19854, per: gpu, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: h100-sxm, model: llama-2-7b, precision: fp8, devices: 1, batch: 120, input_tokens: 128, output_tokens: 2048, output_tokens_per_s: 6944, per: gpu, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: h100-sxm, model: llama-2-7b, precision: fp8, devices: 1, batch: 84, input_tokens: 2048, output_tokens: 128, output_tokens_per_s: 2163, per: gpu, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: h100-sxm, model: llama-2-7b, precision: fp8, devices: 1, batch: 56, input_tokens: 2048, output_tokens: 2048, output_tokens_per_s: 2826, per: gpu, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: h100-sxm, model: llama-2-70b, precision: fp8, devices: 2, batch: 1024, input_tokens: 128, output_tokens: 128, output_tokens_per_s: 3214, per: gpu, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: h100-sxm, model: llama-2-70b, precision: fp8, devices: 4, batch: 512, input_tokens: 128, output_tokens: 2048, output_tokens_per_s: 2725, per: gpu, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: h100-sxm, model: llama-2-70b, precision: fp8, devices: 2, batch: 96, input_tokens: 2048, output_tokens: 128, output_tokens_per_s: 346, per: gpu, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: h100-sxm, model: llama-2-70b, precision: fp8, devices: 2, batch: 64, input_tokens: 2048, output_tokens: 2048, output_tokens_per_s: 1011, per: gpu, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          # perf-overview.md @ b777bd64 (v0.9.0 data), table "L40S GPUs (FP8)" (Peak Throughput).
+          # L40S GPUs (FP8): same methodology; column "out tok/s/GPU". Mixtral FP8 (TP4) rows deleted by a9356d4b: left out.
+          - { hardware: l40s, model: mistral-7b, precision: fp8, devices: 1, batch: 896, input_tokens: 128, output_tokens: 128, output_tokens_per_s: 9562, per: gpu,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: l40s, model: mistral-7b, precision: fp8, devices: 1, batch: 120, input_tokens: 128, output_tokens: 2048, output_tokens_per_s: 4387, per: gpu,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: l40s, model: mistral-7b, precision: fp8, devices: 1, batch: 84, input_tokens: 2048, output_tokens: 128, output_tokens_per_s: 971, per: gpu,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: l40s, model: mistral-7b, precision: fp8, devices: 1, batch: 56, input_tokens: 2048, output_tokens: 2048, output_tokens_per_s: 1721, per: gpu,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: l40s, model: llama-2-7b, precision: fp8, devices: 1, batch: 256, input_tokens: 128, output_tokens: 128, output_tokens_per_s: 5885, per: gpu, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: l40s, model: llama-2-7b, precision: fp8, devices: 1, batch: 64, input_tokens: 128, output_tokens: 2048, output_tokens_per_s: 1654, per: gpu, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: l40s, model: llama-2-7b, precision: fp8, devices: 1, batch: 32, input_tokens: 2048, output_tokens: 128, output_tokens_per_s: 574, per: gpu, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: l40s, model: llama-2-7b, precision: fp8, devices: 1, batch: 16, input_tokens: 2048, output_tokens: 2048, output_tokens_per_s: 537, per: gpu, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: l40s, model: llama-2-70b, precision: fp8, devices: 2, batch: 256, input_tokens: 128, output_tokens: 128, output_tokens_per_s: 562, per: gpu, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: l40s, model: llama-2-70b, precision: fp8, devices: 4, batch: 256, input_tokens: 128, output_tokens: 2048, output_tokens_per_s: 478, per: gpu, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: l40s, model: llama-2-70b, precision: fp8, devices: 2, batch: 16, input_tokens: 2048, output_tokens: 128, output_tokens_per_s: 49, per: gpu, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: l40s, model: llama-2-70b, precision: fp8, devices: 4, batch: 64, input_tokens: 2048, output_tokens: 2048, output_tokens_per_s: 185, per: gpu, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          # perf-overview.md @ b777bd64 (v0.9.0 data), table "A100 GPUs (FP16)" (Peak Throughput).
+          # A100 GPUs (FP16): variant unstated; batch 896 Mistral / TP4 Llama-2-70b batch 1024 need >40 GB per GPU with an
+          # fp16 KV cache, so the 80 GB part (v0.10 page also names A100-SXM4-80GB). Page: remove quant_algo and
+          # kv_cache_quant_algo on A100 -> fp16 weights and KV, no kv_cache key. Mixtral FP16 rows were kept by NVIDIA.
+          - { hardware: a100-80g, model: mistral-7b, precision: fp16, devices: 1, batch: 896, input_tokens: 128, output_tokens: 128, output_tokens_per_s: 6251, per: gpu,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: a100-80g, model: mistral-7b, precision: fp16, devices: 1, batch: 120, input_tokens: 128, output_tokens: 2048, output_tokens_per_s: 3776, per: gpu,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: a100-80g, model: mistral-7b, precision: fp16, devices: 1, batch: 64, input_tokens: 2048, output_tokens: 128, output_tokens_per_s: 698, per: gpu,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: a100-80g, model: mistral-7b, precision: fp16, devices: 1, batch: 56, input_tokens: 2048, output_tokens: 2048, output_tokens_per_s: 1576, per: gpu,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: a100-80g, model: mixtral-8x7b, precision: fp16, devices: 2, batch: 512, input_tokens: 128, output_tokens: 128, output_tokens_per_s: 2842, per: gpu,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: a100-80g, model: mixtral-8x7b, precision: fp16, devices: 2, batch: 128, input_tokens: 128, output_tokens: 2048, output_tokens_per_s: 1724, per: gpu,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: a100-80g, model: mixtral-8x7b, precision: fp16, devices: 2, batch: 64, input_tokens: 2048, output_tokens: 128, output_tokens_per_s: 319, per: gpu,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: a100-80g, model: mixtral-8x7b, precision: fp16, devices: 2, batch: 32, input_tokens: 2048, output_tokens: 2048, output_tokens_per_s: 801, per: gpu,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: a100-80g, model: llama-2-7b, precision: fp16, devices: 1, batch: 256, input_tokens: 128, output_tokens: 128, output_tokens_per_s: 5390, per: gpu,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: a100-80g, model: llama-2-7b, precision: fp16, devices: 1, batch: 32, input_tokens: 128, output_tokens: 2048, output_tokens_per_s: 1484, per: gpu,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: a100-80g, model: llama-2-7b, precision: fp16, devices: 1, batch: 32, input_tokens: 2048, output_tokens: 128, output_tokens_per_s: 533, per: gpu,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: a100-80g, model: llama-2-7b, precision: fp16, devices: 1, batch: 16, input_tokens: 2048, output_tokens: 2048, output_tokens_per_s: 603, per: gpu,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: a100-80g, model: llama-2-70b, precision: fp16, devices: 4, batch: 1024, input_tokens: 128, output_tokens: 128, output_tokens_per_s: 686, per: gpu,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: a100-80g, model: llama-2-70b, precision: fp16, devices: 8, batch: 512, input_tokens: 128, output_tokens: 2048, output_tokens_per_s: 684, per: gpu,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: a100-80g, model: llama-2-70b, precision: fp16, devices: 4, batch: 96, input_tokens: 2048, output_tokens: 128, output_tokens_per_s: 80, per: gpu,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: a100-80g, model: llama-2-70b, precision: fp16, devices: 4, batch: 64, input_tokens: 2048, output_tokens: 2048, output_tokens_per_s: 289, per: gpu,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          # perf-overview.md @ b777bd64 (v0.9.0 data), "Low Latency" table "H200 GPUs (FP8)": 1st-token latency, batch 1,
+          # same engines as the throughput runs (benchmarked with one output token).
+          - { hardware: h200, model: mistral-7b, precision: fp8, devices: 1, batch: 1, input_tokens: 128, ttft_ms: 5.9,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: h200, model: mistral-7b, precision: fp8, devices: 1, batch: 1, input_tokens: 2048, ttft_ms: 31.7,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: h200, model: llama-2-7b, precision: fp8, devices: 1, batch: 1, input_tokens: 128, ttft_ms: 5.7, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: h200, model: llama-2-7b, precision: fp8, devices: 1, batch: 1, input_tokens: 2048, ttft_ms: 30.2, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: h200, model: llama-2-70b, precision: fp8, devices: 4, batch: 1, input_tokens: 128, ttft_ms: 17.8, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: h200, model: llama-2-70b, precision: fp8, devices: 4, batch: 1, input_tokens: 2048, ttft_ms: 103.0, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          # perf-overview.md @ b777bd64 (v0.9.0 data), "Low Latency" table "H100 GPUs (FP8)": 1st-token latency, batch 1,
+          # same engines as the throughput runs (benchmarked with one output token).
+          - { hardware: h100-sxm, model: mistral-7b, precision: fp8, devices: 1, batch: 1, input_tokens: 128, ttft_ms: 6.5,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: h100-sxm, model: mistral-7b, precision: fp8, devices: 1, batch: 1, input_tokens: 2048, ttft_ms: 32.4,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: h100-sxm, model: llama-2-7b, precision: fp8, devices: 1, batch: 1, input_tokens: 128, ttft_ms: 6.3, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: h100-sxm, model: llama-2-7b, precision: fp8, devices: 1, batch: 1, input_tokens: 2048, ttft_ms: 30.8, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: h100-sxm, model: llama-2-70b, precision: fp8, devices: 4, batch: 1, input_tokens: 128, ttft_ms: 19.6, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: h100-sxm, model: llama-2-70b, precision: fp8, devices: 8, batch: 1, input_tokens: 2048, ttft_ms: 85.1, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          # perf-overview.md @ b777bd64 (v0.9.0 data), "Low Latency" table "L40S GPUs (FP8)": 1st-token latency, batch 1,
+          # same engines as the throughput runs (benchmarked with one output token).
+          - { hardware: l40s, model: mistral-7b, precision: fp8, devices: 1, batch: 1, input_tokens: 128, ttft_ms: 15.4,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: l40s, model: mistral-7b, precision: fp8, devices: 1, batch: 1, input_tokens: 2048, ttft_ms: 87.3,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: l40s, model: llama-2-7b, precision: fp8, devices: 1, batch: 1, input_tokens: 128, ttft_ms: 14.1, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: l40s, model: llama-2-7b, precision: fp8, devices: 1, batch: 1, input_tokens: 2048, ttft_ms: 80.1, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: l40s, model: llama-2-70b, precision: fp8, devices: 8, batch: 1, input_tokens: 128, ttft_ms: 70.4, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: l40s, model: llama-2-70b, precision: fp8, devices: 4, batch: 1, input_tokens: 2048, ttft_ms: 673.3, kv_cache: fp8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          # perf-overview.md @ b777bd64 (v0.9.0 data), "Low Latency" table "A100 GPUs (FP16)": 1st-token latency, batch 1,
+          # same engines as the throughput runs (benchmarked with one output token).
+          - { hardware: a100-80g, model: mistral-7b, precision: fp16, devices: 1, batch: 1, input_tokens: 128, ttft_ms: 16.3,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: a100-80g, model: mistral-7b, precision: fp16, devices: 1, batch: 1, input_tokens: 2048, ttft_ms: 139.6,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: a100-80g, model: mixtral-8x7b, precision: fp16, devices: 2, batch: 1, input_tokens: 128, ttft_ms: 23.8,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: a100-80g, model: mixtral-8x7b, precision: fp16, devices: 2, batch: 1, input_tokens: 2048, ttft_ms: 160.9,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: a100-80g, model: llama-2-7b, precision: fp16, devices: 1, batch: 1, input_tokens: 128, ttft_ms: 16.2,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: a100-80g, model: llama-2-7b, precision: fp16, devices: 1, batch: 1, input_tokens: 2048, ttft_ms: 132.4,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: a100-80g, model: llama-2-70b, precision: fp16, devices: 4, batch: 1, input_tokens: 128, ttft_ms: 45.6,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
+          - { hardware: a100-80g, model: llama-2-70b, precision: fp16, devices: 8, batch: 1, input_tokens: 2048, ttft_ms: 249.2,
+              document: "NVIDIA TensorRT-LLM perf-overview.md", date: "v0.9.0 (undated page)", source: "https://github.com/NVIDIA/TensorRT-LLM/blob/b777bd64750abf30ca7eda48e8b6ba3c5174aafd/docs/source/performance/perf-overview.md" }
         """#,
     ]
 
