@@ -28,12 +28,12 @@ public struct FinetuneSection: ReportSectionBuilder {
         guard !cases.isEmpty else { return nil }
         let probe = ProbeFigures(cases: run.cases)
         var table = TextTable(["case", "seq × batch", "step ms median", "p95", "min–max", "tokens/s", "useful GFLOP/s",
-                               "% of sgemm", "loss first → last", "memory counted", "peak RSS above baseline", "n"],
+                               "% of compute roof", "loss first → last", "memory counted", "peak RSS above baseline", "n"],
                               rightAligned: [2, 3, 4, 5, 6, 7, 9, 10, 11])
         for c in cases {
             guard let s = c.summary("step_seconds"), let tps = c.summary("tokens_per_s") else { continue }
             let g = c.summary("gflops")?.median
-            let peak = probe.at(threads: c.threads)?.sgemmGFLOPs
+            let peak = probe.at(threads: c.threads)?.computeGFLOPs
             let losses = c.values("loss")
             let counted = Self.parts.compactMap { Self.once(c, $0.0) }.reduce(0, +)
             table.add([Self.label(c), "\(c.params["seq_len"] ?? "?") × \(c.params["batch"] ?? "?")",

@@ -13,12 +13,12 @@ public struct GemmSection: ReportSectionBuilder {
         let probe = ProbeFigures(cases: run.cases)
         let model = gemm.first?.params["model"] ?? "?"
         var table = TextTable(["phase", "proj", "M", "N", "K", "threads", "GFLOP/s median", "p95 ms", "min–max GFLOP/s",
-                               "% of sgemm peak", "n"], rightAligned: [2, 3, 4, 5, 6, 7, 8, 9, 10])
+                               "% of compute roof", "n"], rightAligned: [2, 3, 4, 5, 6, 7, 8, 9, 10])
         func m(_ c: MeasuredCase) -> Int { Int(c.params["M"] ?? "") ?? 0 }
         let sorted = gemm.sorted { ($0.threads, $0.params["phase"] ?? "", m($0), $0.name) < ($1.threads, $1.params["phase"] ?? "", m($1), $1.name) }
         for c in sorted {
             guard let g = c.summary("gflops"), let s = c.summary("seconds") else { continue }
-            let peak = probe.at(threads: c.threads)?.sgemmGFLOPs
+            let peak = probe.at(threads: c.threads)?.computeGFLOPs
             table.add([c.params["phase"] ?? "", c.name, c.params["M"] ?? "", c.params["N"] ?? "", c.params["K"] ?? "",
                        String(c.threads), Fmt.sig(g.median), Fmt.ms(s.p95), "\(Fmt.sig(g.min))–\(Fmt.sig(g.max))",
                        peak.map { Fmt.percent(g.median / $0) } ?? "—", String(g.count)])
@@ -27,7 +27,8 @@ public struct GemmSection: ReportSectionBuilder {
         let plots = [throughputPlot(gemm, probe: probe, folder: folder, reps: reps),
                      streamingPlot(gemm, probe: probe, folder: folder, reps: reps)].compactMap { $0 }
         let note = "Each projection of one layer of `\(model)` timed through OpenBLAS sgemm (f32), " +
-            "median of n repetitions after warm-up; the percentage is of the probe's best sgemm at the same thread count."
+            "median of n repetitions after warm-up; the percentage is of the compute roof at the same thread count: " +
+            "the fastest sgemm this run timed there, the probe's square one or any layer GEMM's single call."
         var md = "\(note)\n\n\(table.markdown)\n"
         var html = "<p>\(HTML.escape(note.replacingOccurrences(of: "`", with: "")))</p>\n\(table.html)\n"
         if let warning = Self.busyProbeWarning(gemm, probe: probe) {
@@ -51,7 +52,7 @@ public struct GemmSection: ReportSectionBuilder {
         }
         guard !over.isEmpty else { return nil }
         return "\(over.count) case(s) ran faster than the probe's best sgemm at the same thread count, so the machine " +
-            "was busier while the probe ran than later; this run's roofline fractions are overstated. Re-run on a quiet machine."
+            "was busier while the probe ran than later; the compute roof is then the fastest layer GEMM call instead of the probe's. Re-run on a quiet machine."
     }
 
     /// GFLOP/s against M for each projection and thread count, with each thread count's sgemm peak as a line.
@@ -73,8 +74,8 @@ public struct GemmSection: ReportSectionBuilder {
                 data[key] = pts.map { "\($0.0)\t\($0.1)" }.joined(separator: "\n") + "\n"
                 plots.append("{{\(key)}} using 1:2 with linespoints lw 2 pt \(ti == 0 ? 7 : 5) dt \(ti + 1) lc rgb '\(colors[ni % colors.count])' title '\(Gnuplot.label(name)), \(t) thread\(t == 1 ? "" : "s")'")
             }
-            if let peak = probe.at(threads: t)?.sgemmGFLOPs {
-                plots.append("\(peak) with lines lw 2 dt \(ti + 1) lc rgb '#000000' title 'sgemm peak, \(t) thread\(t == 1 ? "" : "s") (probe)'")
+            if let peak = probe.at(threads: t)?.computeGFLOPs {
+                plots.append("\(peak) with lines lw 2 dt \(ti + 1) lc rgb '#000000' title 'compute roof, \(t) thread\(t == 1 ? "" : "s") (fastest sgemm)'")
             }
         }
         guard !plots.isEmpty else { return nil }

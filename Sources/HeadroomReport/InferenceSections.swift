@@ -28,9 +28,9 @@ struct InferencePoint {
         return bw * 1e9 / bytes * Double(batch)
     }
 
-    /// Prefill roofline tokens/s: probe sgemm throughput over the FLOPs per prompt token.
+    /// Prefill roofline tokens/s: the run's fastest sgemm (probe or layer GEMM) over the FLOPs per prompt token.
     func prefillRoofline(_ probe: ProbeFigures) -> Double? {
-        guard let g = probe.at(threads: threads)?.sgemmGFLOPs, let f = facts.map({ Double($0.prefillFlopsPerToken) }), f > 0 else { return nil }
+        guard let g = probe.at(threads: threads)?.computeGFLOPs, let f = facts.map({ Double($0.prefillFlopsPerToken) }), f > 0 else { return nil }
         return g * 1e9 / f
     }
 

@@ -261,11 +261,11 @@ extension Tables {
         let cases = run.cases(kind: .finetune).sorted { ($0.threads, $0.name) < ($1.threads, $1.name) }
         guard !cases.isEmpty else { return nil }
         let probe = ProbeFigures(cases: run.cases)
-        var t = TextTable(["threads", "case", "step ms (median)", "tokens/s", "% sgemm", "peak RSS above baseline", "loss first → last", "n"],
+        var t = TextTable(["threads", "case", "step ms (median)", "tokens/s", "% compute roof", "peak RSS above baseline", "loss first → last", "n"],
                           rightAligned: [0, 2, 3, 4, 5, 7])
         for c in cases {
             guard let s = c.summary("step_seconds"), let tps = c.summary("tokens_per_s") else { continue }
-            let roof = c.summary("gflops").flatMap { g in probe.at(threads: c.threads)?.sgemmGFLOPs.map { Fmt.percent(g.median / $0) } } ?? "—"
+            let roof = c.summary("gflops").flatMap { g in probe.at(threads: c.threads)?.computeGFLOPs.map { Fmt.percent(g.median / $0) } } ?? "—"
             let losses = c.values("loss")
             t.add([String(c.threads), FinetuneSection.label(c), Fmt.ms(s.median), Fmt.sig(tps.median), roof,
                    c.values("rss_above_baseline_bytes").first.map(Fmt.bytes) ?? "—",

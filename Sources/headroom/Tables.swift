@@ -27,22 +27,25 @@ enum Tables {
     /// whole layer's GEMM time and its share of the sgemm peak.
     static func runSummary(_ run: StoredRun) -> String {
         let probe = ProbeFigures(cases: run.cases)
-        var out = probe.perThreads.isEmpty ? "" : "Machine limits (measured, best of n; read: the best pattern, the decode roofline)\n" + {
+        var out = probe.perThreads.isEmpty ? "" : "Machine limits (measured, best of n; read: the best pattern, the decode roofline; compute roof: the fastest sgemm " +
+            "call of the run, probe or layer GEMM)\n" + {
             // Reads before and after the workloads side by side when the run read again: the drift over the run.
             let drift = probe.perThreads.contains { $0.readAfterGBps != nil }
-            let headers: [String] = drift ? ["threads", "read GB/s", "before", "after", "sgemm GFLOP/s", "n"]
-                                          : ["threads", "read GB/s", "sgemm GFLOP/s", "n"]
+            // The compute roof beside the probe's sgemm when the run timed layer GEMMs: the fastest of them.
+            let layers = probe.perThreads.contains { $0.layerGemmGFLOPs != nil }
+            let headers: [String] = (drift ? ["threads", "read GB/s", "before", "after", "sgemm GFLOP/s"]
+                                           : ["threads", "read GB/s", "sgemm GFLOP/s"]) + (layers ? ["compute roof GFLOP/s"] : []) + ["n"]
             var t = TextTable(headers, rightAligned: Set(headers.indices))
             func sig(_ x: Double?) -> String { x.map(Fmt.sig) ?? "—" }
             for p in probe.perThreads {
                 let read: [String] = drift ? [sig(p.bestRead?.gbps), sig(p.readBeforeGBps), sig(p.readAfterGBps)] : [sig(p.bestRead?.gbps)]
-                t.add([String(p.threads)] + read + [sig(p.sgemmGFLOPs), String(p.repetitions)])
+                t.add([String(p.threads)] + read + [sig(p.sgemmGFLOPs)] + (layers ? [sig(p.computeGFLOPs)] : []) + [String(p.repetitions)])
             }
             return t.rendered
         }() + "\n"
         let gemm = run.cases(kind: .gemm)
         if !gemm.isEmpty {
-            var t = TextTable(["threads", "phase", "M", "layer GEMMs ms (median)", "GFLOP/s", "% sgemm peak", "n"],
+            var t = TextTable(["threads", "phase", "M", "layer GEMMs ms (median)", "GFLOP/s", "% compute roof", "n"],
                               rightAligned: [0, 2, 3, 4, 5, 6])
             let groups = Dictionary(grouping: gemm) { "\($0.threads)|\($0.params["phase"] ?? "")|\($0.params["M"] ?? "")" }
             func order(_ key: String) -> (Int, Int, Int) {
@@ -63,7 +66,7 @@ enum Tables {
                 let threads = cs[0].threads
                 let n = cs.map { $0.values("seconds").count }.min() ?? 0
                 t.add([String(threads), cs[0].params["phase"] ?? "", cs[0].params["M"] ?? "", Fmt.ms(secs), Fmt.sig(gf),
-                       probe.at(threads: threads)?.sgemmGFLOPs.map { Fmt.percent(gf / $0) } ?? "—", String(n)])
+                       probe.at(threads: threads)?.computeGFLOPs.map { Fmt.percent(gf / $0) } ?? "—", String(n)])
             }
             let model = gemm[0].params["model"] ?? ""
             out += "\nOne \(model) layer's GEMMs: qkv + o + gate_up + down (measured, f32, OpenBLAS)\n" + t.rendered + "\n"

@@ -189,6 +189,57 @@ final class PlannerTests: XCTestCase {
         for c in r.checks { XCTAssertLessThan(abs(c.errorPercent), 1.5, c.label) }
     }
 
+    /// The fit's sorted, prefix-summed time of a point is the roofline's own Σ max(compute, memory) over its
+    /// ops, at any efficiencies: ops of mixed intensity, two dtypes, an op that reads nothing, one that computes nothing.
+    func testCalibrationTermsPriceAPointAsTheRooflineDoes() {
+        var rng = SystemRandomNumberGenerator()
+        let peak = ["fp32": 300e9, "fp16": 900e9]
+        for trial in 0..<50 {
+            var ops = (0..<Int.random(in: 1...12, using: &rng)).map { i in
+                OpCost(name: "op\(i)", flops: Double.random(in: 1e6...1e11, using: &rng), bytes: Double.random(in: 1e4...1e10, using: &rng),
+                       dtype: Bool.random(using: &rng) ? "fp32" : "fp16")
+            }
+            if trial % 5 == 0 { ops.append(OpCost(name: "flops only", flops: 1e9, bytes: 0, dtype: "fp32")) }
+            if trial % 7 == 0 { ops.append(OpCost(name: "bytes only", flops: 0, bytes: 1e8, dtype: "fp32")) }
+            let p = CalibrationPoint(label: "t\(trial)", kind: "gemm", ops: ops, peakFLOPs: peak, bandwidth: 30e9, measuredSeconds: 1, samples: 1)
+            let terms = Calibration.Terms([p])
+            for _ in 0..<20 {
+                let e = Efficiency(compute: Double.random(in: 0.005...2, using: &rng), bandwidth: Double.random(in: 0.005...2, using: &rng))
+                let naive = p.predicted(e)
+                XCTAssertEqual(terms.seconds(0, e), naive, accuracy: naive * 1e-9, "trial \(trial), \(e)")
+            }
+        }
+    }
+
+    /// The step time the simulator prices per event (no op array) is the roofline time of the step's ops plus
+    /// the all-reduces, for dense and mixture-of-experts models, tensor-parallel or not, any mix of work.
+    func testStepTimeIsTheRooflineTimeOfTheStepOps() throws {
+        let c = try catalog()
+        var rng = SystemRandomNumberGenerator()
+        let models = try ["llama-3.1-8b", "mixtral-8x7b", "small"].map { try XCTUnwrap(c.models[$0], $0) }
+        let gpu = try XCTUnwrap(c.hardware.first { $0.id == "h100-sxm" })
+        for model in models {
+            for p in [Precision.fp32, .fp16, .int4] {
+                for tp in [1, 2, 8] {
+                    let roof = Roofline(gpu, efficiency: Efficiency(compute: 0.6, bandwidth: 0.7))
+                    for _ in 0..<10 {
+                        var shape = BatchShape()
+                        for _ in 0..<Int.random(in: 0...6, using: &rng) { shape.addDecode(context: Int.random(in: 1...4000, using: &rng)) }
+                        for _ in 0..<Int.random(in: 0...2, using: &rng) {
+                            shape.addPrefill(tokens: Int.random(in: 1...512, using: &rng), pastTokens: Int.random(in: 0...512, using: &rng), samples: Bool.random(using: &rng))
+                        }
+                        let ops = PerformanceModel.stepOps(model, p, shape, tp: tp, kvElementBytes: 4)
+                        let comm = 2 * Double(model.layers) * PerformanceModel.allReduceTime(
+                            bytes: Double(shape.tokens) * Double(model.dim) * p.activationBytes, tp: tp, interconnect: gpu.interconnect)
+                        let expected = shape.isEmpty ? 0 : roof.time(ops) + comm
+                        let got = PerformanceModel.stepTime(model, p, shape, tp: tp, roofline: roof, interconnect: gpu.interconnect, kvElementBytes: 4)
+                        XCTAssertEqual(got, expected, accuracy: expected * 1e-12, "\(model.name) \(p) tp \(tp)")
+                    }
+                }
+            }
+        }
+    }
+
     func testCalibrationKeepsTheDefaultForWhatTheDataCannotDetermine() {
         // Only compute-bound points: bandwidth is not identified and stays at the default.
         let peak = ["fp32": 300e9]

@@ -158,6 +158,30 @@ final class SummaryTests: XCTestCase {
         XCTAssertNil(f.at(threads: 1))
     }
 
+    func testComputeRoofIsTheFastestSgemmOfTheRun() throws {
+        func gf(_ kind: CaseKind, _ name: String, _ threads: Int, _ v: [Double]) -> MeasuredCase {
+            MeasuredCase(kind: kind, name: name, threads: threads, params: [:], samples: v.enumerated().flatMap { i, g in
+                [MeasuredCase.Sample(metric: "gflops", unit: "GFLOP/s", repetition: i, value: g),
+                 MeasuredCase.Sample(metric: "seconds", unit: "s", repetition: i, value: 1 / g)]
+            })
+        }
+        // 2 threads: one layer GEMM call (72) beat the probe's best square sgemm (70): the roof is 72, so
+        // that case's median (71) is 98.6 % of it, not 101 %. 1 thread: the probe is faster; no layer case at 4.
+        let cases = [gf("probe", "sgemm", 2, [68, 70]), gf("gemm", "qkv", 2, [69, 72, 71]), gf("gemm", "o", 2, [40]),
+                     gf("probe", "sgemm", 1, [36]), gf("gemm", "qkv", 1, [35, 30]), gf("probe", "sgemm", 4, [120])]
+        let f = ProbeFigures(cases: cases)
+        let two = try XCTUnwrap(f.at(threads: 2))
+        XCTAssertEqual(two.sgemmGFLOPs, 70, "the probe's own figure is kept: the gate normalises by it")
+        XCTAssertEqual(two.layerGemmGFLOPs, 72)
+        XCTAssertEqual(two.computeGFLOPs, 72)
+        XCTAssertEqual(f.at(threads: 1)?.computeGFLOPs, 36)
+        XCTAssertNil(f.at(threads: 4)?.layerGemmGFLOPs)
+        XCTAssertEqual(f.at(threads: 4)?.computeGFLOPs, 120)
+        for c in cases where c.kind == .gemm {
+            XCTAssertLessThanOrEqual(try XCTUnwrap(c.summary("gflops")).median, try XCTUnwrap(f.at(threads: c.threads)?.computeGFLOPs))
+        }
+    }
+
     /// One probe case of `name` at 2 threads with these GB/s samples, opening or closing.
     private func read(_ name: String, _ gbps: [Double], after: Bool = false) -> MeasuredCase {
         MeasuredCase(kind: "probe", name: name, threads: 2, params: after ? [ProbeFigures.stageParam: ProbeFigures.closingStage] : [:],

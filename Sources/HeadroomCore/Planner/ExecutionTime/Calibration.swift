@@ -96,25 +96,49 @@ public enum Calibration {
         return out
     }
 
-    /// Each point's ops as (seconds at 100 % of peak compute, seconds at 100 % of peak bandwidth), so
-    /// the fit's inner loop does arithmetic only.
+    /// Each point's ops as (seconds at 100 % of peak compute, seconds at 100 % of peak bandwidth), sorted so
+    /// that the fit's inner loop is a binary search and two multiplications per point: an op is compute-bound
+    /// at efficiencies (c, b) when its compute seconds ÷ c ≥ its memory seconds ÷ b, i.e. when its ratio
+    /// compute ÷ memory seconds ≥ c ÷ b. Ops sorted by that ratio, descending: the compute-bound ones are a
+    /// prefix, and the point's time is (prefix's compute seconds) ÷ c + (the rest's memory seconds) ÷ b.
     struct Terms {
-        var ops: [[(c: Double, m: Double)]]
+        struct Point {
+            /// Ops' compute ÷ memory seconds, descending (+∞ for an op that reads nothing).
+            var ratio: [Double]
+            /// computePrefix[k]: compute seconds of the first k ops; memorySuffix[k]: memory seconds of ops k...
+            var computePrefix: [Double]
+            var memorySuffix: [Double]
+        }
+        var points: [Point]
         var logMeasured: [Double]
         init(_ points: [CalibrationPoint]) {
-            ops = points.map { p in
+            self.points = points.map { p in
                 let roof = Roofline(peakFLOPs: p.peakFLOPs, bandwidth: p.bandwidth, efficiency: Efficiency(compute: 1, bandwidth: 1))
-                return p.ops.map { (c: $0.flops / roof.peak($0.dtype), m: $0.bytes / p.bandwidth) }
+                let ops = p.ops.map { (c: $0.flops / roof.peak($0.dtype), m: $0.bytes / p.bandwidth) }
+                    .map { (c: $0.c, m: $0.m, r: $0.m > 0 ? $0.c / $0.m : Double.infinity) }
+                    .sorted { $0.r > $1.r }
+                var prefix = [0.0], suffix = [Double](repeating: 0, count: ops.count + 1)
+                for op in ops { prefix.append(prefix.last! + op.c) }
+                for k in stride(from: ops.count - 1, through: 0, by: -1) { suffix[k] = suffix[k + 1] + ops[k].m }
+                return Point(ratio: ops.map(\.r), computePrefix: prefix, memorySuffix: suffix)
             }
             logMeasured = points.map { log($0.measuredSeconds) }
         }
+        /// Seconds of point `i` at `e`: Σ max(c ÷ e.compute, m ÷ e.bandwidth) over its ops.
+        func seconds(_ i: Int, _ e: Efficiency) -> Double {
+            let p = points[i], threshold = e.compute / e.bandwidth
+            // k = the number of ops whose ratio ≥ threshold (compute-bound); ties are equal either way.
+            var lo = 0, hi = p.ratio.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if p.ratio[mid] >= threshold { lo = mid + 1 } else { hi = mid }
+            }
+            return p.computePrefix[lo] / e.compute + p.memorySuffix[lo] / e.bandwidth
+        }
         func loss(_ e: Efficiency) -> Double {
-            let ic = 1 / e.compute, ib = 1 / e.bandwidth
             var total = 0.0
-            for i in ops.indices {
-                var t = 0.0
-                for op in ops[i] { t += max(op.c * ic, op.m * ib) }
-                let r = log(t) - logMeasured[i]
+            for i in points.indices {
+                let r = log(seconds(i, e)) - logMeasured[i]
                 total += r * r
             }
             return total
@@ -126,27 +150,33 @@ public enum Calibration {
 
     static let lower = 0.005, upper = 2.0
 
-    /// Least squares in log space over (compute, bandwidth) efficiencies: a coarse log grid, then four
-    /// rounds of finer grids around the best point.
+    /// Least squares in log space over (compute, bandwidth) efficiencies: a coarse 41 × 41 log grid over
+    /// [0.005, 2], then five rounds of 17 × 17 grids, each ±2.5 of the last grid's spacings around the best
+    /// point (the window shrinks 3.2× a round; the last spacing is 0.045 % of an efficiency). The loss can have
+    /// more than one minimum, so every fit, leave-one-out ones too, starts from the coarse grid.
     public static func fitEfficiency(_ points: [CalibrationPoint]) -> Efficiency {
         let terms = Terms(points)
+        let (lo, hi) = (log(lower), log(upper))
         var best = Efficiency(compute: 0.5, bandwidth: 0.5)
         var bestLoss = Double.infinity
-        var (lc, hc, lb, hb) = (log(lower), log(upper), log(lower), log(upper))
-        for _ in 0..<5 {
-            let steps = 40
+        func grid(_ lc: Double, _ hc: Double, _ lb: Double, _ hb: Double, steps: Int) {
+            let bs = (0...steps).map { exp(lb + (hb - lb) * Double($0) / Double(steps)) }
             for i in 0...steps {
                 let c = exp(lc + (hc - lc) * Double(i) / Double(steps))
-                for j in 0...steps {
-                    let b = exp(lb + (hb - lb) * Double(j) / Double(steps))
+                for b in bs {
                     let e = Efficiency(compute: c, bandwidth: b)
                     let l = terms.loss(e)
                     if l < bestLoss { bestLoss = l; best = e }
                 }
             }
-            let spanC = (hc - lc) / 8, spanB = (hb - lb) / 8
-            lc = max(log(lower), log(best.compute) - spanC); hc = min(log(upper), log(best.compute) + spanC)
-            lb = max(log(lower), log(best.bandwidth) - spanB); hb = min(log(upper), log(best.bandwidth) + spanB)
+        }
+        let coarse = 40, fine = 16, reach = 2.5
+        grid(lo, hi, lo, hi, steps: coarse)
+        var half = (hi - lo) / Double(coarse) * reach
+        for _ in 0..<5 {
+            grid(max(lo, log(best.compute) - half), min(hi, log(best.compute) + half),
+                 max(lo, log(best.bandwidth) - half), min(hi, log(best.bandwidth) + half), steps: fine)
+            half = 2 * half / Double(fine) * reach
         }
         return best
     }

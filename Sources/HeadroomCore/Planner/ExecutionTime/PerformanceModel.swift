@@ -76,45 +76,53 @@ public enum PerformanceModel {
     /// precision's activation size).
     public static func stepOps(_ m: ModelShape, _ p: Precision, _ shape: BatchShape, tp: Int = 1,
                                kvElementBytes: Double? = nil) -> [OpCost] {
+        var ops: [OpCost] = []
+        ops.reserveCapacity(9)
+        forEachStepOp(m, p, shape, tp: tp, kvElementBytes: kvElementBytes) { ops.append(OpCost(name: $0, flops: $1, bytes: $2, dtype: $3)) }
+        return ops
+    }
+
+    /// `stepOps` without the array: each op's (name, FLOPs, bytes, dtype) handed to `body` in order. The one
+    /// statement of a step's work, which `stepOps` collects and `stepTime` prices as it goes (the simulator
+    /// prices a step per event, and an array per step was a fifth of what-if's time).
+    @inline(__always)
+    static func forEachStepOp(_ m: ModelShape, _ p: Precision, _ shape: BatchShape, tp: Int, kvElementBytes: Double?,
+                              _ body: (String, Double, Double, String) -> Void) {
         let T = Double(shape.tokens), t = Double(tp), L = Double(m.layers)
         let h = Double(m.dim), kv = Double(m.kvDim), f = Double(m.ffnDim)
         let wb = p.weightBytes, ab = p.activationBytes
         let act = p == .fp32 ? "fp32" : "bf16"
-        func linear(_ name: String, n: Double, k: Double, weightCopies: Double = 1, tokensThrough: Double? = nil) -> OpCost {
+        let dtype = p.computeDtype
+        func linear(_ name: String, n: Double, k: Double, weightCopies: Double = 1, tokensThrough: Double? = nil) {
             let tokens = tokensThrough ?? T
-            return OpCost(name: name, flops: L * 2 * tokens * n * k / t,
-                          bytes: L * (weightCopies * n * k * wb + tokens * (n + k) * ab) / t, dtype: p.computeDtype)
+            body(name, L * 2 * tokens * n * k / t, L * (weightCopies * n * k * wb + tokens * (n + k) * ab) / t, dtype)
         }
-        var ops: [OpCost] = []
-        ops.reserveCapacity(9)
-        ops.append(linear("qkv", n: h + 2 * kv, k: h))
+        linear("qkv", n: h + 2 * kv, k: h)
         // Attention: every new token attends to the past and to the new tokens before it (causal).
         let attnFlops = L * 4 * shape.attendedKeys * h / t
         let kvRead = L * Double(shape.kvPositionsRead) * 2 * kv * (kvElementBytes ?? ab) / t
         let qoBytes = L * T * 2 * h * ab / t
-        ops.append(OpCost(name: "attention", flops: attnFlops, bytes: kvRead + qoBytes, dtype: act))
-        ops.append(linear("o", n: h, k: h))
+        body("attention", attnFlops, kvRead + qoBytes, act)
+        linear("o", n: h, k: h)
         if m.experts > 1 {
             // Mixture of experts: each token runs `expertsPerToken` experts; the weights read are those of
             // the distinct experts the batch touches, E·(1 − (1 − k/E)^T) in expectation.
             let E = Double(m.experts), k = Double(m.expertsPerToken)
             let touched = E * (1 - pow(1 - k / E, T))
-            ops.append(OpCost(name: "router", flops: L * 2 * T * h * E, bytes: L * (h * E * wb + T * (h + E) * ab), dtype: act))
-            ops.append(linear("gate_up", n: 2 * f, k: h, weightCopies: touched, tokensThrough: T * k))
-            ops.append(linear("down", n: h, k: f, weightCopies: touched, tokensThrough: T * k))
+            body("router", L * 2 * T * h * E, L * (h * E * wb + T * (h + E) * ab), act)
+            linear("gate_up", n: 2 * f, k: h, weightCopies: touched, tokensThrough: T * k)
+            linear("down", n: h, k: f, weightCopies: touched, tokensThrough: T * k)
         } else {
-            ops.append(linear("gate_up", n: 2 * f, k: h))
-            ops.append(linear("down", n: h, k: f))
+            linear("gate_up", n: 2 * f, k: h)
+            linear("down", n: h, k: f)
         }
         // Two RMSNorms, two residual adds and SwiGLU: memory-bound elementwise passes.
         let fActive = f * Double(m.expertsPerToken)
-        ops.append(OpCost(name: "norms+elementwise", flops: L * T * (10 * h + 4 * fActive / t),
-                          bytes: L * T * (10 * h + 3 * fActive / t) * ab, dtype: act))
+        body("norms+elementwise", L * T * (10 * h + 4 * fActive / t), L * T * (10 * h + 3 * fActive / t) * ab, act)
         // Output head for each sequence that samples this step, then sampling over the vocabulary.
         let V = Double(m.vocab), B = Double(shape.sampledSequences)
-        ops.append(OpCost(name: "lm_head", flops: 2 * B * V * h / t, bytes: (V * h * wb + B * (V + h) * ab) / t, dtype: p.computeDtype))
-        ops.append(OpCost(name: "sampling", flops: 5 * B * V, bytes: 2 * B * V * 4, dtype: "fp32"))
-        return ops
+        body("lm_head", 2 * B * V * h / t, (V * h * wb + B * (V + h) * ab) / t, dtype)
+        body("sampling", 5 * B * V, 2 * B * V * 4, "fp32")
     }
 
     /// Time of one step of `shape` on a tensor-parallel group: the roofline time of its ops plus two
@@ -124,7 +132,14 @@ public enum PerformanceModel {
         guard !shape.isEmpty else { return 0 }
         let hiddenBytes = Double(shape.tokens) * Double(m.dim) * p.activationBytes
         let comm = 2 * Double(m.layers) * allReduceTime(bytes: hiddenBytes, tp: tp, interconnect: interconnect)
-        return roofline.time(stepOps(m, p, shape, tp: tp, kvElementBytes: kvElementBytes)) + comm
+        // roofline.time(stepOps(…)) without the array: each dtype's peak looked up once it changes.
+        let ic = 1 / roofline.efficiency.compute, ib = 1 / (roofline.bandwidth * roofline.efficiency.bandwidth)
+        var lastDtype = "", lastPeakInverse = 0.0, total = 0.0
+        forEachStepOp(m, p, shape, tp: tp, kvElementBytes: kvElementBytes) { _, flops, bytes, dtype in
+            if dtype != lastDtype { lastDtype = dtype; lastPeakInverse = ic / roofline.peak(dtype) }
+            total += max(flops * lastPeakInverse, bytes * ib)
+        }
+        return total + comm
     }
 
     /// Ring all-reduce of `bytes` over `tp` devices: 2(tp−1)/tp of the data crosses each link (one
