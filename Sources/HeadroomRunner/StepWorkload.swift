@@ -40,8 +40,9 @@ public struct StepSettings: Sendable {
                        context: d > 0 ? context : 0)
         }
         // OpenBLAS's sgemm is not linear in its rows between 64 and 128 (2 threads, `small`'s gate_up: 13.9 ms at
-        // 64 rows, 18.2 at 96, 29.5 at 112, 24.7 at 128), so the chunk knots are dense there.
-        let chunks = quick ? [1, 16, 128] : [1, 8, 32, 64, 80, 96, 112, 128, 256, 512]
+        // 64 rows, 18.2 at 96, 29.5 at 112, 24.7 at 128), so the chunk knots are dense there. The engine pads a
+        // step's chunk rows to a multiple of 16 (`PrefillKernel`), so the knots are such multiples.
+        let chunks = quick ? [1, 16, 128] : [1, 16, 32, 64, 80, 96, 112, 128, 256, 512]
         // 3 (2 + 1) and 12 (8 + 4) take the batched decode kernel's extra passes (`BatchedDecodeKernel`).
         let batches = quick ? [1, 3, 4, 16] : [1, 2, 3, 4, 8, 12, 16, 32]
         var out = chunks.filter { $0 <= ctx }.map { p($0) }

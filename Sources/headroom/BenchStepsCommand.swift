@@ -26,7 +26,8 @@ struct BenchStepsCommand: ParsableCommand {
             which `headroom gate --run` compares like any other. --quick measures 14 shapes, 3 repetitions.
 
             Then it fits the execution-time model the simulator uses for this machine: t = Fd(decode rows) + \
-            e · extra kernel passes + Fc(chunk rows) + a · attended keys, Fd and Fc monotone piecewise-linear over \
+            e · extra kernel passes + Fc(chunk rows) + a · attended keys (chunk rows: all of a step's, padded to a \
+            multiple of 16 as the engine's sgemm takes them), Fd and Fc monotone piecewise-linear over \
             the row counts measured (linear beyond them; Fd's knots at the decode batches the kernel takes in whole \
             groups of 16, 8, 4, 2, 1, and e for each pass a batch such as 3 = 2 + 1 adds), by non-negative least squares on relative errors over the decode-only and \
             prefill-only steps. The table shows each shape's measured median and the fit's prediction: for a fitted \

@@ -197,7 +197,13 @@ final class QuantKernelTests: XCTestCase {
     }
 
     func testPrefillProductEveryFormat() {
-        let m = 5, n = 70, k = 256
+        // 5 and 17 rows go to sgemm padded to 16 and 32 (`QMatmul.sgemmRowBlock`); 16 as they are.
+        for m in [5, 16, 17] { prefillProduct(m: m) }
+        XCTAssertEqual([0, 1, 2, 15, 16, 17, 96].map(QMatmul.paddedRows), [0, 16, 16, 16, 16, 32, 96])
+    }
+
+    private func prefillProduct(m: Int) {
+        let n = 70, k = 256
         let x = seeded(m * k, seed: 8)
         let scratch = TileScratch(floats: 16 * k)   // forces several tiles
         for type in QuantType.allCases {
@@ -206,10 +212,10 @@ final class QuantKernelTests: XCTestCase {
             var y = [Float](repeating: 1, count: m * n)
             x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer {
                 QMatmul.forward(w, inp: xp.baseAddress!, m: m, out: $0.baseAddress!, scratch: scratch, threads: 1) } }
-            check(y, want, tol: 1e-5, "\(type) prefill")
+            check(y, want, tol: 1e-5, "\(type) prefill, \(m) rows")
             x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer {
                 QMatmul.forward(w, inp: xp.baseAddress!, m: m, out: $0.baseAddress!, accumulate: true, scratch: scratch, threads: 2) } }
-            check(y, want.map { 2 * $0 }, tol: 1e-5, "\(type) prefill accumulate")
+            check(y, want.map { 2 * $0 }, tol: 1e-5, "\(type) prefill accumulate, \(m) rows")
         }
     }
 

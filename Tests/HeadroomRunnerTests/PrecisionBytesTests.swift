@@ -15,4 +15,12 @@ final class PrecisionBytesTests: XCTestCase {
         XCTAssertEqual(Set(PrecisionNames.entries.filter(\.engine).map(\.name)), Set(QuantType.allCases.map(\.description)),
                        "every format of the table is an engine name, and nothing else is")
     }
+
+    /// The execution-time models' statement of the prefill kernel's padding is the kernel's.
+    func testPrefillPaddingIsTheKernels() {
+        XCTAssertEqual(PrefillKernel.rowBlock, QMatmul.sgemmRowBlock)
+        for rows in 2...600 { XCTAssertEqual(PrefillKernel.sgemmRows(rows), QMatmul.paddedRows(rows), "\(rows) rows") }
+        XCTAssertEqual(PrefillKernel.sgemmRows(1), 1, "a one-token chunk is a decode row, never sgemm's")
+        XCTAssertEqual(PrefillKernel.sgemmRows(0), 0)
+    }
 }

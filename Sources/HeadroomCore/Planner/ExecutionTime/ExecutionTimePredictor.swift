@@ -86,6 +86,15 @@ public struct BatchShape: Equatable, Hashable, Sendable {
         return s
     }
 
+    /// The shape with its prefill rows as the engine's sgemm multiplies them (`PrefillKernel.sgemmRows`): the linear
+    /// layers see the padded rows; attention keeps the real ones.
+    public var withPrefillRowsPadded: BatchShape {
+        var s = self
+        let pad = PrefillKernel.sgemmRows(prefillTokens) - prefillTokens
+        s.prefillTokens += pad; s.tokens += pad
+        return s
+    }
+
     /// One prompt chunk of the step's mean chunk (tokens, keys and positions ÷ chunks), for a model that runs
     /// each chunk as its own pass; nil without chunks.
     public var meanChunk: BatchShape? {

@@ -182,12 +182,13 @@ public struct MeasuredStepTime: ExecutionTimePredictor {
         rows > 1 ? Double(BatchedDecodeKernel.remainderExtraPasses(batch: Int(rows))) : 0
     }
 
-    /// The rows a step sends through the batched matrix–vector kernels and through sgemm. A chunk of one token is
-    /// a decode row to the engine; `BatchShape` keeps only sums, so chunks count as such only when all are single.
+    /// The rows a step sends through the batched matrix–vector kernels and through sgemm: every chunk's rows
+    /// together, padded as the engine pads them (`PrefillKernel.sgemmRows`). A chunk of one token is a decode row
+    /// to the engine; `BatchShape` keeps only sums, so chunks count as such only when all are single.
     @inline(__always)
     static func rows(_ b: BatchShape) -> (decode: Double, chunk: Double) {
         let singles = b.prefillChunks > 0 && b.prefillTokens == b.prefillChunks
-        return (Double(b.decodes + (singles ? b.prefillChunks : 0)), singles ? 0 : Double(b.prefillTokens))
+        return (Double(b.decodes + (singles ? b.prefillChunks : 0)), singles ? 0 : Double(PrefillKernel.sgemmRows(b.prefillTokens)))
     }
 
     @inline(__always)

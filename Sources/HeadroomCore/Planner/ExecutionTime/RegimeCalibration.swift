@@ -398,12 +398,13 @@ extension RegimeCalibration {
             guard let p = InferenceParams(params: c.params), let model = models[p.model], let precision = Precision(name: p.precision) else { continue }
             let kv = Double(EngineBytes.kvElement)
             if let s = c.summary("prefill_tokens_per_s"), s.median > 0 {
-                let ops = PerformanceModel.stepOps(model, precision, .uniform(sequences: 1, newTokens: p.promptTokens, pastTokens: 0),
-                                                   kvElementBytes: kv)
+                // The linear layers' work at the rows the engine's sgemm multiplies (`PrefillKernel`).
+                let shape = BatchShape.uniform(sequences: 1, newTokens: p.promptTokens, pastTokens: 0).withPrefillRowsPadded
+                let ops = PerformanceModel.stepOps(model, precision, shape, kvElementBytes: kv)
                 let t = RegimePoint.terms(ops, bandwidth: bandwidth, peakFLOPs: peak)
                 out.append(RegimePoint(label: "prefill \(p.model) \(p.precision) \(p.promptTokens) tokens ×\(c.threads)t",
                                        key: RegimeKey(kernel: .prefill, format: precision.rawValue, threads: c.threads),
-                                       size: p.promptTokens, memorySeconds: t.memory, computeSeconds: t.compute,
+                                       size: PrefillKernel.sgemmRows(p.promptTokens), memorySeconds: t.memory, computeSeconds: t.compute,
                                        measuredSeconds: Double(p.promptTokens) / s.median, samples: s.count))
             }
             if let s = c.summary("decode_tokens_per_s"), s.median > 0, p.batch >= 1 {
@@ -495,7 +496,9 @@ public struct RegimeExecutionTime: ExecutionTimePredictor {
             t += seconds(batch.decodePart, batch.decodes == 1 ? decodeOne : decodeBatch, size: batch.decodes,
                          extraPasses: batch.decodes == 1 ? 0 : RegimePoint.extraPasses(batch: batch.decodes))
         }
-        if let chunk = batch.meanChunk { t += Double(batch.prefillChunks) * seconds(chunk, prefill, size: chunk.prefillTokens) }
+        if let chunk = batch.meanChunk {
+            t += Double(batch.prefillChunks) * seconds(chunk.withPrefillRowsPadded, prefill, size: PrefillKernel.sgemmRows(chunk.prefillTokens))
+        }
         return t
     }
 }
@@ -520,5 +523,18 @@ public enum BatchedDecodeKernel {
     public static func remainderExtraPasses(batch: Int) -> Int {
         guard batch > 0 else { return 0 }
         return passes(batch: batch) - (batch + 15) / 16
+    }
+}
+
+/// The engine's prefill products (`QMatmul.forward` in HeadroomKernels): a step's chunk rows go through sgemm
+/// together, padded with zero rows to a multiple of 16 (OpenBLAS's sgemm took the rest of 16 in smaller blocks
+/// that cost nearly a block each: 92 rows measured 1.29× 96's). A chunk of one token is a decode row instead. What
+/// the execution-time models count as a step's chunk rows (`MeasuredStepTime`, the per-regime prefill).
+public enum PrefillKernel {
+    public static let rowBlock = 16
+
+    /// The rows sgemm multiplies for `rows` chunk rows: rounded up to a multiple of `rowBlock`; 0 and 1 as they are.
+    public static func sgemmRows(_ rows: Int) -> Int {
+        rows <= 1 ? rows : (rows + rowBlock - 1) / rowBlock * rowBlock
     }
 }
