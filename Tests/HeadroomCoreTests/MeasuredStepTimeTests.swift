@@ -30,7 +30,7 @@ final class MeasuredStepTimeTests: XCTestCase {
         let fit = try MeasuredStepTime(points: points, model: "m", precision: "q4_0", threads: 2, runID: 7)
         XCTAssertEqual(fit.secondsPerKey, 3e-7, accuracy: 3e-9)
         XCTAssertEqual(fit.decodeRows.knots, [1, 2, 4, 8, 16, 32])
-        XCTAssertEqual(fit.chunkRows.knots, [8, 32, 64, 128, 256, 512], "a 1-token chunk is a decode row")
+        XCTAssertEqual(fit.chunkRows.knots, [16, 32, 64, 128, 256, 512], "a 1-token chunk is a decode row; 8 rows go to sgemm padded to 16 (`PrefillKernel`)")
         // Shapes never measured: between the knots, beyond them, other contexts, mixed, several chunks.
         var several = BatchShape()
         several.addPrefill(tokens: 100, pastTokens: 20)
@@ -115,18 +115,18 @@ final class MeasuredStepTimeTests: XCTestCase {
         XCTAssertTrue(fit.basis.hasPrefix("steps measured (m q4_0, 2 threads;"), fit.basis)
     }
 
-    /// Fitted steps: decodes 1, 2, 4 at context 0 (one key each) and 2 at context 100, chunks of 8, 16 and 32
-    /// tokens; times that a = 0 and Fd = (1, 2, 3), Fc = (10, 12, 20) fit exactly. Leaving one out:
+    /// Fitted steps: decodes 1, 2, 4 at context 0 (one key each) and 2 at context 100, chunks of 16, 32 and 64
+    /// tokens (multiples of 16: the engine pads chunk rows to one); times that a = 0 and Fd = (1, 2, 3), Fc = (10, 12, 20) fit exactly. Leaving one out:
     /// - decode 1: Fd through (2, 2), (4, 3) extended down: 1.5 → +50 %;
     /// - decode 2 at 0, or at 100: 6 steps for 7 terms → no prediction;
     /// - decode 4: Fd through (1, 1), (2, 2) extended up: 4 → +33.3 %;
-    /// - chunk 8: Fc through (16, 12), (32, 20) extended down: 8 → −20 %;
-    /// - chunk 16: between (8, 10) and (32, 20): 13.33 → +11.1 %;
-    /// - chunk 32: Fc through (8, 10), (16, 12) extended up: 16 → −20 %.
+    /// - chunk 16: Fc through (32, 12), (64, 20) extended down: 8 → −20 %;
+    /// - chunk 32: between (16, 10) and (64, 20): 13.33 → +11.1 %;
+    /// - chunk 64: Fc through (16, 10), (32, 12) extended up: 16 → −20 %.
     /// |errors| 11.1, 20, 20, 33.3, 50: median 20 %, worst 50 %, 5 of 7.
     func testLeaveOneOutErrorsOnAHandWorkedExample() throws {
         let points = [(decode(1, at: 0), 1.0), (decode(2, at: 0), 2), (decode(4, at: 0), 3), (decode(2, at: 100), 2),
-                      (prefill(8), 10), (prefill(16), 12), (prefill(32), 20)].map { StepTimePoint(params: $0.0, seconds: $0.1, samples: 1) }
+                      (prefill(16), 10), (prefill(32), 12), (prefill(64), 20)].map { StepTimePoint(params: $0.0, seconds: $0.1, samples: 1) }
         let fit = try MeasuredStepTime(points: points, model: "m", precision: "q4_0", threads: 1)
         XCTAssertEqual(fit.secondsPerKey, 0, accuracy: 1e-12)
         XCTAssertEqual(fit.decodeRows.values[0], 1, accuracy: 1e-9)

@@ -180,7 +180,8 @@ final class RegimeCalibrationTests: XCTestCase {
         func terms(_ shape: BatchShape) -> (memory: Double, compute: Double) {
             RegimePoint.terms(PerformanceModel.stepOps(tiny, .int4, shape, kvElementBytes: h.kvElementBytes(.int4)), bandwidth: 30e9, peakFLOPs: 0.3e12)
         }
-        let d = terms(s.decodePart), c = terms(try XCTUnwrap(s.meanChunk))
+        // Each 6-token chunk is priced at the 16 rows the engine's sgemm multiplies (`PrefillKernel`).
+        let d = terms(s.decodePart), c = terms(try XCTUnwrap(s.meanChunk).withPrefillRowsPadded)
         XCTAssertEqual(p.iterationSeconds(s), 1.5 * d.memory + 2 * d.compute + 2 * (3 * c.memory + 1.4 * c.compute), accuracy: 1e-15)
         var one = BatchShape(); one.addDecode(context: 5)
         let o = terms(one)
