@@ -350,16 +350,18 @@ public final class Trainer {
                                     actLayers: options.checkpointing ? 1 : config.layers)
         let trainable = lora == nil ? pt.count : at.count
         let f = MemoryLayout<Float>.stride
-        var weights = pt.count * f
+        var weights = pt.count * f, padding = 0
         if quantized {
             // The quantized tensors, and the one tile buffer they all dequantize into (sized by the largest tile).
             let scratch = TileScratch(), qt = quantizedTensors(config: config)
             weights += qt.reduce(0) { $0 + options.precision.rowBytes($1.k) * $1.n }
             weights += qt.map { QMatmul.tileBytes(scratch: scratch, rows: $0.n, cols: $0.k) }.max() ?? 0
+            // The forward pads B·T rows to a multiple of 16 through two more buffers of that scratch.
+            padding = QMatmul.paddingBytes(m: options.batch * options.seqLen, shapes: qt.map { (rows: $0.n, cols: $0.k) })
         }
         return TrainMemory(weightsBytes: weights, adapterBytes: at.count * f, gradientBytes: trainable * f,
                            optimizerBytes: 2 * trainable * f,
-                           activationBytes: acts.count * f + 2 * options.batch * options.seqLen * MemoryLayout<Int32>.stride)
+                           activationBytes: acts.count * f + 2 * options.batch * options.seqLen * MemoryLayout<Int32>.stride + padding)
     }
 
     /// The activation allocation's layout: what the step keeps for backward and the backward's scratch.

@@ -30,4 +30,13 @@ extension QMatmul {
     public static func tileBytes(scratch: TileScratch, rows: Int, cols: Int) -> Int {
         min(scratch.tileRows(cols: cols), rows) * cols * MemoryLayout<Float>.stride
     }
+
+    /// Bytes the padded-rows buffers grow to when `forward` takes `m` rows through matrices of these shapes:
+    /// none when m is already a multiple of `sgemmRowBlock`, else the padded input of the widest and the
+    /// padded output of the tallest (each buffer grows on its own).
+    public static func paddingBytes(m: Int, shapes: [(rows: Int, cols: Int)]) -> Int {
+        let padded = paddedRows(m)
+        guard padded > m else { return 0 }
+        return padded * ((shapes.map(\.cols).max() ?? 0) + (shapes.map(\.rows).max() ?? 0)) * MemoryLayout<Float>.stride
+    }
 }
