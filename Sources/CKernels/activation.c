@@ -57,10 +57,43 @@ HR_AVX512_MATH static void softmax_avx512(float *x, size_t n) {
     }
 }
 
+// softmax_avx512 on 8 lanes; the last n mod 8 values through masked loads and stores (lanes past n count
+// -inf to the maximum and 0 to the sum).
+HR_AVX2_MATH static void softmax_avx2(float *x, size_t n) {
+    const size_t n8 = n & ~(size_t)7;
+    const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - n8)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
+    __m256 m = ninf;
+    for (size_t i = 0; i < n8; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
+    if (n8 < n) m = _mm256_max_ps(m, _mm256_blendv_ps(ninf, _mm256_maskload_ps(x + n8, tail), _mm256_castsi256_ps(tail)));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    const __m256 mx = _mm256_set1_ps(_mm_cvtss_f32(h));
+    __m256 s = _mm256_setzero_ps();
+    for (size_t i = 0; i < n8; i += 8) {
+        const __m256 e = hr_exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), mx));
+        s = _mm256_add_ps(s, e);
+        _mm256_storeu_ps(x + i, e);
+    }
+    if (n8 < n) {
+        const __m256 e = _mm256_and_ps(hr_exp256(_mm256_sub_ps(_mm256_maskload_ps(x + n8, tail), mx)), _mm256_castsi256_ps(tail));
+        s = _mm256_add_ps(s, e);
+        _mm256_maskstore_ps(x + n8, tail, e);
+    }
+    __m128 t = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    t = _mm_add_ps(t, _mm_movehl_ps(t, t));
+    t = _mm_add_ss(t, _mm_movehdup_ps(t));
+    const __m256 inv = _mm256_set1_ps(1.0f / _mm_cvtss_f32(t));
+    for (size_t i = 0; i < n8; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+    if (n8 < n) _mm256_maskstore_ps(x + n8, tail, _mm256_mul_ps(_mm256_maskload_ps(x + n8, tail), inv));
+}
+
 void hr_softmax(float *x, size_t n) {
     if (n == 0) return;
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && hr_isa_level() >= 2) { softmax_avx512(x, n); return; }
+    if (hr_isa_level() >= 1) { softmax_avx2(x, n); return; }   // level 1 implies AVX2 and FMA
     float mx = -INFINITY, sum = 0;
     for (size_t i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
     for (size_t i = 0; i < n; i++) { x[i] = expf(x[i] - mx); sum += x[i]; }

@@ -1,7 +1,8 @@
 // Decode-time attention: one new query per head against the cached keys and values, for one sequence
 // or a batch of them, in one pool dispatch. The query heads that share a KV head (grouped-query
 // attention) are computed together, so each cached key and value row is read once per group rather than
-// once per head. Scores, softmax and the weighted sum of values, in f32.
+// once per head. Scores, softmax and the weighted sum of values, in f32: AVX-512, AVX2 or scalar, as
+// hr_isa_level allows.
 #include "CKernels.h"
 #include <immintrin.h>
 #include <math.h>
@@ -12,7 +13,7 @@
 // blocks of `bs` rows each (`table[i]` is the physical block of positions i·bs..<(i+1)·bs, its rows
 // `kv_stride` floats apart from kc + table[i]·bs·kv_stride). Within a segment the walk is the same.
 typedef struct {
-    const float *q, *kc, *vc; size_t npos, kv_stride; int heads, kv_heads, hd; float *out; int fast;
+    const float *q, *kc, *vc; size_t npos, kv_stride; int heads, kv_heads, hd; float *out; int level;   // 0 scalar, 1 AVX2, 2 AVX-512
     const int32_t *table; size_t bs;
 } att_job;
 
@@ -131,6 +132,96 @@ AVX512 static void heads_avx512_any(const att_job *j, int h0, int C, int g, floa
     }
 }
 
+// ---- AVX2 + FMA (8 lanes, 16 registers): the same walk as heads_avx512 with 8-float columns ----------
+
+#define AVX2 __attribute__((target("avx2,fma")))
+
+// The 8 sums of a[0..7], r[m] = Σ lanes of a[m]: three rounds of horizontal adds and one cross-lane add.
+AVX2 static inline void reduce8_avx2(const __m256 a[8], float r[8]) {
+    const __m256 s01 = _mm256_hadd_ps(a[0], a[1]), s23 = _mm256_hadd_ps(a[2], a[3]);
+    const __m256 s45 = _mm256_hadd_ps(a[4], a[5]), s67 = _mm256_hadd_ps(a[6], a[7]);
+    // 128-bit half 0 of s0123 holds the sums of lanes 0-3 of a[0..3], half 1 those of lanes 4-7.
+    const __m256 s0123 = _mm256_hadd_ps(s01, s23), s4567 = _mm256_hadd_ps(s45, s67);
+    _mm256_storeu_ps(r, _mm256_add_ps(_mm256_permute2f128_ps(s0123, s4567, 0x20), _mm256_permute2f128_ps(s0123, s4567, 0x31)));
+}
+
+AVX2 static inline float hsum256(__m256 a) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+// heads_avx512 on 8 lanes (hd a multiple of 8): `C` query heads (1, 2, 4, 8) sharing KV head g, 8 / C
+// positions through the 8 score accumulators at a time, then each value row read once for all C heads
+// into C·NC ≤ 8 accumulators of 8 columns (16 registers: the accumulators, a value row and a broadcast).
+__attribute__((always_inline)) AVX2 static inline void heads_avx2(const att_job *j, int h0, int C, int g, float *s) {
+    const int hd = j->hd, P = 8 / C;
+    const size_t npos = j->npos;
+    const float scale = 1.0f / sqrtf((float)hd);
+    const float *q = j->q + (size_t)h0 * hd, *kbase = j->kc + (size_t)g * hd, *vbase = j->vc + (size_t)g * hd;
+    const size_t seg = seg_rows(j), stride = j->kv_stride;
+    for (size_t s0 = 0; s0 < npos; s0 += seg) {
+        const size_t n = npos - s0 < seg ? npos - s0 : seg;
+        const float *kb = seg_base(j, kbase, s0 / seg), *kn = s0 + seg < npos ? seg_base(j, kbase, s0 / seg + 1) : NULL;
+        float *sc = s + s0;
+        size_t t = 0;
+        for (; t + P <= n; t += P) {
+            for (int p = 0; p < P; p++) prefetch_ahead(kb, kn, t + p + PF_AHEAD, n, stride, hd);
+            __m256 a[8];
+            for (int m = 0; m < 8; m++) a[m] = _mm256_setzero_ps();
+            for (int i = 0; i < hd; i += 8)
+                for (int p = 0; p < P; p++) {
+                    const __m256 kv = _mm256_loadu_ps(kb + (t + p) * stride + i);
+                    for (int h = 0; h < C; h++) a[h * P + p] = _mm256_fmadd_ps(_mm256_loadu_ps(q + h * hd + i), kv, a[h * P + p]);
+                }
+            float r[8];
+            reduce8_avx2(a, r);
+            for (int h = 0; h < C; h++)
+                for (int p = 0; p < P; p++) sc[h * npos + t + p] = r[h * P + p] * scale;
+        }
+        for (; t < n; t++)
+            for (int h = 0; h < C; h++) {
+                __m256 a = _mm256_setzero_ps();
+                for (int i = 0; i < hd; i += 8)
+                    a = _mm256_fmadd_ps(_mm256_loadu_ps(q + h * hd + i), _mm256_loadu_ps(kb + t * stride + i), a);
+                sc[h * npos + t] = hsum256(a) * scale;
+            }
+    }
+    for (int h = 0; h < C; h++) hr_softmax(s + h * npos, npos);
+    // Weighted sum of values, 8·NC columns at a time with C·NC ≤ 8 accumulators.
+    const int NC = 8 / C < hd / 8 ? 8 / C : hd / 8;
+    for (int i0 = 0; i0 < hd; i0 += 8 * NC) {
+        const int nc = (hd - i0) / 8 < NC ? (hd - i0) / 8 : NC;
+        __m256 acc[8];
+        for (int m = 0; m < 8; m++) acc[m] = _mm256_setzero_ps();
+        for (size_t s0 = 0; s0 < npos; s0 += seg) {
+            const size_t n = npos - s0 < seg ? npos - s0 : seg;
+            const float *vb = seg_base(j, vbase, s0 / seg), *vn = s0 + seg < npos ? seg_base(j, vbase, s0 / seg + 1) : NULL;
+            for (size_t u = 0; u < n; u++) {
+                const float *vr = vb + u * stride + i0;
+                if (i0 == 0) prefetch_ahead(vb, vn, u + PF_AHEAD, n, stride, hd);
+                for (int c = 0; c < NC; c++) {
+                    if (c >= nc) break;
+                    const __m256 v = _mm256_loadu_ps(vr + 8 * c);
+                    for (int h = 0; h < C; h++) acc[h * NC + c] = _mm256_fmadd_ps(_mm256_broadcast_ss(s + h * npos + s0 + u), v, acc[h * NC + c]);
+                }
+            }
+        }
+        for (int h = 0; h < C; h++)
+            for (int c = 0; c < nc; c++) _mm256_storeu_ps(j->out + (size_t)(h0 + h) * hd + i0 + 8 * c, acc[h * NC + c]);
+    }
+}
+
+AVX2 static void heads_avx2_any(const att_job *j, int h0, int C, int g, float *s) {
+    switch (C) {
+    case 8: heads_avx2(j, h0, 8, g, s); break;
+    case 4: heads_avx2(j, h0, 4, g, s); break;
+    case 2: heads_avx2(j, h0, 2, g, s); break;
+    default: heads_avx2(j, h0, 1, g, s); break;
+    }
+}
+
 static void head_scalar(const att_job *j, int h, float *scores) {
     const int g = h / (j->heads / j->kv_heads), hd = j->hd;
     const float *q = j->q + (size_t)h * hd;
@@ -165,7 +256,9 @@ static void att_range(void *p, size_t lo, size_t hi) {
     for (size_t i = lo; i < hi; i++) {
         const att_job *j = &b->seqs[i / (size_t)b->nchunks];
         const head_chunk ch = b->chunks[i % (size_t)b->nchunks];
-        if (j->fast) heads_avx512_any(j, ch.h0, ch.count, ch.h0 / (j->heads / j->kv_heads), scores);
+        const int g = ch.h0 / (j->heads / j->kv_heads);
+        if (j->level == 2) heads_avx512_any(j, ch.h0, ch.count, g, scores);
+        else if (j->level == 1) heads_avx2_any(j, ch.h0, ch.count, g, scores);
         else for (int h = ch.h0; h < ch.h0 + ch.count; h++) head_scalar(j, h, scores);
     }
     free(scores);
@@ -177,12 +270,16 @@ static void attention_rows(int b, const float *q, const float *const *kc, const 
                            size_t bs, const size_t *npos, size_t kv_stride, int heads, int kv_heads, int hd, float *out, int threads) {
     if (b < 1) return;
     __builtin_cpu_init();
-    const int fast = hd % 16 == 0 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && hr_isa_level() >= 2;
+    // The grouped kernels: AVX-512 for head dims in 16s, AVX2 for those in 8s (and where AVX-512 is capped or
+    // absent), else the scalar loop. hr_isa_level() >= 1 implies AVX2, FMA and F16C.
+    const int isa = hr_isa_level();
+    const int level = isa >= 2 && hd % 16 == 0 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") ? 2
+                    : isa >= 1 && hd % 8 == 0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
     att_job *seqs = malloc((size_t)b * sizeof(att_job));
     size_t max_npos = 1;
     for (int s = 0; s < b; s++) {
         const size_t dim = (size_t)heads * hd;
-        seqs[s] = (att_job){ q + s * dim, kc[s], vc[s], npos[s], kv_stride, heads, kv_heads, hd, out + s * dim, fast,
+        seqs[s] = (att_job){ q + s * dim, kc[s], vc[s], npos[s], kv_stride, heads, kv_heads, hd, out + s * dim, level,
                              tables ? tables[s] : NULL, bs };
         if (npos[s] > max_npos) max_npos = npos[s];
     }

@@ -196,6 +196,28 @@ final class QuantKernelTests: XCTestCase {
         }
     }
 
+    func testBatchedFloatMatvecWidthsNotInSixteens() {
+        // The float batch kernels take widths in 16s (AVX-512) or 8s (AVX2, on an AVX-512 CPU too when k is 8
+        // times an odd number), others the dequantize-and-dot loop: 40 and 36 columns, sub-batches 8, 4, 2, 1.
+        let n = 11
+        for k in [40, 36] {
+            for type in [QuantType.f32, .f16, .bf16] {
+                let w = WeightMatrix.synthetic(type: type, rows: n, cols: k, seed: 6, scale: 0.3, threads: 1)
+                for b in [1, 2, 7, 9, 16] {
+                    let x = seeded(b * k, seed: UInt64(b + k))
+                    let want = QMatmul.reference(w, x: x, batch: b)
+                    for level in levels() {
+                        hr_set_isa_limit(level)
+                        var y = [Float](repeating: .nan, count: b * n)
+                        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer {
+                            QMatmul.matvecBatch(w, x: xp.baseAddress!, batch: b, y: $0.baseAddress!, threads: 2) } }
+                        check(y, want, tol: 1e-5, "\(type) k=\(k) b=\(b) level \(level)")
+                    }
+                }
+            }
+        }
+    }
+
     func testPrefillProductEveryFormat() {
         // 5 and 17 rows go to sgemm padded to 16 and 32 (`QMatmul.sgemmRowBlock`); 16 as they are.
         for m in [5, 16, 17] { prefillProduct(m: m) }
@@ -320,6 +342,20 @@ final class TransformerOpTests: XCTestCase {
         // a tail after the 8 / C positions the grouped kernel takes at a time.
         for (shape, pos0) in [(Attention.Shape(heads: 4, kvHeads: 2, headDim: 16), 3), (Attention.Shape(heads: 8, kvHeads: 1, headDim: 64), 21),
                               (Attention.Shape(heads: 12, kvHeads: 2, headDim: 32), 10), (Attention.Shape(heads: 3, kvHeads: 3, headDim: 16), 12)] {
+            checkAttention(shape: shape, pos0: pos0)
+        }
+    }
+
+    func testAttentionEveryKernelShape() {
+        // A group of 4 at head dim 64 from a single cached position (npos 1 to 5, across a block of 4); a group
+        // of 8 over 41 to 45 positions (past the prefetch distance, many blocks); a group of 6 (4 + 2) at head
+        // dim 24 (the 8-lane kernel on every SIMD level: not a multiple of 16); head dims 20 and 36, not
+        // multiples of 8 (the scalar loop on every level); one head per KV head at 64 across the 16-row blocks; a group
+        // of 3 (2 + 1) at 64, SmolLM2-135M's shape.
+        for (shape, pos0) in [(Attention.Shape(heads: 8, kvHeads: 2, headDim: 64), 0), (Attention.Shape(heads: 16, kvHeads: 2, headDim: 64), 40),
+                              (Attention.Shape(heads: 12, kvHeads: 2, headDim: 24), 17), (Attention.Shape(heads: 4, kvHeads: 2, headDim: 20), 6),
+                              (Attention.Shape(heads: 2, kvHeads: 1, headDim: 36), 1), (Attention.Shape(heads: 2, kvHeads: 2, headDim: 64), 14),
+                              (Attention.Shape(heads: 9, kvHeads: 3, headDim: 64), 60)] {
             checkAttention(shape: shape, pos0: pos0)
         }
     }
