@@ -42,7 +42,10 @@ public struct StepSettings: Sendable {
         // OpenBLAS's sgemm is not linear in its rows between 64 and 128 (2 threads, `small`'s gate_up: 13.9 ms at
         // 64 rows, 18.2 at 96, 29.5 at 112, 24.7 at 128), so the chunk knots are dense there. The engine pads a
         // step's chunk rows to a multiple of 16 (`PrefillKernel`), so the knots are such multiples.
-        let chunks = quick ? [1, 16, 128] : [1, 16, 32, 64, 80, 96, 112, 128, 256, 512]
+        // 1024: without chunked prefill a step takes every waiting prompt up to the context, and past the last knot
+        // the model extends its last segment's slope, which priced the whole-prefill server's 960-row steps
+        // (15 prompts of 64) at 0.78-0.87 x what they took (`bench sim`, AMD EPYC, 2026-12-01).
+        let chunks = quick ? [1, 16, 128] : [1, 16, 32, 64, 80, 96, 112, 128, 256, 512, 1024]
         // 3 (2 + 1) and 12 (8 + 4) take the batched decode kernel's extra passes (`BatchedDecodeKernel`).
         let batches = quick ? [1, 3, 4, 16] : [1, 2, 3, 4, 8, 12, 16, 32]
         var out = chunks.filter { $0 <= ctx }.map { p($0) }

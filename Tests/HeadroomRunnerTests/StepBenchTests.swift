@@ -20,7 +20,8 @@ final class StepBenchTests: XCTestCase {
         let small = ModelShape(id: "small", name: "s", layers: 22, dim: 2048, heads: 32, kvHeads: 4, ffnDim: 5632, vocab: 32000,
                                context: 2048, source: "test")
         let grid = StepSettings.grid(model: small, precision: .q4_0)
-        XCTAssertEqual(grid.count, 32)
+        XCTAssertEqual(grid.count, 33)
+        XCTAssertEqual(grid.filter { $0.decodes == 0 && $0.pastTokens == 0 }.map(\.prefillTokens), [1, 16, 32, 64, 80, 96, 112, 128, 256, 512, 1024])
         XCTAssertEqual(grid.filter(\.isMixed).map(\.label), ["prefill 8 + decode 32 at 1024", "prefill 64 + decode 8 at 128",
                                                               "prefill 128 after 256 + decode 16 at 512", "prefill 224 + decode 32 at 128",
                                                               "prefill 32 + decode 5 at 1024"])
