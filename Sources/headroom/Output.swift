@@ -58,7 +58,10 @@ enum Exit {
             // Foundation's file errors: name the file, which their own text leaves out.
             let path = e.filePath ?? e.url?.path
             return path.map { "\($0): \(e.localizedDescription)" } ?? e.localizedDescription
-        case let e as CustomStringConvertible where !(e is ValidationError) && Headroom.exitCode(for: error) != .validationFailure:
+        // A flag found wrong once the command runs (a --tp the model's heads do not divide): its message alone, as
+        // the command's other errors; the root's usage line would name the wrong command.
+        case let e as ValidationError: return e.message
+        case let e as CustomStringConvertible where Headroom.exitCode(for: error) != .validationFailure:
             return e.description
         default: return Headroom.fullMessage(for: error)
         }
