@@ -81,10 +81,7 @@ HR_AVX2_MATH static void softmax_avx2(float *x, size_t n) {
         s = _mm256_add_ps(s, e);
         _mm256_maskstore_ps(x + n8, tail, e);
     }
-    __m128 t = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-    t = _mm_add_ps(t, _mm_movehl_ps(t, t));
-    t = _mm_add_ss(t, _mm_movehdup_ps(t));
-    const __m256 inv = _mm256_set1_ps(1.0f / _mm_cvtss_f32(t));
+    const __m256 inv = _mm256_set1_ps(1.0f / hr_hsum256(s));
     for (size_t i = 0; i < n8; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
     if (n8 < n) _mm256_maskstore_ps(x + n8, tail, _mm256_mul_ps(_mm256_maskload_ps(x + n8, tail), inv));
 }

@@ -145,13 +145,6 @@ AVX2 static inline void reduce8_avx2(const __m256 a[8], float r[8]) {
     _mm256_storeu_ps(r, _mm256_add_ps(_mm256_permute2f128_ps(s0123, s4567, 0x20), _mm256_permute2f128_ps(s0123, s4567, 0x31)));
 }
 
-AVX2 static inline float hsum256(__m256 a) {
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    return _mm_cvtss_f32(h);
-}
-
 // heads_avx512 on 8 lanes (hd a multiple of 8): `C` query heads (1, 2, 4, 8) sharing KV head g, 8 / C
 // positions through the 8 score accumulators at a time, then each value row read once for all C heads
 // into C·NC ≤ 8 accumulators of 8 columns (16 registers: the accumulators, a value row and a broadcast).
@@ -185,7 +178,7 @@ __attribute__((always_inline)) AVX2 static inline void heads_avx2(const att_job 
                 __m256 a = _mm256_setzero_ps();
                 for (int i = 0; i < hd; i += 8)
                     a = _mm256_fmadd_ps(_mm256_loadu_ps(q + h * hd + i), _mm256_loadu_ps(kb + t * stride + i), a);
-                sc[h * npos + t] = hsum256(a) * scale;
+                sc[h * npos + t] = hr_hsum256(a) * scale;
             }
     }
     for (int h = 0; h < C; h++) hr_softmax(s + h * npos, npos);

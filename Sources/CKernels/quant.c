@@ -5,6 +5,7 @@
 // dot_*.c, and batched decode runs them once per sequence (the integer batch kernel is q4_0's and q8_0's).
 #include "CKernels.h"
 #include "formats_impl.h"
+#include "simd_math.h"
 #include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
@@ -807,12 +808,7 @@ AVX2 static void batch_float_avx2_##NB(int type, const uint8_t *p, size_t k, con
                         : _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p + 2 * i))), 16)); \
         for (int s = 0; s < NB; s++) acc[s] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + s * k + i), acc[s]); \
     } \
-    for (int s = 0; s < NB; s++) { \
-        __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc[s]), _mm256_extractf128_ps(acc[s], 1)); \
-        h = _mm_add_ps(h, _mm_movehl_ps(h, h)); \
-        h = _mm_add_ss(h, _mm_movehdup_ps(h)); \
-        y[s * n + r] = _mm_cvtss_f32(h); \
-    } \
+    for (int s = 0; s < NB; s++) y[s * n + r] = hr_hsum256(acc[s]); \
 }
 FLOAT_BATCH_AVX2(8)
 FLOAT_BATCH_AVX2(4)

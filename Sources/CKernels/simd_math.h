@@ -25,6 +25,14 @@ HR_AVX512_MATH static inline __m512 hr_exp512(__m512 x) {
 
 #define HR_AVX2_MATH __attribute__((target("avx2,fma")))
 
+// The sum of a's 8 lanes (the AVX2 kernels' horizontal reduction).
+HR_AVX2_MATH static inline float hr_hsum256(__m256 a) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
 // hr_exp512 on 8 lanes: the same clamp, reduction and polynomial. AVX2 has no scalef, so 2^n is applied as
 // 2^(n/2) · 2^(n - n/2), each a built exponent field: both halves normal for n in [-127, 127], the first
 // product exact and the second rounding once, as scalef does (results below 2^-126 come out subnormal, not 0).
