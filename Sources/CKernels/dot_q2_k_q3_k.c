@@ -5,6 +5,7 @@
 #include "CKernels.h"
 #include "formats_impl.h"
 #include <immintrin.h>
+#include "simd_math.h"
 #include <string.h>
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,f16c,fma")))
@@ -88,13 +89,6 @@ void hr_rows_q3_k_scalar(const uint8_t *w, size_t rb, size_t k, const float *x, 
 // ---- AVX2: per half of 128, the 32 bytes of 2-bit values shifted by 2g for elements 32g ..< 32g + 32 of the half
 // (the activations in their own order), maddubs, then madd by the two sub-blocks' scales ------------------------
 
-AVX2 static inline float hsum256(__m256 v) {
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    return _mm_cvtss_f32(h);
-}
-
 AVX2 static inline __m256i two_scales(int lo, int hi) { return _mm256_setr_m128i(_mm_set1_epi16((short)lo), _mm_set1_epi16((short)hi)); }
 
 AVX2 void hr_rows_q2_k_avx2(const uint8_t *w, size_t rb, size_t k, const float *x, const void *xa, size_t r0, size_t r1, float *y) {
@@ -125,7 +119,7 @@ AVX2 void hr_rows_q2_k_avx2(const uint8_t *w, size_t rb, size_t k, const float *
             }
             acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), _mm256_set1_ps(xb->d * hr_f16_table[ld16(b + 80)]), acc);
         }
-        y[r] = hsum256(acc) - hsum256(accm);
+        y[r] = hr_hsum256(acc) - hr_hsum256(accm);
     }
 }
 
@@ -159,7 +153,7 @@ AVX2 void hr_rows_q3_k_avx2(const uint8_t *w, size_t rb, size_t k, const float *
             }
             acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), _mm256_set1_ps(xb->d * hr_f16_table[ld16(b + 108)]), acc);
         }
-        y[r] = hsum256(acc);
+        y[r] = hr_hsum256(acc);
     }
 }
 
@@ -235,13 +229,6 @@ static inline void prefetch_block(const uint8_t *b, size_t bb) {
     for (size_t o = 0; o < bb; o += 64) _mm_prefetch((const char *)b + o, _MM_HINT_T0);
 }
 
-AVX512 static inline float hsum256_512(__m256 v) {
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    return _mm_cvtss_f32(h);
-}
-
 // Rows r0 ..< r0 + nr (a constant where inlined).
 AVX512 INLINE void group_avx512(int three, int nr, const uint8_t *w, size_t rb, size_t k, const hr_q8k_block *a, size_t r0,
                                 size_t pf, float *y) {
@@ -260,7 +247,7 @@ AVX512 INLINE void group_avx512(int three, int nr, const uint8_t *w, size_t rb, 
             else q2k_block_avx512(b, a + blk, xa, &acc[j], &accm[j]);
         }
     }
-    for (int j = 0; j < nr; j++) y[r0 + j] = _mm512_reduce_add_ps(acc[j]) - (three ? 0.0f : hsum256_512(accm[j]));
+    for (int j = 0; j < nr; j++) y[r0 + j] = _mm512_reduce_add_ps(acc[j]) - (three ? 0.0f : hr_hsum256(accm[j]));
 }
 
 AVX512 INLINE void rows_avx512(int three, const uint8_t *w, size_t rb, size_t k, const hr_q8k_block *a, size_t r0, size_t r1, float *y) {

@@ -5,6 +5,7 @@
 #include "CKernels.h"
 #include "formats_impl.h"
 #include <immintrin.h>
+#include "simd_math.h"
 #include <string.h>
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,f16c,fma")))
@@ -62,13 +63,6 @@ AVX2 static inline __m256i fifth_bits_avx2(uint32_t h) {
     return _mm256_and_si256(_mm256_cmpeq_epi8(t, bit), _mm256_set1_epi8(16));
 }
 
-AVX2 static inline float hsum256(__m256 v) {
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    return _mm_cvtss_f32(h);
-}
-
 AVX2 INLINE void rows_avx2(int f, const uint8_t *w, size_t rb, size_t k, const hr_q8_0_acts *a, size_t r0, size_t r1, float *y) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
     const size_t bb = block_bytes(f);
@@ -88,7 +82,7 @@ AVX2 INLINE void rows_avx2(int f, const uint8_t *w, size_t rb, size_t k, const h
             if (blk & 1) acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), dd, acc1);
             else acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), dd, acc0);
         }
-        y[r] = hsum256(_mm256_add_ps(acc0, acc1)) + accm;
+        y[r] = hr_hsum256(_mm256_add_ps(acc0, acc1)) + accm;
     }
 }
 

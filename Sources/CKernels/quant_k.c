@@ -7,6 +7,7 @@
 #include "CKernels.h"
 #include "formats_impl.h"
 #include <immintrin.h>
+#include "simd_math.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -332,13 +333,6 @@ void hr_rows_q6_k_scalar(const uint8_t *w, size_t rb, size_t k, const float *x, 
 // The vector paths convert scales with F16C (one instruction), the scalar path with the portable conversion.
 AVX2 static inline float f16c(const uint8_t *p) { return _cvtsh_ss(ld16(p)); }
 
-AVX2 static inline float hsum256(__m256 v) {
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    return _mm_cvtss_f32(h);
-}
-
 // The 8 scales (bytes 0-7) and 8 minimums (bytes 8-15) of a q4_K/q5_K block's 12 packed bytes, as four words.
 static inline void unpack_k4_words(const uint8_t *s, uint32_t out[4]) {
     uint32_t w0, w1, w2;
@@ -392,7 +386,7 @@ AVX2 INLINE void k4_rows_avx2(int five, size_t bb, const uint8_t *w, size_t rb, 
             }
             acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), _mm256_set1_ps(x->d * f16c(b)), acc);
         }
-        y[r] = hsum256(acc) - accm;
+        y[r] = hr_hsum256(acc) - accm;
     }
 }
 
@@ -437,7 +431,7 @@ AVX2 void hr_rows_q6_k_avx2(const uint8_t *w, size_t rb, size_t k, const float *
             }
             acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), _mm256_set1_ps(x->d * f16c(b + 208)), acc);
         }
-        y[r] = hsum256(acc);
+        y[r] = hr_hsum256(acc);
     }
 }
 
