@@ -759,6 +759,126 @@ AVX512 static void batch_rows_int(const bmv_job *j, size_t r0, size_t r1) {
     }
 }
 
+// The integer kernel on AVX2 (no VNNI, 16 registers of 8 lanes): eight weight rows sit in the 32-bit lanes of a
+// register, so each maddubs multiplies 4 weights of the 8 rows by 4 activations of one sequence broadcast from
+// memory. Per block, the 8 rows' 16-byte payloads are loaded (rows 0-3 in the low 128-bit halves, 4-7 in the
+// high) and transposed once (4×4 32-bit words per half; lane p then holds row p), split into nibbles (q4_0) or
+// into magnitudes and signs (q8_0), and serve the pass's sequences four at a time (16 accumulators of the
+// pass's sequences would not fit beside the 8 weight registers; the compiler keeps what is left on the stack).
+// - q4_0: nibbles 0..15 (unsigned) times int8 activations (-127..127): a pair of products is at most
+//   2·15·127 = 3810, so a block's 8 groups add up in int16 (at most 30480) before one madd to int32, and
+//   c4 = -8·sum makes the weights signed.
+// - q8_0: |w| times x carrying w's sign (sign_epi8, as rows_avx2; |-128| reads as the unsigned 128, so every
+//   byte is exact): a pair is at most 2·128·127 = 32512, so each group goes to int32 on its own.
+// A block's sum is the exact integer the AVX-512 kernel gets, and every (row, sequence) accumulates
+// fma(float(sum), dw·dx, f) block by block the same way whatever its lane or its pass's width: a sequence's
+// result does not depend on the batch around it (and is the AVX-512 kernel's).
+
+// The 16 bytes at `off` of the 8 rows' block, transposed: t[g] lane p = bytes 4g..4g+3 of row p.
+AVX2 static inline void load_transposed8(const uint8_t *const rows[8], size_t off, __m256i t[4]) {
+    __m256i v[4];
+    for (int j = 0; j < 4; j++)
+        v[j] = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)(rows[j + 4] + off)), _mm_loadu_si128((const __m128i *)(rows[j] + off)));
+    const __m256i u0 = _mm256_unpacklo_epi32(v[0], v[1]), u1 = _mm256_unpackhi_epi32(v[0], v[1]);
+    const __m256i u2 = _mm256_unpacklo_epi32(v[2], v[3]), u3 = _mm256_unpackhi_epi32(v[2], v[3]);
+    t[0] = _mm256_unpacklo_epi64(u0, u2); t[1] = _mm256_unpackhi_epi64(u0, u2);
+    t[2] = _mm256_unpacklo_epi64(u1, u3); t[3] = _mm256_unpackhi_epi64(u1, u3);
+}
+
+// As prefetch_rows, for 8 rows (past a row's end, the same offset in the next 8 rows).
+static inline void prefetch_rows8(const uint8_t *const rows[8], size_t off, size_t rb) {
+    const size_t at = off + PREFETCH_AHEAD < rb ? off + PREFETCH_AHEAD : 7 * rb + off + PREFETCH_AHEAD;
+    for (int i = 0; i < 8; i++) _mm_prefetch((const char *)rows[i] + at, _MM_HINT_T0);
+}
+
+// One pass of NB sequences from s0 over the 8 rows' blocks; NB and q4 are constants where it is inlined.
+AVX2 static inline __attribute__((always_inline)) void int_pass_avx2(const bmv_job *j, const uint8_t *const rows[8], size_t s0,
+                                                                     const int NB, const int q4, float out[][8]) {
+    const size_t bb = q4 ? Q4_BYTES : Q8_BYTES, nb = j->k / QK, b = j->b;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    __m256 f[16];
+    for (int s = 0; s < NB; s++) f[s] = _mm256_setzero_ps();
+    for (size_t blk = 0; blk < nb; blk++) {
+        const size_t off = blk * bb;
+        // About once per 64-byte line of the rows, on the first pass (the later passes find them in cache).
+        if (s0 == 0 && off % 64 < bb) prefetch_rows8(rows, off, j->rb);
+        __m256i w[8], wa[8], t[4];   // q4_0: w the nibbles; q8_0: w the signed bytes, wa their magnitudes
+        load_transposed8(rows, off + 2, t);
+        if (q4) {
+            for (int g = 0; g < 4; g++) {
+                w[g] = _mm256_and_si256(t[g], m4);
+                w[g + 4] = _mm256_and_si256(_mm256_srli_epi16(t[g], 4), m4);
+            }
+        } else {
+            for (int g = 0; g < 4; g++) w[g] = t[g];
+            load_transposed8(rows, off + 18, t);
+            for (int g = 0; g < 4; g++) w[g + 4] = t[g];
+            for (int g = 0; g < 8; g++) wa[g] = _mm256_abs_epi8(w[g]);
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_setr_epi16(
+            (short)load_u16(rows[0] + off), (short)load_u16(rows[1] + off), (short)load_u16(rows[2] + off), (short)load_u16(rows[3] + off),
+            (short)load_u16(rows[4] + off), (short)load_u16(rows[5] + off), (short)load_u16(rows[6] + off), (short)load_u16(rows[7] + off)));
+        const int8_t *xq = j->xb->q + (blk * 8 * b + s0) * 4;   // group g of sequence s0 + s: word g·b + s
+        const int32_t *xc = j->xb->c4 + blk * b + s0;
+        const float *xd = j->xb->d + blk * b + s0;
+#define XG(g, s) _mm256_set1_epi32(*(const i32a *)(xq + ((size_t)(g) * b + (size_t)(s)) * 4))
+        for (int s4 = 0; s4 < NB; s4 += 4) {
+            const int m = NB - s4 < 4 ? NB - s4 : 4;
+            __m256i a[4];
+            for (int s = 0; s < m; s++) a[s] = _mm256_setzero_si256();
+            if (q4) {
+                // group by group, so that the m sequences' dependency chains interleave
+                for (int g = 0; g < 8; g++)
+                    for (int s = 0; s < m; s++) a[s] = _mm256_add_epi16(a[s], _mm256_maddubs_epi16(w[g], XG(g, s4 + s)));
+                for (int s = 0; s < m; s++) a[s] = _mm256_add_epi32(_mm256_madd_epi16(a[s], ones), _mm256_set1_epi32(xc[s4 + s]));
+            } else {
+                for (int g = 0; g < 8; g++)
+                    for (int s = 0; s < m; s++)
+                        a[s] = _mm256_add_epi32(a[s], _mm256_madd_epi16(_mm256_maddubs_epi16(wa[g], _mm256_sign_epi8(XG(g, s4 + s), w[g])), ones));
+            }
+            for (int s = 0; s < m; s++)
+                f[s4 + s] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a[s]), _mm256_mul_ps(dw, _mm256_set1_ps(xd[s4 + s])), f[s4 + s]);
+        }
+#undef XG
+    }
+    for (int s = 0; s < NB; s++) _mm256_storeu_ps(out[s], f[s]);
+}
+
+#define INT_BATCH_AVX2(NB) \
+AVX2 static void batch_int_avx2_##NB(const bmv_job *j, const uint8_t *const rows[8], size_t s0, float out[][8]) { \
+    if (j->type == HR_TYPE_Q4_0) int_pass_avx2(j, rows, s0, NB, 1, out); \
+    else int_pass_avx2(j, rows, s0, NB, 0, out); \
+}
+INT_BATCH_AVX2(16)
+INT_BATCH_AVX2(8)
+INT_BATCH_AVX2(4)
+INT_BATCH_AVX2(2)
+INT_BATCH_AVX2(1)
+
+AVX2 static void batch_rows_int_avx2(const bmv_job *j, size_t r0, size_t r1) {
+    float out[16][8];
+    for (size_t r = r0; r < r1; r += 8) {
+        // Rows past the end repeat the last one (read, computed, not written).
+        const size_t nr = r1 - r < 8 ? r1 - r : 8;
+        const uint8_t *rows[8];
+        for (size_t i = 0; i < 8; i++) rows[i] = j->w + (r + (i < nr ? i : nr - 1)) * j->rb;
+        for (size_t s = 0; s < j->b;) {
+            const size_t left = j->b - s;
+            const int m = left >= 16 ? 16 : left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+            switch (m) {
+            case 16: batch_int_avx2_16(j, rows, s, out); break;
+            case 8: batch_int_avx2_8(j, rows, s, out); break;
+            case 4: batch_int_avx2_4(j, rows, s, out); break;
+            case 2: batch_int_avx2_2(j, rows, s, out); break;
+            default: batch_int_avx2_1(j, rows, s, out); break;
+            }
+            for (int i = 0; i < m; i++)
+                for (size_t row = 0; row < nr; row++) j->y[(s + i) * j->n + r + row] = out[i][row];
+            s += m;
+        }
+    }
+}
+
 // Float kernel (f32, f16, bf16; k a multiple of 16): one weight row against up to 16 sequences per pass, row kept in cache between passes.
 #define FLOAT_BATCH(NB) \
 AVX512 static void batch_float_##NB(int type, const uint8_t *p, size_t k, const float *x, size_t n, size_t r, float *y) { \
@@ -866,7 +986,8 @@ static void batch_rows_dot(const bmv_job *j, size_t r0, size_t r1) {
     }
 }
 
-static int integer_path(int type) { return level() >= 2 && (type == HR_TYPE_Q4_0 || type == HR_TYPE_Q8_0); }
+// q4_0 and q8_0 on the integer batch kernels (AVX-512 with VNNI, or AVX2), activations quantized by quantize_x_batch.
+static int integer_path(int type) { return level() >= 1 && (type == HR_TYPE_Q4_0 || type == HR_TYPE_Q8_0); }
 // The float kernels' level for this type and width: 2 AVX-512 (k in 16s), 1 AVX2 (k in 8s), 0 none (the generic loop).
 static int float_path(int type, size_t k) {
     if (type != HR_TYPE_F32 && type != HR_TYPE_F16 && type != HR_TYPE_BF16) return 0;
@@ -881,7 +1002,10 @@ static int dot_path(int type) {
 
 static void bmv_range(void *p, size_t r0, size_t r1) {
     bmv_job *j = p;
-    if (integer_path(j->type)) batch_rows_int(j, r0, r1);
+    if (integer_path(j->type)) {
+        if (level() >= 2) batch_rows_int(j, r0, r1);
+        else batch_rows_int_avx2(j, r0, r1);
+    }
     else if (dot_path(j->type)) batch_rows_dot(j, r0, r1);
     else switch (float_path(j->type, j->k)) {
         case 2: batch_rows_float(j, r0, r1); break;

@@ -196,6 +196,46 @@ final class QuantKernelTests: XCTestCase {
         }
     }
 
+    func testIntegerBatchKernelIsBatchInvariant() {
+        // serve's batch-invariant mode: a sequence's result from the batched kernel is bit for bit its result alone,
+        // whatever the batch around it, its place in it (every pass width 16, 8, 4, 2, 1) and the thread count; row
+        // counts that end in part of a register's rows (8 on AVX2, 16 on AVX-512), and k of 2 and 8 blocks.
+        let total = 33
+        for type in [QuantType.q4_0, .q8_0] {
+            for (n, k) in [(19, 256), (37, 64), (19, 64), (37, 256)] {
+                let w = WeightMatrix.synthetic(type: type, rows: n, cols: k, seed: UInt64(n + k), scale: 0.3, threads: 1)
+                let x = seeded(total * k, seed: UInt64(k))
+                for level in levels() {
+                    hr_set_isa_limit(level)
+                    let alone: [[Float]] = (0..<total).map { s in
+                        var y = [Float](repeating: .nan, count: n)
+                        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer {
+                            QMatmul.matvecBatch(w, x: xp.baseAddress! + s * k, batch: 1, y: $0.baseAddress!, threads: 1) } }
+                        return y
+                    }
+                    for b in Array(1...20) + [total] {
+                        // Sequences start, start + 1, … (mod total), so a sequence sits at different places in different batches.
+                        let start = b * 5 % total
+                        let seqs = (0..<b).map { (start + $0) % total }
+                        let xb = seqs.flatMap { x[$0 * k..<($0 + 1) * k] }
+                        var ys: [[Float]] = []
+                        for threads in [1, 2] {
+                            var y = [Float](repeating: .nan, count: b * n)
+                            xb.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer {
+                                QMatmul.matvecBatch(w, x: xp.baseAddress!, batch: b, y: $0.baseAddress!, threads: threads) } }
+                            ys.append(y)
+                        }
+                        XCTAssertEqual(ys[0], ys[1], "\(type) n=\(n) k=\(k) level \(level) b=\(b): threads 1 and 2")
+                        for (i, s) in seqs.enumerated() {
+                            XCTAssertEqual(Array(ys[0][i * n..<(i + 1) * n]), alone[s], "\(type) n=\(n) k=\(k) level \(level) b=\(b) sequence \(s) at \(i)")
+                        }
+                    }
+                }
+            }
+        }
+        hr_set_isa_limit(-1)
+    }
+
     func testBatchedFloatMatvecWidthsNotInSixteens() {
         // The float batch kernels take widths in 16s (AVX-512) or 8s (AVX2, on an AVX-512 CPU too when k is 8
         // times an odd number), others the dequantize-and-dot loop: 40 and 36 columns, sub-batches 8, 4, 2, 1.

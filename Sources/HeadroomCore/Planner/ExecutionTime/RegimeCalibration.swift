@@ -503,10 +503,12 @@ public struct RegimeExecutionTime: ExecutionTimePredictor {
     }
 }
 
-/// The engine's batched decode kernels (`batch_rows_int` and `batch_rows_float` in quant.c) take a weight row
-/// through the batch in groups of 16, 8, 4, 2 and 1 sequences, largest first, each group its own pass over the
-/// row (and, in a quantized format, its own dequantization): 3 sequences are 2 + 1, two passes; 8 are one; 24 are
-/// 16 + 8. What the execution-time models count (`RegimePoint.extraPasses`, `MeasuredStepTime`).
+/// The engine's batched decode kernels (`batch_rows_int`, `batch_rows_int_avx2` and `batch_rows_float` in quant.c)
+/// take a weight row through the batch in groups of 16, 8, 4, 2 and 1 sequences, largest first, each group its own
+/// pass over the row (and, in a quantized format, its own dequantization): 3 sequences are 2 + 1, two passes; 8 are
+/// one; 24 are 16 + 8. What the execution-time models count (`RegimePoint.extraPasses`, `MeasuredStepTime`). The
+/// AVX2 float kernel (`batch_rows_float_avx2`) stops at groups of 8 (16 accumulators would not fit its registers),
+/// so there 16 rows are two passes; the step model's knots at 16 and 32 decode rows absorb that.
 public enum BatchedDecodeKernel {
     /// Group sizes, largest first, as quant.c picks them.
     public static let groups = [16, 8, 4, 2, 1]
