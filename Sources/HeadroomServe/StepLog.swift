@@ -126,6 +126,14 @@ public struct StepLogCheck: Codable, Hashable, Sendable {
     public var withPrefillRatio: Double?
     /// Of the time from each step's start to the next one's, while requests were held, the part between steps.
     public var betweenStepsFraction: Double?
+    /// Measured over predicted in each `windowSeconds` of the stretch (windows by step start, from the first
+    /// step; those with fewer than `minimumWindowSteps` steps left out), in time order. The model prices every
+    /// window's shapes alike, so a machine that ran slower for a while (a busy host, a neighbour on the same
+    /// cores) shows as windows above the others.
+    public var windowRatios: [Double]?
+
+    public static let windowSeconds = 30.0
+    public static let minimumWindowSteps = 5
 
     public init(_ rows: [StepLogRow], predictor: any ExecutionTimePredictor) {
         steps = rows.count
@@ -145,5 +153,20 @@ public struct StepLogCheck: Codable, Hashable, Sendable {
             between += max(0, gap)
         }
         betweenStepsFraction = inSteps + between > 0 ? between / (inSteps + between) : nil
+        windowRatios = Self.windows(rows, predictor: predictor)
+    }
+
+    static func windows(_ rows: [StepLogRow], predictor: any ExecutionTimePredictor) -> [Double] {
+        guard let origin = rows.first?.startSeconds else { return [] }
+        var sums: [Int: (measured: Double, predicted: Double, steps: Int)] = [:]
+        for r in rows {
+            let w = Int(((r.startSeconds - origin) / windowSeconds).rounded(.down))
+            let s = sums[w] ?? (0, 0, 0)
+            sums[w] = (s.measured + r.durationMs, s.predicted + predictor.iterationSeconds(r.shape) * 1000, s.steps + 1)
+        }
+        return sums.keys.sorted().compactMap { w in
+            let s = sums[w]!
+            return s.steps >= minimumWindowSteps && s.predicted > 0 && s.predicted.isFinite ? s.measured / s.predicted : nil
+        }
     }
 }

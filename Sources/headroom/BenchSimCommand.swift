@@ -36,7 +36,9 @@ struct BenchSimCommand: ParsableCommand {
             measured. Bars (issue 12), for the simulator on the client's schedule: median over the Poisson points of \
             |error| ≤ 15 % for TTFT and TPOT p50 and ≤ 25 % for their p95, and saturation throughput within 10 %. \
             Exits 1 when one is missed. Each server writes a --step-log; its steps are held against the step model \
-            (a diagnostic table). Writes REPORTS/bench-sim-MODEL/ with a plot of measured against predicted.
+            (a diagnostic table), per point and per half-minute: a half-minute whose steps ran over 1.10× the \
+            configuration's median one marks its point UNSTEADY — the machine slowed, not the model (rerun those on a \
+            quiet machine). Writes REPORTS/bench-sim-MODEL/ with a plot of measured against predicted.
             """)
 
     @Option(name: .long, help: "A catalog model with synthetic weights.")

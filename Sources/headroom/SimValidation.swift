@@ -89,12 +89,42 @@ struct SimValidation: Codable {
     var summaries: [Summary] = []
     var bars: [Bar] = []
     var plots: [String] = []
+    /// Points during which the server ran its own steps slower for a while (`unsteadiness`).
+    var unsteadyPoints: [String] = []
 
     init(model: String, threads: Int, promptTokens: Int, outputTokens: Int, requests: Int, warmup: Int, replications: Int,
          stepModels: [String], points: [Point], saturations: [Saturation]) {
         self.model = model; self.threads = threads; self.promptTokens = promptTokens; self.outputTokens = outputTokens
         self.requests = requests; self.warmup = warmup; self.replications = replications; self.stepModels = stepModels
         self.points = points; self.saturations = saturations
+    }
+
+    /// A window of the server's steps is slow when its measured / model ratio exceeds the configuration's median
+    /// window by this factor (`StepLogCheck.windowRatios`): on a quiet machine the windows of a run sit within a few
+    /// per cent of each other.
+    static let unsteadyFactor = 1.10
+
+    /// The configuration's median window ratio over all its points' step logs.
+    func medianWindow(_ config: String) -> Double? {
+        Self.median(saturations.filter { $0.config == config }.flatMap { $0.serverSteps?.windowRatios ?? [] }
+            + points.filter { $0.config == config }.flatMap { $0.serverSteps?.windowRatios ?? [] })
+    }
+
+    /// A point's slow windows (count, and the worst as a multiple of the configuration's median); nil when none.
+    func unsteadiness(config: String, point: String) -> (slow: Int, worst: Double)? {
+        let check = point == "saturation" ? saturations.first { $0.config == config }?.serverSteps
+            : points.first { $0.config == config && $0.point == point }?.serverSteps
+        guard let windows = check?.windowRatios, let m = medianWindow(config), m > 0 else { return nil }
+        let slow = windows.filter { $0 > m * Self.unsteadyFactor }
+        return slow.isEmpty ? nil : (slow.count, (slow.max() ?? m) / m)
+    }
+
+    /// "q4_0 chunked poisson-3" for every point with a slow window.
+    func findUnsteady() -> [String] {
+        configs.flatMap { config in
+            (["saturation"] + points.filter { $0.config == config }.map(\.point))
+                .filter { unsteadiness(config: config, point: $0) != nil }.map { "\(config) \($0)" }
+        }
     }
 
     /// "+4.2 %": an error with its sign.
@@ -114,6 +144,7 @@ struct SimValidation: Codable {
 
     mutating func summarise() {
         summaries = []; bars = []
+        unsteadyPoints = findUnsteady()
         for config in configs {
             let pts = points.filter { $0.config == config }
             for (name, pick) in [("simulator, client's schedule", { (p: Point) in p.replayed }),
@@ -171,12 +202,22 @@ struct SimValidation: Codable {
         if !checks.isEmpty {
             func x(_ r: Double?) -> String { r.map { String(format: "%.2f×", $0) } ?? "—" }
             var t = TextTable(["configuration", "point", "steps", "measured / model", "decode-only steps", "steps with prefill",
-                               "between steps"], rightAligned: [2, 3, 4, 5, 6])
+                               "between steps", "slow half-minutes"], rightAligned: [2, 3, 4, 5, 6, 7])
             for (config, point, c) in checks.sorted(by: { $0.0 < $1.0 }) {
+                let windows = c.windowRatios ?? []
+                let slow = unsteadiness(config: config, point: point)
                 t.add([config, point, "\(c.steps)", x(c.ratio), x(c.decodeOnlyRatio), x(c.withPrefillRatio),
-                       c.betweenStepsFraction.map(Fmt.percent) ?? "—"])
+                       c.betweenStepsFraction.map(Fmt.percent) ?? "—",
+                       windows.isEmpty ? "—" : "\(slow?.slow ?? 0) of \(windows.count)" + (slow.map { String(format: " (to %.2f×)", $0.worst) } ?? "")])
             }
-            out += "The server's steps (its --step-log) against the step model, same shapes (diagnostic, not an input):\n\(t.rendered)\n\n"
+            out += "The server's steps (its --step-log) against the step model, same shapes (diagnostic, not an input):\n\(t.rendered)\n"
+            out += "  slow half-minutes: windows of \(Int(StepLogCheck.windowSeconds)) s whose measured / model ratio is over "
+            out += "\(String(format: "%.2f", Self.unsteadyFactor))× the configuration's median window (the worst, as a multiple of that median)\n"
+            if !unsteadyPoints.isEmpty {
+                out += "  UNSTEADY: \(unsteadyPoints.joined(separator: ", ")): the server ran its own steps slower for a while, with "
+                out += "nothing in them changed — the machine, not the simulator. Errors at these points measure the host; rerun on a quiet machine.\n"
+            }
+            out += "\n"
         }
         var sum = TextTable(["configuration", "model"] + Metric.allCases.map { "\($0.rawValue) median |err|" }, rightAligned: [2, 3, 4, 5])
         for s in summaries { sum.add([s.config, s.model] + Metric.allCases.map { s.medianAbsError[$0.rawValue].map(Fmt.percent) ?? "—" }) }

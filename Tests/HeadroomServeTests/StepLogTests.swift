@@ -76,6 +76,25 @@ final class StepLogTests: XCTestCase {
         XCTAssertEqual(c.decodeOnlyRatio!, 1.05, accuracy: 1e-9)
         XCTAssertEqual(c.withPrefillRatio!, 1.5, accuracy: 1e-9)
         XCTAssertEqual(c.betweenStepsFraction!, 0.16, accuracy: 1e-9)
+        XCTAssertEqual(c.windowRatios, [], "three steps make no window of five")
+    }
+
+    /// Windows worked by hand: 10 ms decodes the model prices at 10 ms. Six steps of 10 ms in the first 30 s, six of
+    /// 13 ms from 30 s, four of 20 ms from 60 s (too few: left out), six of 11 ms from 95 s (window 3; window 2 is
+    /// left out for its four). Ratios 1.0, 1.3, 1.1 in time order.
+    func testWindowsOfHalfAMinuteWorkedByHand() {
+        struct Model: ExecutionTimePredictor {
+            var basis = "hand"
+            func iterationSeconds(_ b: BatchShape) -> Double { 0.010 }
+        }
+        var decode = BatchShape(); decode.addDecode(context: 10)
+        var rows: [StepLogRow] = []
+        for (start, ms, count) in [(0.0, 10.0, 6), (30.0, 13.0, 6), (60.0, 20.0, 4), (95.0, 11.0, 6)] {
+            for i in 0..<count { rows.append(StepLogRow(startSeconds: start + Double(i) * 2, durationMs: ms, heldAfter: 1, shape: decode)) }
+        }
+        let w = StepLogCheck(rows, predictor: Model()).windowRatios ?? []
+        XCTAssertEqual(w.count, 3)
+        for (got, want) in zip(w, [1.0, 1.3, 1.1]) { XCTAssertEqual(got, want, accuracy: 1e-9) }
     }
 
     /// A server with a step log: one request of 6 prompt tokens and 4 output tokens is the warm-up's steps, then a
