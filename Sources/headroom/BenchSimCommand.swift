@@ -37,8 +37,10 @@ struct BenchSimCommand: ParsableCommand {
             |error| ≤ 15 % for TTFT and TPOT p50 and ≤ 25 % for their p95, and saturation throughput within 10 %. \
             Exits 1 when one is missed. Each server writes a --step-log; its steps are held against the step model \
             (a diagnostic table), per point and per half-minute: a half-minute whose steps ran over 1.10× the \
-            configuration's median one marks its point UNSTEADY — the machine slowed, not the model (rerun those on a \
-            quiet machine). Writes REPORTS/bench-sim-MODEL/ with a plot of measured against predicted.
+            configuration's median one marks its point UNSTEADY (the machine slowed for a while, not the model: \
+            where a bar is missed there, rerun on a quiet machine), and a median half-minute over 5 % off the model \
+            marks the configuration DRIFT (the machine changed since `bench steps`, or the server runs the shapes \
+            differently). Writes REPORTS/bench-sim-MODEL/ with a plot of measured against predicted.
             """)
 
     @Option(name: .long, help: "A catalog model with synthetic weights.")

@@ -103,6 +103,9 @@ struct SimValidation: Codable {
     /// window by this factor (`StepLogCheck.windowRatios`): on a quiet machine the windows of a run sit within a few
     /// per cent of each other.
     static let unsteadyFactor = 1.10
+    /// The configuration's median window further than this from 1: the whole run, not a stretch of it, ran off
+    /// the step model (the step model's own errors are a few per cent).
+    static let driftTolerance = 0.05
 
     /// The configuration's median window ratio over all its points' step logs.
     func medianWindow(_ config: String) -> Double? {
@@ -213,9 +216,15 @@ struct SimValidation: Codable {
             out += "The server's steps (its --step-log) against the step model, same shapes (diagnostic, not an input):\n\(t.rendered)\n"
             out += "  slow half-minutes: windows of \(Int(StepLogCheck.windowSeconds)) s whose measured / model ratio is over "
             out += "\(String(format: "%.2f", Self.unsteadyFactor))× the configuration's median window (the worst, as a multiple of that median)\n"
+            for config in configs {
+                guard let m = medianWindow(config), abs(m - 1) > Self.driftTolerance else { continue }
+                out += "  DRIFT: \(config): the server's median half-minute ran \(String(format: "%.2f", m))× the step model, all run long: "
+                out += "the machine has changed since `bench steps` measured those shapes, or the server runs them differently; every "
+                out += "prediction inherits it. Run `bench steps` and `bench sim` back to back on a quiet machine to tell which.\n"
+            }
             if !unsteadyPoints.isEmpty {
-                out += "  UNSTEADY: \(unsteadyPoints.joined(separator: ", ")): the server ran its own steps slower for a while, with "
-                out += "nothing in them changed — the machine, not the simulator. Errors at these points measure the host; rerun on a quiet machine.\n"
+                out += "  UNSTEADY: \(unsteadyPoints.joined(separator: ", ")): for a while the server ran the same shapes slower than "
+                out += "itself — the machine, not the simulator. Errors at these points include it; where a bar is missed, rerun on a quiet machine.\n"
             }
             out += "\n"
         }
