@@ -772,7 +772,8 @@ AVX512 static void batch_rows_int(const bmv_job *j, size_t r0, size_t r1) {
 //   byte is exact): a pair is at most 2·128·127 = 32512, so each group goes to int32 on its own.
 // A block's sum is the exact integer the AVX-512 kernel gets, and every (row, sequence) accumulates
 // fma(float(sum), dw·dx, f) block by block the same way whatever its lane or its pass's width: a sequence's
-// result does not depend on the batch around it (and is the AVX-512 kernel's).
+// result does not depend on the batch around it (and, by the same construction, equals the AVX-512 kernel's:
+// the same float operations in the same order; untested, as this was written on a CPU without AVX-512).
 
 // The 16 bytes at `off` of the 8 rows' block, transposed: t[g] lane p = bytes 4g..4g+3 of row p.
 AVX2 static inline void load_transposed8(const uint8_t *const rows[8], size_t off, __m256i t[4]) {
